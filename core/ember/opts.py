@@ -1,0 +1,99 @@
+"""Core configuration options, named and defaulted as in cinder.conf.
+
+An operator's ``[DEFAULT]`` backup settings carry over unchanged. Options Cinder has
+but a single-host tool has no use for are still registered (so ``cinder.conf`` loads
+and the sample config lists them) and say so in their help. Each plugin registers its
+own options from its own ``opts.py``; ``list_opts()`` here lists only the core's.
+"""
+
+import os
+import socket
+
+from oslo_config import cfg
+
+COMPRESSION_CHOICES = ("none", "off", "no", "zlib", "gzip", "bz2", "bzip2", "zstd")
+_COMPAT = " (Accepted for cinder.conf compatibility; Ember does not use it.)"
+
+
+def _default_state_path() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "ember")
+
+
+core_opts = [
+    cfg.StrOpt("state_path", default=_default_state_path(),
+               sample_default="~/.local/share/ember",
+               help="Top-level directory for Ember's state: the SQLite catalogue, "
+                    "volume images and the default posix repository."),
+    cfg.StrOpt("host", default=socket.gethostname(), sample_default="<hostname>",
+               help="Name of this host, recorded on backups and in notifications."),
+    cfg.StrOpt("storage_availability_zone", default="nova",
+               help="Availability zone of this backup service; part of object-store "
+                    "object names (az_<zone>)."),
+]
+
+backup_opts = [
+    cfg.StrOpt("backup_driver", default="posix",
+               help="Repository driver: an entry point name of the group "
+                    "ember.backup.drivers (posix, nfs, glusterfs, swift, gcs, memory) or "
+                    "Cinder's class path for it (for example "
+                    "cinder.backup.drivers.nfs.NFSBackupDriver)."),
+    cfg.StrOpt("backup_compression_algorithm", default="zlib",
+               choices=COMPRESSION_CHOICES, ignore_case=True,
+               help="Compression for new backup objects. gzip means a zlib stream, as in "
+                    "Cinder. Objects compression does not shrink are stored raw."),
+    cfg.IntOpt("backup_file_size", default=1999994880, min=1,
+               help="Posix-family object size in bytes (also the read size). Must be a "
+                    "multiple of backup_sha_block_size_bytes."),
+    cfg.IntOpt("backup_sha_block_size_bytes", default=32768, min=1,
+               help="Size of the blocks whose SHA-256 digests incremental backups compare."),
+    cfg.BoolOpt("backup_enable_progress_timer", default=True,
+                help="Send a progress notification every backup_timer_interval seconds "
+                     "(posix family)."),
+    cfg.BoolOpt("backup_create_containers", default=True,
+                help="Create missing containers, buckets and directories. When False a "
+                     "missing one fails the backup."),
+    cfg.IntOpt("backup_metadata_version", default=2,
+               help="Version of the volume metadata (volume_meta) written into backups."),
+    cfg.IntOpt("backup_object_number_per_notification", default=10, min=1,
+               help="Send a progress notification every this many objects."),
+    cfg.IntOpt("backup_timer_interval", default=120, min=1,
+               help="Seconds between timer progress notifications."),
+    cfg.IntOpt("backup_max_operations", default=15, min=0,
+               help="Concurrent backup and restore operations (0 = unlimited)." + _COMPAT),
+    cfg.BoolOpt("backup_use_same_host", default=False, help="Routing of backups." + _COMPAT),
+    cfg.IntOpt("backup_driver_init_check_interval", default=60, min=5, help=_COMPAT.strip()),
+    cfg.IntOpt("backup_driver_stats_polling_interval", default=60, min=10,
+               deprecated_name="backup_driver_status_check_interval", help=_COMPAT.strip()),
+    cfg.BoolOpt("backup_service_inithost_offload", default=True, help=_COMPAT.strip()),
+    cfg.IntOpt("backup_native_threads_pool_size", default=60, min=20, help=_COMPAT.strip()),
+    cfg.IntOpt("backup_workers", default=1, min=1, help=_COMPAT.strip()),
+    cfg.BoolOpt("backup_use_temp_snapshot", default=False,
+                help="Ember always reads in-use volumes from a temporary snapshot." + _COMPAT),
+    cfg.StrOpt("backup_api_class", default="cinder.backup.api.API", help=_COMPAT.strip()),
+    cfg.StrOpt("backup_manager", default="cinder.backup.manager.BackupManager",
+               help=_COMPAT.strip()),
+    cfg.StrOpt("backup_name_template", default="backup-%s", help=_COMPAT.strip()),
+    cfg.IntOpt("quota_backups", default=10, help=_COMPAT.strip()),
+    cfg.IntOpt("quota_backup_gigabytes", default=1000, help=_COMPAT.strip()),
+]
+
+database_opts = [
+    cfg.StrOpt("connection", secret=True,
+               sample_default="sqlite:///$state_path/ember.sqlite",
+               help="SQLAlchemy URL of the catalogue. Default: SQLite (WAL) at "
+                    "$state_path/ember.sqlite. PostgreSQL and MariaDB/MySQL work too."),
+]
+
+
+def register(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
+    """Register the core options on ``conf`` (idempotent) and return it."""
+    conf.register_opts(core_opts)
+    conf.register_opts(backup_opts)
+    conf.register_opts(database_opts, group="database")
+    return conf
+
+
+def list_opts():
+    """For oslo-config-generator (namespace ``ember``)."""
+    return [(None, core_opts + backup_opts), ("database", database_opts)]
