@@ -1,0 +1,1 @@
+"""Ember's Google Cloud Storage repository driver (distribution ember-backup-gcs)."""

@@ -1,0 +1,217 @@
+"""Google Cloud Storage repository driver: Cinder's ``gcs`` backup layout on the GCS JSON API.
+
+Buckets are containers; object names are Cinder's object-store names
+(``volume_<vol>/<TS>/az_<AZ>_backup_<id>-00001``), so Cinder and Ember read each other's
+GCS backups. Every upload is checked the way Cinder checks it: the ``md5Hash`` the server
+returns must equal the MD5 of the bytes sent. Whole-object downloads are checked against
+the object's MD5 by the client library.
+
+The library's own retries are switched off (``retry=None`` on every call): transient
+failures surface as ``TransientDriverError`` and ``ember.wrappers.RetryingDriver``
+retries them, ``backup_gcs_num_retries`` times (``retry_policy``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import threading
+from typing import BinaryIO, Iterable
+
+from ember import errors
+from ember.driver import ChunkedBackupDriver, DriverCapabilities, RetryPolicy
+
+from ember_gcs import connection, opts
+from ember_gcs.errors import translate
+
+LOG = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/octet-stream"
+#: resumable upload chunks must be multiples of this (a GCS rule)
+CHUNK_GRANULE = 256 * 1024
+
+
+def md5_base64(data: bytes) -> str:
+    """MD5 as GCS reports it in ``md5Hash``: base64 of the 16-byte digest."""
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")
+
+
+class GoogleBackupDriver(ChunkedBackupDriver):
+    """Stores backup objects in GCS buckets (one bucket per container)."""
+
+    name = "gcs"
+    cinder_service = "cinder.backup.drivers.gcs.GoogleBackupDriver"
+    capabilities = DriverCapabilities(max_concurrency=8, atomic_put=True, streaming=False)
+
+    def __init__(self, conf):
+        super().__init__(opts.register(conf))
+        self.settings = connection.Settings.from_conf(conf)
+        self._pool = None
+        self._pool_lock = threading.Lock()
+
+    # ---- naming, sizes, retries (Cinder's gcs options) ---------------------------------
+    def default_container(self, backup_id: str) -> str:
+        if not self.conf.backup_gcs_bucket:
+            raise errors.ConfigError("backup_gcs_bucket is not set; name the bucket for GCS "
+                                     "backups in the configuration or pass a container")
+        return self.conf.backup_gcs_bucket
+
+    @property
+    def object_size(self) -> int:
+        return self.conf.backup_gcs_object_size
+
+    @property
+    def sha_block_size(self) -> int:
+        return self.conf.backup_gcs_block_size
+
+    @property
+    def progress_timer_enabled(self) -> bool:
+        return self.conf.backup_gcs_enable_progress_timer
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.conf.backup_gcs_num_retries + 1, backoff=1.0)
+
+    def describe(self) -> str:
+        return "gcs %s" % self.settings.where
+
+    # ---- setup ---------------------------------------------------------------------------
+    def check_setup(self) -> None:
+        """Refuse what Cinder's setup check refuses (bucket, credential file and project
+        are required, the last two unless an endpoint is set), an unusable key file and
+        a writer chunk size GCS would reject."""
+        if not self.conf.backup_gcs_bucket:
+            raise errors.ConfigError("backup_gcs_bucket is not set; name the bucket for GCS "
+                                     "backups")
+        self.settings.check()
+        chunk = self.conf.backup_gcs_writer_chunk_size
+        if chunk != -1 and (chunk <= 0 or chunk % CHUNK_GRANULE):
+            raise errors.ConfigError(
+                "backup_gcs_writer_chunk_size %d is not -1 or a positive multiple of %d "
+                "(a GCS rule for resumable uploads)" % (chunk, CHUNK_GRANULE))
+        self._clients()
+
+    def _clients(self) -> connection.ClientPool:
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    credentials = connection.load_credentials(self.settings)
+                    self._pool = connection.ClientPool(self.settings, credentials)
+        return self._pool
+
+    def _client(self):
+        return self._clients().get()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+    def _error(self, exc, bucket, name=None, missing="object"):
+        return translate(exc, where=self.settings.where, bucket=bucket, name=name,
+                         retry_codes=tuple(self.conf.backup_gcs_retry_error_codes),
+                         missing=missing)
+
+    # ---- the five operations ---------------------------------------------------------------
+    def ensure_container(self, container: str) -> None:
+        from google.api_core import exceptions as api
+
+        client = self._client()
+        try:
+            client.get_bucket(container, retry=None)
+            return
+        except api.NotFound:
+            pass
+        except Exception as exc:
+            raise self._error(exc, container, missing="bucket") from exc
+        if not self.conf.backup_create_containers:
+            raise errors.ContainerNotFound(
+                "GCS bucket %s does not exist at %s and backup_create_containers is False; "
+                "create the bucket or allow Ember to" % (container, self.settings.where))
+        bucket = client.bucket(container)
+        bucket.storage_class = self.conf.backup_gcs_storage_class
+        try:
+            client.create_bucket(bucket, location=self.conf.backup_gcs_bucket_location,
+                                 retry=None)
+        except api.Conflict:
+            # created meanwhile by another thread or process, or owned by someone else
+            try:
+                client.get_bucket(container, retry=None)
+            except Exception as exc:
+                raise errors.PermanentDriverError(
+                    "GCS bucket name %s is taken at %s by a bucket this account cannot "
+                    "use; choose another backup_gcs_bucket" % (container, self.settings.where)
+                ) from exc
+        except Exception as exc:
+            raise self._error(exc, container, missing="bucket") from exc
+        LOG.info("created GCS bucket %s at %s (%s, %s)", container, self.settings.where,
+                 self.conf.backup_gcs_bucket_location, self.conf.backup_gcs_storage_class)
+
+    def list_objects(self, container: str, prefix: str = "") -> Iterable[str]:
+        from google.api_core import exceptions as api
+
+        try:
+            # materialised here so a failing page raises inside this call, mapped
+            return [blob.name for blob in self._client().list_blobs(
+                container, prefix=prefix or None, fields="items(name),nextPageToken",
+                retry=None)]
+        except api.NotFound:
+            return []  # the contract: a missing container lists nothing
+        except Exception as exc:
+            raise self._error(exc, container, missing="bucket") from exc
+
+    def put_object(self, container: str, name: str, data: bytes) -> None:
+        data = bytes(data)
+        blob = self._client().bucket(container).blob(name, chunk_size=self._writer_chunk())
+        try:
+            self._upload(blob, data)
+        except Exception as exc:
+            raise self._error(exc, container, name, missing="bucket") from exc
+        expected = md5_base64(data)
+        if blob.md5_hash != expected:
+            self._discard(blob)
+            raise errors.TransientDriverError(
+                "GCS gs://%s/%s at %s: the server reports MD5 %s for the upload, the data "
+                "sent has %s; the object was removed, upload it again"
+                % (container, name, self.settings.where, blob.md5_hash, expected))
+
+    def get_object(self, container: str, name: str) -> bytes:
+        blob = self._client().bucket(container).blob(name)
+        try:
+            # one request; the library compares the bytes with the X-Goog-Hash MD5
+            return blob.download_as_bytes(checksum="md5", retry=None)
+        except Exception as exc:
+            raise self._error(exc, container, name) from exc
+
+    def delete_object(self, container: str, name: str) -> None:
+        from google.api_core import exceptions as api
+
+        try:
+            self._client().bucket(container).blob(name).delete(retry=None)
+        except api.NotFound:
+            pass  # already gone (or no bucket): deleting a missing object is no error
+        except Exception as exc:
+            raise self._error(exc, container, name) from exc
+
+    def open_reader(self, container: str, name: str) -> BinaryIO:
+        # whole object, checked; backup objects are bounded by backup_gcs_object_size
+        return super().open_reader(container, name)
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def _writer_chunk(self):
+        chunk = self.conf.backup_gcs_writer_chunk_size
+        return None if chunk == -1 else chunk
+
+    def _upload(self, blob, data: bytes) -> None:
+        """Upload ``data``; afterwards ``blob.md5_hash`` holds what the server stored.
+        (Objects up to 8 MiB go in one multipart request, larger ones resumable in
+        ``backup_gcs_writer_chunk_size`` chunks; GCS makes either visible only whole.)"""
+        blob.upload_from_string(data, content_type=CONTENT_TYPE, retry=None)
+
+    def _discard(self, blob) -> None:
+        """Remove an object whose upload arrived damaged (only that generation)."""
+        try:
+            blob.delete(if_generation_match=blob.generation, retry=None)
+        except Exception as exc:  # the caller's error says what matters
+            LOG.warning("could not remove damaged GCS object gs://%s/%s: %s",
+                        blob.bucket.name, blob.name, exc)

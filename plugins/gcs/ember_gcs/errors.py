@@ -1,0 +1,75 @@
+"""Map what google-cloud-storage, google-auth and requests raise onto ``ember.errors``.
+
+Transient (the retry wrapper tries again): connection errors, timeouts, HTTP 5xx, a
+status listed in ``backup_gcs_retry_error_codes`` (Cinder's default: 429), a download
+whose checksum did not match. Refused credentials: ``AccessDenied``. Everything else:
+``PermanentDriverError``. Messages are one line naming the endpoint and bucket; they
+carry the server's reason, never a credential.
+"""
+
+from __future__ import annotations
+
+from typing import Collection, Optional
+
+from ember import errors
+
+
+def _first_line(text: str, limit: int = 200) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def http_status(exc: BaseException) -> Optional[int]:
+    """The HTTP status behind a library exception, if it has one."""
+    from google.api_core import exceptions as api
+
+    if isinstance(exc, api.GoogleAPICallError):
+        return exc.code
+    response = getattr(exc, "response", None)  # resumable-media InvalidResponse
+    return getattr(response, "status_code", None)
+
+
+def translate(exc: BaseException, *, where: str, bucket: str, name: Optional[str] = None,
+              retry_codes: Collection[str] = ("429",), missing: str = "object"
+              ) -> errors.DriverError:
+    """The ``DriverError`` for ``exc`` raised while working on ``bucket``/``name`` at
+    ``where``. ``missing`` says what a 404 means here: ``"object"`` or ``"bucket"``."""
+    import requests
+    from google.auth import exceptions as auth
+    from google.cloud.storage.exceptions import DataCorruption
+
+    target = "gs://%s/%s" % (bucket, name) if name else "bucket %s" % bucket
+    subject = "GCS %s at %s" % (target, where)
+
+    if isinstance(exc, errors.DriverError):
+        return exc
+    if isinstance(exc, auth.RefreshError):
+        return errors.AccessDenied(
+            "%s: the credentials were refused (%s); check backup_gcs_credential_file"
+            % (subject, _first_line(str(exc))))
+    if isinstance(exc, (auth.TransportError, requests.exceptions.RequestException,
+                        ConnectionError, TimeoutError)):
+        return errors.TransientDriverError(
+            "%s: cannot reach the server (%s)" % (subject, _first_line(str(exc)) or
+                                                  type(exc).__name__))
+    if isinstance(exc, DataCorruption):
+        return errors.TransientDriverError(
+            "%s: the downloaded bytes do not match the object's checksum" % subject)
+
+    status = http_status(exc)
+    reason = _first_line(getattr(exc, "message", None) or str(exc))
+    if status in (401, 403):
+        return errors.AccessDenied(
+            "%s: access denied (HTTP %d: %s); check backup_gcs_credential_file and the "
+            "account's permissions on the bucket" % (subject, status, reason))
+    if status == 404:
+        if missing == "bucket":
+            return errors.ContainerNotFound(
+                "GCS bucket %s does not exist at %s; create it or set "
+                "backup_create_containers = True" % (bucket, where))
+        return errors.ObjectNotFound("%s does not exist" % subject)
+    if status is not None and (status >= 500 or str(status) in retry_codes):
+        return errors.TransientDriverError("%s: HTTP %d (%s)" % (subject, status, reason))
+    if status is not None:
+        return errors.PermanentDriverError("%s: HTTP %d (%s)" % (subject, status, reason))
+    return errors.PermanentDriverError("%s: %s: %s" % (subject, type(exc).__name__, reason))
