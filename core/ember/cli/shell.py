@@ -1,0 +1,132 @@
+"""The ``ember`` application: global options, configuration, request context, errors.
+
+Global options (all before the command, as in ``openstack``):
+
+* ``--config-file PATH`` / ``--config-dir DIR`` (repeatable): see :mod:`ember.config`;
+* ``--os-project-id``, ``--os-user-id``, ``--os-roles admin,member,reader`` (defaults
+  from ``OS_PROJECT_ID``, ``OS_USER_ID``, ``OS_ROLES``; without any of them the caller is
+  the single user: an admin in project ``default``);
+* cliff's ``-v``/``-q``, ``--log-file``, ``--debug`` (tracebacks on errors).
+
+The configuration and the service are built on first use, so ``ember --help`` and
+``ember help CMD`` work without a catalogue or a readable configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from importlib import metadata
+
+from cliff import app, commandmanager
+
+from ember import config, errors
+from ember.cli.base import one_line_errors
+from ember.context import RequestContext
+
+COMMAND_GROUP = "ember.cli"
+DEFAULT_ROLES = ",".join(RequestContext().roles)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("ember-backup")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        return "unknown"
+
+
+class EmberApp(app.App):
+    """cliff application; errors are printed as ``ember: <message>``."""
+
+    NAME = "ember"
+    LOG = logging.getLogger("ember")
+    CONSOLE_MESSAGE_FORMAT = "ember: %(message)s"
+
+    def __init__(self):
+        super().__init__(
+            description="Back up and restore block volumes into Cinder-format repositories.",
+            version=_version(),
+            command_manager=commandmanager.CommandManager(COMMAND_GROUP),
+            deferred_help=True,
+        )
+        self._conf = None
+        self._service = None
+
+    def build_option_parser(self, description, version, argparse_kwargs=None):
+        parser = super().build_option_parser(description, version, argparse_kwargs)
+        parser.add_argument(
+            "--config-file", metavar="PATH", action="append", default=[],
+            help="Configuration file to read (repeatable; later files win). Default: the "
+                 "first ember.conf in ~/.config/ember, ~/.ember, ~, /etc/ember, /etc.")
+        parser.add_argument(
+            "--config-dir", metavar="DIR", action="append", default=[],
+            help="Directory of *.conf files read after the config files (repeatable).")
+        parser.add_argument(
+            "--os-project-id", metavar="PROJECT", default=os.environ.get("OS_PROJECT_ID"),
+            help="Project to act in (env OS_PROJECT_ID; default 'default').")
+        parser.add_argument(
+            "--os-user-id", metavar="USER", default=os.environ.get("OS_USER_ID"),
+            help="User to act as (env OS_USER_ID; default 'admin').")
+        parser.add_argument(
+            "--os-roles", metavar="ROLES", default=os.environ.get("OS_ROLES"),
+            help="Comma-separated roles (env OS_ROLES; default '%s')." % DEFAULT_ROLES)
+        return one_line_errors(parser)
+
+    def configure_logging(self):
+        super().configure_logging()
+        # cliff's default verbosity (1) shows INFO; keep libraries (alembic, stevedore)
+        # quiet unless -v is given, so a command's stderr holds only what matters.
+        if self.options.verbose_level <= 1:
+            for handler in logging.getLogger("").handlers:
+                if isinstance(handler, logging.StreamHandler) and handler.level < logging.WARNING:
+                    handler.setLevel(logging.WARNING)
+
+    # --- lazily built state ------------------------------------------------------------
+    @property
+    def conf(self):
+        if self._conf is None:
+            self._conf = config.load(self.options.config_file, self.options.config_dir)
+        return self._conf
+
+    @property
+    def context(self) -> RequestContext:
+        defaults = RequestContext.default()
+        roles = self.options.os_roles
+        return RequestContext(
+            user_id=self.options.os_user_id or defaults.user_id,
+            project_id=self.options.os_project_id or defaults.project_id,
+            roles=(tuple(r.strip() for r in roles.split(",") if r.strip())
+                   if roles is not None else defaults.roles),
+        )
+
+    @property
+    def service(self):
+        if self._service is None:
+            from ember.service import Ember  # imported late: SQLAlchemy, alembic, the engine
+            self._service = Ember(self.conf)
+        return self._service
+
+    def progress(self, operation: str):
+        """The ``progress(done_bytes, total_bytes)`` callback for a long ``operation``
+        ("backup" or "restore"), or None. The terminal progress bar plugs in here."""
+        return None
+
+    def clean_up(self, cmd, result, err):
+        close = getattr(self._service, "close", None)
+        if close is not None:
+            close()
+            self._service = None
+
+
+def main(argv=None) -> int:
+    """Console entry point: run one command (or the interactive shell without one)."""
+    try:
+        return EmberApp().run(sys.argv[1:] if argv is None else argv)
+    except errors.EmberError as exc:  # raised outside a command, e.g. during start-up
+        print("ember: %s" % config.one_line(exc), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
