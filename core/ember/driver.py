@@ -59,6 +59,17 @@ class DriverCapabilities:
     unsupported: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How ``ember.loader.load_driver`` wraps a driver in ``ember.wrappers.RetryingDriver``
+    (drivers with Cinder retry options, e.g. swift's, derive it from them)."""
+
+    #: tries in total, the first included; 1 means no retry wrapper
+    attempts: int = 3
+    #: seconds before the first retry, doubled before each further one
+    backoff: float = 1.0
+
+
 class ObjectWriter(abc.ABC):
     """A streaming upload. Nothing is visible until ``commit``; ``abort`` leaves nothing.
 
@@ -189,6 +200,11 @@ class ChunkedBackupDriver(abc.ABC):
     def progress_timer_enabled(self) -> bool:
         """The driver's own ``backup_*_enable_progress_timer`` option."""
         return self.conf.backup_enable_progress_timer
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Retries of ``TransientDriverError`` the loader applies to this driver."""
+        return RetryPolicy()
 
     def __enter__(self):
         return self

@@ -1,0 +1,242 @@
+"""Behaviour around any driver, as decorators (restic's retry/logger, kopia's wrappers).
+
+A wrapper *is* a ``ChunkedBackupDriver``: it delegates every operation, the capabilities,
+the naming policy (``default_container``, ``object_prefix``) and the sizes to the driver
+it wraps, and changes one concern. Wrappers stack::
+
+    RetryingDriver(LoggingDriver(PosixBackupDriver(conf)), attempts=3, backoff=1.0)
+
+``unwrap(driver)`` returns the innermost driver (for ``isinstance`` checks).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import BinaryIO, Callable, Iterable
+
+from ember import errors
+from ember.driver import ChunkedBackupDriver, ObjectWriter, RetryPolicy
+
+LOG = logging.getLogger("ember.driver")
+
+
+class DriverWrapper(ChunkedBackupDriver):
+    """Delegates everything to ``inner``; subclasses override what they change.
+
+    Attributes the contract does not name (a driver's own helpers) are reached through
+    ``__getattr__``, so a wrapped driver can be used wherever the bare one was."""
+
+    def __init__(self, inner: ChunkedBackupDriver):
+        super().__init__(inner.conf)
+        self.inner = inner
+        # instance attributes shadow the class-level defaults of ChunkedBackupDriver
+        self.name = inner.name
+        self.cinder_service = inner.cinder_service
+        self.capabilities = inner.capabilities
+
+    def __getattr__(self, attr):
+        # only called for attributes not found normally; never recurse before __init__
+        if attr == "inner":
+            raise AttributeError(attr)
+        return getattr(self.inner, attr)
+
+    def __repr__(self) -> str:
+        return "%s(%r)" % (type(self).__name__, self.inner)
+
+    def ensure_container(self, container: str) -> None:
+        self.inner.ensure_container(container)
+
+    def list_objects(self, container: str, prefix: str = "") -> Iterable[str]:
+        return self.inner.list_objects(container, prefix)
+
+    def put_object(self, container: str, name: str, data: bytes) -> None:
+        self.inner.put_object(container, name, data)
+
+    def get_object(self, container: str, name: str) -> bytes:
+        return self.inner.get_object(container, name)
+
+    def delete_object(self, container: str, name: str) -> None:
+        self.inner.delete_object(container, name)
+
+    def open_writer(self, container: str, name: str) -> ObjectWriter:
+        return self.inner.open_writer(container, name)
+
+    def open_reader(self, container: str, name: str) -> BinaryIO:
+        return self.inner.open_reader(container, name)
+
+    def check_setup(self) -> None:
+        self.inner.check_setup()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def default_container(self, backup_id: str) -> str:
+        return self.inner.default_container(backup_id)
+
+    def object_prefix(self, volume_id: str, backup_id: str, timestamp: str) -> str:
+        return self.inner.object_prefix(volume_id, backup_id, timestamp)
+
+    @property
+    def object_size(self) -> int:
+        return self.inner.object_size
+
+    @property
+    def sha_block_size(self) -> int:
+        return self.inner.sha_block_size
+
+    @property
+    def progress_timer_enabled(self) -> bool:
+        return self.inner.progress_timer_enabled
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self.inner.retry_policy
+
+
+def unwrap(driver: ChunkedBackupDriver) -> ChunkedBackupDriver:
+    """The innermost driver under any stack of wrappers."""
+    while isinstance(driver, DriverWrapper):
+        driver = driver.inner
+    return driver
+
+
+class RetryingDriver(DriverWrapper):
+    """Retries ``TransientDriverError`` (and nothing else) with exponential backoff.
+
+    ``attempts`` counts every try, the first included; before retry ``k`` (from 1) it
+    sleeps ``backoff * 2**(k-1)`` seconds, capped at ``max_backoff``. When every attempt
+    failed the last ``TransientDriverError`` is raised again with "(gave up after N
+    attempts)" appended. Streams retry only their opening: ``open_writer`` and
+    ``open_reader`` are retried, the writes and reads on the stream are not (the data
+    is gone by then; the engine retries the whole object if it wants to).
+    """
+
+    def __init__(self, inner: ChunkedBackupDriver, attempts: int = 3, backoff: float = 1.0,
+                 *, max_backoff: float = 30.0, sleep: Callable[[float], None] = time.sleep):
+        if attempts < 1:
+            raise errors.ConfigError("retry attempts must be at least 1, not %d" % attempts)
+        super().__init__(inner)
+        self.attempts, self.backoff, self.max_backoff = attempts, backoff, max_backoff
+        self._sleep = sleep
+
+    def _call(self, what: str, fn, *args):
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return fn(*args)
+            except errors.TransientDriverError as exc:
+                if attempt == self.attempts:
+                    if self.attempts == 1:
+                        raise
+                    raise _with_message(exc, "%s (gave up after %d attempts)"
+                                        % (exc, self.attempts)) from exc
+                delay = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
+                LOG.warning("%s %s failed (%s); retry %d/%d in %.1fs", self.describe(), what,
+                            exc, attempt, self.attempts - 1, delay)
+                self._sleep(delay)
+
+    def ensure_container(self, container):
+        self._call("ensure_container", self.inner.ensure_container, container)
+
+    def list_objects(self, container, prefix=""):
+        # materialised inside the retry: a lazy listing could fail after we returned
+        return self._call("list_objects",
+                          lambda: list(self.inner.list_objects(container, prefix)))
+
+    def put_object(self, container, name, data):
+        self._call("put_object", self.inner.put_object, container, name, data)
+
+    def get_object(self, container, name):
+        return self._call("get_object", self.inner.get_object, container, name)
+
+    def delete_object(self, container, name):
+        self._call("delete_object", self.inner.delete_object, container, name)
+
+    def open_writer(self, container, name):
+        return self._call("open_writer", self.inner.open_writer, container, name)
+
+    def open_reader(self, container, name):
+        return self._call("open_reader", self.inner.open_reader, container, name)
+
+
+def _with_message(exc: errors.TransientDriverError, message: str) -> errors.DriverError:
+    """The same error class with a new message (a subclass with another signature
+    falls back to ``TransientDriverError``)."""
+    try:
+        return type(exc)(message)
+    except TypeError:
+        return errors.TransientDriverError(message)
+
+
+class LoggingDriver(DriverWrapper):
+    """Logs every operation with its duration at DEBUG, and failures at WARNING, on the
+    ``ember.driver`` logger. Never logs object data."""
+
+    def __init__(self, inner: ChunkedBackupDriver, logger: logging.Logger = LOG):
+        super().__init__(inner)
+        self.log = logger
+
+    def _call(self, what: str, target: str, fn, *args):
+        start = time.monotonic()
+        try:
+            result = fn(*args)
+        except Exception as exc:
+            self.log.warning("%s %s %s failed after %.3fs: %s", self.describe(), what, target,
+                             time.monotonic() - start, exc)
+            raise
+        self.log.debug("%s %s %s took %.3fs", self.describe(), what, target,
+                       time.monotonic() - start)
+        return result
+
+    def ensure_container(self, container):
+        self._call("ensure_container", container, self.inner.ensure_container, container)
+
+    def list_objects(self, container, prefix=""):
+        return self._call("list_objects", "%s/%s*" % (container, prefix),
+                          lambda: list(self.inner.list_objects(container, prefix)))
+
+    def put_object(self, container, name, data):
+        self._call("put_object", "%s/%s (%d bytes)" % (container, name, len(data)),
+                   self.inner.put_object, container, name, data)
+
+    def get_object(self, container, name):
+        return self._call("get_object", "%s/%s" % (container, name),
+                          self.inner.get_object, container, name)
+
+    def delete_object(self, container, name):
+        self._call("delete_object", "%s/%s" % (container, name),
+                   self.inner.delete_object, container, name)
+
+    def open_writer(self, container, name):
+        return self._call("open_writer", "%s/%s" % (container, name),
+                          self.inner.open_writer, container, name)
+
+    def open_reader(self, container, name):
+        return self._call("open_reader", "%s/%s" % (container, name),
+                          self.inner.open_reader, container, name)
+
+
+class ReadOnlyDriver(DriverWrapper):
+    """Refuses every change (``PermanentDriverError``): for verifying or inspecting a
+    repository with the guarantee that nothing in it is written or removed."""
+
+    def _refuse(self, what: str, container: str, name: str = ""):
+        raise errors.PermanentDriverError(
+            "%s is opened read-only: refusing %s of %s" % (
+                self.describe(), what, "/".join(p for p in (container, name) if p)))
+
+    def ensure_container(self, container):
+        # creates nothing; a missing container shows up as ObjectNotFound on reads
+        return None
+
+    def put_object(self, container, name, data):
+        self._refuse("put_object", container, name)
+
+    def delete_object(self, container, name):
+        self._refuse("delete_object", container, name)
+
+    def open_writer(self, container, name):
+        self._refuse("open_writer", container, name)

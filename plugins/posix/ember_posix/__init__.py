@@ -1,0 +1,1 @@
+"""Ember's posix repository driver (``backup_driver = posix``)."""
