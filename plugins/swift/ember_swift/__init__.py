@@ -1,0 +1,1 @@
+"""OpenStack Swift repository driver for Ember (entry point ``swift``)."""

@@ -1,0 +1,187 @@
+"""``SwiftBackupDriver``: Cinder's Swift repository layout on OpenStack Swift.
+
+Objects are ``<container>/volume_<vol>/<TS>/az_<AZ>_backup_<id>-NNNNN`` as Cinder's
+Swift driver writes them, so either tool reads the other's backups. Every put checks
+the ETag Swift returns against the md5 of the bytes sent.
+
+Each thread gets its own ``swiftclient.Connection`` (a Connection holds one HTTP
+session and is not safe to share). swiftclient's own retries are off (``retries=0``);
+``backup_swift_retry_attempts`` / ``backup_swift_retry_backoff`` are honoured by
+``ember.wrappers.RetryingDriver`` around this driver, which retries only
+``TransientDriverError`` (5xx, timeouts, refused connections).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import threading
+from typing import Iterable
+
+import swiftclient
+from swiftclient.exceptions import ClientException
+
+from ember import errors
+from ember.driver import OBJECT_STORE_PREFIX, ChunkedBackupDriver, DriverCapabilities
+
+from ember_swift import auth, opts
+from ember_swift.errormap import is_network_error, translate
+
+
+class SwiftBackupDriver(ChunkedBackupDriver):
+    """Stores backup objects in Swift containers (default ``backup_swift_container``)."""
+
+    name = "swift"
+    cinder_service = "cinder.backup.drivers.swift.SwiftBackupDriver"
+    capabilities = DriverCapabilities(max_concurrency=8, prefix_style=OBJECT_STORE_PREFIX)
+
+    def __init__(self, conf):
+        super().__init__(conf)
+        opts.register(conf)
+        self._auth: auth.SwiftAuth | None = None
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[swiftclient.Connection] = []
+
+    # ---- naming, sizes and retry settings (Cinder's Swift options) ---------------------
+    def default_container(self, backup_id: str) -> str:
+        return self.conf.backup_swift_container
+
+    @property
+    def object_size(self) -> int:
+        return self.conf.backup_swift_object_size
+
+    @property
+    def sha_block_size(self) -> int:
+        return self.conf.backup_swift_block_size
+
+    @property
+    def progress_timer_enabled(self) -> bool:
+        return self.conf.backup_swift_enable_progress_timer
+
+    @property
+    def retry_attempts(self) -> int:
+        """Retries of a transient failure, for ``RetryingDriver``."""
+        return self.conf.backup_swift_retry_attempts
+
+    @property
+    def retry_backoff(self) -> float:
+        """Seconds before the first retry, for ``RetryingDriver``."""
+        return float(self.conf.backup_swift_retry_backoff)
+
+    def describe(self) -> str:
+        try:
+            return "swift %s" % self._settings().endpoint
+        except errors.ConfigError:
+            return "swift (not configured)"
+
+    # ---- connections ------------------------------------------------------------------
+    def _settings(self) -> auth.SwiftAuth:
+        if self._auth is None:
+            self._auth = auth.resolve(self.conf)
+        return self._auth
+
+    def _connection(self) -> swiftclient.Connection:
+        """This thread's connection, created on first use."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            settings = self._settings()
+            _require_keystoneclient(settings)
+            conn = swiftclient.Connection(**settings.connection_kwargs())
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _call(self, action: str, container: str | None, name: str | None, method: str,
+              *args, **kw):
+        """Run ``Connection.<method>`` and map any failure onto ``ember.errors``."""
+        conn = self._connection()
+        try:
+            return getattr(conn, method)(*args, **kw)
+        except ClientException as exc:
+            raise self._translate(exc, action, container, name) from None
+        except Exception as exc:
+            if is_network_error(exc):
+                raise self._translate(exc, action, container, name) from None
+            raise
+
+    def _endpoint(self) -> str:
+        """The storage URL once this thread has authenticated, else the configured one."""
+        conn = getattr(self._local, "conn", None)
+        return (conn.url if conn is not None and conn.url else None) or self._settings().endpoint
+
+    def _translate(self, exc, action, container, name) -> errors.DriverError:
+        endpoint = self._endpoint() if container is not None else self._settings().endpoint
+        return translate(exc, endpoint=endpoint, container=container, name=name,
+                         action=action, user=self._settings().user)
+
+    def check_setup(self) -> None:
+        """Resolve the credentials and, in single_user mode, authenticate once, so a
+        wrong key or an unreachable endpoint is reported before any backup starts."""
+        if self._settings().mode == "single_user":
+            self._call("authentication", None, None, "get_auth")
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+        self._local = threading.local()
+
+    # ---- the contract -----------------------------------------------------------------
+    def ensure_container(self, container: str) -> None:
+        try:
+            self._call("check", container, None, "head_container", container)
+            return
+        except errors.ContainerNotFound:
+            if not self.conf.backup_create_containers:
+                raise errors.ContainerNotFound(
+                    "Swift container %s does not exist at %s and backup_create_containers "
+                    "is False; create it or set backup_create_containers = True"
+                    % (container, self._endpoint())) from None
+        policy = self.conf.backup_swift_create_storage_policy
+        headers = {"X-Storage-Policy": policy} if policy else None
+        self._call("create", container, None, "put_container", container, headers=headers)
+
+    def list_objects(self, container: str, prefix: str = "") -> Iterable[str]:
+        try:
+            _headers, listing = self._call("list", container, None, "get_container", container,
+                                           prefix=prefix or None, full_listing=True)
+        except errors.ContainerNotFound:
+            return []
+        return [entry["name"] for entry in listing]
+
+    def put_object(self, container: str, name: str, data: bytes) -> None:
+        data = bytes(data)
+        etag = self._call("put", container, name, "put_object", container, name,
+                          contents=data, content_length=len(data))
+        md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        if etag != md5:
+            # the stored object is not what was sent: remove it so no reader sees it
+            self.delete_object(container, name)
+            raise errors.TransientDriverError(
+                "Swift put of object %s in container %s at %s returned ETag %s but the md5 "
+                "of the bytes sent is %s; the object was deleted, retry the upload"
+                % (name, container, self._endpoint(), etag, md5))
+
+    def get_object(self, container: str, name: str) -> bytes:
+        _headers, body = self._call("get", container, name, "get_object", container, name)
+        return body
+
+    def delete_object(self, container: str, name: str) -> None:
+        try:
+            self._call("delete", container, name, "delete_object", container, name)
+        except (errors.ObjectNotFound, errors.ContainerNotFound):
+            pass  # deleting a missing object is not an error
+
+
+def _require_keystoneclient(settings: auth.SwiftAuth) -> None:
+    """Keystone auth (versions 2 and 3) needs python-keystoneclient, an optional extra;
+    say so plainly instead of swiftclient's message about ST_AUTH variables."""
+    version = settings.kwargs.get("auth_version", "1")
+    if settings.mode == "single_user" and not str(version).startswith("1") \
+            and importlib.util.find_spec("keystoneclient") is None:
+        raise errors.ConfigError(
+            "backup_swift_auth_version = %s needs python-keystoneclient: pip install "
+            "'ember-backup-swift[keystone]'" % version)
