@@ -9,6 +9,7 @@ carry the server's reason, never a credential.
 
 from __future__ import annotations
 
+import re
 from typing import Collection, Optional
 
 from ember import errors
@@ -17,6 +18,28 @@ from ember import errors
 def _first_line(text: str, limit: int = 200) -> str:
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _refresh_reason(exc: BaseException) -> str:
+    """What the token endpoint said: google-auth passes its decoded answer as args[1]."""
+    answer = exc.args[1] if len(exc.args) > 1 else None
+    if isinstance(answer, dict):
+        error = answer.get("error")
+        if isinstance(error, dict):  # {"error": {"code": 404, "message": "Not Found"}}
+            return "HTTP %s: %s" % (error.get("code"), error.get("message"))
+        if error:  # OAuth: {"error": "invalid_grant", "error_description": "..."}
+            detail = answer.get("error_description")
+            return "%s: %s" % (error, detail) if detail else str(error)
+    return _first_line(str(exc.args[0] if exc.args else exc))
+
+
+def _network_reason(exc: BaseException) -> str:
+    """The OS-level cause (``[Errno 111] Connection refused``) out of urllib3's long
+    wrapped messages, else the exception's class."""
+    found = re.search(r"\[Errno -?\d+\][^'\")]*", str(exc))
+    if found:
+        return found.group(0).strip()
+    return "timed out" if "timeout" in type(exc).__name__.lower() else type(exc).__name__
 
 
 def http_status(exc: BaseException) -> Optional[int]:
@@ -46,12 +69,11 @@ def translate(exc: BaseException, *, where: str, bucket: str, name: Optional[str
     if isinstance(exc, auth.RefreshError):
         return errors.AccessDenied(
             "%s: the credentials were refused (%s); check backup_gcs_credential_file"
-            % (subject, _first_line(str(exc))))
+            % (subject, _refresh_reason(exc)))
     if isinstance(exc, (auth.TransportError, requests.exceptions.RequestException,
                         ConnectionError, TimeoutError)):
         return errors.TransientDriverError(
-            "%s: cannot reach the server (%s)" % (subject, _first_line(str(exc)) or
-                                                  type(exc).__name__))
+            "%s: cannot reach the server (%s)" % (subject, _network_reason(exc)))
     if isinstance(exc, DataCorruption):
         return errors.TransientDriverError(
             "%s: the downloaded bytes do not match the object's checksum" % subject)
@@ -69,7 +91,7 @@ def translate(exc: BaseException, *, where: str, bucket: str, name: Optional[str
                 "backup_create_containers = True" % (bucket, where))
         return errors.ObjectNotFound("%s does not exist" % subject)
     if status is not None and (status >= 500 or str(status) in retry_codes):
-        return errors.TransientDriverError("%s: HTTP %d (%s)" % (subject, status, reason))
+        return errors.TransientDriverError("%s: HTTP %d: %s" % (subject, status, reason))
     if status is not None:
-        return errors.PermanentDriverError("%s: HTTP %d (%s)" % (subject, status, reason))
+        return errors.PermanentDriverError("%s: HTTP %d: %s" % (subject, status, reason))
     return errors.PermanentDriverError("%s: %s: %s" % (subject, type(exc).__name__, reason))
