@@ -1,0 +1,184 @@
+"""Drive the real Cinder posix backup driver (``cinder.backup.drivers.posix``) directly.
+
+Runs with the *Cinder* throwaway venv's Python (``benchmarks/work/cinder-venv``), never
+with Ember's: Ember does not import Cinder. Cinder's driver needs a backup record, a
+volume row and the object registry; like Cinder's own unit tests
+(``cinder/tests/unit/backup/drivers/test_backup_posix.py``) we hand it minimal stand-ins:
+
+* ``FakeBackup``: the fields ``ChunkedBackupDriver`` reads and writes, ``save()`` and
+  ``refresh()`` as no-ops (nobody cancels a benchmark), ``as_read_deleted()``.
+* ``objects.Backup.get_by_id`` answers from a JSON catalogue file (the parent chain).
+* ``self.db.volume_get`` returns a volume of ``size`` GiB; notifications are dropped and
+  the progress timer is off. Volume metadata is not backed up (``backup_metadata=False``).
+
+Cinder runs in its native-threads mode (eventlet is not monkey-patched), so
+``tpool_wrap`` is a no-op and nothing in this harness slows Cinder down.
+
+    python cinder_posix_runner.py backup  --repo R --catalog C --volume V --backup-id ID
+                                          [--parent ID] [--codec zlib] [--object-size N]
+    python cinder_posix_runner.py restore --repo R --catalog C --backup-id ID --target T
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import sys
+import warnings
+
+warnings.filterwarnings("ignore")  # Cinder's eventlet deprecation banner
+
+VOLUME_ID = "5f0c3a5e-0b7e-4d6a-9c52-6e1d2c0b1e11"
+
+
+class FakeBackup:
+    """The slice of ``cinder.objects.Backup`` the chunked driver touches."""
+
+    def __init__(self, row: dict):
+        self.id = row["id"]
+        self.volume_id = row.get("volume_id", VOLUME_ID)
+        self.parent_id = row.get("parent_id")
+        self.size = row.get("size", 1)
+        self.container = row.get("container")
+        self.service_metadata = row.get("service_metadata")
+        self.status = row.get("status", "creating")
+        self.display_name = row.get("display_name")
+        self.display_description = row.get("display_description")
+        self.created_at = row.get("created_at") or str(
+            datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0))
+        self.object_count = row.get("object_count", 0)
+
+    def __getitem__(self, key):
+        return getattr(self, key)
+
+    def get(self, key, default=None):
+        return getattr(self, key, default)
+
+    def save(self):
+        pass
+
+    def refresh(self):
+        pass
+
+    @contextlib.contextmanager
+    def as_read_deleted(self):
+        yield self
+
+    def row(self) -> dict:
+        keys = ("id", "volume_id", "parent_id", "size", "container", "service_metadata",
+                "display_name", "display_description", "created_at", "object_count")
+        return {k: getattr(self, k) for k in keys}
+
+
+class FakeDB:
+    def __init__(self, size_gib: int):
+        self.size_gib = size_gib
+
+    def volume_get(self, context, volume_id):
+        return {"id": volume_id, "size": self.size_gib}
+
+
+def load_catalog(path: str) -> dict:
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    return {}
+
+
+def save_catalog(path: str, catalog: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(catalog, f, indent=1)
+    os.replace(tmp, path)
+
+
+def make_driver(repo: str, catalog: dict, codec: str, object_size: int,
+                sha_block_size: int):
+    """A real ``PosixBackupDriver`` with the stand-ins described in the module doc."""
+    from oslo_config import cfg
+
+    from cinder import context
+    from cinder import objects
+    from cinder.backup.drivers import posix
+    from cinder.volume import volume_utils
+
+    objects.register_all()
+    conf = cfg.CONF
+    conf([], project="cinder", default_config_files=[])
+    conf.set_override("backup_compression_algorithm", codec)
+    conf.set_override("backup_file_size", object_size)
+    conf.set_override("backup_sha_block_size_bytes", sha_block_size)
+    conf.set_override("backup_enable_progress_timer", False)
+    # Base.__init__ touches the DB engine; an in-memory SQLite satisfies it.
+    conf.set_override("connection", "sqlite://", group="database")
+    volume_utils.notify_about_backup_usage = lambda *a, **k: None
+
+    def get_by_id(ctx, backup_id, *a, **k):
+        return FakeBackup(catalog[backup_id])
+
+    objects.Backup.get_by_id = staticmethod(get_by_id)
+    driver = posix.PosixBackupDriver(context.get_admin_context(), backup_path=repo)
+    return driver
+
+
+def cmd_backup(args) -> int:
+    catalog = load_catalog(args.catalog)
+    driver = make_driver(args.repo, catalog, args.codec, args.object_size, args.sha_block_size)
+    size_gib = max(1, -(-os.path.getsize(args.volume) // 2**30))
+    driver.db = FakeDB(size_gib)
+    backup = FakeBackup({"id": args.backup_id, "parent_id": args.parent, "size": size_gib,
+                         "container": args.container, "display_name": args.name})
+    with open(args.volume, "rb") as volume_file:
+        driver.backup(backup, volume_file, backup_metadata=False)
+    catalog[backup.id] = backup.row()
+    save_catalog(args.catalog, catalog)
+    print(json.dumps({"backup_id": backup.id, "object_count": backup.object_count,
+                      "container": backup.container, "prefix": backup.service_metadata}))
+    return 0
+
+
+def cmd_restore(args) -> int:
+    catalog = load_catalog(args.catalog)
+    driver = make_driver(args.repo, catalog, "none", 32768 * 1600, 32768)
+    backup = FakeBackup(dict(catalog[args.backup_id], status="restoring"))
+    # A new target, as Cinder creates one for "restore to a new volume": sparse, zeroed.
+    size = args.size if args.size is not None else None
+    with open(args.target, "wb") as f:
+        if size:
+            f.truncate(size)
+    with open(args.target, "r+b") as volume_file:
+        driver.restore(backup, backup.volume_id, volume_file, volume_is_new=True)
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("backup")
+    b.add_argument("--repo", required=True)
+    b.add_argument("--catalog", required=True)
+    b.add_argument("--volume", required=True)
+    b.add_argument("--backup-id", required=True)
+    b.add_argument("--parent")
+    b.add_argument("--container")
+    b.add_argument("--name")
+    b.add_argument("--codec", default="zlib")
+    b.add_argument("--object-size", type=int, default=1999994880)
+    b.add_argument("--sha-block-size", type=int, default=32768)
+    b.set_defaults(func=cmd_backup)
+    r = sub.add_parser("restore")
+    r.add_argument("--repo", required=True)
+    r.add_argument("--catalog", required=True)
+    r.add_argument("--backup-id", required=True)
+    r.add_argument("--target", required=True)
+    r.add_argument("--size", type=int, help="pre-size the new target (sparse)")
+    r.set_defaults(func=cmd_restore)
+    args = p.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

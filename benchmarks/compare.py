@@ -1,0 +1,462 @@
+#!/usr/bin/env python3
+"""Ember against Cinder 29 (posix driver), borg and restic, on one seeded volume, in one run.
+
+Steps, each tool in its own process (wall time and that process's peak RSS from
+``os.wait4``):
+
+1. build (or reuse) the seeded volume (see ``volume.py``), copy it to the run directory
+   and read it once, so every tool starts from the same warm page cache;
+2. full backup with every tool;
+3. 1 % random 4 KiB writes (seeded), warm again, incremental backup with every tool;
+   repository growth = bytes under the repository after minus before;
+4. restore of the newest point (Ember and Cinder: the chain full + incremental) onto a
+   new sparse target, verified against the volume's sha256.
+
+Tools (``--only`` picks a subset, comma separated):
+  cinder-zlib  Cinder's PosixBackupDriver, default zlib, default 1.86 GiB objects
+  ember-zlib   Ember's engine + posix driver, zlib, default object size
+  ember-zstd   same with zstd
+  borg         borg 1.2 (Debian), default compression lz4, ``-e none``
+  restic       restic (Debian), repository v2, default compression (auto = zstd)
+
+Usage:  python3 benchmarks/compare.py [--size 1G] [--only ember-zstd,borg] [--json OUT]
+Setup it does itself when missing: the Cinder venv in benchmarks/work/cinder-venv
+(``pip install 'cinder>=29,<30'``) and, as root, ``apt-get install restic borgbackup``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+WORK = os.path.join(HERE, "work")
+CINDER_VENV = os.path.join(WORK, "cinder-venv")
+CINDER_PY = os.path.join(CINDER_VENV, "bin", "python")
+EMBER_PY = os.path.join(ROOT, ".venv", "bin", "python")
+CINDER_SPEC = "cinder>=29,<30"
+DEFAULT_OBJECT_SIZE = 1999994880  # Cinder's posix backup_file_size
+MiB = 1 << 20
+
+sys.path.insert(0, HERE)
+import volume as vol  # noqa: E402
+
+
+# ---- measuring one process -----------------------------------------------------------------
+@dataclass
+class Measure:
+    seconds: float
+    peak_rss_mib: float
+    returncode: int
+    log: str
+
+
+def measure(cmd: list[str], log: str, cwd: str | None = None, env: dict | None = None) -> Measure:
+    """Run ``cmd`` to completion; wall time and *its own* peak RSS (``wait4`` rusage)."""
+    with open(log, "ab") as out:
+        out.write(("$ " + " ".join(cmd) + "\n").encode())
+        out.flush()
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                                env=dict(os.environ, **(env or {})))
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return Measure(seconds, usage.ru_maxrss / 1024, proc.returncode, log)
+
+
+def tree_bytes(path: str) -> int:
+    """Apparent bytes of every file under ``path`` (what the repository stores)."""
+    total = 0
+    for base, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(base, name)).st_size
+            except FileNotFoundError:
+                pass
+    return total
+
+
+# ---- the tools -------------------------------------------------------------------------------
+class Tool:
+    """One contender. Subclasses return the command of each step."""
+
+    name = ""
+    label = ""
+
+    def __init__(self, run_dir: str, object_size: int):
+        self.dir = os.path.join(run_dir, self.name)
+        self.repo = os.path.join(self.dir, "repo")
+        self.object_size = object_size
+        os.makedirs(self.repo, exist_ok=True)
+        self.log = os.path.join(self.dir, "log.txt")
+
+    def setup(self) -> None:
+        """Create the repository (not timed)."""
+
+    def env(self) -> dict:
+        return {}
+
+    def backup_cmd(self, volume: str, step: str) -> list[str]:
+        raise NotImplementedError
+
+    def restore_cmd(self, target_dir: str, size: int) -> tuple[list[str], str]:
+        """The command, and the path of the restored file it leaves."""
+        raise NotImplementedError
+
+    def version(self) -> str:
+        return ""
+
+
+class ChunkedTool(Tool):
+    """Ember and Cinder: a runner script per operation, a JSON catalogue for the chain."""
+
+    python = ""
+    runner = ""
+    codec = ""
+
+    def __init__(self, run_dir, object_size):
+        super().__init__(run_dir, object_size)
+        self.catalog = os.path.join(self.dir, "catalog.json")
+        self.ids: list[str] = []
+
+    def backup_cmd(self, volume, step):
+        backup_id = str(uuid.uuid4())
+        cmd = [self.python, self.runner, "backup", "--repo", self.repo, "--catalog",
+               self.catalog, "--volume", volume, "--backup-id", backup_id,
+               "--codec", self.codec, "--object-size", str(self.object_size)]
+        if self.ids:
+            cmd += ["--parent", self.ids[-1]]
+        self.ids.append(backup_id)
+        return cmd
+
+    def restore_cmd(self, target_dir, size):
+        target = os.path.join(target_dir, "restored.img")
+        return ([self.python, self.runner, "restore", "--repo", self.repo, "--catalog",
+                 self.catalog, "--backup-id", self.ids[-1], "--target", target,
+                 "--size", str(size)], target)
+
+
+class Cinder(ChunkedTool):
+    name, label, codec = "cinder-zlib", "Cinder 29 posix, zlib", "zlib"
+    python = CINDER_PY
+    runner = os.path.join(HERE, "cinder_posix_runner.py")
+
+    def version(self):
+        out = subprocess.run([CINDER_PY, "-m", "pip", "show", "cinder"], capture_output=True,
+                             text=True).stdout
+        return next((ln.split()[1] for ln in out.splitlines() if ln.startswith("Version")), "?")
+
+
+class EmberZlib(ChunkedTool):
+    name, label, codec = "ember-zlib", "Ember posix, zlib", "zlib"
+    python = EMBER_PY
+    runner = os.path.join(HERE, "ember_runner.py")
+
+    def version(self):
+        return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True).stdout.strip()
+
+
+class EmberZstd(EmberZlib):
+    name, label, codec = "ember-zstd", "Ember posix, zstd", "zstd"
+
+
+class Borg(Tool):
+    name, label = "borg", "borg 1.2, lz4 (default), -e none"
+
+    def env(self):
+        return {"BORG_BASE_DIR": os.path.join(self.dir, "base"),
+                "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "yes",
+                "BORG_RELOCATED_REPO_ACCESS_IS_OK": "yes"}
+
+    def setup(self):
+        shutil.rmtree(self.repo)
+        subprocess.run(["borg", "init", "-e", "none", self.repo], check=True,
+                       env=dict(os.environ, **self.env()), capture_output=True)
+
+    def backup_cmd(self, volume, step):
+        self.cwd = os.path.dirname(volume)
+        self.member = os.path.basename(volume)
+        return ["borg", "create", "%s::%s" % (self.repo, step), self.member]
+
+    def restore_cmd(self, target_dir, size):
+        return (["borg", "extract", "--sparse", "%s::%s" % (self.repo, "incremental")],
+                os.path.join(target_dir, self.member))
+
+    def version(self):
+        return subprocess.run(["borg", "--version"], capture_output=True, text=True).stdout.split()[-1]
+
+
+class Restic(Tool):
+    name, label = "restic", "restic, repo v2, compression auto (zstd)"
+
+    def env(self):
+        return {"RESTIC_PASSWORD": "benchmark", "RESTIC_REPOSITORY": self.repo,
+                "RESTIC_CACHE_DIR": os.path.join(self.dir, "cache")}
+
+    def setup(self):
+        shutil.rmtree(self.repo)
+        subprocess.run(["restic", "init", "--repository-version", "2"], check=True,
+                       env=dict(os.environ, **self.env()), capture_output=True)
+
+    def backup_cmd(self, volume, step):
+        self.volume = volume
+        return ["restic", "backup", "--host", "bench", "--tag", step, volume]
+
+    def restore_cmd(self, target_dir, size):
+        return (["restic", "restore", "--host", "bench", "latest", "--target",
+                 target_dir], os.path.join(target_dir, self.volume.lstrip("/")))
+
+    def version(self):
+        return subprocess.run(["restic", "version"], capture_output=True, text=True).stdout.split()[1]
+
+
+TOOLS = {t.name: t for t in (Cinder, EmberZlib, EmberZstd, Borg, Restic)}
+
+
+# ---- setup of the contenders -----------------------------------------------------------------
+def ensure_cinder() -> None:
+    if os.path.exists(CINDER_PY):
+        return
+    print("installing %s into %s (throwaway venv, never an Ember dependency)"
+          % (CINDER_SPEC, CINDER_VENV), flush=True)
+    subprocess.run([sys.executable, "-m", "venv", CINDER_VENV], check=True)
+    subprocess.run([CINDER_PY, "-m", "pip", "install", "-q", CINDER_SPEC], check=True)
+
+
+def ensure_debian_tools() -> None:
+    missing = [pkg for exe, pkg in (("restic", "restic"), ("borg", "borgbackup"))
+               if shutil.which(exe) is None]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        sys.exit("missing %s: run `sudo apt-get install %s`" % (", ".join(missing),
+                                                                 " ".join(missing)))
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True,
+                   env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+
+
+# ---- the run ---------------------------------------------------------------------------------
+@dataclass
+class StepResult:
+    seconds: float | None = None
+    mb_s: float | None = None
+    peak_rss_mib: float | None = None
+    stored_bytes: int | None = None  # repository after a backup, or its growth (incremental)
+    ok: bool = False
+    note: str = ""
+
+
+@dataclass
+class ToolResult:
+    label: str
+    version: str
+    steps: dict = field(default_factory=dict)
+
+
+def parse_size(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    text = text.strip().upper().rstrip("IB")
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+def prepare_volume(size: int, seed: int, run_dir: str) -> str:
+    """A fresh working copy of the seeded volume (the pristine one is cached)."""
+    cache = os.path.join(WORK, "volumes")
+    os.makedirs(cache, exist_ok=True)
+    pristine = os.path.join(cache, "volume-%d-%d.img" % (size, seed))
+    if not os.path.exists(pristine + ".sha256"):
+        print("building the seeded %d MiB volume ..." % (size // MiB), flush=True)
+        digest = vol.build(pristine, size, seed)
+        with open(pristine + ".sha256", "w") as f:
+            f.write(digest)
+    work = os.path.join(run_dir, "volume.img")
+    subprocess.run(["cp", "--sparse=always", pristine, work], check=True)
+    return work
+
+
+def run(args) -> dict:
+    size = parse_size(args.size)
+    names = [n.strip() for n in args.only.split(",")] if args.only else list(TOOLS)
+    unknown = set(names) - set(TOOLS)
+    if unknown:
+        sys.exit("unknown tool(s) %s; choose from %s" % (", ".join(sorted(unknown)),
+                                                        ", ".join(TOOLS)))
+    if "cinder-zlib" in names:
+        ensure_cinder()
+    if {"borg", "restic"} & set(names):
+        ensure_debian_tools()
+
+    run_dir = os.path.join(WORK, "run")
+    shutil.rmtree(run_dir, ignore_errors=True)
+    os.makedirs(run_dir)
+    volume = prepare_volume(size, args.seed, run_dir)
+    tools = [TOOLS[n](run_dir, args.object_size) for n in names]
+    results = {t.name: ToolResult(t.label, t.version()) for t in tools}
+    for t in tools:
+        t.setup()
+
+    def backup_step(step: str):
+        vol.warm(volume)
+        for t in tools:
+            before = tree_bytes(t.repo)
+            cmd = t.backup_cmd(volume, step)
+            m = measure(cmd, t.log, cwd=getattr(t, "cwd", None), env=t.env())
+            after = tree_bytes(t.repo)
+            r = StepResult(round(m.seconds, 2), round(size / 1e6 / m.seconds, 1),
+                           round(m.peak_rss_mib, 1), after - before, m.returncode == 0)
+            if not r.ok:
+                r.note = "exit %d, see %s" % (m.returncode, t.log)
+            results[t.name].steps[step] = r
+            print("  %-12s %-11s %s" % (t.name, step, fmt_step(r)), flush=True)
+
+    print("full backups of %s (%d MiB)" % (volume, size // MiB), flush=True)
+    backup_step("full")
+    vol.mutate(volume, seed=args.seed + 1)
+    expected = vol.sha256_of(volume)
+    print("incremental backups after 1%% random 4 KiB writes", flush=True)
+    backup_step("incremental")
+
+    print("restore of the newest point onto a new sparse target", flush=True)
+    for t in tools:
+        if not results[t.name].steps["incremental"].ok:
+            results[t.name].steps["restore"] = StepResult(note="skipped: backup failed")
+            continue
+        target_dir = os.path.join(t.dir, "restore")
+        shutil.rmtree(target_dir, ignore_errors=True)
+        os.makedirs(target_dir)
+        cmd, restored = t.restore_cmd(target_dir, size)
+        m = measure(cmd, t.log, cwd=target_dir, env=t.env())
+        r = StepResult(round(m.seconds, 2), round(size / 1e6 / m.seconds, 1),
+                       round(m.peak_rss_mib, 1), None, m.returncode == 0)
+        if r.ok:
+            got = vol.sha256_of(restored) if os.path.exists(restored) else "missing"
+            if got != expected:
+                r.ok, r.note = False, "restored sha256 %s != %s" % (got[:12], expected[:12])
+        else:
+            r.note = "exit %d, see %s" % (m.returncode, t.log)
+        shutil.rmtree(target_dir, ignore_errors=True)
+        results[t.name].steps["restore"] = r
+        print("  %-12s %-11s %s" % (t.name, "restore", fmt_step(r)), flush=True)
+
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "volume_bytes": size, "seed": args.seed, "object_size": args.object_size,
+        "cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg(),
+        "tools": {n: {"label": r.label, "version": r.version,
+                      "steps": {s: asdict(v) for s, v in r.steps.items()}}
+                  for n, r in results.items()},
+    }
+
+
+# ---- reporting -------------------------------------------------------------------------------
+def fmt_step(r: StepResult) -> str:
+    if r.seconds is None:
+        return r.note
+    stored = "" if r.stored_bytes is None else "  stored %8.1f MB" % (r.stored_bytes / 1e6)
+    flag = "" if r.ok else "  FAILED: " + r.note
+    return "%7.2f s %8.1f MB/s  peak RSS %7.1f MiB%s%s" % (r.seconds, r.mb_s, r.peak_rss_mib,
+                                                         stored, flag)
+
+
+def _step(res, tool, step):
+    s = res["tools"].get(tool, {}).get("steps", {}).get(step)
+    return s if s and s["ok"] else None
+
+
+def ratio_rows(res) -> list[tuple[str, str, float | None, str]]:
+    """(comparison, target, measured, verdict) for every target of issue 2."""
+    rows = []
+
+    def speed(ember, other, step, target):
+        a, b = _step(res, ember, step), _step(res, other, step)
+        value = b["seconds"] / a["seconds"] if a and b else None
+        rows.append(("%s %s speed / %s" % (ember, step, other), ">= %g x" % target, value,
+                     verdict(value, lambda v: v >= target)))
+
+    def growth(ember, other, target):
+        a, b = _step(res, ember, "incremental"), _step(res, other, "incremental")
+        value = a["stored_bytes"] / b["stored_bytes"] if a and b and b["stored_bytes"] else None
+        rows.append(("%s incremental growth / %s" % (ember, other), "<= %g" % target, value,
+                     verdict(value, lambda v: v <= target)))
+
+    for step in ("full", "incremental", "restore"):
+        speed("ember-zlib", "cinder-zlib", step, 5)
+    speed("ember-zstd", "borg", "full", 2)
+    speed("ember-zstd", "restic", "restore", 1)
+    for other in ("borg", "restic"):
+        speed("ember-zstd", other, "incremental", 1)
+        growth("ember-zstd", other, 0.2)
+    for ember in ("ember-zlib", "ember-zstd"):
+        peaks = [s["peak_rss_mib"] for s in res["tools"].get(ember, {}).get("steps", {}).values()
+                 if s["ok"]]
+        value = max(peaks) if peaks else None
+        rows.append(("%s peak RSS (MiB, any step)" % ember, "<= 300", value,
+                     verdict(value, lambda v: v <= 300)))
+    return rows
+
+
+def verdict(value, test) -> str:
+    if value is None:
+        return "n/a"
+    return "met" if test(value) else "NOT met"
+
+
+def markdown(res) -> str:
+    lines = ["Volume %d MiB (seed %d), object size %d, %d CPUs, load average at end %s, %s."
+             % (res["volume_bytes"] // MiB, res["seed"], res["object_size"], res["cpus"],
+                "/".join("%.1f" % x for x in res["loadavg_at_end"]), res["date"]), "",
+             "| tool | step | seconds | MB/s | peak RSS MiB | stored MB | ok |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    for name, t in res["tools"].items():
+        for step, s in t["steps"].items():
+            stored = "" if s["stored_bytes"] is None else "%.1f" % (s["stored_bytes"] / 1e6)
+            lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                name, step, s["seconds"] if s["seconds"] is not None else "",
+                s["mb_s"] if s["mb_s"] is not None else "",
+                s["peak_rss_mib"] if s["peak_rss_mib"] is not None else "", stored,
+                "yes" if s["ok"] else "NO " + s["note"]))
+    lines += ["", "| comparison | target | measured | verdict |", "|---|---|---:|---|"]
+    for what, target, value, v in ratio_rows(res):
+        lines.append("| %s | %s | %s | %s |" % (what, target,
+                                                 "" if value is None else "%.2f" % value, v))
+    lines += ["", "Versions: " + ", ".join("%s %s" % (n, t["version"])
+                                          for n, t in res["tools"].items())]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", default="1G", help="volume size (default 1G; e.g. 256M)")
+    p.add_argument("--only", help="comma-separated subset of: " + ", ".join(TOOLS))
+    p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--object-size", type=int, default=DEFAULT_OBJECT_SIZE,
+                   help="Ember's and Cinder's backup_file_size (default Cinder's 1999994880)")
+    p.add_argument("--json", help="also write the results here (default: work/results-<date>.json)")
+    args = p.parse_args(argv)
+    res = run(args)
+    out = args.json or os.path.join(WORK, "results-%s.json"
+                                    % time.strftime("%Y%m%d-%H%M%S"))
+    with open(out, "w") as f:
+        json.dump(res, f, indent=1)
+    print()
+    print(markdown(res))
+    print("\nresults: " + out)
+    return 0 if all(s["ok"] for t in res["tools"].values() for s in t["steps"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Drive Ember's engine with the posix driver, one operation per process.
+
+Runs with Ember's venv (``.venv/bin/python``). It takes the same arguments as
+``cinder_posix_runner.py`` so ``compare.py`` and ``cinder_interop.py`` treat both alike;
+the chain (ids, containers, prefixes, parents) is kept in a small JSON catalogue file,
+standing in for Ember's SQLite catalogue, which is not what is being measured.
+
+    python ember_runner.py backup  --repo R --catalog C --volume V --backup-id ID
+                                   [--parent ID] [--codec zstd] [--object-size N]
+    python ember_runner.py restore --repo R --catalog C --backup-id ID --target T [--size N]
+
+``--profile OUT`` writes a cProfile dump of the operation (``python -m pstats OUT``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime
+import json
+import os
+import sys
+
+VOLUME_ID = "5f0c3a5e-0b7e-4d6a-9c52-6e1d2c0b1e11"
+
+
+def load_catalog(path: str) -> dict:
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    return {}
+
+
+def save_catalog(path: str, catalog: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(catalog, f, indent=1)
+    os.replace(tmp, path)
+
+
+def make_engine(repo: str, codec: str, object_size: int, sha_block_size: int):
+    """An ``Engine`` over a posix driver whose ``backup_posix_path`` is ``repo``."""
+    from ember.engine import Engine
+    from ember.testing.config import make_conf
+    from ember_posix.driver import PosixBackupDriver
+
+    conf = make_conf(backup_compression_algorithm=codec, backup_file_size=object_size,
+                     backup_sha_block_size_bytes=sha_block_size)
+    driver = PosixBackupDriver(conf)
+    conf.set_override("backup_posix_path", repo)
+    driver.check_setup()
+    return Engine(driver, conf), driver
+
+
+def member(row: dict):
+    from ember.engine import ChainMember
+    return ChainMember(backup_id=row["id"], container=row["container"],
+                       prefix=row["service_metadata"])
+
+
+def cmd_backup(args) -> dict:
+    from ember import format as fmt
+    from ember.engine import BackupSpec
+
+    catalog = load_catalog(args.catalog)
+    engine, driver = make_engine(args.repo, args.codec, args.object_size, args.sha_block_size)
+    created = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    container = args.container or driver.default_container(args.backup_id)
+    prefix = driver.object_prefix(VOLUME_ID, args.backup_id, fmt.timestamp(created))
+    parent = member(catalog[args.parent]) if args.parent else None
+    spec = BackupSpec(backup_id=args.backup_id, volume_id=VOLUME_ID, source_path=args.volume,
+                      container=container, prefix=prefix, created_at=str(created),
+                      name=args.name, parent=parent)
+    result = engine.backup(spec)
+    catalog[args.backup_id] = {"id": args.backup_id, "volume_id": VOLUME_ID,
+                               "parent_id": args.parent, "container": container,
+                               "service_metadata": prefix, "created_at": str(created),
+                               "object_count": result.object_count}
+    save_catalog(args.catalog, catalog)
+    return {"backup_id": args.backup_id, "object_count": result.object_count,
+            "bytes_read": result.bytes_read, "bytes_stored": result.bytes_stored,
+            "container": container, "prefix": prefix}
+
+
+def cmd_restore(args) -> dict:
+    catalog = load_catalog(args.catalog)
+    chain = []
+    backup_id = args.backup_id
+    while backup_id:
+        chain.append(member(catalog[backup_id]))
+        backup_id = catalog[backup_id]["parent_id"]
+    chain.reverse()
+    engine, _ = make_engine(args.repo, "none", 32768 * 1600, 32768)
+    with open(args.target, "wb") as f:  # a new, zeroed (sparse) target
+        if args.size:
+            f.truncate(args.size)
+    result = engine.restore(chain, args.target, target_is_new=True)
+    return {"bytes_written": result.bytes_written, "members": len(chain)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--profile", help="write a cProfile dump here")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("backup")
+    b.add_argument("--repo", required=True)
+    b.add_argument("--catalog", required=True)
+    b.add_argument("--volume", required=True)
+    b.add_argument("--backup-id", required=True)
+    b.add_argument("--parent")
+    b.add_argument("--container")
+    b.add_argument("--name")
+    b.add_argument("--codec", default="zlib")
+    b.add_argument("--object-size", type=int, default=1999994880)
+    b.add_argument("--sha-block-size", type=int, default=32768)
+    b.set_defaults(func=cmd_backup)
+    r = sub.add_parser("restore")
+    r.add_argument("--repo", required=True)
+    r.add_argument("--catalog", required=True)
+    r.add_argument("--backup-id", required=True)
+    r.add_argument("--target", required=True)
+    r.add_argument("--size", type=int, help="pre-size the new target (sparse)")
+    r.set_defaults(func=cmd_restore)
+    args = p.parse_args(argv)
+    if args.profile:
+        prof = cProfile.Profile()
+        out = prof.runcall(args.func, args)
+        prof.dump_stats(args.profile)
+    else:
+        out = args.func(args)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
