@@ -1,0 +1,117 @@
+"""Kernel mounts of remote shares for the shared-filesystem drivers (nfs, glusterfs).
+
+What os-brick's ``RemoteFsClient`` does for Cinder, reduced to what Ember needs: a share
+is mounted at ``<base>/<md5 hex of the share string>`` with
+``mount -t <fstype> [-o <options>] <share> <mount point>``, an existing mount there is
+reused, and a failing mount is retried. Cinder and Ember therefore agree on the mount
+point of a share, so either one finds the other's backups under it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from ember import errors
+
+PROC_MOUNTS = "/proc/mounts"
+
+#: runs a command and returns the finished process (tests may substitute a recorder)
+Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
+
+
+def share_hash(share: str) -> str:
+    """The directory name of a share's mount point: md5 hex of the share string, as
+    os-brick computes it (the string exactly as configured, no normalisation)."""
+    return hashlib.md5(share.encode("utf-8")).hexdigest()
+
+
+def mount_point_for(base: str, share: str) -> str:
+    """``<base>/<md5hex(share)>``."""
+    return os.path.join(base, share_hash(share))
+
+
+def _unescape(field: str) -> str:
+    # /proc/mounts writes space, tab, newline and backslash as octal escapes (\040 ...)
+    return field.encode("latin-1").decode("unicode_escape")
+
+
+def mounted_source(mount_point: str, mounts_file: str = PROC_MOUNTS) -> str | None:
+    """The source mounted at ``mount_point`` (the last mount wins), or None."""
+    target = os.path.realpath(mount_point)
+    source = None
+    try:
+        with open(mounts_file, encoding="utf-8", errors="replace") as mounts:
+            for line in mounts:
+                fields = line.split()
+                if len(fields) >= 2 and _unescape(fields[1]) == target:
+                    source = _unescape(fields[0])
+    except FileNotFoundError:
+        return None
+    return source
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    """One share to mount: ``mount -t fstype [-o options] share mount_point``."""
+
+    fstype: str
+    share: str
+    mount_point: str
+    options: str | None = None
+
+    def command(self) -> list[str]:
+        """The exact command line that mounts the share (as os-brick builds it)."""
+        cmd = ["mount", "-t", self.fstype]
+        if self.options:
+            cmd += ["-o", self.options]
+        return cmd + [self.share, self.mount_point]
+
+
+def _run(cmd: Sequence[str]) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run(list(cmd), capture_output=True, text=True, check=False)
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def ensure_mounted(spec: MountSpec, attempts: int = 3, *, delay: float = 1.0,
+                   runner: Runner = _run, mounts_file: str = PROC_MOUNTS) -> bool:
+    """Mount ``spec`` unless something is already mounted at its mount point.
+
+    Returns True if this call mounted it, False if a mount was already there. Tries
+    ``attempts`` times, ``delay`` seconds apart (doubling); when every try failed,
+    raises ``PermanentDriverError`` with the mount command's own last message line.
+    """
+    if mounted_source(spec.mount_point, mounts_file) is not None:
+        return False
+    try:
+        os.makedirs(spec.mount_point, exist_ok=True)
+    except OSError as exc:
+        raise errors.PermanentDriverError(
+            "cannot create mount point %s for share %s: %s"
+            % (spec.mount_point, spec.share, exc.strerror)) from exc
+    message = ""
+    for attempt in range(1, max(1, attempts) + 1):
+        try:
+            done = runner(spec.command())
+        except FileNotFoundError:
+            raise errors.PermanentDriverError(
+                "cannot mount share %s: the mount command is not installed" % spec.share) from None
+        if done.returncode == 0:
+            return True
+        message = _last_line(done.stderr) or _last_line(done.stdout) or "exit status %d" % done.returncode
+        # "already mounted" may mean a concurrent mount by another process won the race
+        if mounted_source(spec.mount_point, mounts_file) is not None:
+            return False
+        if attempt < attempts:
+            time.sleep(delay * 2 ** (attempt - 1))
+    raise errors.PermanentDriverError(
+        "mounting share %s at %s failed after %d attempt(s): %s (command: %s)"
+        % (spec.share, spec.mount_point, max(1, attempts), message, " ".join(spec.command())))

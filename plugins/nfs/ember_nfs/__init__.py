@@ -1,0 +1,1 @@
+"""Ember's NFS repository driver (Cinder's ``cinder.backup.drivers.nfs.NFSBackupDriver``)."""

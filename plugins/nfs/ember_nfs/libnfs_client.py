@@ -1,0 +1,147 @@
+"""An NFSv3 client in user space: libnfs's synchronous API, every return code checked.
+
+The PyPI ``libnfs`` bindings are a thin SWIG layer whose convenience classes drop
+return codes (``NFSFH.write`` ignores a failed write, ``NFS()`` ignores a failed
+mount), so this module calls the ``nfs_*`` functions directly: each returns a
+negative errno on failure, which becomes an ``OSError`` carrying that errno and
+libnfs's own message. One ``LibnfsClient`` is one NFS context: not thread-safe.
+
+Only NFSv3: libnfs 4.0's NFSv4 client cannot encode a WRITE larger than ~4 KB.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+try:
+    import libnfs as _nfs
+except ImportError:  # the [userspace] extra is not installed
+    _nfs = None
+
+AVAILABLE = _nfs is not None
+
+
+class LibnfsClient:
+    """One mounted NFSv3 export. Paths are absolute within the export (``/a/b``)."""
+
+    def __init__(self, host: str, export: str):
+        if _nfs is None:
+            raise ImportError("libnfs")
+        self._ctx = _nfs.nfs_init_context()
+        if self._ctx is None:
+            raise OSError(errno.ENOMEM, "libnfs could not create a context")
+        self.host, self.export = host, export
+        self._check(_nfs.nfs_mount(self._ctx, host, export), "mount %s:%s" % (host, export))
+        # a WRITE/READ RPC carries at most this many bytes
+        self.write_max = max(4096, _nfs.nfs_get_writemax(self._ctx))
+        self.read_max = max(4096, _nfs.nfs_get_readmax(self._ctx))
+
+    def _check(self, result: int, what: str) -> int:
+        if result is not None and result < 0:
+            message = _nfs.nfs_get_error(self._ctx) or os.strerror(-result)
+            raise OSError(-result, "%s: %s" % (what, message))
+        return result
+
+    def close(self) -> None:
+        if self._ctx is not None:
+            _nfs.nfs_destroy_context(self._ctx)
+            self._ctx = None
+
+    # ---- metadata ---------------------------------------------------------------------
+    def stat(self, path: str):
+        """``nfs_stat_64`` (fields ``nfs_size``, ``nfs_mode`` ...); ENOENT raises."""
+        st = _nfs.nfs_stat_64()
+        self._check(_nfs.nfs_stat64(self._ctx, path, st), "stat " + path)
+        return st
+
+    def mkdir(self, path: str, mode: int | None = None) -> bool:
+        """Create a directory; False if it already existed."""
+        result = _nfs.nfs_mkdir(self._ctx, path)
+        if result == -errno.EEXIST:
+            return False
+        self._check(result, "mkdir " + path)
+        if mode is not None:
+            self.chmod(path, mode)
+        return True
+
+    def chmod(self, path: str, mode: int) -> None:
+        self._check(_nfs.nfs_chmod(self._ctx, path, mode), "chmod " + path)
+
+    def listdir(self, path: str) -> list[tuple[str, bool]]:
+        """``(name, is_directory)`` of every entry but ``.`` and ``..``."""
+        handle = _nfs.new_NFSDirHandle()
+        self._check(_nfs.nfs_opendir(self._ctx, path, handle), "opendir " + path)
+        handle = _nfs.NFSDirHandle_value(handle)
+        entries = []
+        try:
+            while True:
+                entry = _nfs.nfs_readdir(self._ctx, handle)
+                if entry is None:
+                    break
+                if entry.name not in (".", ".."):
+                    entries.append((entry.name, (entry.mode & 0o170000) == 0o040000))
+        finally:
+            _nfs.nfs_closedir(self._ctx, handle)
+        return entries
+
+    def unlink(self, path: str) -> None:
+        self._check(_nfs.nfs_unlink(self._ctx, path), "unlink " + path)
+
+    def rename(self, old: str, new: str) -> None:
+        """NFSv3 RENAME: atomic on the server, replaces ``new``."""
+        self._check(_nfs.nfs_rename(self._ctx, old, new), "rename %s to %s" % (old, new))
+
+    # ---- files ------------------------------------------------------------------------
+    def create_exclusive(self, path: str, mode: int):
+        """Create a new file (fails with EEXIST if it exists) open for writing."""
+        handle = _nfs.new_NFSFileHandle()
+        self._check(_nfs.nfs_create(self._ctx, path, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                                    mode, handle), "create " + path)
+        return _nfs.NFSFileHandle_value(handle)
+
+    def open_read(self, path: str):
+        handle = _nfs.new_NFSFileHandle()
+        self._check(_nfs.nfs_open(self._ctx, path, os.O_RDONLY, handle), "open " + path)
+        return _nfs.NFSFileHandle_value(handle)
+
+    def pwrite(self, fh, offset: int, data, path: str) -> None:
+        """Write all of ``data`` at ``offset``, one RPC-sized piece at a time, checking
+        that the server took every byte (a short write is an error, not progress lost)."""
+        view = memoryview(bytearray(data)) if not _writable(data) else memoryview(data)
+        done = 0
+        while done < len(view):
+            piece = view[done:done + self.write_max]
+            written = self._check(_nfs.nfs_pwrite(self._ctx, fh, offset + done, len(piece), piece),
+                                  "write " + path)
+            if written <= 0:
+                raise OSError(errno.EIO, "write %s: server accepted 0 bytes" % path)
+            done += written
+
+    def pread(self, fh, offset: int, size: int, path: str) -> bytes:
+        """Up to ``size`` bytes at ``offset`` (fewer only at end of file)."""
+        buf = bytearray(size)
+        view = memoryview(buf)
+        done = 0
+        while done < size:
+            piece = view[done:done + self.read_max]
+            got = self._check(_nfs.nfs_pread(self._ctx, fh, offset + done, len(piece), piece),
+                              "read " + path)
+            if got == 0:
+                break
+            done += got
+        return bytes(view[:done])
+
+    def fsync(self, fh, path: str) -> None:
+        self._check(_nfs.nfs_fsync(self._ctx, fh), "fsync " + path)
+
+    def close_file(self, fh, path: str) -> None:
+        self._check(_nfs.nfs_close(self._ctx, fh), "close " + path)
+
+
+def _writable(data) -> bool:
+    # nfs_pwrite's SWIG typemap asks for a writable buffer (it never writes to it)
+    try:
+        return not memoryview(data).readonly
+    except TypeError:
+        return False
