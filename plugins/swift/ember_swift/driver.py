@@ -6,9 +6,10 @@ the ETag Swift returns against the md5 of the bytes sent.
 
 Each thread gets its own ``swiftclient.Connection`` (a Connection holds one HTTP
 session and is not safe to share). swiftclient's own retries are off (``retries=0``);
-``backup_swift_retry_attempts`` / ``backup_swift_retry_backoff`` are honoured by
-``ember.wrappers.RetryingDriver`` around this driver, which retries only
-``TransientDriverError`` (5xx, timeouts, refused connections).
+``backup_swift_retry_attempts`` / ``backup_swift_retry_backoff`` become this driver's
+``retry_policy``, which ``ember.loader.load_driver`` applies by wrapping it in
+``ember.wrappers.RetryingDriver`` (it retries only ``TransientDriverError``: 5xx,
+timeouts, refused connections, an ETag mismatch).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import swiftclient
 from swiftclient.exceptions import ClientException
 
 from ember import errors
-from ember.driver import OBJECT_STORE_PREFIX, ChunkedBackupDriver, DriverCapabilities
+from ember.driver import (OBJECT_STORE_PREFIX, ChunkedBackupDriver, DriverCapabilities,
+                          RetryPolicy)
 
 from ember_swift import auth, opts
 from ember_swift.errormap import is_network_error, translate
@@ -60,14 +62,11 @@ class SwiftBackupDriver(ChunkedBackupDriver):
         return self.conf.backup_swift_enable_progress_timer
 
     @property
-    def retry_attempts(self) -> int:
-        """Retries of a transient failure, for ``RetryingDriver``."""
-        return self.conf.backup_swift_retry_attempts
-
-    @property
-    def retry_backoff(self) -> float:
-        """Seconds before the first retry, for ``RetryingDriver``."""
-        return float(self.conf.backup_swift_retry_backoff)
+    def retry_policy(self) -> RetryPolicy:
+        """``backup_swift_retry_attempts`` counts retries (as swiftclient's ``retries``
+        did in Cinder), the policy counts tries: one more."""
+        return RetryPolicy(attempts=self.conf.backup_swift_retry_attempts + 1,
+                           backoff=float(self.conf.backup_swift_retry_backoff))
 
     def describe(self) -> str:
         try:

@@ -9,7 +9,10 @@ import threading
 import pytest
 
 from ember import errors
+from ember.driver import RetryPolicy
+from ember.loader import load_driver
 from ember.testing.config import make_conf
+from ember.wrappers import RetryingDriver, unwrap
 from ember_swift import opts
 from ember_swift.driver import SwiftBackupDriver
 
@@ -49,7 +52,27 @@ def test_naming_and_sizes_follow_cinders_swift_driver():
         "volume_%s/20250322101159/az_nova_backup_%s" % (VOL, BACKUP)
     assert (driver.object_size, driver.sha_block_size) == (1 << 20, 4096)
     assert driver.progress_timer_enabled is False
-    assert (driver.retry_attempts, driver.retry_backoff) == (3, 2.0)
+    assert driver.retry_policy == RetryPolicy(attempts=4, backoff=2.0)  # 3 retries
+
+
+def test_loader_wraps_in_retries_from_the_swift_options():
+    conf = make_conf(backup_driver="cinder.backup.drivers.swift.SwiftBackupDriver")
+    driver = load_driver(conf)
+    conf.set_override("backup_swift_retry_attempts", 5)
+    assert isinstance(driver, RetryingDriver) and isinstance(unwrap(driver), SwiftBackupDriver)
+    assert (driver.attempts, driver.backoff) == (4, 2.0)
+    assert load_driver(conf).attempts == 6
+
+
+def test_refused_connection_is_retried_then_reported(swift_conf):
+    conf = swift_conf(backup_swift_auth_url="http://127.0.0.1:9/auth/v1.0",
+                      backup_swift_retry_attempts=2, backup_swift_retry_backoff=0,
+                      backup_driver="swift")
+    with pytest.raises(errors.TransientDriverError) as exc:
+        load_driver(conf).ensure_container("volumebackups")
+    assert str(exc.value) == ("Swift check of container volumebackups at "
+                              "http://127.0.0.1:9/auth/v1.0 failed (Connection refused) "
+                              "(gave up after 3 attempts)")
 
 
 def test_put_stores_exact_bytes_and_etag_is_their_md5(driver, container, admin):
