@@ -1,14 +1,46 @@
-"""The backup pipeline and chain restore (API contract; implementation in progress).
+"""The backup pipeline and chain restore.
 
 The engine owns the repository format, the chain, progress and cancellation. It talks
 to a driver by plain names only and never touches the catalogue: the service layer
 hands it what it needs (ids, container, prefix, parent) and records what it returns.
+
+How a backup runs (see ``ember.pipeline`` for the threads):
+
+* The volume is cut into *chunks* of ``driver.object_size`` bytes and each chunk into
+  *pieces* of at most 4 MiB (whole SHA blocks). Pieces are the unit of memory: an
+  object of any size streams through ``driver.open_writer`` piece by piece.
+* Full backup: one object per chunk. Object tasks run in parallel; inside an object,
+  piece tasks read, hash and (for zlib) deflate pieces in parallel while the object
+  task feeds them in order to the md5, the stream compressor and the writer.
+* Incremental: piece tasks hash the whole volume; each maximal run of blocks whose
+  digest differs from the parent's ``_sha256file``, inside one chunk, becomes one
+  object, read again from the source (recently read, so usually from the page cache).
+* Objects are numbered in volume order whatever finishes first; ``_sha256file`` then
+  ``_metadata`` are written last. Any failure or cancellation deletes every object
+  under the backup's prefix and every name this run handed out, then re-raises.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import hashlib
+import math
+import os
+import stat
+import zlib
 from dataclasses import dataclass
 from typing import Callable, Optional, Protocol, Sequence
+
+import zstandard
+
+from ember import blocks, compression, opts
+from ember import format as fmt
+from ember.errors import ConfigError, CorruptObject, InvalidBackup, InvalidInput
+from ember.extents import Coverage, changed_runs
+from ember.pipeline import BoundedDriver, CancelCheck, Meter, Window, ordered_map
+
+PIECE_SIZE = 4 << 20  # upper bound of one unit of work and of memory per piece
+_SAMPLES = 4  # samples per object for the "is it compressible at all" test
 
 
 class CancelToken(Protocol):
@@ -60,30 +92,457 @@ class RestoreResult:
     volume_meta: Optional[str]  # the newest member's volume_meta string
 
 
+@dataclass
+class _Piece:
+    """One prepared piece: its bytes, whether all zero, block digests, deflated form."""
+
+    data: bytes
+    zero: bool
+    digests: Optional[list]
+    deflated: Optional[bytes] = None
+
+
 class Engine:
-    """Backs up, restores and deletes backups through one driver."""
+    """Backs up, restores and deletes backups through one driver.
+
+    Thread-safe for sequential use; each call builds its own thread pools."""
 
     def __init__(self, driver, conf):
         self.driver = driver
-        self.conf = conf
+        self.conf = opts.register(conf) if conf is not None else conf
+        self.object_size = int(driver.object_size)
+        self.block_size = int(driver.sha_block_size)
+        if self.block_size <= 0 or self.object_size <= 0 \
+                or self.object_size % self.block_size:
+            raise ConfigError(
+                "object size %d (backup_file_size or the driver's object size option) is not "
+                "a multiple of the SHA block size %d (backup_sha_block_size_bytes); change "
+                "one of them" % (self.object_size, self.block_size))
+        self.algorithm = compression.recorded_name(conf.backup_compression_algorithm)
+        self.codec = compression.canonical(self.algorithm)
+        self.level = compression.level_for(self.codec, conf.backup_compression_level)
+        self.threads = conf.backup_engine_threads or os.cpu_count() or 2
+        # a piece is whole SHA blocks and never crosses a chunk boundary
+        self.piece_size = max(self.block_size, PIECE_SIZE // self.block_size * self.block_size)
+        self.max_calls = max(1, int(driver.capabilities.max_concurrency))
 
+    # ==================================================================================
+    # backup
+    # ==================================================================================
     def backup(self, spec: BackupSpec, *, cancel: CancelToken | None = None,
                progress: Progress | None = None) -> BackupResult:
         """Write a full backup, or an incremental one against ``spec.parent``'s
         ``_sha256file``. Data objects first, then ``_sha256file``, then ``_metadata``.
         On cancellation or failure every object this call wrote is deleted again
         before the error propagates."""
-        raise NotImplementedError
+        parent_shas = self._parent_digests(spec) if spec.parent else None
+        with blocks.Source(spec.source_path) as src:
+            if src.size <= 0:
+                raise InvalidInput("volume source %s is empty; nothing to back up"
+                                   % spec.source_path)
+            if parent_shas is not None and math.ceil(src.size / self.block_size) > len(parent_shas):
+                raise InvalidBackup(
+                    "backup %s: Volume size increased since the last backup. Do a full "
+                    "backup. (%d bytes now, parent %s covers %d blocks of %d)"
+                    % (spec.backup_id, src.size, spec.parent.backup_id, len(parent_shas),
+                       self.block_size))
+            run = _BackupRun(self, spec, src, parent_shas, cancel, progress)
+            self.driver.ensure_container(spec.container)
+            try:
+                return run.execute()
+            except BaseException:
+                run.abandon()
+                raise
+
+    def _parent_digests(self, spec: BackupSpec) -> list:
+        parent = spec.parent
+        name = fmt.sha256file_name(parent.prefix)
+        data = _get(self.driver, parent, name)
+        doc = fmt.parse_sha256file(data, parent.backup_id, name)
+        if doc.chunk_size != self.block_size:
+            raise InvalidBackup(
+                "backup %s: Hash block size has changed since the last backup. New hash "
+                "block size: %d. Old hash block size: %d. Do a full backup. (parent %s)"
+                % (spec.backup_id, self.block_size, doc.chunk_size, parent.backup_id))
+        return doc.sha256s
+
+    # ==================================================================================
+    # restore
+    # ==================================================================================
+    def read_metadata(self, member: ChainMember) -> fmt.BackupMetadata:
+        """Read and parse one member's ``_metadata`` (errors name backup and object)."""
+        name = fmt.metadata_name(member.prefix)
+        return fmt.parse_metadata(_get(self.driver, member, name), member.backup_id, name)
+
+    def check_objects(self, member: ChainMember, md: fmt.BackupMetadata) -> None:
+        """Cinder's check: the names under the prefix (minus the two documents) must be
+        exactly the names the metadata lists."""
+        listed = sorted(n for n in self.driver.list_objects(member.container, member.prefix)
+                        if not fmt.is_document(member.prefix, n))
+        recorded = sorted(o.name for o in md.objects)
+        if listed != recorded:
+            missing = sorted(set(recorded) - set(listed))
+            extra = sorted(set(listed) - set(recorded))
+            raise InvalidBackup(
+                "backup %s: restore_backup aborted, actual object list does not match object "
+                "list stored in metadata (missing: %s; unexpected: %s)"
+                % (member.backup_id, _names(missing), _names(extra)))
 
     def restore(self, chain: Sequence[ChainMember], target_path: str, *,
                 target_is_new: bool, cancel: CancelToken | None = None,
                 progress: Progress | None = None) -> RestoreResult:
         """Restore ``chain`` (oldest first: the full backup, then its incrementals up to
         the requested backup) onto ``target_path``. ``target_is_new`` means the target
-        is freshly created and all zeros (zero runs may then be skipped)."""
-        raise NotImplementedError
+        is freshly created and all zeros (zero runs may then be skipped).
 
+        Equivalent to Cinder's oldest-first replay, but each byte range is written once,
+        from the newest member holding it; objects wholly superseded are not read. Every
+        object read has its length and md5 verified (``CorruptObject``). Nothing beyond
+        the backup's size is touched on a larger target. Raises on any failure."""
+        if not chain:
+            raise InvalidInput("restore needs at least one backup in the chain")
+        check = CancelCheck(cancel)
+        metas = [self.read_metadata(m) for m in chain]
+        for member, md in zip(chain, metas):
+            self.check_objects(member, md)
+        volume_size = max((o.end for o in metas[0].objects), default=0)
+        # newest first: what a newer member wrote, an older one must not
+        coverage, plan = Coverage(), []
+        for member, md in zip(reversed(chain), reversed(metas)):
+            for entry in md.objects:
+                ranges = coverage.claim(entry.offset, entry.end)
+                if ranges:
+                    plan.append((member, entry, ranges))
+        plan.sort(key=lambda p: p[1].offset)
+        total = sum(e - s for _, _, ranges in plan for s, e in ranges)
+        meter = Meter(progress, total)
+        fd = os.open(target_path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            self._prepare_target(fd, target_path, volume_size, target_is_new)
+            driver = BoundedDriver(self.driver, self.max_calls)
+            with cf.ThreadPoolExecutor(self.threads, thread_name_prefix="ember-restore") as pool:
+                window = Window(pool, self.threads + 1, meter.report)
+                try:
+                    for member, entry, ranges in plan:
+                        check()
+                        window.submit(self._restore_object, driver, fd, member, entry,
+                                      ranges, target_is_new, check, meter)
+                    window.drain()
+                except BaseException as exc:
+                    check.stop(exc)
+                    window.abandon()
+                    raise
+            check(force=True)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        meter.report(final=True)
+        return RestoreResult(bytes_written=total, volume_meta=metas[-1].volume_meta)
+
+    @staticmethod
+    def _prepare_target(fd: int, path: str, volume_size: int, target_is_new: bool) -> None:
+        st = os.fstat(fd)
+        size = st.st_size if stat.S_ISREG(st.st_mode) else os.lseek(fd, 0, os.SEEK_END)
+        if size >= volume_size:
+            return
+        if stat.S_ISREG(st.st_mode) and target_is_new:
+            os.ftruncate(fd, volume_size)  # skipped zero tails must still exist
+            return
+        raise InvalidInput("restore target %s has %d bytes, smaller than the backup's %d; "
+                           "restore into a volume at least as large" % (path, size, volume_size))
+
+    def _restore_object(self, driver, fd, member: ChainMember, entry: fmt.ObjectEntry,
+                        ranges, target_is_new: bool, check: CancelCheck, meter: Meter) -> None:
+        where = "backup %s: object %s" % (member.backup_id, entry.name)
+        md5 = hashlib.md5(usedforsecurity=False)
+        pos = entry.offset
+        ri = 0
+        try:
+            raw = driver.open_reader(member.container, entry.name)
+            try:
+                reader = compression.DecompressingReader(entry.compression, raw)
+                while True:
+                    check()
+                    piece = reader.read(self.piece_size)
+                    if not piece:
+                        break
+                    md5.update(piece)
+                    end = pos + len(piece)
+                    if end > entry.end:
+                        raise CorruptObject("%s decompresses to more than its recorded length "
+                                            "%d; the object is corrupt" % (where, entry.length))
+                    while ri < len(ranges) and ranges[ri][0] < end:
+                        s, e = max(ranges[ri][0], pos), min(ranges[ri][1], end)
+                        if s < e:
+                            part = memoryview(piece)[s - pos:e - pos]
+                            # safe: each range is written once, so skipping a zero run
+                            # on a zeroed target can never leave older data visible
+                            if not (target_is_new and blocks.is_zero(part)):
+                                _pwrite(fd, part, s)
+                            meter.add(e - s)
+                        if ranges[ri][1] <= end:
+                            ri += 1
+                        else:
+                            break
+                    pos = end
+            finally:
+                close = getattr(raw, "close", None)
+                if close:
+                    close()
+        except (zlib.error, OSError, EOFError, ValueError, zstandard.ZstdError) as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:
+                raise  # an I/O error on the target, not a damaged object
+            raise CorruptObject("%s cannot be decompressed as %s (%s); the object is corrupt"
+                                % (where, entry.compression, exc)) from None
+        if pos != entry.end:
+            raise CorruptObject("%s holds %d bytes but its metadata records %d; the object is "
+                                "truncated or corrupt" % (where, pos - entry.offset, entry.length))
+        if entry.md5 is not None and md5.hexdigest() != entry.md5:
+            raise CorruptObject("%s has md5 %s but its metadata records %s; the object is corrupt"
+                                % (where, md5.hexdigest(), entry.md5))
+
+    # ==================================================================================
+    # delete
+    # ==================================================================================
     def delete(self, container: str, prefix: str) -> int:
         """Delete every object of one backup (data, ``_metadata``, ``_sha256file``);
         returns how many were removed."""
-        raise NotImplementedError
+        names = list(self.driver.list_objects(container, prefix))
+        if not names:
+            return 0
+        driver = BoundedDriver(self.driver, self.max_calls)
+        with cf.ThreadPoolExecutor(min(self.max_calls, len(names))) as pool:
+            list(pool.map(lambda n: driver.delete_object(container, n), names))
+        return len(names)
+
+
+class _BackupRun:
+    """State of one ``Engine.backup`` call."""
+
+    def __init__(self, engine: Engine, spec: BackupSpec, src: blocks.Source,
+                 parent_shas, cancel, progress):
+        self.e, self.spec, self.src, self.parent = engine, spec, src, parent_shas
+        self.check = CancelCheck(cancel)
+        self.meter = Meter(progress, src.size)
+        self.driver = BoundedDriver(engine.driver, engine.max_calls)
+        self.next_id = 1
+        self.stored = 0
+
+    # ---- the run ---------------------------------------------------------------------
+    def execute(self) -> BackupResult:
+        e = self.e
+        with cf.ThreadPoolExecutor(e.threads, thread_name_prefix="ember-piece") as self.pieces, \
+                cf.ThreadPoolExecutor(e.threads, thread_name_prefix="ember-object") as objects:
+            # big objects already use every thread through their pieces: keep two in
+            # flight so memory stays ~2 x (threads + 1) pieces whatever the volume size
+            in_flight = e.threads + 1 if e.object_size <= e.piece_size else 2
+            self.objects = Window(objects, in_flight, self.meter.report)
+            try:
+                entries, digests = (self._incremental() if self.parent is not None
+                                    else self._full())
+            except BaseException as exc:
+                self.check.stop(exc)
+                self.objects.abandon()
+                raise
+        self.check(force=True)
+        self._finalize(entries, digests)
+        self.meter.report(final=True)
+        return BackupResult(object_count=len(entries), bytes_read=self.src.size,
+                            bytes_stored=self.stored)
+
+    def _chunks(self):
+        size, step = self.src.size, self.e.object_size
+        for off in range(0, size, step):
+            yield off, min(step, size - off)
+
+    def _full(self):
+        entries, digests = [], []
+        for off, length in self._chunks():
+            self.check()
+            for entry, shas, stored in self.objects.submit(self._write_object, self._new_id(),
+                                                            off, length, True):
+                entries.append(entry)
+                digests.extend(shas)
+                self.stored += stored
+        for entry, shas, stored in self.objects.drain():
+            entries.append(entry)
+            digests.extend(shas)
+            self.stored += stored
+        return entries, digests
+
+    def _incremental(self):
+        e, entries, digests = self.e, [], []
+        for off, length in self._chunks():
+            self.check()
+            chunk_shas = []
+            pieces = self._piece_ranges(off, length)
+            for piece in ordered_map(self.pieces, self._scan_piece, pieces, e.threads + 1,
+                                     self.meter.report):
+                chunk_shas.extend(piece)
+            first = off // e.block_size
+            for run_off, run_len in changed_runs(chunk_shas, self.parent, first, off, length,
+                                                 e.block_size):
+                for entry, _, stored in self.objects.submit(
+                        self._write_object, self._new_id(), run_off, run_len, False):
+                    entries.append(entry)
+                    self.stored += stored
+            digests.extend(chunk_shas)
+        for entry, _, stored in self.objects.drain():
+            entries.append(entry)
+            self.stored += stored
+        return entries, digests
+
+    def _new_id(self) -> int:
+        object_id, self.next_id = self.next_id, self.next_id + 1
+        return object_id
+
+    def _piece_ranges(self, off: int, length: int):
+        step = self.e.piece_size
+        return [(p, min(step, off + length - p)) for p in range(off, off + length, step)]
+
+    # ---- piece tasks (never block) -----------------------------------------------------
+    def _read_piece(self, off: int, length: int):
+        if self.src.in_hole(off, length):
+            return blocks.zeros(length), True
+        data = self.src.read(off, length)
+        return data, blocks.is_zero(data)
+
+    def _scan_piece(self, rng) -> list:
+        self.check()
+        data, zero = self._read_piece(*rng)
+        self.meter.add(len(data))
+        return blocks.block_digests(data, self.e.block_size, known_zero=zero)
+
+    def _prepare_piece(self, rng, hash_blocks: bool, deflate: bool, last: bool) -> _Piece:
+        self.check()
+        data, zero = self._read_piece(*rng)
+        digests = blocks.block_digests(data, self.e.block_size, zero) if hash_blocks else None
+        deflated = None
+        if deflate:
+            stored = not zero and compression.looks_incompressible(data)
+            deflated = compression.deflate_piece(data, self.e.level, last=False, stored=stored)
+        return _Piece(data, zero, digests, deflated)
+
+    # ---- object tasks ------------------------------------------------------------------
+    def _compressible(self, off: int, length: int) -> bool:
+        """Sample a few spots: does compression look worth trying for this object?"""
+        if self.e.codec == compression.NONE:
+            return False
+        sample = compression.SAMPLE_SIZE
+        spots = {off + (length - sample) * i // max(1, _SAMPLES - 1)
+                 for i in range(_SAMPLES)} if length > sample else {off}
+        for spot in sorted(spots):
+            n = min(sample, off + length - spot)
+            if self.src.in_hole(spot, n):
+                return True
+            if not compression.looks_incompressible(self.src.read(spot, n)):
+                return True
+        return False
+
+    def _write_object(self, object_id: int, off: int, length: int, hash_blocks: bool):
+        """Stream [off, off+length) into data object ``object_id``; return its entry,
+        (for full backups) the block digests of the range, and the bytes stored."""
+        name = fmt.object_name(self.spec.prefix, object_id)
+        algorithm = self.e.algorithm if self._compressible(off, length) else compression.NONE
+        digests, md5, stored = self._stream(name, off, length, algorithm, hash_blocks)
+        if algorithm != compression.NONE and stored >= length:
+            # compression did not shrink it: store raw and record none, as Cinder does
+            _, md5, stored = self._stream(name, off, length, compression.NONE, False)
+            algorithm = compression.NONE
+        entry = fmt.ObjectEntry(name=name, offset=off, length=length, compression=algorithm,
+                                md5=md5)
+        return entry, digests or [], stored
+
+    def _stream(self, name: str, off: int, length: int, algorithm: str, hash_blocks: bool):
+        codec = compression.canonical(algorithm)
+        ranges = self._piece_ranges(off, length)
+        threads = self.e.threads if codec == compression.ZSTD and len(ranges) > 1 else 0
+        sc = compression.StreamCompressor(algorithm, length, self.e.level, threads=threads)
+        deflate = codec == compression.ZLIB
+
+        def prepare(rng):
+            return self._prepare_piece(rng, hash_blocks, deflate, last=False)
+
+        md5 = hashlib.md5(usedforsecurity=False)
+        digests, stored = [], 0
+        writer = self.driver.open_writer(self.spec.container, name)
+        try:
+            for piece in ordered_map(self.pieces, prepare, ranges, self.e.threads + 1):
+                self.check()
+                md5.update(piece.data)
+                out = sc.feed(piece.data, piece.deflated)
+                stored += len(out)
+                writer.write(out)
+                if hash_blocks:
+                    digests.extend(piece.digests)
+                    self.meter.add(len(piece.data))
+            out = sc.finish()
+            stored += len(out)
+            if codec != compression.NONE and stored >= length:
+                writer.abort()  # the caller rewrites it raw
+                return digests, None, stored
+            writer.write(out)
+            self.check()
+        except BaseException:
+            writer.abort()
+            raise
+        writer.commit()
+        return digests, md5.hexdigest(), stored
+
+    # ---- end ---------------------------------------------------------------------------
+    def _finalize(self, entries, digests) -> None:
+        spec = self.spec
+        sha = fmt.Sha256File(backup_id=spec.backup_id, volume_id=spec.volume_id,
+                             created_at=spec.created_at, chunk_size=self.e.block_size,
+                             sha256s=digests, backup_name=spec.name,
+                             backup_description=spec.description)
+        self.driver.put_object(spec.container, fmt.sha256file_name(spec.prefix),
+                               fmt.dump_sha256file(sha))
+        md = fmt.BackupMetadata(backup_id=spec.backup_id, volume_id=spec.volume_id,
+                                created_at=spec.created_at, objects=entries,
+                                backup_name=spec.name, backup_description=spec.description,
+                                parent_id=spec.parent.backup_id if spec.parent else None,
+                                volume_meta=spec.volume_meta)
+        self.check(force=True)  # last chance: a cancel now still leaves nothing behind
+        self.driver.put_object(spec.container, fmt.metadata_name(spec.prefix),
+                               fmt.dump_metadata(md))
+
+    def abandon(self) -> None:
+        """Delete everything this run may have written (listing, plus every name handed
+        out, in case the listing lags behind a put that was in flight)."""
+        spec, driver = self.spec, self.e.driver
+        names = {fmt.object_name(spec.prefix, i) for i in range(1, self.next_id)}
+        names |= {fmt.metadata_name(spec.prefix), fmt.sha256file_name(spec.prefix)}
+        try:
+            names |= set(driver.list_objects(spec.container, spec.prefix))
+        except Exception:  # noqa: BLE001 - best effort: the named deletes still run
+            pass
+        for name in sorted(names):
+            try:
+                driver.delete_object(spec.container, name)
+            except Exception:  # noqa: BLE001 - keep deleting the rest; the error re-raises
+                pass
+
+
+def _get(driver, member: ChainMember, name: str) -> bytes:
+    from ember.errors import ObjectNotFound
+    try:
+        return driver.get_object(member.container, name)
+    except ObjectNotFound:
+        raise InvalidBackup("backup %s: object %s is missing from container %s; the backup is "
+                            "incomplete or was deleted" % (member.backup_id, name,
+                                                           member.container)) from None
+
+
+def _pwrite(fd: int, data, offset: int) -> None:
+    view = memoryview(data)
+    while len(view):
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n
+
+
+def _names(names: list) -> str:
+    if not names:
+        return "none"
+    shown = ", ".join(names[:3])
+    return shown + (" and %d more" % (len(names) - 3) if len(names) > 3 else "")

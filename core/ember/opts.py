@@ -78,6 +78,17 @@ backup_opts = [
     cfg.IntOpt("quota_backup_gigabytes", default=1000, help=_COMPAT.strip()),
 ]
 
+#: Ember's own engine options (not in cinder.conf; defaults need no tuning)
+engine_opts = [
+    cfg.IntOpt("backup_compression_level", min=-7, max=22,
+               help="Compression level for new objects; unset means the codec's default "
+                    "(zlib 6, bz2 9, zstd 3, as Cinder). The level is not recorded in the "
+                    "repository, so any value stays readable by Cinder."),
+    cfg.IntOpt("backup_engine_threads", default=0, min=0,
+               help="Worker threads of the backup/restore pipeline (reading, hashing, "
+                    "compression, uploads overlap). 0 means the number of CPUs."),
+]
+
 database_opts = [
     cfg.StrOpt("connection", secret=True,
                sample_default="sqlite:///$state_path/ember.sqlite",
@@ -90,10 +101,11 @@ def register(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
     """Register the core options on ``conf`` (idempotent) and return it."""
     conf.register_opts(core_opts)
     conf.register_opts(backup_opts)
+    conf.register_opts(engine_opts)
     conf.register_opts(database_opts, group="database")
     return conf
 
 
 def list_opts():
     """For oslo-config-generator (namespace ``ember``)."""
-    return [(None, core_opts + backup_opts), ("database", database_opts)]
+    return [(None, core_opts + backup_opts + engine_opts), ("database", database_opts)]

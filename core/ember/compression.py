@@ -1,0 +1,249 @@
+"""Compression codecs of the repository format: none, zlib, bz2, zstd.
+
+Names as Cinder records them: ``none``/``off``/``no`` (raw), ``zlib``/``gzip`` (an
+RFC 1950 zlib stream despite the alias), ``bz2``/``bzip2`` (level 9 by default) and
+``zstd`` (one standard frame that carries the content size, readable by python-zstd's
+``zstd.decompress``, which Cinder uses, and by ``zstandard``).
+
+Everything here streams: a compressor takes an object piece by piece, a decompressing
+reader yields bounded pieces, so no object (posix's default is 1.86 GiB) is ever held
+whole. zlib objects are written pigz-style: each piece is an independent raw-deflate
+run ended by a sync flush (so pieces compress in parallel and an all-zero piece has a
+cached encoding), wrapped in one zlib header and an adler32 trailer.
+"""
+
+from __future__ import annotations
+
+import bz2
+import functools
+import struct
+import zlib
+from typing import BinaryIO, Optional
+
+import zstandard
+
+from ember.errors import UnsupportedCompression
+
+NONE, ZLIB, BZ2, ZSTD = "none", "zlib", "bz2", "zstd"
+
+_ALIASES = {"none": NONE, "off": NONE, "no": NONE,
+            "zlib": ZLIB, "gzip": ZLIB,
+            "bz2": BZ2, "bzip2": BZ2,
+            "zstd": ZSTD}
+
+#: levels Cinder gets from the libraries' defaults
+DEFAULT_LEVELS = {ZLIB: 6, BZ2: 9, ZSTD: 3}
+LEVEL_RANGES = {ZLIB: (0, 9), BZ2: (1, 9), ZSTD: (-7, 22)}
+
+
+def canonical(algorithm: Optional[str]) -> str:
+    """Map a recorded or configured name (any case, aliases) to none/zlib/bz2/zstd."""
+    try:
+        return _ALIASES[(algorithm or "").lower()]
+    except KeyError:
+        raise UnsupportedCompression(
+            "unsupported compression algorithm: %s (known: %s)"
+            % (algorithm, ", ".join(sorted(_ALIASES)))) from None
+
+
+def recorded_name(configured: str) -> str:
+    """What a compressed object records: the configured name lower-cased, as Cinder does."""
+    canonical(configured)
+    return configured.lower()
+
+
+def level_for(codec: str, level: Optional[int]) -> int:
+    """The level to use: ``level`` if given and valid for ``codec``, else its default."""
+    if codec == NONE:
+        return 0
+    if level is None:
+        return DEFAULT_LEVELS[codec]
+    low, high = LEVEL_RANGES[codec]
+    return max(low, min(high, level))
+
+
+# ---- one-shot (small objects and tests) ---------------------------------------------
+def compress(algorithm: str, data: bytes, level: Optional[int] = None) -> bytes:
+    """Compress a whole object the way Cinder does (one zlib/bz2 stream, one zstd frame)."""
+    codec = canonical(algorithm)
+    level = level_for(codec, level)
+    if codec == ZLIB:
+        return zlib.compress(data, level)
+    if codec == BZ2:
+        return bz2.compress(data, level)
+    if codec == ZSTD:
+        return zstandard.ZstdCompressor(level=level, write_content_size=True).compress(data)
+    return bytes(data)
+
+
+def decompress(algorithm: str, data: bytes) -> bytes:
+    """Decompress a whole object (concatenated bz2 streams accepted, as ``bz2.decompress``)."""
+    codec = canonical(algorithm)
+    if codec == ZLIB:
+        return zlib.decompress(data)
+    if codec == BZ2:
+        return bz2.decompress(data)
+    if codec == ZSTD:
+        return zstandard.ZstdDecompressor().decompress(data)
+    return bytes(data)
+
+
+# ---- incompressibility test -----------------------------------------------------------
+SAMPLE_SIZE = 65536
+_INCOMPRESSIBLE_RATIO = 0.97
+
+
+def looks_incompressible(sample) -> bool:
+    """Cheap test (zlib level 1 on at most 64 KiB): would compressing this gain < 3 %?"""
+    sample = memoryview(sample)[:SAMPLE_SIZE]
+    if not len(sample):
+        return False
+    return len(zlib.compress(sample, 1)) >= len(sample) * _INCOMPRESSIBLE_RATIO
+
+
+# ---- streaming compression ------------------------------------------------------------
+_ZLIB_FLEVEL = {0: 0, 1: 0, 2: 1, 3: 1, 4: 1, 5: 1, 6: 2, 7: 3, 8: 3, 9: 3}
+
+
+def zlib_header(level: int) -> bytes:
+    """The two RFC 1950 header bytes zlib itself writes for ``level`` (32 KiB window)."""
+    cmf = 0x78
+    flg = _ZLIB_FLEVEL[level] << 6
+    flg += 31 - ((cmf << 8) + flg) % 31
+    return bytes((cmf, flg))
+
+
+def deflate_piece(piece, level: int, last: bool, stored: bool = False) -> bytes:
+    """One independent raw-deflate run of ``piece``, byte-aligned by a sync flush
+    (or finished, for the object's last piece). Safe to call from any thread.
+    ``stored`` writes stored blocks (level 0): incompressible data costs a copy."""
+    if not last and not stored and len(piece) and not any(memoryview(piece)[:1]) \
+            and _is_zero(piece):
+        return _deflated_zeros(len(piece), level)
+    c = zlib.compressobj(0 if stored else level, zlib.DEFLATED, -15)
+    return c.compress(piece) + c.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
+
+def _is_zero(piece) -> bool:
+    mv = memoryview(piece).cast("B")
+    return mv == _zeros(len(mv))
+
+
+@functools.lru_cache(maxsize=8)
+def _zeros(n: int) -> bytes:
+    return bytes(n)
+
+
+@functools.lru_cache(maxsize=16)
+def _deflated_zeros(n: int, level: int) -> bytes:
+    c = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return c.compress(_zeros(n)) + c.flush(zlib.Z_SYNC_FLUSH)
+
+
+class StreamCompressor:
+    """Compresses one object fed in order, piece by piece, into one stream.
+
+    ``feed(piece, precompressed=None)`` returns bytes to write; ``finish()`` returns the
+    tail. For zlib the caller may hand in ``precompressed``, the ``deflate_piece``
+    output for that piece computed elsewhere (in parallel); otherwise it is computed
+    here. ``size`` (the object's uncompressed length) is pledged to zstd so its frame
+    header carries the content size."""
+
+    def __init__(self, algorithm: str, size: int, level: Optional[int] = None,
+                 threads: int = 0):
+        self.codec = canonical(algorithm)
+        self.level = level_for(self.codec, level)
+        self._started = False
+        if self.codec == ZLIB:
+            self._adler = 1
+        elif self.codec == BZ2:
+            self._c = bz2.BZ2Compressor(self.level)
+        elif self.codec == ZSTD:
+            cctx = zstandard.ZstdCompressor(level=self.level, write_content_size=True,
+                                            threads=threads)
+            self._c = cctx.compressobj(size=size)
+
+    def feed(self, piece, precompressed: Optional[bytes] = None) -> bytes:
+        if self.codec == NONE:
+            return bytes(piece)
+        if self.codec == ZLIB:
+            head = b""
+            if not self._started:
+                self._started = True
+                head = zlib_header(self.level)
+            self._adler = zlib.adler32(piece, self._adler)
+            body = precompressed if precompressed is not None else \
+                deflate_piece(piece, self.level, last=False)
+            return head + body
+        return self._c.compress(piece)
+
+    def finish(self) -> bytes:
+        if self.codec == NONE:
+            return b""
+        if self.codec == ZLIB:
+            head = b"" if self._started else zlib_header(self.level)
+            # an empty final block closes the stream of sync-flushed pieces
+            return head + b"\x03\x00" + struct.pack(">I", self._adler & 0xFFFFFFFF)
+        return self._c.flush()
+
+
+# ---- streaming decompression -----------------------------------------------------------
+class DecompressingReader:
+    """``read(n)`` returns at most ``n`` decompressed bytes (b"" at the end) from a raw
+    object reader; memory stays bounded however well the object compressed.
+    A truncated or damaged stream shows as fewer bytes or ``zlib.error``/``OSError``/
+    ``zstandard.ZstdError``; the engine checks length and md5 anyway."""
+
+    READ_SIZE = 1 << 20
+
+    def __init__(self, algorithm: str, raw: BinaryIO):
+        self.codec = canonical(algorithm)
+        self._raw = raw
+        self._pending = b""
+        if self.codec == ZLIB:
+            self._d = zlib.decompressobj()
+        elif self.codec == BZ2:
+            self._d = bz2.BZ2Decompressor()
+        elif self.codec == ZSTD:
+            self._d = zstandard.ZstdDecompressor().stream_reader(
+                raw, read_size=self.READ_SIZE, read_across_frames=False)
+        self._eof = False
+
+    def read(self, n: int) -> bytes:
+        if self.codec == NONE:
+            return self._raw.read(n)
+        if self.codec == ZSTD:
+            return self._d.read(n)
+        while not self._eof:
+            if self._pending or not self._needs_input():
+                out = self._step(n)
+                if out:
+                    return out
+                continue
+            chunk = self._raw.read(self.READ_SIZE)
+            if not chunk:
+                self._eof = True
+                break
+            self._pending = chunk
+        return b""
+
+    def _needs_input(self) -> bool:
+        if self.codec == ZLIB:
+            return not self._d.unconsumed_tail
+        return self._d.needs_input
+
+    def _step(self, n: int) -> bytes:
+        if self.codec == ZLIB:
+            data = self._pending or self._d.unconsumed_tail
+            self._pending = b""
+            out = self._d.decompress(data, n)
+            if self._d.eof and self._d.unused_data.strip(b"\0"):
+                raise zlib.error("data after the end of the zlib stream")
+            return out
+        # bz2: Cinder reads with bz2.decompress, which accepts concatenated streams
+        if self._d.eof:
+            rest = self._d.unused_data + self._pending
+            self._d = bz2.BZ2Decompressor()
+            self._pending = rest
+        data, self._pending = self._pending, b""
+        return self._d.decompress(data, n)

@@ -1,0 +1,186 @@
+"""Concurrency helpers of the engine: bounded driver access, ordered bounded task
+windows, rate-limited cancellation checks and progress reports.
+
+The engine runs two thread pools: *object* tasks (one per data object, each streaming
+its pieces in order) and *piece* tasks (read, zero test, SHA-256, deflate of one
+piece; they never wait on anything, so object tasks may wait on them without
+deadlock). hashlib, zlib, bz2 and zstandard release the GIL, so both pools use real
+cores.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import threading
+import time
+from typing import Callable, Iterable, Iterator, Optional
+
+from ember.driver import ObjectWriter
+
+
+class BoundedDriver:
+    """Proxy that never lets more than ``limit`` driver calls run at once (each
+    method call, writer write/commit and reader read counts as one call)."""
+
+    def __init__(self, driver, limit: int):
+        self._driver = driver
+        self._sem = threading.BoundedSemaphore(max(1, limit))
+
+    def call(self, fn: Callable, *args):
+        with self._sem:
+            return fn(*args)
+
+    def __getattr__(self, name):
+        attr = getattr(self._driver, name)
+        if name in ("ensure_container", "list_objects", "put_object", "get_object",
+                    "delete_object"):
+            if name == "list_objects":
+                return lambda *a: self.call(lambda *b: list(attr(*b)), *a)
+            return lambda *a: self.call(attr, *a)
+        return attr
+
+    def open_writer(self, container: str, name: str) -> ObjectWriter:
+        return _BoundedWriter(self, self.call(self._driver.open_writer, container, name))
+
+    def open_reader(self, container: str, name: str):
+        return _BoundedReader(self, self.call(self._driver.open_reader, container, name))
+
+
+class _BoundedWriter(ObjectWriter):
+    def __init__(self, bound: BoundedDriver, writer: ObjectWriter):
+        self._b, self._w = bound, writer
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self._b.call(self._w.write, data)
+
+    def commit(self) -> None:
+        self._b.call(self._w.commit)
+
+    def abort(self) -> None:
+        self._b.call(self._w.abort)
+
+
+class _BoundedReader:
+    def __init__(self, bound: BoundedDriver, reader):
+        self._b, self._r = bound, reader
+
+    def read(self, n: int = -1) -> bytes:
+        return self._b.call(self._r.read, n)
+
+    def close(self) -> None:
+        close = getattr(self._r, "close", None)
+        if close:
+            close()
+
+
+class CancelCheck:
+    """Asks the caller's cancel token at most every ``interval`` seconds, from any
+    thread; once it raised, every later check raises the same error at once.
+    ``stop()`` makes every later check raise ``Stopped`` (another task failed)."""
+
+    def __init__(self, token, interval: float = 0.25):
+        self._token = token
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self._error: Optional[BaseException] = None
+
+    def stop(self, error: BaseException) -> None:
+        with self._lock:
+            if self._error is None:
+                self._error = Stopped(str(error))
+
+    def __call__(self, force: bool = False) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._token is None:
+            return
+        now = time.monotonic()
+        if not force and now < self._next:
+            return
+        with self._lock:
+            self._next = now + self._interval
+            try:
+                self._token.raise_if_cancelled()
+            except BaseException as exc:
+                self._error = exc
+                raise
+
+
+class Stopped(Exception):
+    """Raised inside tasks after another task failed or the operation was cancelled."""
+
+
+class Meter:
+    """Counts bytes done from any thread; ``report()`` (caller's thread) calls
+    ``progress(done, total)`` at most every ``interval`` seconds."""
+
+    def __init__(self, progress, total: int, interval: float = 0.5):
+        self._progress, self.total, self._interval = progress, total, interval
+        self._lock = threading.Lock()
+        self.done = 0
+        self._last = float("-inf")
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.done += n
+
+    def report(self, final: bool = False) -> None:
+        if self._progress is None:
+            return
+        now = time.monotonic()
+        if final or now - self._last >= self._interval:
+            self._last = now
+            self._progress(self.total if final else min(self.done, self.total), self.total)
+
+
+class Window:
+    """Submits tasks to a pool with at most ``limit`` unfinished, and hands back their
+    results in submission order (``submit`` returns the results that became due).
+    While waiting it calls ``tick`` (progress reports) every ``interval`` seconds."""
+
+    def __init__(self, pool: cf.Executor, limit: int, tick: Callable[[], None] = lambda: None,
+                 interval: float = 0.2):
+        self._pool, self._limit = pool, max(1, limit)
+        self._tick, self._interval = tick, interval
+        self._inflight: collections.deque = collections.deque()
+
+    def submit(self, fn, *args) -> list:
+        self._inflight.append(self._pool.submit(fn, *args))
+        done = []
+        while len(self._inflight) >= self._limit:
+            done.append(self._pop())
+        return done
+
+    def drain(self) -> list:
+        return [self._pop() for _ in range(len(self._inflight))]
+
+    def _pop(self):
+        fut = self._inflight.popleft()
+        while True:
+            try:
+                return fut.result(timeout=self._interval)
+            except cf.TimeoutError:
+                self._tick()
+
+    def abandon(self) -> None:
+        """Cancel queued tasks and wait for running ones, ignoring their errors."""
+        for fut in self._inflight:
+            fut.cancel()
+        cf.wait(list(self._inflight))
+        self._inflight.clear()
+
+
+def ordered_map(pool: cf.Executor, fn, items: Iterable, window: int,
+                tick: Callable[[], None] = lambda: None) -> Iterator:
+    """``map(fn, items)`` on ``pool`` with at most ``window`` results pending, in order.
+    Queued tasks are cancelled (and running ones awaited) if the consumer stops early."""
+    w = Window(pool, window, tick)
+    try:
+        for item in items:
+            yield from w.submit(fn, item)
+        yield from w.drain()
+    finally:
+        w.abandon()
