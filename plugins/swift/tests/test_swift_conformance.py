@@ -1,0 +1,20 @@
+"""The Swift driver passes the driver conformance kit against the real Swift."""
+
+import pytest
+
+from ember.testing.conformance import DriverConformance
+from ember_swift.driver import SwiftBackupDriver
+
+
+@pytest.fixture
+def driver(swift_conf):
+    with SwiftBackupDriver(swift_conf(backup_swift_object_size=256 * 1024,
+                                      backup_swift_block_size=4096)) as drv:
+        yield drv
+
+
+class TestSwift(DriverConformance):
+    @pytest.fixture
+    def container(self, driver, container):  # conftest's: removed with its objects after
+        driver.ensure_container(container)
+        return container
