@@ -102,7 +102,7 @@ start() {
 stop() {
   # the plugin's own mounts of this volume (under any mount point) go first
   local m
-  for m in $(awk -v v="127.0.0.1:/$VOL" '$1 == v && $3 == "fuse.glusterfs" {print $2}' /proc/mounts); do
+  for m in $(awk -v v="$VOL" '$3 == "fuse.glusterfs" && ($1 == "127.0.0.1:" v || $1 == "127.0.0.1:/" v) {print $2}' /proc/mounts); do
     umount "$m" 2>/dev/null || umount -l "$m" || true
   done
   if pid_alive "$GPID"; then

@@ -64,6 +64,9 @@ class NFSBackupDriver(PosixBackupDriver):
 
     def check_setup(self) -> None:
         self.base_path  # noqa: B018 -- mounting is the check
+        super().check_setup()
 
     def describe(self) -> str:
-        return "nfs share %s mounted at %s" % (self.conf.backup_share, self.mount_spec().mount_point)
+        share = self.conf.backup_share or ""
+        return "nfs share %s mounted at %s" % (
+            share, mount.mount_point_for(self.conf.backup_mount_point_base, share))

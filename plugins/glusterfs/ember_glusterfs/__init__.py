@@ -1,0 +1,1 @@
+"""Ember's GlusterFS repository driver (Cinder's ``cinder.backup.drivers.glusterfs.GlusterfsBackupDriver``)."""
