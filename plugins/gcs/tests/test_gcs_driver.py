@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from ember import errors, loader
+from ember.testing.services import require
 from ember.wrappers import RetryingDriver, unwrap
 
 from ember_gcs import connection, opts
@@ -174,6 +175,23 @@ def test_an_upload_whose_md5hash_differs_fails_and_leaves_nothing(bucket, gcs_co
         "sent has %s; the object was removed, upload it again"
         % (bucket, drv.settings.where, damaged, md5_base64(data)))
     assert list(drv.list_objects(bucket)) == []
+
+
+def test_bytes_damaged_in_storage_fail_the_read_as_transient(driver, bucket, gcs_endpoint):
+    # real bit rot: the emulator's filesystem backend keeps data in a plain file and
+    # the MD5 in an xattr, so overwriting the file in place damages what it serves
+    stored = os.path.join(os.environ.get("EMBER_GCS_BASE", "/tmp/ember-gcs"), "data",
+                          bucket, "obj")
+    driver.ensure_container(bucket)
+    driver.put_object(bucket, "obj", b"A" * 4096)
+    require(os.path.isfile(stored), "the emulator's data directory (%s)" % stored,
+            "bash scripts/servers/gcs.sh start (EMBER_GCS_BASE as for the tests)")
+    with open(stored, "r+b") as f:
+        f.write(b"B")
+    with pytest.raises(errors.TransientDriverError) as err:
+        driver.get_object(bucket, "obj")
+    assert str(err.value) == ("GCS gs://%s/obj at %s: the downloaded bytes do not match the "
+                              "object's checksum" % (bucket, gcs_endpoint))
 
 
 def test_missing_object_and_idempotent_delete(driver, bucket):
