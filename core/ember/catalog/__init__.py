@@ -1,0 +1,102 @@
+"""The catalogue (Cinder's Block Storage database): open, migrate, transact.
+
+``Catalog.open(conf)`` connects to ``[database] connection`` (default: SQLite in WAL mode
+at ``$state_path/ember.sqlite``) and upgrades the schema to the newest Alembic revision
+shipped in this package. Status changes go through ``ember.catalog.states``: each is one
+conditional UPDATE, so concurrent processes cannot both win a transition.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+
+from ember import errors
+from ember.catalog.models import Backup, Base, Snapshot, Volume, utcnow  # noqa: F401
+
+__all__ = ["Catalog", "Backup", "Snapshot", "Volume", "utcnow", "default_url"]
+
+
+def default_url(conf) -> str:
+    """``[database] connection``, or SQLite at ``$state_path/ember.sqlite`` (dir created)."""
+    if conf.database.connection:
+        return conf.database.connection
+    os.makedirs(conf.state_path, exist_ok=True)
+    return "sqlite:///" + os.path.join(conf.state_path, "ember.sqlite")
+
+
+def _sqlite_setup(engine: sa.Engine) -> None:
+    """WAL, a generous busy timeout, and BEGIN IMMEDIATE for every transaction: a
+    deferred transaction that reads and then writes fails with SQLITE_BUSY instead of
+    waiting when another process wrote meanwhile, which would break the race guarantees."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 30000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Catalog:
+    """A connection pool and session factory for one catalogue database."""
+
+    def __init__(self, url: str):
+        self.url = sa.engine.make_url(url)
+        kwargs = {"future": True}
+        if self.url.get_backend_name() == "sqlite":
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        else:
+            kwargs["pool_pre_ping"] = True
+        try:
+            self.engine = sa.create_engine(self.url, **kwargs)
+        except Exception as exc:  # bad URL or missing DB-API module
+            raise errors.ConfigError("[database] connection %r cannot be used: %s"
+                                     % (self.url.render_as_string(hide_password=True),
+                                        exc)) from exc
+        if self.url.get_backend_name() == "sqlite":
+            _sqlite_setup(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, conf) -> "Catalog":
+        """Connect to the configured catalogue and migrate it to the newest schema."""
+        catalog = cls(default_url(conf))
+        catalog.migrate()
+        return catalog
+
+    def migrate(self) -> None:
+        """``alembic upgrade head``, programmatically, on this database."""
+        cfg = Config()
+        cfg.set_main_option("script_location", "ember.catalog:migrations")
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except sa.exc.OperationalError as exc:
+            raise errors.ConfigError(
+                "Cannot open the catalogue %s: %s; check [database] connection."
+                % (self.url.render_as_string(hide_password=True), exc.orig)) from exc
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed on normal exit, rolled back on an exception."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,116 @@
+"""SQLAlchemy 2 models of the catalogue: volumes, snapshots and backups.
+
+Columns and statuses follow Cinder's Block Storage database (spec §5.1); rows are
+soft-deleted (``deleted``/``deleted_at``) as in Cinder. Datetimes are stored as naive
+UTC with microseconds (MySQL needs ``DATETIME(6)`` for that). ``owner_host``,
+``owner_pid`` and ``heartbeat_at`` mark which process runs an operation on a row, so a
+crashed one can be told from a live one.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: naive UTC with microseconds on every backend
+DateTime = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+UUID = sa.String(36)
+NAME = sa.String(255)
+
+
+def utcnow() -> datetime.datetime:
+    """Naive UTC now, as stored in the catalogue."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class _Timestamps:
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[Optional[datetime.datetime]] = mapped_column(DateTime, onupdate=utcnow)
+    deleted_at: Mapped[Optional[datetime.datetime]] = mapped_column(DateTime)
+    deleted: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False)
+
+
+class _Ownership:
+    """Which process is working on the row (crash safety)."""
+
+    owner_host: Mapped[Optional[str]] = mapped_column(NAME)
+    owner_pid: Mapped[Optional[int]] = mapped_column(sa.Integer)
+    heartbeat_at: Mapped[Optional[datetime.datetime]] = mapped_column(DateTime)
+
+
+class Volume(_Timestamps, _Ownership, Base):
+    __tablename__ = "volumes"
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    user_id: Mapped[Optional[str]] = mapped_column(NAME)
+    project_id: Mapped[Optional[str]] = mapped_column(NAME, index=True)
+    display_name: Mapped[Optional[str]] = mapped_column(NAME, index=True)
+    display_description: Mapped[Optional[str]] = mapped_column(NAME)
+    size: Mapped[int] = mapped_column(sa.Integer)  # GiB, rounded up, as Cinder shows it
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)  # the image's real length
+    status: Mapped[str] = mapped_column(sa.String(32), index=True)
+    previous_status: Mapped[Optional[str]] = mapped_column(sa.String(32))
+    path: Mapped[str] = mapped_column(sa.String(4096))
+    owns_path: Mapped[bool] = mapped_column(sa.Boolean, default=True)  # made by Ember
+    instance_id: Mapped[Optional[str]] = mapped_column(NAME)
+    properties: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    encryption_key_id: Mapped[Optional[str]] = mapped_column(UUID)
+    volume_type_id: Mapped[Optional[str]] = mapped_column(UUID)
+    bootable: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    availability_zone: Mapped[Optional[str]] = mapped_column(NAME)
+    host: Mapped[Optional[str]] = mapped_column(NAME)
+
+
+class Snapshot(_Timestamps, Base):
+    __tablename__ = "snapshots"
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    user_id: Mapped[Optional[str]] = mapped_column(NAME)
+    project_id: Mapped[Optional[str]] = mapped_column(NAME, index=True)
+    volume_id: Mapped[str] = mapped_column(UUID, index=True)
+    display_name: Mapped[Optional[str]] = mapped_column(NAME)
+    display_description: Mapped[Optional[str]] = mapped_column(NAME)
+    size: Mapped[int] = mapped_column(sa.Integer)
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    status: Mapped[str] = mapped_column(sa.String(32))
+    path: Mapped[str] = mapped_column(sa.String(4096))
+    temporary: Mapped[bool] = mapped_column(sa.Boolean, default=False)  # an in-use backup's
+
+
+class Backup(_Timestamps, _Ownership, Base):
+    __tablename__ = "backups"
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    user_id: Mapped[Optional[str]] = mapped_column(NAME)
+    project_id: Mapped[Optional[str]] = mapped_column(NAME, index=True)
+    volume_id: Mapped[str] = mapped_column(UUID, index=True)
+    host: Mapped[Optional[str]] = mapped_column(NAME)
+    availability_zone: Mapped[Optional[str]] = mapped_column(NAME)
+    display_name: Mapped[Optional[str]] = mapped_column(NAME)
+    display_description: Mapped[Optional[str]] = mapped_column(NAME)
+    container: Mapped[Optional[str]] = mapped_column(NAME)
+    parent_id: Mapped[Optional[str]] = mapped_column(UUID, index=True)
+    status: Mapped[str] = mapped_column(sa.String(32), index=True)
+    fail_reason: Mapped[Optional[str]] = mapped_column(NAME)
+    service_metadata: Mapped[Optional[str]] = mapped_column(NAME)
+    service: Mapped[Optional[str]] = mapped_column(NAME)
+    size: Mapped[Optional[int]] = mapped_column(sa.Integer)  # GiB of the source volume
+    # Ember only: the source's length in bytes, to size a new restore target exactly
+    size_bytes: Mapped[Optional[int]] = mapped_column(sa.BigInteger)
+    object_count: Mapped[Optional[int]] = mapped_column(sa.Integer)
+    temp_volume_id: Mapped[Optional[str]] = mapped_column(UUID)
+    temp_snapshot_id: Mapped[Optional[str]] = mapped_column(UUID)
+    num_dependent_backups: Mapped[int] = mapped_column(sa.Integer, default=0, nullable=False)
+    snapshot_id: Mapped[Optional[str]] = mapped_column(UUID)
+    data_timestamp: Mapped[Optional[datetime.datetime]] = mapped_column(DateTime)
+    restore_volume_id: Mapped[Optional[str]] = mapped_column(UUID)
+    encryption_key_id: Mapped[Optional[str]] = mapped_column(UUID)
+    properties: Mapped[dict] = mapped_column(sa.JSON, default=dict)  # Cinder's metadata

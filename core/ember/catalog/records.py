@@ -1,0 +1,142 @@
+"""Backup records in Cinder's export format (spec §5.5), both ways.
+
+``backup_url`` is standard base64 (with padding) of UTF-8 JSON: ``driver_info`` (``{}``
+for chunked drivers) then every Backup field in Cinder's field order, datetimes as
+``YYYY-MM-DDTHH:MM:SSZ``. Decoding validates everything before the caller touches the
+catalogue, so a malformed record changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import json
+import uuid
+
+from ember import errors
+from ember.catalog.models import Backup
+
+#: Cinder's Backup object fields, in the order its export writes them
+FIELDS = ("id", "user_id", "project_id", "volume_id", "host", "availability_zone",
+          "container", "parent_id", "status", "fail_reason", "size", "display_name",
+          "display_description", "service_metadata", "service", "object_count",
+          "temp_volume_id", "temp_snapshot_id", "num_dependent_backups", "snapshot_id",
+          "data_timestamp", "restore_volume_id", "metadata", "encryption_key_id",
+          "created_at", "updated_at", "deleted_at", "deleted")
+DATETIME_FIELDS = ("data_timestamp", "created_at", "updated_at", "deleted_at")
+#: what Cinder's importing service requires (spec §5.5)
+REQUIRED = ("display_name", "display_description", "container", "size",
+            "service_metadata", "object_count", "id")
+#: dropped by Cinder's import (the importer's own values are used instead)
+DROPPED = ("display_name", "user_id", "project_id", "deleted_at", "deleted", "fail_reason",
+           "status", "service", "availability_zone", "host")
+
+
+def _zulu(value: datetime.datetime | None) -> str | None:
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def encode(row: Backup) -> str:
+    """The ``backup_url`` of ``row``."""
+    record = {"driver_info": {}}
+    for field in FIELDS:
+        if field == "metadata":
+            value = dict(row.properties or {})
+        elif field in DATETIME_FIELDS:
+            value = _zulu(getattr(row, field))
+        elif field == "deleted":
+            value = bool(row.deleted)
+        else:
+            value = getattr(row, field)
+        record[field] = value
+    return base64.b64encode(json.dumps(record).encode("utf-8")).decode("ascii")
+
+
+def _bad(reason: str) -> errors.InvalidInput:
+    return errors.InvalidInput("Invalid backup record: %s." % reason)
+
+
+def _parse_datetime(field: str, value) -> datetime.datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _bad("%s must be a date string, not %r" % (field, value))
+    text = value.strip().replace(" ", "T")
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise _bad("%s %r is not a date" % (field, value)) from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+def _uuid(field: str, value, required: bool = False) -> str | None:
+    if value is None and not required:
+        return None
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise _bad("%s %r is not a UUID" % (field, value)) from None
+
+
+def _count(field: str, value, required: bool = False) -> int | None:
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _bad("%s must be a non-negative integer, not %r" % (field, value))
+    return value
+
+
+def decode(backup_url: str) -> dict:
+    """Validated column values (Ember's names) from a ``backup_url``; InvalidInput with
+    one line naming the problem otherwise."""
+    try:
+        raw = base64.b64decode(str(backup_url).strip(), validate=True)
+        record = json.loads(raw.decode("utf-8"))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise errors.InvalidInput("Invalid backup record: can't decode backup_url; it must "
+                                  "be the base64 text a record export printed.") from None
+    if not isinstance(record, dict):
+        raise _bad("backup_url holds %s, not a JSON object" % type(record).__name__)
+    missing = [key for key in REQUIRED if key not in record]
+    if missing:
+        raise _bad("missing %s" % ", ".join(missing))
+    for field in ("container", "service_metadata", "display_description",
+                  "volume_id", "parent_id", "snapshot_id", "encryption_key_id"):
+        value = record.get(field)
+        if value is not None and (not isinstance(value, str) or len(value) > 255):
+            raise _bad("%s must be a string of at most 255 characters" % field)
+    if not record.get("container") or not record.get("service_metadata"):
+        raise _bad("container and service_metadata must name where the backup's objects "
+                   "are")
+    metadata = record.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise _bad("metadata must be an object")
+    size = _count("size", record["size"], required=True)
+    if size == 0:
+        raise _bad("size must be at least 1 (GiB)")
+    return {
+        "id": _uuid("id", record["id"], required=True),
+        "volume_id": _uuid("volume_id", record.get("volume_id"))
+        or "00000000-0000-0000-0000-000000000000",
+        "parent_id": _uuid("parent_id", record.get("parent_id")),
+        "snapshot_id": _uuid("snapshot_id", record.get("snapshot_id")),
+        "container": record["container"],
+        "service_metadata": record["service_metadata"],
+        "display_description": record.get("display_description"),
+        "display_name": None,  # Cinder's import drops the name; so does Ember's
+        "size": size,
+        "object_count": _count("object_count", record["object_count"], required=True),
+        "num_dependent_backups": _count("num_dependent_backups",
+                                        record.get("num_dependent_backups")) or 0,
+        "encryption_key_id": record.get("encryption_key_id"),
+        "restore_volume_id": record.get("restore_volume_id"),
+        "properties": {str(k): str(v) for k, v in metadata.items()},
+        "created_at": _parse_datetime("created_at", record.get("created_at")),
+        "data_timestamp": _parse_datetime("data_timestamp", record.get("data_timestamp")),
+        "updated_at": _parse_datetime("updated_at", record.get("updated_at")),
+    }
