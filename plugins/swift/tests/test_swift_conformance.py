@@ -1,7 +1,9 @@
-"""The Swift driver passes the driver conformance kit against the real Swift."""
+"""The Swift driver passes the driver conformance kit and the chain suite (full,
+incrementals, restore of every point through the engine) against the real Swift."""
 
 import pytest
 
+from ember.testing.chain import ChainConformance
 from ember.testing.conformance import DriverConformance
 from ember_swift.driver import SwiftBackupDriver
 
@@ -13,8 +15,16 @@ def driver(swift_conf):
         yield drv
 
 
-class TestSwift(DriverConformance):
+class _OwnContainer:
     @pytest.fixture
     def container(self, driver, container):  # conftest's: removed with its objects after
         driver.ensure_container(container)
         return container
+
+
+class TestSwift(_OwnContainer, DriverConformance):
+    pass
+
+
+class TestSwiftChain(_OwnContainer, ChainConformance):
+    pass
