@@ -7,6 +7,8 @@
 # Env:    EMBER_NFS_BASE   base dir (default /tmp/ember-nfs); exported dir = $BASE/export,
 #                          served as 127.0.0.1:/export (NFSv3 mount path = v4 pseudo path)
 #         EMBER_NFS_PORT   NFS port (default 2049); MOUNT (v3) port 20048
+# Two more exports exist for the error tests: 127.0.0.1:/export-ro (read-only, $BASE/ro)
+# and 127.0.0.1:/export-full ($BASE/full, a 1 MiB tmpfs, so a share can fill up).
 # NFSv3 needs rpcbind; it is one per machine, so a running one is reused. Debian's
 # rpcbind 1.2.6 aborts with "-h 127.0.0.1", so it listens on the wildcard address.
 set -euo pipefail
@@ -15,6 +17,8 @@ BASE=${EMBER_NFS_BASE:-/tmp/ember-nfs}
 PORT=${EMBER_NFS_PORT:-2049}
 MNT_PORT=${EMBER_NFS_MNT_PORT:-20048}
 EXPORT=$BASE/export
+RO=$BASE/ro
+FULL=$BASE/full
 RUN=$BASE/run
 LOG=$BASE/log
 CONF=$BASE/ganesha.conf
@@ -71,6 +75,28 @@ EXPORT {
     Transports = TCP;
     FSAL { Name = VFS; }
 }
+EXPORT {
+    Export_Id = 2;
+    Path = $RO;
+    Pseudo = /export-ro;
+    Access_Type = RO;
+    Squash = No_Root_Squash;
+    SecType = sys;
+    Protocols = 3, 4;
+    Transports = TCP;
+    FSAL { Name = VFS; }
+}
+EXPORT {
+    Export_Id = 3;
+    Path = $FULL;
+    Pseudo = /export-full;
+    Access_Type = RW;
+    Squash = No_Root_Squash;
+    SecType = sys;
+    Protocols = 3, 4;
+    Transports = TCP;
+    FSAL { Name = VFS; }
+}
 LOG { Default_Log_Level = EVENT; }
 CONF
 }
@@ -92,7 +118,8 @@ ready() {
 
 start() {
   install
-  mkdir -p "$EXPORT" "$RUN" "$LOG" "$BASE/recovery"
+  mkdir -p "$EXPORT" "$RO" "$FULL" "$RUN" "$LOG" "$BASE/recovery"
+  mountpoint -q "$FULL" || mount -t tmpfs -o size=1m,mode=0755 ember-nfs-full "$FULL"
   write_config
   start_rpcbind
   if ! pid_alive "$GPID"; then
@@ -121,6 +148,7 @@ kill_wait() {
 stop() {
   kill_wait "$GPID"
   if [ -f "$RPID" ]; then kill_wait "$RPID"; rm -f /run/rpcbind.lock /run/rpcbind.sock; fi
+  if mountpoint -q "$FULL" 2>/dev/null; then umount "$FULL" || true; fi
 }
 
 status() {

@@ -4,7 +4,8 @@ The PyPI ``libnfs`` bindings are a thin SWIG layer whose convenience classes dro
 return codes (``NFSFH.write`` ignores a failed write, ``NFS()`` ignores a failed
 mount), so this module calls the ``nfs_*`` functions directly: each returns a
 negative errno on failure, which becomes an ``OSError`` carrying that errno and
-libnfs's own message. One ``LibnfsClient`` is one NFS context: not thread-safe.
+libnfs's own message. One ``LibnfsClient`` is one NFS context; its calls are
+serialised by a lock (a libnfs context must never be entered by two threads).
 
 Only NFSv3: libnfs 4.0's NFSv4 client cannot encode a WRITE larger than ~4 KB.
 """
@@ -12,14 +13,26 @@ Only NFSv3: libnfs 4.0's NFSv4 client cannot encode a WRITE larger than ~4 KB.
 from __future__ import annotations
 
 import errno
+import functools
 import os
+import threading
 
 try:
     import libnfs as _nfs
-except ImportError:  # the [userspace] extra is not installed
+    IMPORT_ERROR = None
+except ImportError as exc:  # the [userspace] extra is not installed (or cannot load)
     _nfs = None
+    IMPORT_ERROR = "%s" % exc
 
 AVAILABLE = _nfs is not None
+
+
+def _locked(method):
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return call
 
 
 class LibnfsClient:
@@ -28,6 +41,7 @@ class LibnfsClient:
     def __init__(self, host: str, export: str):
         if _nfs is None:
             raise ImportError("libnfs")
+        self._lock = threading.RLock()
         self._ctx = _nfs.nfs_init_context()
         if self._ctx is None:
             raise OSError(errno.ENOMEM, "libnfs could not create a context")
@@ -43,18 +57,21 @@ class LibnfsClient:
             raise OSError(-result, "%s: %s" % (what, message))
         return result
 
+    @_locked
     def close(self) -> None:
         if self._ctx is not None:
             _nfs.nfs_destroy_context(self._ctx)
             self._ctx = None
 
     # ---- metadata ---------------------------------------------------------------------
+    @_locked
     def stat(self, path: str):
         """``nfs_stat_64`` (fields ``nfs_size``, ``nfs_mode`` ...); ENOENT raises."""
         st = _nfs.nfs_stat_64()
         self._check(_nfs.nfs_stat64(self._ctx, path, st), "stat " + path)
         return st
 
+    @_locked
     def mkdir(self, path: str, mode: int | None = None) -> bool:
         """Create a directory; False if it already existed."""
         result = _nfs.nfs_mkdir(self._ctx, path)
@@ -65,9 +82,11 @@ class LibnfsClient:
             self.chmod(path, mode)
         return True
 
+    @_locked
     def chmod(self, path: str, mode: int) -> None:
         self._check(_nfs.nfs_chmod(self._ctx, path, mode), "chmod " + path)
 
+    @_locked
     def listdir(self, path: str) -> list[tuple[str, bool]]:
         """``(name, is_directory)`` of every entry but ``.`` and ``..``."""
         handle = _nfs.new_NFSDirHandle()
@@ -85,14 +104,17 @@ class LibnfsClient:
             _nfs.nfs_closedir(self._ctx, handle)
         return entries
 
+    @_locked
     def unlink(self, path: str) -> None:
         self._check(_nfs.nfs_unlink(self._ctx, path), "unlink " + path)
 
+    @_locked
     def rename(self, old: str, new: str) -> None:
         """NFSv3 RENAME: atomic on the server, replaces ``new``."""
         self._check(_nfs.nfs_rename(self._ctx, old, new), "rename %s to %s" % (old, new))
 
     # ---- files ------------------------------------------------------------------------
+    @_locked
     def create_exclusive(self, path: str, mode: int):
         """Create a new file (fails with EEXIST if it exists) open for writing."""
         handle = _nfs.new_NFSFileHandle()
@@ -100,11 +122,13 @@ class LibnfsClient:
                                     mode, handle), "create " + path)
         return _nfs.NFSFileHandle_value(handle)
 
+    @_locked
     def open_read(self, path: str):
         handle = _nfs.new_NFSFileHandle()
         self._check(_nfs.nfs_open(self._ctx, path, os.O_RDONLY, handle), "open " + path)
         return _nfs.NFSFileHandle_value(handle)
 
+    @_locked
     def pwrite(self, fh, offset: int, data, path: str) -> None:
         """Write all of ``data`` at ``offset``, one RPC-sized piece at a time, checking
         that the server took every byte (a short write is an error, not progress lost)."""
@@ -118,6 +142,7 @@ class LibnfsClient:
                 raise OSError(errno.EIO, "write %s: server accepted 0 bytes" % path)
             done += written
 
+    @_locked
     def pread(self, fh, offset: int, size: int, path: str) -> bytes:
         """Up to ``size`` bytes at ``offset`` (fewer only at end of file)."""
         buf = bytearray(size)
@@ -132,9 +157,11 @@ class LibnfsClient:
             done += got
         return bytes(view[:done])
 
+    @_locked
     def fsync(self, fh, path: str) -> None:
         self._check(_nfs.nfs_fsync(self._ctx, fh), "fsync " + path)
 
+    @_locked
     def close_file(self, fh, path: str) -> None:
         self._check(_nfs.nfs_close(self._ctx, fh), "close " + path)
 

@@ -58,7 +58,8 @@ class LibnfsBackupDriver(ChunkedBackupDriver):
         opts.register(conf)
         if not libnfs_client.AVAILABLE:
             raise errors.ConfigError(
-                "backup_nfs_client = userspace needs libnfs's Python bindings: " + INSTALL_HINT)
+                "backup_nfs_client = userspace needs libnfs's Python bindings (%s): %s"
+                % (libnfs_client.IMPORT_ERROR, INSTALL_HINT))
         self._share: NFSShare | None = None
         self._local = threading.local()
         self._clients: list[libnfs_client.LibnfsClient] = []
