@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Interop check: the real Cinder restores Ember's backups (and, with ``--reverse``,
+Ember restores the real Cinder's).
+
+For each codec (none, zlib, bz2, zstd) the writer makes a chain full + 2 incrementals of a
+small seeded volume with small objects into a posix directory; the reader then restores
+every point of the chain onto a new sparse target and the sha256 must equal that point's.
+
+The volume (4 MiB + 12345 bytes, so the last SHA block is short) holds random data, text,
+written zeros and a hole. Between points it gets scattered 4 KiB writes, and before the
+second incremental 1 MiB of random data is overwritten with zeros: the region that must not
+show the older data after a restore (spec 3.3 hazard).
+
+Cinder is the real ``cinder.backup.drivers.posix.PosixBackupDriver`` from the throwaway
+venv ``benchmarks/work/cinder-venv`` (see ``cinder_posix_runner.py``); Ember is its engine
+and posix driver (``ember_runner.py``). Both share the chain catalogue file format, so the
+reader finds the writer's containers, prefixes and parents.
+
+    python3 benchmarks/cinder_interop.py              # Ember writes, Cinder restores
+    python3 benchmarks/cinder_interop.py --reverse    # also Cinder writes, Ember restores
+    python3 benchmarks/cinder_interop.py --writer cinder --reader cinder   # harness self-check
+Exit status 0 only if every point of every chain restored bit-exact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import volume as vol  # noqa: E402
+from compare import CINDER_PY, EMBER_PY, WORK, ensure_cinder  # noqa: E402
+
+RUNNERS = {
+    "cinder": (CINDER_PY, os.path.join(HERE, "cinder_posix_runner.py")),
+    "ember": (EMBER_PY, os.path.join(HERE, "ember_runner.py")),
+}
+CODECS = ("none", "zlib", "bz2", "zstd")
+VOLUME_SIZE = 4 * vol.MiB + 12345
+OBJECT_SIZE = 256 * 1024
+SHA_BLOCK = 32768
+
+
+def call(who: str, *args: str) -> None:
+    python, runner = RUNNERS[who]
+    proc = subprocess.run([python, runner, *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
+        raise RuntimeError("%s %s failed: %s" % (who, args[0], tail[0]))
+
+
+def change(path: str, rng: random.Random, zero_out: bool) -> None:
+    """A few scattered 4 KiB writes; optionally zero 1 MiB of the random region."""
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        for _ in range(24):
+            f.seek(rng.randrange(0, size - 4096) // 4096 * 4096)
+            f.write(rng.randbytes(4096))
+        f.seek(size - 700)  # the short tail block changes too
+        f.write(rng.randbytes(700))
+        if zero_out:
+            f.seek(vol.MiB // 2)
+            f.write(bytes(vol.MiB))
+
+
+def check_codec(writer: str, reader: str, codec: str, base: str, seed: int) -> list[str]:
+    """Write a 3-point chain with ``writer``, restore each point with ``reader``.
+    Returns one line per point: ``ok`` or what differed."""
+    d = os.path.join(base, "%s-to-%s-%s" % (writer, reader, codec))
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    repo, catalog, volume = (os.path.join(d, n) for n in ("repo", "catalog.json", "volume.img"))
+    vol.build(volume, VOLUME_SIZE, seed)
+    rng = random.Random(seed)
+    points: list[tuple[str, str]] = []
+    for i in range(3):
+        if i:
+            change(volume, rng, zero_out=(i == 2))
+        backup_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        args = ["backup", "--repo", repo, "--catalog", catalog, "--volume", volume,
+                "--backup-id", backup_id, "--codec", codec, "--object-size", str(OBJECT_SIZE),
+                "--sha-block-size", str(SHA_BLOCK)]
+        if points:
+            args += ["--parent", points[-1][0]]
+        call(writer, *args)
+        points.append((backup_id, vol.sha256_of(volume)))
+    lines = []
+    for i, (backup_id, expected) in enumerate(points):
+        target = os.path.join(d, "restored-%d.img" % i)
+        try:
+            call(reader, "restore", "--repo", repo, "--catalog", catalog,
+                 "--backup-id", backup_id, "--target", target, "--size", str(VOLUME_SIZE))
+            got = vol.sha256_of(target)
+            lines.append("ok" if got == expected else
+                         "sha256 %s, expected %s" % (got[:16], expected[:16]))
+        except RuntimeError as e:
+            lines.append(str(e))
+    shutil.rmtree(d, ignore_errors=True)
+    return lines
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--writer", choices=RUNNERS, default="ember")
+    p.add_argument("--reader", choices=RUNNERS, default="cinder")
+    p.add_argument("--reverse", action="store_true",
+                   help="also run the opposite direction (reader writes, writer restores)")
+    p.add_argument("--codecs", default=",".join(CODECS))
+    p.add_argument("--seed", type=int, default=7)
+    args = p.parse_args(argv)
+    ensure_cinder()
+    base = os.path.join(WORK, "interop")
+    directions = [(args.writer, args.reader)]
+    if args.reverse and args.writer != args.reader:
+        directions.append((args.reader, args.writer))
+    failures = 0
+    print("volume %d bytes, object size %d, SHA block %d; chain full + 2 incrementals"
+          % (VOLUME_SIZE, OBJECT_SIZE, SHA_BLOCK))
+    for writer, reader in directions:
+        for codec in args.codecs.split(","):
+            try:
+                lines = check_codec(writer, reader, codec, base, args.seed)
+            except RuntimeError as e:
+                lines = ["backup: %s" % e]
+            failures += sum(1 for ln in lines if ln != "ok")
+            print("%-6s writes, %-6s restores, %-5s: %s" % (
+                writer, reader, codec,
+                ", ".join("point %d %s" % (i, ln) for i, ln in enumerate(lines))))
+    print("PASS" if not failures else "FAIL (%d)" % failures)
+    return 0 if not failures else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
