@@ -8,10 +8,17 @@ libnfs's own message. One ``LibnfsClient`` is one NFS context; its calls are
 serialised by a lock (a libnfs context must never be entered by two threads).
 
 Only NFSv3: libnfs 4.0's NFSv4 client cannot encode a WRITE larger than ~4 KB.
+
+libnfs 4.0 reports every failed WRITE as EFAULT with a garbage message, whatever the
+server said (NFS3ERR_NOSPC included), and the bindings lack ``nfs_statvfs64``; so after
+a failed write the free space is asked for through ctypes on the same library, and a
+share without room for the write becomes ENOSPC.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import functools
 import os
@@ -25,6 +32,26 @@ except ImportError as exc:  # the [userspace] extra is not installed (or cannot 
     IMPORT_ERROR = "%s" % exc
 
 AVAILABLE = _nfs is not None
+
+
+class _StatVFS64(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint64) for name in (
+        "f_bsize", "f_frsize", "f_blocks", "f_bfree", "f_bavail", "f_files", "f_ffree",
+        "f_favail", "f_fsid", "f_flag", "f_namemax")]
+
+
+def _load_statvfs():
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("nfs") or "libnfs.so.13")
+        function = lib.nfs_statvfs64
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(_StatVFS64)]
+    function.restype = ctypes.c_int
+    return function
+
+
+_statvfs64 = _load_statvfs() if AVAILABLE else None
 
 
 def _locked(method):
@@ -136,11 +163,22 @@ class LibnfsClient:
         done = 0
         while done < len(view):
             piece = view[done:done + self.write_max]
-            written = self._check(_nfs.nfs_pwrite(self._ctx, fh, offset + done, len(piece), piece),
-                                  "write " + path)
+            result = _nfs.nfs_pwrite(self._ctx, fh, offset + done, len(piece), piece)
+            if result == -errno.EFAULT and self._free_bytes(path) < len(piece):
+                raise OSError(errno.ENOSPC, "write %s: no space left on the share" % path)
+            written = self._check(result, "write " + path)
             if written <= 0:
                 raise OSError(errno.EIO, "write %s: server accepted 0 bytes" % path)
             done += written
+
+    def _free_bytes(self, path: str) -> float:
+        """Bytes available to this user on the export holding ``path`` (inf if unknown)."""
+        if _statvfs64 is None:
+            return float("inf")
+        info = _StatVFS64()
+        if _statvfs64(int(self._ctx), path.encode("utf-8"), ctypes.byref(info)) < 0:
+            return float("inf")
+        return info.f_bavail * (info.f_frsize or info.f_bsize)
 
     @_locked
     def pread(self, fh, offset: int, size: int, path: str) -> bytes:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ember import errors
 
-_SHARE = re.compile(r"^(?:\[(?P<ipv6>[^\]]+)\]|(?P<host>[^:\[\]/\s]+)):(?P<path>/\S*)$")
+_SHARE = re.compile(r"^(?:\[(?P<ipv6>[^\]]+)\]|(?P<host>[^:\[\]/\s]+)):(?P<path>/(?!/)\S*)$")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ tmpfs). The server is local, so tests can also look at the exported directories.
 
 import os
 import shutil
+from types import SimpleNamespace
 
 import pytest
 
@@ -28,6 +29,13 @@ def nfs_server():
     require(tcp_open("127.0.0.1", 2049) and os.path.isdir(EXPORT_DIR),
             "NFS server (nfs-ganesha) on 127.0.0.1:2049 exporting %s" % EXPORT_DIR, HOW)
     return SHARE
+
+
+@pytest.fixture(scope="session")
+def nfs_exports(nfs_server):
+    """The three shares and the server-side directories behind them."""
+    return SimpleNamespace(share=SHARE, dir=EXPORT_DIR, ro_share=RO_SHARE, ro_dir=RO_DIR,
+                           full_share=FULL_SHARE, full_dir=FULL_DIR)
 
 
 @pytest.fixture(scope="session")
