@@ -123,11 +123,12 @@ def load_driver(conf, name: str | None = None, *, retry: bool = True) -> Chunked
     """
     requested = name if name is not None else conf.backup_driver
     short = driver_name(requested)
+    if short not in installed_drivers():  # checked first: stevedore would log a warning
+        raise errors.DriverNotFound(_not_installed_message(requested, short))
     try:
         manager = sd_driver.DriverManager(NAMESPACE, short, invoke_on_load=False,
-                                          on_load_failure_callback=_load_failed,
-                                          on_missing_entrypoints_callback=None)
-    except sd_exception.NoMatches:
+                                          on_load_failure_callback=_load_failed)
+    except sd_exception.NoMatches:  # installed after stevedore cached this process's list
         raise errors.DriverNotFound(_not_installed_message(requested, short)) from None
     except sd_exception.MultipleMatches:
         raise errors.DriverNotFound(

@@ -156,7 +156,9 @@ class ChainConformance(KitFixtures):
         for index in range(len(chain)):
             fresh, dirty = self._restore_both_ways(engine, chain[:index + 1], size,
                                                    tmp_path, index)
-            assert (fresh, dirty) == (points[index], points[index]), "point %d" % index
+            assert fresh == points[index], "point %d restored onto a new target differs" % index
+            assert dirty == points[index], (
+                "point %d restored onto an existing, dirty target differs" % index)
 
     def test_delete_removes_every_object(self, driver, engine, container, backup):
         member, result = backup(str(uuid.uuid4()))

@@ -1,0 +1,127 @@
+"""Loading drivers by short name and by Cinder class path; the errors when that fails."""
+
+import textwrap
+
+import pytest
+from stevedore.extension import ExtensionManager
+
+from ember import errors
+from ember.loader import (CINDER_ALIASES, DISTRIBUTIONS, driver_for_service, driver_name,
+                          installed_drivers, load_driver, same_layout)
+from ember.testing.config import make_conf
+from ember.testing.memory import MemoryBackupDriver
+from ember.wrappers import RetryingDriver, unwrap
+
+
+def test_memory_is_installed_by_the_core():
+    assert "memory" in installed_drivers()
+    assert installed_drivers() == sorted(installed_drivers())
+
+
+def test_load_by_option_and_by_name():
+    driver = load_driver(make_conf(backup_driver="memory"))
+    assert isinstance(driver, RetryingDriver)
+    assert (driver.attempts, driver.backoff) == (3, 1.0)  # the default RetryPolicy
+    assert isinstance(unwrap(driver), MemoryBackupDriver)
+    assert isinstance(load_driver(make_conf(), "memory", retry=False), MemoryBackupDriver)
+
+
+@pytest.mark.parametrize("path,name", [
+    ("cinder.backup.drivers.posix.PosixBackupDriver", "posix"),
+    ("cinder.backup.drivers.nfs.NFSBackupDriver", "nfs"),
+    ("cinder.backup.drivers.glusterfs.GlusterfsBackupDriver", "glusterfs"),
+    ("cinder.backup.drivers.swift.SwiftBackupDriver", "swift"),
+    ("cinder.backup.drivers.gcs.GoogleBackupDriver", "gcs"),
+    ("cinder.backup.drivers.google.GoogleBackupDriver", "gcs"),
+    ("cinder.backup.drivers.swift", "swift"),  # module path, as old rows store it
+    (" posix ", "posix"),
+])
+def test_cinder_paths_are_aliases(path, name):
+    assert driver_name(path) == name
+    assert driver_for_service(path) == name
+
+
+def test_cinder_driver_ember_lacks():
+    with pytest.raises(errors.DriverNotFound) as raised:
+        load_driver(make_conf(backup_driver="cinder.backup.drivers.s3.S3BackupDriver"))
+    assert str(raised.value) == (
+        "backup_driver cinder.backup.drivers.s3.S3BackupDriver: Ember has no s3 driver; "
+        "installed drivers: %s" % ", ".join(installed_drivers()))
+
+
+def test_unknown_driver_lists_installed_and_missing():
+    with pytest.raises(errors.DriverNotFound) as raised:
+        load_driver(make_conf(backup_driver="tape"))
+    message = str(raised.value)
+    assert message.startswith("backup_driver tape is not a known driver; installed drivers: "
+                              + ", ".join(installed_drivers()))
+    for name, dist in DISTRIBUTIONS.items():
+        if name not in installed_drivers():
+            assert "%s from %s" % (name, dist) in message
+    assert "\n" not in message
+
+
+def test_known_driver_not_installed_names_its_distribution():
+    missing = [n for n in DISTRIBUTIONS if n not in installed_drivers()]
+    if not missing:
+        pytest.skip("every Ember driver is installed in this environment")
+    name = missing[0]
+    cinder_path = next(p for p, n in CINDER_ALIASES.items() if n == name and "Driver" in p)
+    with pytest.raises(errors.DriverNotFound) as raised:
+        load_driver(make_conf(), cinder_path)
+    assert str(raised.value) == (
+        "backup_driver %s (%s) is not installed: pip install %s (installed drivers: %s)"
+        % (cinder_path, name, DISTRIBUTIONS[name], ", ".join(installed_drivers())))
+
+
+@pytest.fixture
+def plugin_dir(tmp_path, monkeypatch):
+    """A real (unpackaged) distribution on sys.path registering two broken drivers."""
+    (tmp_path / "ember_broken").mkdir()
+    (tmp_path / "ember_broken" / "__init__.py").write_text("")
+    (tmp_path / "ember_broken" / "driver.py").write_text(textwrap.dedent("""
+        from ember import errors
+        from ember.testing.memory import MemoryBackupDriver
+
+        class RefusingDriver(MemoryBackupDriver):
+            name = "refusing"
+            def __init__(self, conf):
+                raise errors.ConfigError("backup_refusing_url is required; set it in [DEFAULT]")
+    """))
+    info = tmp_path / "ember_backup_broken-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ember-backup-broken\n"
+                                   "Version: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[ember.backup.drivers]\n"
+        "refusing = ember_broken.driver:RefusingDriver\n"
+        "unimportable = ember_broken.nowhere:NoDriver\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    # stevedore keeps each namespace's entry points for the life of the process
+    monkeypatch.setattr(ExtensionManager, "ENTRY_POINT_CACHE", {})
+    return tmp_path
+
+
+def test_driver_init_errors_propagate(plugin_dir):
+    assert {"refusing", "unimportable"} <= set(installed_drivers())
+    with pytest.raises(errors.ConfigError, match="^backup_refusing_url is required"):
+        load_driver(make_conf(backup_driver="refusing"))
+
+
+def test_unimportable_plugin_is_not_called_missing(plugin_dir):
+    with pytest.raises(errors.DriverNotFound) as raised:
+        load_driver(make_conf(backup_driver="unimportable"))
+    assert str(raised.value) == (
+        "backup driver unimportable (ember_broken.nowhere:NoDriver) is installed but cannot "
+        "be imported: ModuleNotFoundError: No module named 'ember_broken.nowhere'")
+
+
+def test_service_strings():
+    assert driver_for_service("memory") == "memory"
+    assert driver_for_service(MemoryBackupDriver.cinder_service) == "memory"
+    for bad in ("", "cinder.backup.drivers.ceph.CephBackupDriver", "acme.Driver"):
+        with pytest.raises(errors.DriverNotFound):
+            driver_for_service(bad)
+    assert same_layout("cinder.backup.drivers.nfs.NFSBackupDriver", "posix")
+    assert same_layout("swift", "cinder.backup.drivers.swift.SwiftBackupDriver")
+    assert not same_layout("swift", "posix")
