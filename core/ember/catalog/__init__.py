@@ -62,6 +62,9 @@ class Catalog:
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True
+            # as PostgreSQL: a statement sees what others committed before it (InnoDB's
+            # REPEATABLE READ would show a stale status after losing a conditional update)
+            kwargs["isolation_level"] = "READ COMMITTED"
         try:
             self.engine = sa.create_engine(self.url, **kwargs)
         except Exception as exc:  # bad URL or missing DB-API module
@@ -88,9 +91,10 @@ class Catalog:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except sa.exc.OperationalError as exc:
+            reason = (str(exc.orig).strip().splitlines() or ["connection failed"])[0]
             raise errors.ConfigError(
                 "Cannot open the catalogue %s: %s; check [database] connection."
-                % (self.url.render_as_string(hide_password=True), exc.orig)) from exc
+                % (self.url.render_as_string(hide_password=True), reason)) from exc
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:

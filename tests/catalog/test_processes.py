@@ -1,0 +1,124 @@
+"""Two real processes against one catalogue (SQLite, PostgreSQL, MariaDB): racing for a
+volume gives exactly one backup and one clear error; a force delete from another process
+cancels a running backup and leaves nothing behind."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import sqlalchemy as sa
+
+from ember.catalog import Backup
+from ember.context import RequestContext
+from ember.service import Ember
+from ember.testing.config import make_conf
+
+CTX = RequestContext.default()
+
+#: one worker process: builds its own service on the shared catalogue and repository,
+#: says "ready", waits for the go file, runs one backup and prints the outcome as JSON.
+#: ``slow`` makes progress reports sleep, so the backup stays running for a while.
+WORKER = r"""
+import json, os, sys, time
+from ember.context import RequestContext
+from ember.service import Ember
+from ember.testing.config import make_conf
+url, state, volume, go, slow = sys.argv[1:6]
+conf = make_conf(state_path=state, backup_driver="posix", backup_file_size=1 << 20,
+                 backup_sha_block_size_bytes=4096, backup_compression_algorithm="none")
+conf.set_override("connection", url, group="database")
+service = Ember(conf)
+service.driver
+print("ready", flush=True)
+while not os.path.exists(go):
+    time.sleep(0.01)
+try:
+    row = service.create_backup(RequestContext.default(), volume,
+                                progress=lambda done, total: time.sleep(float(slow)))
+    print(json.dumps({"ok": row["id"]}))
+except Exception as exc:
+    print(json.dumps({"error": type(exc).__name__, "message": str(exc)}))
+"""
+
+
+def _conf(url, state):
+    conf = make_conf(state_path=str(state), backup_driver="posix",
+                     backup_file_size=1 << 20, backup_sha_block_size_bytes=4096,
+                     backup_compression_algorithm="none")
+    conf.set_override("connection", url, group="database")
+    return conf
+
+
+def _start(url, state, volume, go, slow):
+    proc = subprocess.Popen([sys.executable, "-c", WORKER, url, str(state), volume, str(go),
+                             str(slow)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    return proc
+
+
+def _outcome(proc):
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_two_processes_racing_for_one_volume_make_exactly_one_backup(db_url, tmp_path):
+    service = Ember(_conf(db_url, tmp_path))
+    volume = service.create_volume(CTX, "raced", size="4M")
+    with open(volume["path"], "r+b") as f:
+        f.write(os.urandom(1 << 20))
+    go = tmp_path / "go"
+    procs = [_start(db_url, tmp_path, "raced", go, 1.0) for _ in range(2)]
+    go.touch()
+    outcomes = [_outcome(p) for p in procs]
+
+    winners = [o for o in outcomes if "ok" in o]
+    losers = [o for o in outcomes if "error" in o]
+    assert len(winners) == 1 and len(losers) == 1, outcomes
+    assert losers[0] == {"error": "InvalidState", "message":
+                         'Volume to be backed up must be available or in-use, but the current '
+                         'status is "backing-up".'}
+    rows = service.list_backups(CTX)
+    assert [(r["id"], r["status"]) for r in rows] == [(winners[0]["ok"], "available")]
+    assert service.get_volume(CTX, "raced")["status"] == "available"
+
+
+def test_force_delete_from_another_process_cancels_a_running_backup(db_url, tmp_path):
+    service = Ember(_conf(db_url, tmp_path))
+    volume = service.create_volume(CTX, "busy", size="8M")
+    with open(volume["path"], "r+b") as f:
+        f.write(os.urandom(8 << 20))
+    go = tmp_path / "go"
+    go.touch()
+    proc = _start(db_url, tmp_path, "busy", go, 0.4)
+    backup_id = _running_backup(service)
+
+    service.delete_backup(CTX, backup_id, force=True)
+
+    assert _outcome(proc) == {"error": "BackupCancelled", "message":
+                              "Backup %s was cancelled: it was force-deleted or reset to error "
+                              "while running; its objects were removed." % backup_id}
+    with service.catalog.session() as s:
+        row = s.get(Backup, backup_id)
+        assert (row.status, row.deleted, row.owner_pid) == ("deleted", True, None)
+    assert service.list_backups(CTX) == []
+    assert service.get_volume(CTX, "busy")["status"] == "available"
+    repo = tmp_path / "backup"
+    leftovers = [f for _, _, files in os.walk(repo) for f in files]
+    assert leftovers == []
+
+
+def _running_backup(service, timeout=30.0):
+    """The id of the backup once the worker has started writing it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with service.catalog.session() as s:
+            row = s.scalar(sa.select(Backup).where(Backup.status == "creating",
+                                                   Backup.service_metadata.is_not(None)))
+            if row is not None:
+                return row.id
+        time.sleep(0.05)
+    raise AssertionError("the worker's backup never started")
