@@ -1,0 +1,190 @@
+"""MB/s of an Ember backup and restore to each local object-store server, next to posix.
+
+One run backs the same seeded volume (``benchmarks/volume.py``) up to every backend in
+turn through ``ember.engine.Engine``, restores it into a new sparse file, checks the
+restore's sha256, deletes the backup, and prints MB/s (volume bytes per wall-clock
+second) with the ratio to posix measured in the same run. Every backend uses the same
+object size and codec, so the difference is the transport.
+
+    .venv/bin/python benchmarks/object_stores.py [--size 256M] [--codec none]
+        [--object-size 32M] [--backends posix,gcs,swift] [--json OUT]
+
+Each backend is one function ``<name>_driver(work_dir, object_size) -> driver`` in
+``BACKENDS``; it returns ``None`` with a printed reason when its server is not running
+(start them with ``bash scripts/servers/<name>.sh start``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import volume as bench_volume  # noqa: E402  (benchmarks/volume.py, beside this file)
+
+MiB = 1 << 20
+SHA_BLOCK = 32768
+VOLUME_ID = "0b5e7f9c-3d2a-4c1e-9f80-6a7b8c9d0e1f"
+
+
+def parse_size(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    text = text.strip().upper().rstrip("IB")
+    return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
+
+
+# ---- one function per backend ------------------------------------------------------------
+def posix_driver(work: str, object_size: int):
+    """The posix driver on a directory of the benchmark's work dir (local disk)."""
+    from ember.testing.config import make_conf
+    from ember_posix.driver import PosixBackupDriver
+
+    conf = make_conf(backup_file_size=object_size, backup_sha_block_size_bytes=SHA_BLOCK)
+    driver = PosixBackupDriver(conf)
+    conf.set_override("backup_posix_path", os.path.join(work, "posix-repo"))
+    driver.check_setup()
+    return driver, None
+
+
+def gcs_driver(work: str, object_size: int):
+    """The GCS driver on fake-gcs-server (``STORAGE_EMULATOR_HOST`` or 127.0.0.1:4443),
+    in a fresh bucket, with Cinder's default 2 MiB resumable-upload chunks."""
+    import urllib.parse
+
+    from ember.testing.config import make_conf
+    from ember.testing.services import tcp_open
+    from ember_gcs import opts
+    from ember_gcs.driver import GoogleBackupDriver
+
+    endpoint = os.environ.get("STORAGE_EMULATOR_HOST") or "http://127.0.0.1:4443"
+    url = urllib.parse.urlsplit(endpoint)
+    if not tcp_open(url.hostname, url.port or 80):
+        print("gcs: skipped, nothing at %s (bash scripts/servers/gcs.sh start)" % endpoint)
+        return None
+    bucket = "ember-bench-%s" % uuid.uuid4().hex[:10]
+    conf = make_conf(extra_opts=opts.gcs_opts, backup_gcs_endpoint_url=endpoint,
+                     backup_gcs_bucket=bucket, backup_gcs_object_size=object_size,
+                     backup_gcs_block_size=SHA_BLOCK)
+    driver = GoogleBackupDriver(conf)
+    driver.check_setup()
+    driver.ensure_container(bucket)
+
+    def drop_bucket():
+        driver._client().bucket(bucket).delete(retry=None)
+
+    return driver, drop_bucket
+
+
+BACKENDS = {
+    "posix": posix_driver,
+    "gcs": gcs_driver,
+}
+
+
+# ---- the measurement ------------------------------------------------------------------------
+def measure(name: str, make, work: str, source: str, size: int, expected: str,
+            codec: str, object_size: int) -> dict | None:
+    from ember import format as fmt
+    from ember.engine import BackupSpec, ChainMember, Engine
+
+    made = make(os.path.join(work, name), object_size)
+    if made is None:
+        return None
+    driver, cleanup = made
+    driver.conf.set_override("backup_compression_algorithm", codec)
+    engine = Engine(driver, driver.conf)
+    backup_id = str(uuid.uuid4())
+    created = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    container = driver.default_container(backup_id)
+    prefix = driver.object_prefix(VOLUME_ID, backup_id, fmt.timestamp(created))
+    spec = BackupSpec(backup_id=backup_id, volume_id=VOLUME_ID, source_path=source,
+                      container=container, prefix=prefix, created_at=str(created))
+    driver.ensure_container(container)
+
+    start = time.perf_counter()
+    result = engine.backup(spec)
+    backup_s = time.perf_counter() - start
+
+    target = os.path.join(work, "%s.restored" % name)
+    with open(target, "wb") as f:
+        f.truncate(size)
+    start = time.perf_counter()
+    engine.restore([ChainMember(backup_id, container, prefix)], target, target_is_new=True)
+    restore_s = time.perf_counter() - start
+    restored = bench_volume.sha256_of(target)
+    os.unlink(target)
+
+    engine.delete(container, prefix)
+    if cleanup:
+        cleanup()
+    driver.close()
+    if restored != expected:
+        raise SystemExit("%s: restored volume differs (sha256 %s, expected %s)"
+                         % (name, restored, expected))
+    return {"backend": name, "objects": result.object_count,
+            "stored_bytes": result.bytes_stored,
+            "backup_s": round(backup_s, 3), "restore_s": round(restore_s, 3),
+            "backup_MBps": round(size / MiB / backup_s, 1),
+            "restore_MBps": round(size / MiB / restore_s, 1)}
+
+
+def table(rows: list[dict]) -> str:
+    base = next((r for r in rows if r["backend"] == "posix"), None)
+    lines = ["| backend | objects | backup MB/s | vs posix | restore MB/s | vs posix |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        ratio = (lambda key: "%.2f" % (r[key] / base[key]) if base else "-")
+        lines.append("| %s | %d | %.1f | %s | %.1f | %s |" % (
+            r["backend"], r["objects"], r["backup_MBps"], ratio("backup_MBps"),
+            r["restore_MBps"], ratio("restore_MBps")))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", default="256M", help="volume size (default 256M)")
+    p.add_argument("--codec", default="none",
+                   help="backup_compression_algorithm (default none: measure transport)")
+    p.add_argument("--object-size", default="32M", help="object size for every backend")
+    p.add_argument("--backends", default=",".join(BACKENDS),
+                   help="comma-separated, from: %s" % ", ".join(BACKENDS))
+    p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--json", help="also write the results here")
+    args = p.parse_args(argv)
+    size, object_size = parse_size(args.size), parse_size(args.object_size)
+    if object_size % SHA_BLOCK:
+        p.error("--object-size must be a multiple of %d" % SHA_BLOCK)
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ember-objstores-") as work:
+        source = os.path.join(work, "volume.img")
+        expected = bench_volume.build(source, size, args.seed)
+        for name in [n.strip() for n in args.backends.split(",") if n.strip()]:
+            if name not in BACKENDS:
+                p.error("unknown backend %s (known: %s)" % (name, ", ".join(BACKENDS)))
+            bench_volume.warm(source)
+            row = measure(name, BACKENDS[name], work, source, size, expected, args.codec,
+                          object_size)
+            if row:
+                rows.append(row)
+                print("%s: backup %.1f MB/s, restore %.1f MB/s" % (
+                    name, row["backup_MBps"], row["restore_MBps"]), flush=True)
+    print()
+    print("%s volume, codec %s, %s objects, %d cores" % (
+        args.size, args.codec, args.object_size, os.cpu_count() or 0))
+    print(table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"size": size, "codec": args.codec, "object_size": object_size,
+                       "results": rows}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
