@@ -41,6 +41,7 @@ from ember.pipeline import BoundedDriver, CancelCheck, Meter, Window, ordered_ma
 
 PIECE_SIZE = 4 << 20  # upper bound of one unit of work and of memory per piece
 _SAMPLES = 4  # samples per object for the "is it compressible at all" test
+CANCEL_INTERVAL = 0.25  # seconds between two questions to the caller's cancel token
 
 
 class CancelToken(Protocol):
@@ -106,6 +107,9 @@ class Engine:
     """Backs up, restores and deletes backups through one driver.
 
     Thread-safe for sequential use; each call builds its own thread pools."""
+
+    #: how often (seconds) the cancel token is asked, at most; tests set 0
+    cancel_interval = CANCEL_INTERVAL
 
     def __init__(self, driver, conf):
         self.driver = driver
@@ -201,7 +205,7 @@ class Engine:
         the backup's size is touched on a larger target. Raises on any failure."""
         if not chain:
             raise InvalidInput("restore needs at least one backup in the chain")
-        check = CancelCheck(cancel)
+        check = CancelCheck(cancel, self.cancel_interval)
         metas = [self.read_metadata(m) for m in chain]
         for member, md in zip(chain, metas):
             self.check_objects(member, md)
@@ -322,7 +326,7 @@ class _BackupRun:
     def __init__(self, engine: Engine, spec: BackupSpec, src: blocks.Source,
                  parent_shas, cancel, progress):
         self.e, self.spec, self.src, self.parent = engine, spec, src, parent_shas
-        self.check = CancelCheck(cancel)
+        self.check = CancelCheck(cancel, engine.cancel_interval)
         self.meter = Meter(progress, src.size)
         self.driver = BoundedDriver(engine.driver, engine.max_calls)
         self.next_id = 1
