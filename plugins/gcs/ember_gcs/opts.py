@@ -18,9 +18,9 @@ gcs_opts = [
                     "backups. backup_gcs_object_size has to be a multiple of "
                     "backup_gcs_block_size."),
     cfg.IntOpt("backup_gcs_reader_chunk_size", default=2097152,
-               help="Streaming reads (open_reader) fetch GCS objects in ranges of this "
-                    "many bytes. Whole-object reads use one request and check the "
-                    "object's MD5."),
+               help="Accepted for cinder.conf compatibility. Ember reads each object "
+                    "in one request, so the library can check it against the object's "
+                    "MD5 (objects are at most backup_gcs_object_size bytes)."),
     cfg.IntOpt("backup_gcs_writer_chunk_size", default=2097152,
                help="GCS objects larger than 8 MiB are uploaded in resumable chunks of "
                     "this many bytes (a multiple of 262144). -1 uploads each object in "
