@@ -107,8 +107,9 @@ def ensure_mounted(spec: MountSpec, attempts: int = 3, *, delay: float = 1.0,
         if done.returncode == 0:
             return True
         message = _last_line(done.stderr) or _last_line(done.stdout) or "exit status %d" % done.returncode
-        # "already mounted" may mean a concurrent mount by another process won the race
-        if mounted_source(spec.mount_point, mounts_file) is not None:
+        # another process mounted it first (as os-brick, trust the message only when the
+        # mount is really there: a failing FUSE mount can show up in /proc/mounts briefly)
+        if "already mounted" in done.stderr and mounted_source(spec.mount_point, mounts_file):
             return False
         if attempt < attempts:
             time.sleep(delay * 2 ** (attempt - 1))
