@@ -1,0 +1,267 @@
+"""Cinder's backup rules through the service (spec §2.1, 2.9, 3.1–3.5, 5.2–5.4): each
+with its exact message and the catalogue states afterwards, unchanged on refusal."""
+
+import os
+
+import pytest
+import sqlalchemy as sa
+
+from ember import errors
+from ember.catalog import Backup
+from ember.catalog.states import conditional_update
+from ember.context import RequestContext
+from ember.service import Ember
+from ember.testing.faulty import FaultyDriver
+from ember.testing.memory import MemoryBackupDriver
+
+ADMIN = RequestContext.default()
+
+
+def _rows(service):
+    with service.catalog.session() as s:
+        return {r.id: (r.status, r.deleted) for r in s.scalars(sa.select(Backup))}
+
+
+def test_first_backup_must_be_full(service, volume):
+    with pytest.raises(errors.InvalidBackup) as info:
+        service.create_backup(ADMIN, "vol", incremental=True)
+    assert str(info.value) == "No backups available to do an incremental backup."
+    assert _rows(service) == {}
+    assert service.get_volume(ADMIN, "vol")["status"] == "available"
+
+
+def test_full_then_incremental_chain_records_cinder_fields(service, volume, store, tools):
+    full = service.create_backup(ADMIN, "vol", name="full", description="d",
+                                 metadata={"k": "v"})
+    assert (full["status"], full["is_incremental"], full["parent_id"]) == (
+        "available", False, None)
+    assert full["service"] == MemoryBackupDriver.cinder_service
+    assert full["container"] == "%s/%s/%s" % (full["id"][:2], full["id"][2:4], full["id"])
+    assert full["service_metadata"].startswith("volume_%s_" % volume["id"])
+    assert full["service_metadata"].endswith("_backup_" + full["id"])
+    assert (full["size"], full["object_count"], full["metadata"]) == (1, 4, {"k": "v"})
+    assert full["data_timestamp"] == full["created_at"]
+    vol = service.get_volume(ADMIN, "vol")
+    assert (vol["status"], vol["previous_status"]) == ("available", "backing-up")
+
+    tools.write(volume["path"], 2 << 20, b"x" * 5000)
+    inc = service.create_backup(ADMIN, "vol", name="inc", incremental=True)
+    assert (inc["parent_id"], inc["is_incremental"], inc["object_count"]) == (
+        full["id"], True, 1)
+    parent = service.get_backup(ADMIN, "full")
+    assert (parent["num_dependent_backups"], parent["has_dependent_backups"]) == (1, True)
+    # the parent is the latest available backup: a second incremental chains on inc
+    inc2 = service.create_backup(ADMIN, "vol", incremental=True)
+    assert inc2["parent_id"] == inc["id"]
+    # objects: data + _metadata + _sha256file per backup
+    assert len(tools.objects(store, full["service_metadata"])) == 4 + 2
+
+
+def test_in_use_volume_needs_force_and_is_read_from_a_temporary_snapshot(service, volume,
+                                                                         conf, tools):
+    service.attach_volume(ADMIN, "vol", instance="srv")
+    with pytest.raises(errors.InvalidState) as info:
+        service.create_backup(ADMIN, "vol")
+    assert str(info.value) == "Backing up an in-use volume must use the force flag."
+    assert _rows(service) == {}
+    assert service.get_volume(ADMIN, "vol")["status"] == "in-use"
+
+    backup = service.create_backup(ADMIN, "vol", force=True)
+    assert backup["status"] == "available"
+    assert service.get_volume(ADMIN, "vol")["status"] == "in-use"
+    assert os.listdir(os.path.join(conf.state_path, "snapshots")) == []  # temp one removed
+    service.detach_volume(ADMIN, "vol")
+    restored = service.restore_backup(ADMIN, backup["id"])
+    path = service.get_volume(ADMIN, restored["volume_id"])["path"]
+    assert tools.sha(path) == tools.sha(volume["path"])
+
+
+def test_snapshot_backup_has_the_snapshot_time_and_content(service, volume, tools):
+    snap = service.create_snapshot(ADMIN, "vol", "s1")
+    tools.write(volume["path"], 0, b"after the snapshot")
+    backup = service.create_backup(ADMIN, "vol", snapshot="s1")
+    assert (backup["snapshot_id"], backup["data_timestamp"]) == (snap["id"],
+                                                                 snap["created_at"])
+    assert service.get_snapshot(ADMIN, "s1")["status"] == "available"
+    restored = service.restore_backup(ADMIN, backup["id"], name="from-s1")
+    path = service.get_volume(ADMIN, restored["volume_id"])["path"]
+    assert tools.sha(path) == tools.sha(snap["path"])
+    # an incremental of a snapshot chains on the latest backup older than the snapshot
+    later = service.create_backup(ADMIN, volume["id"])  # data_timestamp after s1
+    service.create_snapshot(ADMIN, volume["id"], "s2")
+    newest = service.create_backup(ADMIN, volume["id"])  # after s2: not a parent for s2
+    inc = service.create_backup(ADMIN, volume["id"], snapshot="s2", incremental=True)
+    assert inc["parent_id"] == later["id"] != newest["id"]
+
+
+def test_failed_backup_is_error_with_reason_and_volume_back(conf, store, volume):
+    conf.set_override("backup_create_containers", False)
+    service = Ember(conf, driver=MemoryBackupDriver(conf, store=store))
+    with pytest.raises(errors.ContainerNotFound) as info:
+        service.create_backup(ADMIN, "vol", name="b")
+    row = service.get_backup(ADMIN, "b")
+    assert (row["status"], row["fail_reason"]) == ("error", str(info.value))
+    vol = service.get_volume(ADMIN, "vol")
+    assert (vol["status"], vol["previous_status"]) == ("available", "error_backing-up")
+    service.delete_backup(ADMIN, "b")  # error backups can be deleted
+    assert service.list_backups(ADMIN) == []
+
+
+def test_delete_rules(service, volume, store, tools):
+    full = service.create_backup(ADMIN, "vol", name="full")
+    inc = service.create_backup(ADMIN, "vol", name="inc", incremental=True)
+    with pytest.raises(errors.InvalidBackup) as info:
+        service.delete_backup(ADMIN, "full")
+    assert str(info.value) == "Incremental backups exist for this backup."
+    assert _rows(service) == {full["id"]: ("available", False), inc["id"]: ("available", False)}
+
+    # a creating backup whose process is gone: delete needs force, which then cleans up
+    with service.catalog.session() as s:
+        conditional_update(s, Backup, inc["id"], None, status="creating")
+    with pytest.raises(errors.InvalidState) as info:
+        service.delete_backup(ADMIN, "inc")
+    assert str(info.value) == ('Backup %s status must be available or error, but the current '
+                               'status is "creating".' % inc["id"])
+    service.delete_backup(ADMIN, "inc", force=True)
+    assert tools.objects(store, inc["service_metadata"]) == []
+    assert service.get_backup(ADMIN, "full")["num_dependent_backups"] == 0
+    service.delete_backup(ADMIN, "full")
+    assert tools.objects(store) == []
+    assert _rows(service) == {full["id"]: ("deleted", True), inc["id"]: ("deleted", True)}
+
+
+def test_restore_into_a_new_volume_is_bit_exact_and_carries_metadata(service, tools):
+    vol = service.create_volume(ADMIN, None, size="4M", metadata={"owner": "me"})
+    tools.write(vol["path"], 1 << 20, os.urandom(300000))
+    full = service.create_backup(ADMIN, vol["id"])
+    tools.write(vol["path"], 3 << 20, os.urandom(4096))
+    inc = service.create_backup(ADMIN, vol["id"], incremental=True)
+
+    result = service.restore_backup(ADMIN, inc["id"])
+    assert result["volume_name"] == "restore_backup_%s" % inc["id"]
+    new = service.get_volume(ADMIN, result["volume_id"])
+    assert (new["status"], new["size_bytes"], new["description"]) == (
+        "available", 4 << 20, "auto-created_from_restore_from_backup")
+    assert new["metadata"] == {"owner": "me", "src_backup_id": inc["id"]}
+    assert tools.sha(new["path"]) == tools.sha(vol["path"])
+    back = service.get_backup(ADMIN, inc["id"])
+    assert (back["status"], back["restore_volume_id"]) == ("available", new["id"])
+    # the full alone restores the first point
+    older = service.restore_backup(ADMIN, full["id"], name="older")
+    assert older["volume_name"] == "older"
+
+
+def test_restore_carries_the_name_only_onto_unnamed_targets(service, volume):
+    backup = service.create_backup(ADMIN, "vol")
+    result = service.restore_backup(ADMIN, backup["id"])
+    assert result["volume_name"] == "vol"  # restore_backup_<id> takes the source's name
+    target = service.create_volume(ADMIN, "keep", size="4M")
+    result = service.restore_backup(ADMIN, backup["id"], "keep", force=True)
+    assert (result["volume_id"], result["volume_name"]) == (target["id"], "keep")
+
+
+def test_restore_refusals_change_nothing(service, volume):
+    backup = service.create_backup(ADMIN, "vol")
+    small = service.create_volume(ADMIN, "small", size="2M")
+    with pytest.raises(errors.InvalidInput) as info:
+        service.restore_backup(ADMIN, backup["id"], "small")
+    assert str(info.value) == ("volume %s has 2097152 bytes, too few to restore backup of "
+                               "4194304 bytes." % small["id"])
+    service.attach_volume(ADMIN, "small")
+    with pytest.raises(errors.InvalidState) as info:
+        service.restore_backup(ADMIN, backup["id"], "small")
+    assert str(info.value) == ('Volume %s to restore into must be available, but the current '
+                               'status is "in-use".' % small["id"])
+    service.reset_backup_status(ADMIN, backup["id"], "error")
+    with pytest.raises(errors.InvalidState) as info:
+        service.restore_backup(ADMIN, backup["id"])
+    assert str(info.value) == ('Backup %s status must be available to restore it, but the '
+                               'current status is "error".' % backup["id"])
+    assert len(service.list_volumes(ADMIN)) == 2
+    assert service.get_backup(ADMIN, backup["id"])["restore_volume_id"] is None
+
+
+def test_restore_checks_size_in_gib_like_cinder(service, volume):
+    backup = service.create_backup(ADMIN, "vol")
+    with service.catalog.session() as s:  # as if the source had been 2 GiB
+        conditional_update(s, Backup, backup["id"], None, size=2)
+    target = service.create_volume(ADMIN, "t", size="8M")
+    with pytest.raises(errors.InvalidInput) as info:
+        service.restore_backup(ADMIN, backup["id"], "t")
+    assert str(info.value) == "volume size 1 is too small to restore backup of size 2."
+    assert service.get_volume(ADMIN, target["id"])["status"] == "available"
+
+
+def test_reset_state(service, volume):
+    backup = service.create_backup(ADMIN, "vol")
+    with pytest.raises(errors.InvalidInput) as info:
+        service.reset_backup_status(ADMIN, backup["id"], "creating")
+    assert str(info.value) == ("Invalid backup status 'creating': reset-state takes available "
+                               "or error.")
+    assert service.reset_backup_status(ADMIN, backup["id"], "ERROR")["status"] == "error"
+    assert service.reset_backup_status(ADMIN, backup["id"], "available")["status"] == \
+        "available"
+
+
+def test_reset_to_error_cancels_a_running_backup(service, volume, store, tools):
+    started = []
+
+    def progress(done, total):
+        if not started:
+            started.append(service.list_backups(ADMIN)[0]["id"])
+            service.reset_backup_status(ADMIN, started[0], "error")
+
+    with pytest.raises(errors.BackupCancelled) as info:
+        service.create_backup(ADMIN, "vol", progress=progress)
+    backup_id = started[0]
+    assert str(info.value) == ("Backup %s was cancelled: it was force-deleted or reset to error "
+                               "while running; its objects were removed." % backup_id)
+    row = service.get_backup(ADMIN, backup_id)
+    assert row["status"] == "error" and "Cancelled" in row["fail_reason"]
+    assert tools.objects(store) == []
+    assert service.get_volume(ADMIN, "vol")["status"] == "available"
+
+
+def test_reset_during_restore_cancels_it(conf, store, volume):
+    service = Ember(conf, driver=MemoryBackupDriver(conf, store=store))
+    backup = service.create_backup(ADMIN, "vol")
+    target = service.create_volume(ADMIN, "target", size="4M")
+    # a slow repository (a latency fault: memory is too fast to cancel anything midway)
+    slow = FaultyDriver(MemoryBackupDriver(conf, store=store))
+    slow.delay("get_object", seconds=0.3, times=None)
+    slow.delay("open_reader", seconds=0.3, times=None)
+    service = Ember(conf, catalog=service.catalog, driver=slow)
+
+    def progress(done, total):
+        if service.get_backup(ADMIN, backup["id"])["status"] == "restoring":
+            service.reset_backup_status(ADMIN, backup["id"], "error")
+
+    with pytest.raises(errors.RestoreCancelled) as info:
+        service.restore_backup(ADMIN, backup["id"], "target", progress=progress)
+    assert str(info.value) == ("Restore of backup %s into volume %s was cancelled; the volume "
+                               "is now in error." % (backup["id"], target["id"]))
+    assert service.get_volume(ADMIN, "target")["status"] == "error"
+    assert service.get_backup(ADMIN, backup["id"])["status"] == "available"
+
+
+def test_update_backup_properties(service, volume):
+    service.create_backup(ADMIN, "vol", name="b", metadata={"a": "1", "b": "2"})
+    row = service.update_backup(ADMIN, "b", name="renamed", description="new",
+                                properties={"c": "3"}, remove_properties=("a",))
+    assert (row["name"], row["description"], row["metadata"]) == (
+        "renamed", "new", {"b": "2", "c": "3"})
+    row = service.update_backup(ADMIN, "renamed", no_property=True, properties={"z": "9"})
+    assert row["metadata"] == {"z": "9"}
+
+
+def test_list_filters_sorts_and_pages(service, volume):
+    ids = [service.create_backup(ADMIN, "vol", name="b%d" % i)["id"] for i in range(4)]
+    assert [b["id"] for b in service.list_backups(ADMIN)] == ids[::-1]
+    assert [b["id"] for b in service.list_backups(ADMIN, sort="created_at:asc")] == ids
+    assert [b["id"] for b in service.list_backups(ADMIN, marker=ids[3], limit=2)] == [
+        ids[2], ids[1]]
+    assert [b["id"] for b in service.list_backups(ADMIN, name="b2")] == [ids[2]]
+    assert [b["id"] for b in service.list_backups(ADMIN, volume="vol", status="error")] == []
+    with pytest.raises(errors.InvalidInput) as info:
+        service.list_backups(ADMIN, sort="colour")
+    assert str(info.value).startswith("Invalid sort 'colour': use key[:asc|desc]")
