@@ -87,6 +87,10 @@ class SwiftBackupDriver(ChunkedBackupDriver):
             settings = self._settings()
             _require_keystoneclient(settings)
             conn = swiftclient.Connection(**settings.connection_kwargs())
+            if settings.mode == "single_user":
+                # authenticate now, so a refused key is reported as such and not as the
+                # failure of whatever request happened to come first
+                self._guarded(conn, "authentication", None, None, "get_auth")
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -94,32 +98,35 @@ class SwiftBackupDriver(ChunkedBackupDriver):
 
     def _call(self, action: str, container: str | None, name: str | None, method: str,
               *args, **kw):
-        """Run ``Connection.<method>`` and map any failure onto ``ember.errors``."""
-        conn = self._connection()
+        """Run ``Connection.<method>`` on this thread's connection and map any failure
+        onto ``ember.errors``."""
+        return self._guarded(self._connection(), action, container, name, method, *args, **kw)
+
+    def _guarded(self, conn, action, container, name, method, *args, **kw):
         try:
             return getattr(conn, method)(*args, **kw)
         except ClientException as exc:
-            raise self._translate(exc, action, container, name) from None
+            raise self._translate(exc, action, container, name, conn) from None
         except Exception as exc:
             if is_network_error(exc):
-                raise self._translate(exc, action, container, name) from None
+                raise self._translate(exc, action, container, name, conn) from None
             raise
 
-    def _endpoint(self) -> str:
-        """The storage URL once this thread has authenticated, else the configured one."""
-        conn = getattr(self._local, "conn", None)
+    def _endpoint(self, conn=None) -> str:
+        """The storage URL once authenticated, else the configured endpoint."""
+        conn = conn or getattr(self._local, "conn", None)
         return (conn.url if conn is not None and conn.url else None) or self._settings().endpoint
 
-    def _translate(self, exc, action, container, name) -> errors.DriverError:
-        endpoint = self._endpoint() if container is not None else self._settings().endpoint
+    def _translate(self, exc, action, container, name, conn=None) -> errors.DriverError:
+        endpoint = self._endpoint(conn) if container is not None else self._settings().endpoint
         return translate(exc, endpoint=endpoint, container=container, name=name,
                          action=action, user=self._settings().user)
 
     def check_setup(self) -> None:
-        """Resolve the credentials and, in single_user mode, authenticate once, so a
-        wrong key or an unreachable endpoint is reported before any backup starts."""
-        if self._settings().mode == "single_user":
-            self._call("authentication", None, None, "get_auth")
+        """Resolve the credentials and open this thread's connection (authenticating in
+        single_user mode), so a wrong key or an unreachable endpoint is reported before
+        any backup starts."""
+        self._connection()
 
     def close(self) -> None:
         with self._lock:

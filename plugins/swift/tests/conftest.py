@@ -29,6 +29,13 @@ def swift_server():
     return AUTH_URL
 
 
+@pytest.fixture(scope="session")
+def swift_credentials(swift_server):
+    """(auth URL, user, key) of the test server, for tests that configure Ember
+    themselves (test modules cannot import conftest under --import-mode=importlib)."""
+    return AUTH_URL, USER, KEY
+
+
 @pytest.fixture
 def admin(swift_server):
     """A plain swiftclient connection, to look at the server behind the driver's back."""
