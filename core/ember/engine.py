@@ -37,7 +37,7 @@ from ember import blocks, compression, opts
 from ember import format as fmt
 from ember.errors import ConfigError, CorruptObject, InvalidBackup, InvalidInput
 from ember.extents import Coverage, changed_runs
-from ember.pipeline import BoundedDriver, CancelCheck, Meter, Window, ordered_map
+from ember.pipeline import BoundedDriver, CancelCheck, Meter, SideHasher, Window, ordered_map
 
 PIECE_SIZE = 4 << 20  # upper bound of one unit of work and of memory per piece
 _SAMPLES = 4  # samples per object for the "is it compressible at all" test
@@ -243,6 +243,12 @@ class Engine:
         meter.report(final=True)
         return RestoreResult(bytes_written=total, volume_meta=metas[-1].volume_meta)
 
+    def _md5(self, length: int):
+        """md5 of one object: on a side thread when the object has several pieces."""
+        if length > self.piece_size:
+            return SideHasher(lambda: hashlib.md5(usedforsecurity=False))
+        return hashlib.md5(usedforsecurity=False)
+
     @staticmethod
     def _prepare_target(fd: int, path: str, volume_size: int, target_is_new: bool) -> None:
         st = os.fstat(fd)
@@ -258,7 +264,7 @@ class Engine:
     def _restore_object(self, driver, fd, member: ChainMember, entry: fmt.ObjectEntry,
                         ranges, target_is_new: bool, check: CancelCheck, meter: Meter) -> None:
         where = "backup %s: object %s" % (member.backup_id, entry.name)
-        md5 = hashlib.md5(usedforsecurity=False)
+        md5 = self._md5(entry.length)
         pos = entry.offset
         ri = 0
         try:
@@ -290,6 +296,8 @@ class Engine:
                             break
                     pos = end
             finally:
+                if isinstance(md5, SideHasher):
+                    md5.close()
                 close = getattr(raw, "close", None)
                 if close:
                     close()
@@ -467,7 +475,7 @@ class _BackupRun:
         def prepare(rng):
             return self._prepare_piece(rng, hash_blocks, deflate, last=False)
 
-        md5 = hashlib.md5(usedforsecurity=False)
+        md5 = self.e._md5(length)
         digests, stored = [], 0
         writer = self.driver.open_writer(self.spec.container, name)
         try:
@@ -490,6 +498,9 @@ class _BackupRun:
         except BaseException:
             writer.abort()
             raise
+        finally:
+            if isinstance(md5, SideHasher):
+                md5.close()
         writer.commit()
         return digests, md5.hexdigest(), stored
 

@@ -184,3 +184,29 @@ def ordered_map(pool: cf.Executor, fn, items: Iterable, window: int,
         yield from w.drain()
     finally:
         w.abandon()
+
+
+class SideHasher:
+    """A running hash (md5 of an object) updated on its own thread, so it overlaps the
+    caller's next piece (inflate, write). At most one update is pending: memory stays
+    one piece. hashlib releases the GIL on large buffers."""
+
+    def __init__(self, factory):
+        self._h = factory()
+        self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="ember-md5")
+        self._pending: Optional[cf.Future] = None
+
+    def update(self, data) -> None:
+        if self._pending is not None:
+            self._pending.result()
+        self._pending = self._pool.submit(self._h.update, data)
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._h.hexdigest()
+
+    def close(self) -> None:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+        self._pool.shutdown(wait=True)
