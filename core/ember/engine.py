@@ -35,7 +35,8 @@ import zstandard
 
 from ember import blocks, compression, opts
 from ember import format as fmt
-from ember.errors import ConfigError, CorruptObject, InvalidBackup, InvalidInput
+from ember.errors import (ConfigError, CorruptObject, InvalidBackup, InvalidInput,
+                          ObjectNotFound)
 from ember.extents import Coverage, changed_runs
 from ember.pipeline import BoundedDriver, CancelCheck, Meter, SideHasher, Window, ordered_map
 
@@ -540,7 +541,6 @@ class _BackupRun:
 
 
 def _get(driver, member: ChainMember, name: str) -> bytes:
-    from ember.errors import ObjectNotFound
     try:
         return driver.get_object(member.container, name)
     except ObjectNotFound:
