@@ -81,9 +81,42 @@ def gcs_driver(work: str, object_size: int):
     return driver, drop_bucket
 
 
+def swift_driver(work: str, object_size: int):
+    """The Swift driver on the SAIO of ``scripts/servers/swift.sh`` (tempauth
+    test:tester at ``EMBER_SWIFT_AUTH_URL`` or 127.0.0.1:8080), in a fresh container."""
+    import urllib.parse
+
+    from ember.testing.config import make_conf
+    from ember.testing.services import tcp_open
+    from ember_swift import opts
+    from ember_swift.driver import SwiftBackupDriver
+
+    auth_url = os.environ.get("EMBER_SWIFT_AUTH_URL", "http://127.0.0.1:8080/auth/v1.0")
+    url = urllib.parse.urlsplit(auth_url)
+    if not tcp_open(url.hostname, url.port or 80):
+        print("swift: skipped, nothing at %s (bash scripts/servers/swift.sh start)" % auth_url)
+        return None
+    container = "ember-bench-%s" % uuid.uuid4().hex[:10]
+    conf = make_conf(extra_opts=opts.swift_opts, backup_swift_auth="single_user",
+                     backup_swift_auth_url=auth_url,
+                     backup_swift_user=os.environ.get("EMBER_SWIFT_USER", "test:tester"),
+                     backup_swift_key=os.environ.get("EMBER_SWIFT_KEY", "testing"),
+                     backup_swift_container=container, backup_swift_object_size=object_size,
+                     backup_swift_block_size=SHA_BLOCK)
+    driver = SwiftBackupDriver(conf)
+    driver.check_setup()
+    driver.ensure_container(container)
+
+    def drop_container():
+        driver._connection().delete_container(container)
+
+    return driver, drop_container
+
+
 BACKENDS = {
     "posix": posix_driver,
     "gcs": gcs_driver,
+    "swift": swift_driver,
 }
 
 
