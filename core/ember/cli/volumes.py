@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from ember.cli.base import (Command, DictColumn, KeyValueAction, Lister, ShowOne, each,
-                            show_columns)
+from ember.cli.base import (Command, DictColumn, KeyValueAction, Lister, ListColumn, ShowOne,
+                            each, show_columns)
 
 LOG = logging.getLogger("ember")
 
@@ -19,10 +19,19 @@ def attached_to(volume: dict) -> str:
     return "\n".join("Attached to %s" % s for s in servers if s)
 
 
+class AttachmentsColumn(ListColumn):
+    """Attachments: the servers in tables, the attachment records in json/yaml."""
+
+    def human_readable(self) -> str:
+        return ", ".join(str(a.get("server_id")) for a in self._value or [])
+
+
 def volume_view(volume: dict):
     """``volume show`` columns: sorted fields, metadata shown as ``properties`` (OSC)."""
     record = dict(volume)
     record["properties"] = DictColumn(record.pop("metadata", None) or {})
+    if isinstance(record.get("attachments"), list):
+        record["attachments"] = AttachmentsColumn(record["attachments"])
     return show_columns(record)
 
 
