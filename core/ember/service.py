@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import os
 import time
 import uuid
@@ -31,6 +32,8 @@ from ember.catalog.states import (BackupStatus, SnapshotStatus, VolumeStatus, ad
 from ember.catalog.tokens import StatusToken
 from ember.policy import Policy
 
+LOG = logging.getLogger(__name__)
+
 Progress = Callable[[int, int], None]
 
 NO_INCREMENTAL_PARENT = "No backups available to do an incremental backup."
@@ -48,13 +51,71 @@ def _not_found(kind: str, ref) -> errors.NotFound:
 class Ember:
     """Backups, volumes and snapshots of one Ember installation."""
 
-    def __init__(self, conf, *, catalog=None, driver=None):
+    def __init__(self, conf, *, catalog=None, driver=None, repair=True):
         """Open (and migrate) the catalogue named by ``[database] connection``; the
-        driver is loaded lazily on first use unless ``driver`` is given."""
+        driver is loaded lazily on first use unless ``driver`` is given. With ``repair``
+        (the default) rows left behind by crashed processes are repaired first."""
         self.conf = conf
         self.catalog = catalog if catalog is not None else Catalog.open(conf)
         self.policy = Policy(conf)
         self._driver = driver
+        if repair:
+            self.repair()
+
+    # --- crash safety ---------------------------------------------------------------
+    def repair(self) -> list[str]:
+        """Cinder's start-up cleanup, for rows whose owning process is gone (a live
+        owner's rows are never touched): ``creating`` → ``error`` with the source back
+        in its previous status; ``restoring`` → ``available`` with the target volume
+        ``error_restoring``; ``deleting`` → the delete is resumed. Returns the ids
+        repaired; a repair that fails is left for the next run."""
+        busy = (BackupStatus.CREATING, BackupStatus.RESTORING, BackupStatus.DELETING)
+        with self.catalog.session() as session:
+            rows = session.scalars(sa.select(Backup).where(
+                Backup.deleted.is_(False), Backup.status.in_(busy))).all()
+        repaired = []
+        for row in rows:
+            if ownership.owner_alive(row, self.conf.host):
+                continue
+            try:
+                if self._repair(row):
+                    repaired.append(row.id)
+            except errors.EmberError as exc:
+                LOG.warning("Could not repair backup %s: %s", row.id, exc)
+        return repaired
+
+    def _repair(self, row: Backup) -> bool:
+        # the owner columns in the WHERE make two repairing processes pick one winner
+        same_owner = (Backup.id == row.id, Backup.status == row.status,
+                      Backup.owner_pid.is_(None) if row.owner_pid is None
+                      else Backup.owner_pid == row.owner_pid)
+        with self.catalog.session() as session:
+            if row.status == BackupStatus.CREATING:
+                values = dict(status=BackupStatus.ERROR, fail_reason="incomplete backup "
+                              "reset: the process running it is gone", **ownership.RELEASE)
+            else:
+                values = dict(ownership.claim(self.conf.host))
+                if row.status == BackupStatus.RESTORING:
+                    values = dict(status=BackupStatus.AVAILABLE, **ownership.RELEASE)
+            won = session.execute(sa.update(Backup).where(*same_owner).values(
+                updated_at=utcnow(), **values),
+                execution_options={"synchronize_session": False}).rowcount == 1
+            if not won:
+                return False
+            if row.status == BackupStatus.CREATING:
+                self._release_source(session, row, failed=True)
+            elif row.status == BackupStatus.RESTORING and row.restore_volume_id:
+                conditional_update(session, Volume, row.restore_volume_id,
+                                   [VolumeStatus.RESTORING_BACKUP],
+                                   status=VolumeStatus.ERROR_RESTORING)
+        if row.status == BackupStatus.CREATING and row.temp_snapshot_id:
+            vols.remove(os.path.join(self._dir("snapshots"), "snapshot-%s"
+                                     % row.temp_snapshot_id))
+        if row.status == BackupStatus.DELETING:
+            # no object_count: it never finished, so it was force-deleted while creating
+            was = BackupStatus.CREATING if row.object_count is None else BackupStatus.DELETING
+            self._delete_objects_and_row(row.id, was)
+        return True
 
     # --- plumbing -----------------------------------------------------------------
     @property
