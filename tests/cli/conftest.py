@@ -88,15 +88,15 @@ class EmberCLI:
         assert "Traceback" not in result.stderr
         return lines[0]
 
-    def catalogue(self, env=None) -> dict:
-        """Everything the catalogue shows an admin: to prove a refusal changed nothing."""
-        return {
-            "volumes": self.json("volume", "list", "--all-projects", "--long", env=env),
-            "backups": self.json("volume", "backup", "list", "--all-projects", "--long",
-                                 env=env),
-            "snapshots": self.json("volume", "snapshot", "list", "--all-projects", "--long",
-                                   env=env),
-        }
+    def catalogue(self) -> list[str]:
+        """A full SQL dump of the SQLite catalogue under ``state_path`` (every table,
+        every row): equal dumps before and after prove a refused command changed nothing."""
+        import sqlite3
+        db = self.state / "ember.sqlite"
+        if not db.exists():
+            return []
+        with sqlite3.connect("file:%s?mode=ro" % db, uri=True) as connection:
+            return list(connection.iterdump())
 
     # --- volumes with data -------------------------------------------------------------
     def volume_path(self, ref) -> str:
@@ -145,3 +145,9 @@ def pattern(seed: int, size: int) -> bytes:
 @pytest.fixture
 def ember(tmp_path) -> EmberCLI:
     return EmberCLI(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def shared_ember(tmp_path_factory) -> EmberCLI:
+    """One state for a module whose tests each leave it unchanged (and assert so)."""
+    return EmberCLI(tmp_path_factory.mktemp("ember"))

@@ -14,6 +14,7 @@ The configuration and the service are built on first use, so ``ember --help`` an
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import sys
@@ -106,6 +107,27 @@ class EmberApp(app.App):
             from ember.service import Ember  # imported late: SQLAlchemy, alembic, the engine
             self._service = Ember(self.conf)
         return self._service
+
+    def run_subcommand(self, argv):
+        """As cliff's, but an unknown command is one line on stderr (exit 2) with the
+        closest command names, instead of a list on stdout."""
+        try:
+            self.command_manager.find_command(argv)
+        except ValueError:
+            self.stderr.write("ember: '%s' is not an ember command%s (see 'ember --help')\n"
+                              % (" ".join(argv), self._suggest(argv)))
+            return 2
+        return super().run_subcommand(argv)
+
+    def _suggest(self, argv) -> str:
+        scored = []
+        for name, _ in self.command_manager:
+            typed = " ".join(argv[:len(name.split())])
+            ratio = difflib.SequenceMatcher(None, typed, name).ratio()
+            if ratio >= 0.75:
+                scored.append((ratio, name))
+        best = [name for _, name in sorted(scored, reverse=True)[:3]]
+        return "; did you mean %s?" % " or ".join("'%s'" % n for n in best) if best else ""
 
     def progress(self, operation: str):
         """The ``progress(done_bytes, total_bytes)`` callback for a long ``operation``
