@@ -30,6 +30,7 @@ from ember.catalog.models import Backup, Snapshot, Volume, utcnow
 from ember.catalog.states import (BackupStatus, SnapshotStatus, VolumeStatus, add_dependent,
                                   conditional_update, restore_volume_status)
 from ember.catalog.tokens import StatusToken
+from ember.hooks import Hooks, plugin_manager
 from ember.policy import Policy
 
 LOG = logging.getLogger(__name__)
@@ -51,14 +52,17 @@ def _not_found(kind: str, ref) -> errors.NotFound:
 class Ember:
     """Backups, volumes and snapshots of one Ember installation."""
 
-    def __init__(self, conf, *, catalog=None, driver=None, repair=True):
+    def __init__(self, conf, *, catalog=None, driver=None, repair=True, hooks=None):
         """Open (and migrate) the catalogue named by ``[database] connection``; the
         driver is loaded lazily on first use unless ``driver`` is given. With ``repair``
-        (the default) rows left behind by crashed processes are repaired first."""
+        (the default) rows left behind by crashed processes are repaired first.
+        ``hooks`` (an ``ember.hooks.Hooks``) receives lifecycle and progress events;
+        the default loads the ``ember.hooks`` entry points."""
         self.conf = conf
         self.catalog = catalog if catalog is not None else Catalog.open(conf)
         self.policy = Policy(conf)
         self._driver = driver
+        self.hooks = hooks if hooks is not None else Hooks(plugin_manager())
         if repair:
             self.repair()
 
@@ -130,6 +134,45 @@ class Ember:
         from ember.engine import Engine
 
         return Engine(self.driver, self.conf)
+
+    def _observed(self, operation: str, ctx, backup_id: str, volume_id, run,
+                  progress: Optional[Progress] = None):
+        """``run(report)`` between ``ember_operation_start`` and ``ember_operation_end``;
+        ``report(done, total)`` feeds ``progress`` and the ``ember_progress`` hook."""
+        backup = self._backup_dict(backup_id)
+        small = {k: backup[k] for k in ("id", "name", "volume_id", "status", "size")}
+
+        def report(done: int, total: int) -> None:
+            if progress is not None:
+                progress(done, total)
+            self.hooks.call("ember_progress", operation=operation, backup=small,
+                            done_bytes=done, total_bytes=total,
+                            percent=100.0 * done / total if total else 100.0)
+
+        self.hooks.call("ember_operation_start", operation=operation, backup=backup,
+                        volume=self._volume_dict(volume_id), context=ctx)
+        error = None
+        try:
+            return run(report)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self.hooks.call("ember_operation_end", operation=operation,
+                            backup=self._backup_dict(backup_id),
+                            volume=self._volume_dict(volume_id), context=ctx, error=error)
+
+    def _backup_dict(self, backup_id: str) -> Optional[dict]:
+        with self.catalog.session() as session:
+            row = session.get(Backup, backup_id)
+            return None if row is None else views.backup_view(row)
+
+    def _volume_dict(self, volume_id) -> Optional[dict]:
+        if volume_id is None:
+            return None
+        with self.catalog.session() as session:
+            row = session.get(Volume, volume_id)
+            return None if row is None else views.volume_view(row)
 
     def _dir(self, kind: str) -> str:
         return os.path.join(self.conf.state_path, kind)
@@ -407,7 +450,10 @@ class Ember:
             chain_parent = None if parent is None else _member(parent)
             source = snap.path if snap else volume.path
             from_in_use = snap is None and volume.status == VolumeStatus.IN_USE
-        return self._run_backup(row, source, from_in_use, chain_parent, volume_meta, progress)
+        return self._observed(
+            "backup.create", ctx, row.id, row.volume_id,
+            lambda report: self._run_backup(row, source, from_in_use, chain_parent,
+                                            volume_meta, report), progress)
 
     def _claim_volume(self, session, volume_id: str, allowed) -> bool:
         # previous_status first: MySQL assigns SET items left to right
@@ -639,7 +685,9 @@ class Ember:
                 raise errors.InvalidState("Backup %s changed status meanwhile; try again."
                                           % backup.id)
             target_id, target_path = target.id, target.path
-        self._run_restore(backup, chain, target_id, target_path, is_new, progress)
+        self._observed("backup.restore", ctx, backup.id, target_id,
+                       lambda report: self._run_restore(backup, chain, target_id, target_path,
+                                                        is_new, report), progress)
         with self.catalog.session() as session:
             volume = session.get(Volume, target_id)
             return {"backup_id": backup.id, "volume_id": volume.id,
@@ -808,10 +856,13 @@ class Ember:
                 raise errors.InvalidState("Backup %s changed status meanwhile; try again."
                                           % row.id)
             backup_id = row.id
-        if running:
-            self._wait_gone(backup_id)
-            return
-        self._delete_objects_and_row(backup_id, was)
+        def run(_report):
+            if running:  # its own process finishes the delete
+                self._wait_gone(backup_id)
+            else:
+                self._delete_objects_and_row(backup_id, was)
+
+        self._observed("backup.delete", ctx, backup_id, None, run)
 
     def _wait_gone(self, backup_id: str) -> None:
         """Let the running backup notice the delete and finish it (bounded wait)."""
@@ -874,9 +925,14 @@ class Ember:
             if wanted not in BackupStatus.RESETTABLE:
                 raise errors.InvalidInput("Invalid backup status '%s': reset-state takes "
                                           "available or error." % status)
-            conditional_update(session, Backup, row.id, None, status=wanted)
-            session.refresh(row)
-            return views.backup_view(row)
+            backup_id = row.id
+        self._observed("backup.reset_status", ctx, backup_id, None, lambda report: self._reset(
+            backup_id, wanted))
+        return self._backup_dict(backup_id)
+
+    def _reset(self, backup_id: str, status: str) -> None:
+        with self.catalog.session() as session:
+            conditional_update(session, Backup, backup_id, None, status=status)
 
     # --- backups: records ---------------------------------------------------------------
     def export_record(self, ctx, ref) -> dict:
