@@ -1,0 +1,259 @@
+"""``backup verify``: read every object of a backup's chain and report damage by name.
+
+Cinder has no such check, and its restore ignores the stored md5s. Verify reads the
+whole chain (oldest first, every object, superseded ones too) and checks, per member:
+
+* the object list: names under the prefix the ``_metadata`` does not record are
+  **extra**, recorded names absent from the repository are **missing** (the check
+  Cinder's restore makes, but reporting every name instead of failing on the first);
+* every data object: it decompresses with its recorded codec, to exactly its recorded
+  length, with its recorded md5 — else it is **corrupt**;
+* the ``_sha256file``: rebuilt block by block from the decompressed objects (what a
+  restore of that point would write), every recorded digest must match the content — a
+  mismatch means the list itself is **corrupt** (data objects that failed their md5
+  are reported themselves and their blocks are not compared again).
+
+Nothing is written anywhere. Memory holds one piece of one object plus one digest per
+SHA block of the volume (the size of the ``_sha256file`` the engine parses anyway).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import zstandard
+
+from ember import compression, errors
+from ember import format as fmt
+from ember import policy as rules
+from ember.config import one_line
+from ember.catalog.states import BackupStatus
+from ember.driver import POSIX_PREFIX
+
+MISSING, EXTRA, CORRUPT = "missing", "extra", "corrupt"
+PIECE = 4 << 20  # bytes decompressed at a time
+_SHOWN = 5  # mismatching blocks named in one finding
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One damaged object: ``problem`` is ``missing``, ``extra`` or ``corrupt``."""
+
+    backup_id: str
+    object: str
+    problem: str
+    detail: str
+
+
+@dataclass
+class VerifyReport:
+    """What ``verify`` read and found; ``damaged`` is True when anything was found."""
+
+    backup_id: str
+    chain: list[str] = field(default_factory=list)  # member ids, oldest first
+    objects_read: int = 0
+    bytes_read: int = 0  # decompressed bytes checked
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def damaged(self) -> bool:
+        return bool(self.findings)
+
+    def summary(self) -> str:
+        """One line for the user."""
+        if not self.damaged:
+            return ("Backup %s is intact: %d objects of %d backups read, %d bytes checked."
+                    % (self.backup_id, self.objects_read, len(self.chain), self.bytes_read))
+        counts = {p: sum(f.problem == p for f in self.findings)
+                  for p in (MISSING, EXTRA, CORRUPT)}
+        return ("Backup %s is damaged: %d missing, %d extra, %d corrupt object(s); restore "
+                "it from another copy or delete it." % (self.backup_id, counts[MISSING],
+                                                        counts[EXTRA], counts[CORRUPT]))
+
+
+def verify_backup(service, ctx, ref) -> VerifyReport:
+    """Verify the backup ``ref`` (id or name) and its whole chain through the service's
+    driver. Needs read access to the backup (policy ``backup:get``); a backup still
+    being written or deleted is refused (``InvalidState``)."""
+    with service.catalog.session() as session:
+        row = service._backup(session, ctx, ref)
+        service.policy.enforce(ctx, rules.GET, row.project_id)
+        if row.status in (BackupStatus.CREATING, BackupStatus.DELETING):
+            raise errors.InvalidState('Backup %s is being %s; verify it once it is '
+                                      'available (its status is "%s").'
+                                      % (row.id, "written" if row.status ==
+                                         BackupStatus.CREATING else "deleted", row.status))
+        service._check_service(row)
+        chain = service._chain(session, row)
+    return verify_chain(service.driver, chain)
+
+
+def verify_chain(driver, chain: Sequence) -> VerifyReport:
+    """Verify ``chain`` (``ChainMember``s, oldest first) and return every finding."""
+    report = VerifyReport(backup_id=chain[-1].backup_id if chain else "",
+                          chain=[m.backup_id for m in chain])
+    content = _Content()
+    for member in chain:
+        _verify_member(driver, member, content, report)
+    return report
+
+
+class _Content:
+    """The digest of every SHA block of the volume at the member being checked.
+
+    ``None`` marks a block whose content is unknown (its object was corrupt); once a
+    member's ``_metadata`` is unreadable, nothing after it can be compared."""
+
+    def __init__(self):
+        self.digests: dict[int, Optional[str]] = {}
+        self.block_size: Optional[int] = None
+        self.known = True
+
+
+def _verify_member(driver, member, content: _Content, report: VerifyReport) -> None:
+    def found(name, problem, detail):
+        report.findings.append(Finding(member.backup_id, name, problem, detail))
+
+    md_name, sha_name = fmt.metadata_name(member.prefix), fmt.sha256file_name(member.prefix)
+    md = _document(driver, member, md_name, fmt.parse_metadata, found)
+    shas = _document(driver, member, sha_name, fmt.parse_sha256file, found)
+    if shas is not None:
+        if content.block_size not in (None, shas.chunk_size):
+            found(sha_name, CORRUPT, "chunk_size %d differs from the parent's %d"
+                  % (shas.chunk_size, content.block_size))
+            shas = None
+        else:
+            content.block_size = shas.chunk_size
+    listed = set(_listing(driver, member))
+    if md is None:
+        content.known = False  # what this member changed is unknown from here on
+        for name in sorted(listed):
+            found(name, EXTRA, "under the prefix of a backup whose _metadata is unreadable")
+        return
+    recorded = {o.name for o in md.objects}
+    for name in sorted(listed - recorded):
+        found(name, EXTRA, "in the repository but not in %s" % md_name)
+    for entry in md.objects:
+        if entry.name not in listed:
+            found(entry.name, MISSING, "recorded in %s at offset %d, not in the repository"
+                  % (md_name, entry.offset))
+            _forget(content, entry)
+            continue
+        problem = _check_object(driver, member, entry, content)
+        report.objects_read += 1
+        if problem is None:
+            report.bytes_read += entry.length
+        else:
+            found(entry.name, CORRUPT, problem)
+            _forget(content, entry)
+    if shas is not None and content.known:
+        _compare(shas, content, sha_name, found)
+
+
+def _document(driver, member, name, parse, found):
+    """Read and parse one of the two documents; a finding (and None) if it cannot be."""
+    try:
+        data = driver.get_object(member.container, name)
+    except errors.ObjectNotFound:
+        found(name, MISSING, "not in container %s" % member.container)
+        return None
+    try:
+        return parse(data, member.backup_id, name)
+    except errors.InvalidBackup as exc:  # UnsupportedVersion too
+        found(name, CORRUPT, one_line(exc))
+        return None
+
+
+def _listing(driver, member) -> list[str]:
+    """Every name that may belong to the member: its prefix's, and for a posix-family
+    backup in its own default container every name in that container."""
+    names = set(driver.list_objects(member.container, member.prefix))
+    own = fmt.posix_container(member.backup_id)
+    if driver.capabilities.prefix_style == POSIX_PREFIX and member.container == own:
+        names |= set(driver.list_objects(member.container, ""))
+    return sorted(n for n in names if not fmt.is_document(member.prefix, n))
+
+
+def _check_object(driver, member, entry: fmt.ObjectEntry, content: _Content) -> Optional[str]:
+    """Decompress, measure and md5 one object, recording its block digests into
+    ``content``. Returns what is wrong with it, or None."""
+    block = content.block_size
+    if block and entry.offset % block:
+        return "offset %d is not a multiple of the SHA block size %d" % (entry.offset, block)
+    md5 = hashlib.md5(usedforsecurity=False)
+    digests, pending, got = [], b"", 0
+    try:
+        raw = driver.open_reader(member.container, entry.name)
+        try:
+            reader = compression.DecompressingReader(entry.compression, raw)
+            while True:
+                piece = reader.read(PIECE)
+                if not piece:
+                    break
+                got += len(piece)
+                if got > entry.length:
+                    return ("decompresses to more than its recorded length %d"
+                            % entry.length)
+                md5.update(piece)
+                if block:
+                    pending += piece
+                    whole = len(pending) - len(pending) % block
+                    digests += _digests(pending[:whole], block)
+                    pending = pending[whole:]
+        finally:
+            close = getattr(raw, "close", None)
+            if close:
+                close()
+    except errors.ObjectNotFound:
+        return "disappeared while being read"
+    except (zlib.error, OSError, EOFError, ValueError, zstandard.ZstdError) as exc:
+        return "cannot be decompressed as %s (%s)" % (entry.compression, one_line(exc))
+    if got != entry.length:
+        return "holds %d bytes, its metadata records %d (truncated)" % (got, entry.length)
+    if entry.md5 is not None and md5.hexdigest() != entry.md5:
+        return "md5 %s, its metadata records %s" % (md5.hexdigest(), entry.md5)
+    if block:
+        if pending:
+            digests.append(hashlib.sha256(pending).hexdigest())
+        first = entry.offset // block
+        for i, digest in enumerate(digests):
+            content.digests[first + i] = digest
+    return None
+
+
+def _digests(data: bytes, block: int) -> list[str]:
+    view = memoryview(data)
+    return [hashlib.sha256(view[i:i + block]).hexdigest() for i in range(0, len(view), block)]
+
+
+def _forget(content: _Content, entry: fmt.ObjectEntry) -> None:
+    """The blocks of a damaged object hold unknown content at this point."""
+    block = content.block_size
+    if not block:
+        return
+    for idx in range(entry.offset // block, -(-entry.end // block)):
+        content.digests[idx] = None
+
+
+def _compare(shas: fmt.Sha256File, content: _Content, name: str, found) -> None:
+    """Every recorded digest against the content at this point (blocks never written
+    by any member read as zeros, as on a restored volume)."""
+    block = shas.chunk_size
+    bad = []
+    for idx, recorded in enumerate(shas.sha256s):
+        actual = content.digests.get(idx, _ZERO)
+        if actual is _ZERO:
+            actual = hashlib.sha256(bytes(block)).hexdigest()
+        if actual is not None and actual != recorded:
+            bad.append(idx)
+    if bad:
+        shown = ", ".join("%d (offset %d)" % (i, i * block) for i in bad[:_SHOWN])
+        more = " and %d more" % (len(bad) - _SHOWN) if len(bad) > _SHOWN else ""
+        found(name, CORRUPT, "%d of %d block digests differ from the backed-up content: "
+              "block %s%s" % (len(bad), len(shas.sha256s), shown, more))
+
+
+_ZERO = object()
