@@ -55,6 +55,7 @@ import volume as vol  # noqa: E402
 @dataclass
 class Measure:
     seconds: float
+    cpu_seconds: float  # user + system of the process and its threads
     peak_rss_mib: float
     returncode: int
     log: str
@@ -71,7 +72,8 @@ def measure(cmd: list[str], log: str, cwd: str | None = None, env: dict | None =
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Measure(seconds, usage.ru_maxrss / 1024, proc.returncode, log)
+    return Measure(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+                   proc.returncode, log)
 
 
 def tree_bytes(path: str) -> int:
@@ -251,6 +253,7 @@ def ensure_debian_tools() -> None:
 @dataclass
 class StepResult:
     seconds: float | None = None
+    cpu_seconds: float | None = None
     mb_s: float | None = None
     peak_rss_mib: float | None = None
     stored_bytes: int | None = None  # repository after a backup, or its growth (incremental)
@@ -316,8 +319,9 @@ def run(args) -> dict:
             cmd = t.backup_cmd(volume, step)
             m = measure(cmd, t.log, cwd=getattr(t, "cwd", None), env=t.env())
             after = tree_bytes(t.repo)
-            r = StepResult(round(m.seconds, 2), round(size / 1e6 / m.seconds, 1),
-                           round(m.peak_rss_mib, 1), after - before, m.returncode == 0)
+            r = StepResult(round(m.seconds, 2), round(m.cpu_seconds, 2),
+                           round(size / 1e6 / m.seconds, 1), round(m.peak_rss_mib, 1),
+                           after - before, m.returncode == 0)
             if not r.ok:
                 r.note = "exit %d, see %s" % (m.returncode, t.log)
             results[t.name].steps[step] = r
@@ -327,7 +331,7 @@ def run(args) -> dict:
     backup_step("full")
     vol.mutate(volume, seed=args.seed + 1)
     expected = vol.sha256_of(volume)
-    print("incremental backups after 1%% random 4 KiB writes", flush=True)
+    print("incremental backups after 1% random 4 KiB writes", flush=True)
     backup_step("incremental")
 
     print("restore of the newest point onto a new sparse target", flush=True)
@@ -340,8 +344,9 @@ def run(args) -> dict:
         os.makedirs(target_dir)
         cmd, restored = t.restore_cmd(target_dir, size)
         m = measure(cmd, t.log, cwd=target_dir, env=t.env())
-        r = StepResult(round(m.seconds, 2), round(size / 1e6 / m.seconds, 1),
-                       round(m.peak_rss_mib, 1), None, m.returncode == 0)
+        r = StepResult(round(m.seconds, 2), round(m.cpu_seconds, 2),
+                       round(size / 1e6 / m.seconds, 1), round(m.peak_rss_mib, 1), None,
+                       m.returncode == 0)
         if r.ok:
             got = vol.sha256_of(restored) if os.path.exists(restored) else "missing"
             if got != expected:
@@ -368,8 +373,8 @@ def fmt_step(r: StepResult) -> str:
         return r.note
     stored = "" if r.stored_bytes is None else "  stored %8.1f MB" % (r.stored_bytes / 1e6)
     flag = "" if r.ok else "  FAILED: " + r.note
-    return "%7.2f s %8.1f MB/s  peak RSS %7.1f MiB%s%s" % (r.seconds, r.mb_s, r.peak_rss_mib,
-                                                         stored, flag)
+    return "%7.2f s (cpu %6.2f s) %8.1f MB/s  peak RSS %7.1f MiB%s%s" % (
+        r.seconds, r.cpu_seconds, r.mb_s, r.peak_rss_mib, stored, flag)
 
 
 def _step(res, tool, step):
@@ -384,14 +389,15 @@ def ratio_rows(res) -> list[tuple[str, str, float | None, str]]:
     def speed(ember, other, step, target):
         a, b = _step(res, ember, step), _step(res, other, step)
         value = b["seconds"] / a["seconds"] if a and b else None
+        cpu = b["cpu_seconds"] / a["cpu_seconds"] if a and b else None
         rows.append(("%s %s speed / %s" % (ember, step, other), ">= %g x" % target, value,
-                     verdict(value, lambda v: v >= target)))
+                     verdict(value, lambda v: v >= target), cpu))
 
     def growth(ember, other, target):
         a, b = _step(res, ember, "incremental"), _step(res, other, "incremental")
         value = a["stored_bytes"] / b["stored_bytes"] if a and b and b["stored_bytes"] else None
         rows.append(("%s incremental growth / %s" % (ember, other), "<= %g" % target, value,
-                     verdict(value, lambda v: v <= target)))
+                     verdict(value, lambda v: v <= target), None))
 
     for step in ("full", "incremental", "restore"):
         speed("ember-zlib", "cinder-zlib", step, 5)
@@ -405,7 +411,7 @@ def ratio_rows(res) -> list[tuple[str, str, float | None, str]]:
                  if s["ok"]]
         value = max(peaks) if peaks else None
         rows.append(("%s peak RSS (MiB, any step)" % ember, "<= 300", value,
-                     verdict(value, lambda v: v <= 300)))
+                     verdict(value, lambda v: v <= 300), None))
     return rows
 
 
@@ -419,20 +425,23 @@ def markdown(res) -> str:
     lines = ["Volume %d MiB (seed %d), object size %d, %d CPUs, load average at end %s, %s."
              % (res["volume_bytes"] // MiB, res["seed"], res["object_size"], res["cpus"],
                 "/".join("%.1f" % x for x in res["loadavg_at_end"]), res["date"]), "",
-             "| tool | step | seconds | MB/s | peak RSS MiB | stored MB | ok |",
-             "|---|---|---:|---:|---:|---:|---|"]
+             "| tool | step | seconds | CPU s | MB/s | peak RSS MiB | stored MB | ok |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
     for name, t in res["tools"].items():
         for step, s in t["steps"].items():
             stored = "" if s["stored_bytes"] is None else "%.1f" % (s["stored_bytes"] / 1e6)
-            lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 name, step, s["seconds"] if s["seconds"] is not None else "",
+                s["cpu_seconds"] if s["cpu_seconds"] is not None else "",
                 s["mb_s"] if s["mb_s"] is not None else "",
                 s["peak_rss_mib"] if s["peak_rss_mib"] is not None else "", stored,
                 "yes" if s["ok"] else "NO " + s["note"]))
-    lines += ["", "| comparison | target | measured | verdict |", "|---|---|---:|---|"]
-    for what, target, value, v in ratio_rows(res):
-        lines.append("| %s | %s | %s | %s |" % (what, target,
-                                                 "" if value is None else "%.2f" % value, v))
+    lines += ["", "| comparison | target | measured (wall) | verdict | CPU-time ratio |",
+              "|---|---|---:|---|---:|"]
+    for what, target, value, v, cpu in ratio_rows(res):
+        lines.append("| %s | %s | %s | %s | %s |" % (
+            what, target, "" if value is None else "%.2f" % value, v,
+            "" if cpu is None else "%.2f" % cpu))
     lines += ["", "Versions: " + ", ".join("%s %s" % (n, t["version"])
                                           for n, t in res["tools"].items())]
     return "\n".join(lines)
