@@ -23,7 +23,7 @@ class RequestContext:
         return "admin" in self.roles
 
     @classmethod
-    def default(cls) -> "RequestContext":
+    def default(cls) -> RequestContext:
         """The single-user context: admin in project ``default``."""
         return cls()
 

@@ -17,7 +17,7 @@ import logging
 import os
 import time
 import uuid
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -27,8 +27,14 @@ from ember import policy as rules
 from ember import volumes as vols
 from ember.catalog import Catalog, ownership, records, views
 from ember.catalog.models import Backup, Snapshot, Volume, utcnow
-from ember.catalog.states import (BackupStatus, SnapshotStatus, VolumeStatus, add_dependent,
-                                  conditional_update, restore_volume_status)
+from ember.catalog.states import (
+    BackupStatus,
+    SnapshotStatus,
+    VolumeStatus,
+    add_dependent,
+    conditional_update,
+    restore_volume_status,
+)
 from ember.catalog.tokens import StatusToken
 from ember.hooks import Hooks, plugin_manager
 from ember.policy import Policy
@@ -136,7 +142,7 @@ class Ember:
         return Engine(self.driver, self.conf)
 
     def _observed(self, operation: str, ctx, backup_id: str, volume_id, run,
-                  progress: Optional[Progress] = None):
+                  progress: Progress | None = None):
         """``run(report)`` between ``ember_operation_start`` and ``ember_operation_end``;
         ``report(done, total)`` feeds ``progress`` and the ``ember_progress`` hook."""
         backup = self._backup_dict(backup_id)
@@ -162,12 +168,12 @@ class Ember:
                             backup=self._backup_dict(backup_id),
                             volume=self._volume_dict(volume_id), context=ctx, error=error)
 
-    def _backup_dict(self, backup_id: str) -> Optional[dict]:
+    def _backup_dict(self, backup_id: str) -> dict | None:
         with self.catalog.session() as session:
             row = session.get(Backup, backup_id)
             return None if row is None else views.backup_view(row)
 
-    def _volume_dict(self, volume_id) -> Optional[dict]:
+    def _volume_dict(self, volume_id) -> dict | None:
         if volume_id is None:
             return None
         with self.catalog.session() as session:
@@ -369,7 +375,8 @@ class Ember:
             with self.catalog.session() as session:
                 conditional_update(session, Snapshot, snap_id, None,
                                    status=SnapshotStatus.ERROR)
-            raise errors.InvalidState("Snapshot of volume %s failed: %s." % (volume.id, exc))
+            raise errors.InvalidState("Snapshot of volume %s failed: %s." % (volume.id, exc)
+                                      ) from exc
         with self.catalog.session() as session:
             conditional_update(session, Snapshot, snap_id, [SnapshotStatus.CREATING],
                                status=SnapshotStatus.AVAILABLE)
@@ -407,7 +414,7 @@ class Ember:
     def create_backup(self, ctx, volume_ref, *, name=None, description=None,
                       container=None, incremental=False, force=False, snapshot=None,
                       metadata=None, availability_zone=None,
-                      progress: Optional[Progress] = None) -> dict:
+                      progress: Progress | None = None) -> dict:
         """Run a whole backup in the foreground. On failure the row is ``error`` with
         ``fail_reason``, the volume is back in its previous status, and the error is
         raised; a force delete (or a reset to ``error``) from elsewhere cancels it with
@@ -650,7 +657,7 @@ class Ember:
 
     # --- backups: restore ---------------------------------------------------------------
     def restore_backup(self, ctx, backup_ref, volume_ref=None, *, name=None, force=False,
-                       progress: Optional[Progress] = None) -> dict:
+                       progress: Progress | None = None) -> dict:
         """Restore onto the existing available volume ``volume_ref`` (at least the
         backup's size) or a new ``restore_backup_<id>`` volume (or ``name``). ``force``
         is accepted as OpenStackClient spells it. Returns ``{"backup_id", "volume_id",
@@ -758,7 +765,7 @@ class Ember:
         session.add(row)
         return row
 
-    def _repository_size(self, chain) -> Optional[int]:
+    def _repository_size(self, chain) -> int | None:
         """Bytes the full backup read (end of its last object), for records imported
         without Ember's size_bytes; None when the repository cannot tell."""
         full = chain[0]

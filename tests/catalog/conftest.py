@@ -11,7 +11,6 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-
 from ember.testing.services import require, tcp_open
 
 SERVERS = {

@@ -9,7 +9,6 @@ import sys
 import time
 
 import sqlalchemy as sa
-
 from ember.catalog import Backup
 from ember.context import RequestContext
 from ember.service import Ember

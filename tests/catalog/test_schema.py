@@ -4,7 +4,6 @@ import datetime
 
 import pytest
 import sqlalchemy as sa
-
 from ember import errors
 from ember.catalog import Backup, Catalog, Volume, default_url, utcnow
 from ember.catalog.states import add_dependent, conditional_update
@@ -43,7 +42,6 @@ def test_models_match_the_migration(catalog):
     """A model change without a new migration fails here."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
-
     from ember.catalog.models import Base
 
     with catalog.engine.connect() as conn:

@@ -8,7 +8,6 @@ import os
 import types
 
 import pytest
-
 from ember.context import RequestContext
 from ember.service import Ember
 from ember.testing.config import make_conf

@@ -5,7 +5,6 @@ import os
 
 import pytest
 import sqlalchemy as sa
-
 from ember import errors
 from ember.catalog import Backup
 from ember.catalog.states import conditional_update

@@ -1,7 +1,6 @@
 """The service tells hook subscribers about each operation and its progress."""
 
 import pytest
-
 from ember import errors
 from ember.context import RequestContext
 from ember.hooks import Hooks, hookimpl, plugin_manager

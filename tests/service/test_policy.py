@@ -2,12 +2,11 @@
 operations refuse members, and a policy file overrides the defaults."""
 
 import pytest
-from oslo_policy import opts as policy_opts
-
 from ember import errors
 from ember.context import RequestContext
 from ember.service import Ember
 from ember.testing.memory import MemoryBackupDriver
+from oslo_policy import opts as policy_opts
 
 ADMIN = RequestContext.default()
 ALICE = RequestContext("alice", "p1", ("member", "reader"))

@@ -12,14 +12,13 @@ import sys
 
 import pytest
 import sqlalchemy as sa
-from ember_posix import opts as posix_opts
-
 from ember import errors
 from ember.catalog import Backup
 from ember.context import RequestContext
 from ember.service import Ember
 from ember.testing.config import make_conf
 from ember.testing.memory import MemoryBackupDriver
+from ember_posix import opts as posix_opts
 
 ADMIN = RequestContext.default()
 FIXTURES = pathlib.Path(__file__).parents[1] / "data" / "cinder-posix"

@@ -3,7 +3,6 @@
 import os
 
 import pytest
-
 from ember import errors
 from ember.context import RequestContext
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import sqlalchemy as sa
 from alembic import command
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ember import errors
 from ember.catalog.models import Backup, Base, Snapshot, Volume, utcnow  # noqa: F401
 
-__all__ = ["Catalog", "Backup", "Snapshot", "Volume", "utcnow", "default_url"]
+__all__ = ["Backup", "Catalog", "Snapshot", "Volume", "default_url", "utcnow"]
 
 
 def default_url(conf) -> str:
@@ -76,7 +76,7 @@ class Catalog:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, conf) -> "Catalog":
+    def open(cls, conf) -> Catalog:
         """Connect to the configured catalogue and migrate it to the newest schema."""
         catalog = cls(default_url(conf))
         catalog.migrate()

@@ -10,7 +10,6 @@ crashed one can be told from a live one.
 from __future__ import annotations
 
 import datetime
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
@@ -33,51 +32,51 @@ class Base(DeclarativeBase):
 
 class _Timestamps:
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[Optional[datetime.datetime]] = mapped_column(DateTime, onupdate=utcnow)
-    deleted_at: Mapped[Optional[datetime.datetime]] = mapped_column(DateTime)
+    updated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
+    deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
     deleted: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False)
 
 
 class _Ownership:
     """Which process is working on the row (crash safety)."""
 
-    owner_host: Mapped[Optional[str]] = mapped_column(NAME)
-    owner_pid: Mapped[Optional[int]] = mapped_column(sa.Integer)
-    heartbeat_at: Mapped[Optional[datetime.datetime]] = mapped_column(DateTime)
+    owner_host: Mapped[str | None] = mapped_column(NAME)
+    owner_pid: Mapped[int | None] = mapped_column(sa.Integer)
+    heartbeat_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
 
 
 class Volume(_Timestamps, _Ownership, Base):
     __tablename__ = "volumes"
 
     id: Mapped[str] = mapped_column(UUID, primary_key=True)
-    user_id: Mapped[Optional[str]] = mapped_column(NAME)
-    project_id: Mapped[Optional[str]] = mapped_column(NAME, index=True)
-    display_name: Mapped[Optional[str]] = mapped_column(NAME, index=True)
-    display_description: Mapped[Optional[str]] = mapped_column(NAME)
+    user_id: Mapped[str | None] = mapped_column(NAME)
+    project_id: Mapped[str | None] = mapped_column(NAME, index=True)
+    display_name: Mapped[str | None] = mapped_column(NAME, index=True)
+    display_description: Mapped[str | None] = mapped_column(NAME)
     size: Mapped[int] = mapped_column(sa.Integer)  # GiB, rounded up, as Cinder shows it
     size_bytes: Mapped[int] = mapped_column(sa.BigInteger)  # the image's real length
     status: Mapped[str] = mapped_column(sa.String(32), index=True)
-    previous_status: Mapped[Optional[str]] = mapped_column(sa.String(32))
+    previous_status: Mapped[str | None] = mapped_column(sa.String(32))
     path: Mapped[str] = mapped_column(sa.String(4096))
     owns_path: Mapped[bool] = mapped_column(sa.Boolean, default=True)  # made by Ember
-    instance_id: Mapped[Optional[str]] = mapped_column(NAME)
+    instance_id: Mapped[str | None] = mapped_column(NAME)
     properties: Mapped[dict] = mapped_column(sa.JSON, default=dict)
-    encryption_key_id: Mapped[Optional[str]] = mapped_column(UUID)
-    volume_type_id: Mapped[Optional[str]] = mapped_column(UUID)
+    encryption_key_id: Mapped[str | None] = mapped_column(UUID)
+    volume_type_id: Mapped[str | None] = mapped_column(UUID)
     bootable: Mapped[bool] = mapped_column(sa.Boolean, default=False)
-    availability_zone: Mapped[Optional[str]] = mapped_column(NAME)
-    host: Mapped[Optional[str]] = mapped_column(NAME)
+    availability_zone: Mapped[str | None] = mapped_column(NAME)
+    host: Mapped[str | None] = mapped_column(NAME)
 
 
 class Snapshot(_Timestamps, Base):
     __tablename__ = "snapshots"
 
     id: Mapped[str] = mapped_column(UUID, primary_key=True)
-    user_id: Mapped[Optional[str]] = mapped_column(NAME)
-    project_id: Mapped[Optional[str]] = mapped_column(NAME, index=True)
+    user_id: Mapped[str | None] = mapped_column(NAME)
+    project_id: Mapped[str | None] = mapped_column(NAME, index=True)
     volume_id: Mapped[str] = mapped_column(UUID, index=True)
-    display_name: Mapped[Optional[str]] = mapped_column(NAME)
-    display_description: Mapped[Optional[str]] = mapped_column(NAME)
+    display_name: Mapped[str | None] = mapped_column(NAME)
+    display_description: Mapped[str | None] = mapped_column(NAME)
     size: Mapped[int] = mapped_column(sa.Integer)
     size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
     status: Mapped[str] = mapped_column(sa.String(32))
@@ -89,28 +88,28 @@ class Backup(_Timestamps, _Ownership, Base):
     __tablename__ = "backups"
 
     id: Mapped[str] = mapped_column(UUID, primary_key=True)
-    user_id: Mapped[Optional[str]] = mapped_column(NAME)
-    project_id: Mapped[Optional[str]] = mapped_column(NAME, index=True)
+    user_id: Mapped[str | None] = mapped_column(NAME)
+    project_id: Mapped[str | None] = mapped_column(NAME, index=True)
     volume_id: Mapped[str] = mapped_column(UUID, index=True)
-    host: Mapped[Optional[str]] = mapped_column(NAME)
-    availability_zone: Mapped[Optional[str]] = mapped_column(NAME)
-    display_name: Mapped[Optional[str]] = mapped_column(NAME)
-    display_description: Mapped[Optional[str]] = mapped_column(NAME)
-    container: Mapped[Optional[str]] = mapped_column(NAME)
-    parent_id: Mapped[Optional[str]] = mapped_column(UUID, index=True)
+    host: Mapped[str | None] = mapped_column(NAME)
+    availability_zone: Mapped[str | None] = mapped_column(NAME)
+    display_name: Mapped[str | None] = mapped_column(NAME)
+    display_description: Mapped[str | None] = mapped_column(NAME)
+    container: Mapped[str | None] = mapped_column(NAME)
+    parent_id: Mapped[str | None] = mapped_column(UUID, index=True)
     status: Mapped[str] = mapped_column(sa.String(32), index=True)
-    fail_reason: Mapped[Optional[str]] = mapped_column(NAME)
-    service_metadata: Mapped[Optional[str]] = mapped_column(NAME)
-    service: Mapped[Optional[str]] = mapped_column(NAME)
-    size: Mapped[Optional[int]] = mapped_column(sa.Integer)  # GiB of the source volume
+    fail_reason: Mapped[str | None] = mapped_column(NAME)
+    service_metadata: Mapped[str | None] = mapped_column(NAME)
+    service: Mapped[str | None] = mapped_column(NAME)
+    size: Mapped[int | None] = mapped_column(sa.Integer)  # GiB of the source volume
     # Ember only: the source's length in bytes, to size a new restore target exactly
-    size_bytes: Mapped[Optional[int]] = mapped_column(sa.BigInteger)
-    object_count: Mapped[Optional[int]] = mapped_column(sa.Integer)
-    temp_volume_id: Mapped[Optional[str]] = mapped_column(UUID)
-    temp_snapshot_id: Mapped[Optional[str]] = mapped_column(UUID)
+    size_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    object_count: Mapped[int | None] = mapped_column(sa.Integer)
+    temp_volume_id: Mapped[str | None] = mapped_column(UUID)
+    temp_snapshot_id: Mapped[str | None] = mapped_column(UUID)
     num_dependent_backups: Mapped[int] = mapped_column(sa.Integer, default=0, nullable=False)
-    snapshot_id: Mapped[Optional[str]] = mapped_column(UUID)
-    data_timestamp: Mapped[Optional[datetime.datetime]] = mapped_column(DateTime)
-    restore_volume_id: Mapped[Optional[str]] = mapped_column(UUID)
-    encryption_key_id: Mapped[Optional[str]] = mapped_column(UUID)
+    snapshot_id: Mapped[str | None] = mapped_column(UUID)
+    data_timestamp: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    restore_volume_id: Mapped[str | None] = mapped_column(UUID)
+    encryption_key_id: Mapped[str | None] = mapped_column(UUID)
     properties: Mapped[dict] = mapped_column(sa.JSON, default=dict)  # Cinder's metadata

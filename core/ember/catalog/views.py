@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime
-from typing import Optional
 
 from ember.catalog.models import Backup, Snapshot, Volume
 
 
-def iso(value: Optional[datetime.datetime]) -> Optional[str]:
+def iso(value: datetime.datetime | None) -> str | None:
     """``2023-06-23T11:56:02.509831`` (naive UTC, as Cinder's API shows it)."""
     if value is None:
         return None

@@ -1,14 +1,14 @@
 """Initial catalogue: volumes, snapshots, backups
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-26 06:03:09.088063
 
 Frozen copy of the schema (does not import the models, so later model changes need
 a new revision).
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision = '0001'
