@@ -120,6 +120,19 @@ def describe_bad_value(group_name: str | None, name: str, exc: Exception) -> str
     return "invalid value for [%s] %s%s: %s; fix it or remove it" % (section, name, where, reason)
 
 
+def explain(exc: Exception) -> str:
+    """One line for any oslo.config error, e.g. a plugin option with a bad value that
+    surfaced when its driver loaded (the message then names the option, not its group)."""
+    message = one_line(exc)
+    bad = re.match(r"Value for option (\S+) ", message)
+    if bad:
+        source = re.search(r"detail='([^']+)'", message)
+        reason = message.rsplit("is not valid:", 1)[-1].strip()
+        return "invalid value for option %s%s: %s; fix it or remove it" % (
+            bad.group(1), " (from %s)" % source.group(1) if source else "", reason)
+    return message
+
+
 def one_line(exc: BaseException) -> str:
     """The exception's message folded onto one line."""
     return " ".join(str(exc).split())

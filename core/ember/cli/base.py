@@ -16,7 +16,7 @@ from cliff import command, lister, show
 from oslo_config import cfg
 
 from ember import errors
-from ember.config import one_line
+from ember.config import explain, one_line
 
 
 # --- column formatters (osc-lib's DictColumn / ListColumn, without depending on it) ----
@@ -91,7 +91,7 @@ class EmberCommandMixin:
                 raise type(exc)(one_line(exc) or type(exc).__name__) from exc
             raise
         except cfg.Error as exc:
-            raise errors.ConfigError(one_line(exc)) from exc
+            raise errors.ConfigError(explain(exc)) from exc
         except Exception as exc:
             raise errors.EmberError(
                 "unexpected %s: %s (run with --debug for the traceback)"
