@@ -69,8 +69,8 @@ class VerifyReport:
                     % (self.backup_id, self.objects_read, len(self.chain), self.bytes_read))
         counts = {p: sum(f.problem == p for f in self.findings)
                   for p in (MISSING, EXTRA, CORRUPT)}
-        return ("Backup %s is damaged: %d missing, %d extra, %d corrupt object(s); restore "
-                "it from another copy or delete it." % (self.backup_id, counts[MISSING],
+        return ("Backup %s is damaged: %d missing, %d extra, %d corrupt object(s); it cannot be "
+                "restored as it is: take a new full backup." % (self.backup_id, counts[MISSING],
                                                         counts[EXTRA], counts[CORRUPT]))
 
 
