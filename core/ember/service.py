@@ -186,26 +186,27 @@ class Ember:
     def _owner(self) -> dict:
         return ownership.claim(self.conf.host)
 
-    def _find(self, session, model, kind: str, ctx, ref, *, all_projects=True):
-        """The live row whose id or name is ``ref``; admins see every project."""
+    def _find(self, session, model, kind: str, ctx, ref):
+        """The live row whose id or name is ``ref`` in the caller's project; an admin
+        also reaches other projects' rows (names: only when none matches at home)."""
         if ref is None or ref == "":
             raise errors.InvalidInput("A %s name or ID is required." % kind)
         ref = str(ref)
         live = sa.select(model).where(model.deleted.is_(False))
-        if not (ctx.is_admin and all_projects):
-            live = live.where(model.project_id == ctx.project_id)
-        row = session.scalar(live.where(model.id == ref))
-        if row is not None:
-            return row
-        rows = session.scalars(live.where(model.display_name == ref)).all()
-        if not rows and ctx.is_admin and not all_projects:
-            return self._find(session, model, kind, ctx, ref)
-        if not rows:
-            raise _not_found(kind, ref)
-        if len(rows) > 1:
-            raise errors.InvalidInput("More than one %s exists with the name '%s'; use its ID."
-                                      % (kind, ref))
-        return rows[0]
+        home = live.where(model.project_id == ctx.project_id)
+        scopes = [home, live] if ctx.is_admin else [home]
+        for scope in scopes:
+            row = session.scalar(scope.where(model.id == ref))
+            if row is not None:
+                return row
+        for scope in scopes:
+            rows = session.scalars(scope.where(model.display_name == ref)).all()
+            if len(rows) > 1:
+                raise errors.InvalidInput("More than one %s exists with the name '%s'; use "
+                                          "its ID." % (kind, ref))
+            if rows:
+                return rows[0]
+        raise _not_found(kind, ref)
 
     def _volume(self, session, ctx, ref) -> Volume:
         return self._find(session, Volume, "volume", ctx, ref)
@@ -224,9 +225,11 @@ class Ember:
 
     # --- volumes -------------------------------------------------------------------
     def create_volume(self, ctx, name, *, size=None, path=None, description=None,
-                      metadata=None) -> dict:
+                      metadata=None, encryption_key_id=None) -> dict:
         """Create a sparse image of ``size`` (int GiB or "512M"/"10G"/"1T") under
-        ``$state_path/volumes``, or adopt the existing file/device ``path``."""
+        ``$state_path/volumes``, or adopt the existing file/device ``path``.
+        ``encryption_key_id`` records the id of the key (never key material) that a
+        volume encrypted outside Ember uses; backups and restores carry it along."""
         self.policy.enforce(ctx, rules.VOLUME_CREATE)
         if (size is None) == (path is None):
             raise errors.InvalidInput("Give either a size or a path for volume '%s', not %s."
@@ -244,6 +247,7 @@ class Ember:
                      size=vols.gib(size_bytes), size_bytes=size_bytes,
                      status=VolumeStatus.AVAILABLE, path=path, owns_path=owns,
                      properties=dict(metadata or {}), host=self.conf.host,
+                     encryption_key_id=encryption_key_id,
                      availability_zone=self.conf.storage_availability_zone)
         try:
             with self.catalog.session() as session:

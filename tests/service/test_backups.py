@@ -264,3 +264,23 @@ def test_list_filters_sorts_and_pages(service, volume):
     with pytest.raises(errors.InvalidInput) as info:
         service.list_backups(ADMIN, sort="colour")
     assert str(info.value).startswith("Invalid sort 'colour': use key[:asc|desc]")
+
+
+def test_encryption_key_id_is_carried_through_backup_and_restore(service, tools):
+    key = "4c1bf0a6-3a3a-4d0e-9a55-1f1a2b3c4d5e"
+    vol = service.create_volume(ADMIN, "secret", size="2M", encryption_key_id=key)
+    tools.write(vol["path"], 0, b"ciphertext, as far as Ember knows")
+    backup = service.create_backup(ADMIN, "secret")
+    assert backup["encryption_key_id"] == key
+    result = service.restore_backup(ADMIN, backup["id"])
+    assert service.get_volume(ADMIN, result["volume_id"])["encryption_key_id"] == key
+
+
+def test_volume_metadata_version_1_does_not_carry_the_key(conf, store, tools):
+    conf.set_override("backup_metadata_version", 1)
+    service = Ember(conf, driver=MemoryBackupDriver(conf, store=store))
+    service.create_volume(ADMIN, "secret", size="2M", encryption_key_id="k-1")
+    backup = service.create_backup(ADMIN, "secret")
+    result = service.restore_backup(ADMIN, backup["id"])
+    restored = service.get_volume(ADMIN, result["volume_id"])
+    assert (restored["encryption_key_id"], restored["name"]) == (None, "secret")

@@ -75,3 +75,11 @@ def test_policy_file_overrides_a_default(conf, store, tmp_path, tools):
     a = _backup_of(service, ALICE, "a", tools)
     assert service.export_record(ALICE, a["id"])["backup_service"] == \
         MemoryBackupDriver.cinder_service
+
+
+def test_admin_names_resolve_in_the_own_project_first(service, tools):
+    theirs = service.create_volume(ALICE, "same", size="2M")
+    mine = service.create_volume(ADMIN, "same", size="2M")
+    assert service.get_volume(ADMIN, "same")["id"] == mine["id"]
+    assert service.get_volume(ADMIN, theirs["id"])["project_id"] == "p1"
+    assert service.get_volume(ALICE, "same")["id"] == theirs["id"]
