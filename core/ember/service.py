@@ -37,7 +37,9 @@ from ember.catalog.states import (
 )
 from ember.catalog.tokens import StatusToken
 from ember.hooks import Hooks, plugin_manager
+from ember.notifications import Notifications
 from ember.policy import Policy
+from ember.progress import ProgressReporter, progress_view
 
 LOG = logging.getLogger(__name__)
 
@@ -63,12 +65,14 @@ class Ember:
         driver is loaded lazily on first use unless ``driver`` is given. With ``repair``
         (the default) rows left behind by crashed processes are repaired first.
         ``hooks`` (an ``ember.hooks.Hooks``) receives lifecycle and progress events;
-        the default loads the ``ember.hooks`` entry points."""
+        the default loads the ``ember.hooks`` entry points plus the built-in OpenStack
+        notifications (``ember.notifications``; off unless configured)."""
         self.conf = conf
         self.catalog = catalog if catalog is not None else Catalog.open(conf)
         self.policy = Policy(conf)
         self._driver = driver
-        self.hooks = hooks if hooks is not None else Hooks(plugin_manager())
+        self.hooks = (hooks if hooks is not None
+                      else Hooks(plugin_manager(Notifications(conf))))
         if repair:
             self.repair()
 
@@ -146,20 +150,23 @@ class Ember:
         """``run(report)`` between ``ember_operation_start`` and ``ember_operation_end``;
         ``report(done, total)`` feeds ``progress`` and the ``ember_progress`` hook."""
         backup = self._backup_dict(backup_id)
-        small = {k: backup[k] for k in ("id", "name", "volume_id", "status", "size")}
+        reporter = []  # built on the first report: only create and restore need the driver
 
         def report(done: int, total: int) -> None:
-            if progress is not None:
-                progress(done, total)
-            self.hooks.call("ember_progress", operation=operation, backup=small,
-                            done_bytes=done, total_bytes=total,
-                            percent=100.0 * done / total if total else 100.0)
+            if not reporter:  # rate-limited as Cinder's notifications (ember.progress)
+                reporter.append(ProgressReporter.for_driver(
+                    self.hooks, operation, lambda: progress_view(self._backup_dict(backup_id)),
+                    self.conf, self.driver, forward=progress))
+            reporter[0](done, total)
 
         self.hooks.call("ember_operation_start", operation=operation, backup=backup,
                         volume=self._volume_dict(volume_id), context=ctx)
         error = None
         try:
-            return run(report)
+            result = run(report)
+            if reporter:
+                reporter[0].finish()  # 100 percent only for a success
+            return result
         except BaseException as exc:
             error = exc
             raise
