@@ -131,8 +131,16 @@ class EmberApp(app.App):
 
     def progress(self, operation: str):
         """The ``progress(done_bytes, total_bytes)`` callback for a long ``operation``
-        ("backup" or "restore"), or None. The terminal progress bar plugs in here."""
-        return None
+        ("backup" or "restore"), or None: a bar on stderr when it is a terminal and the
+        command is not ``-q``; the bar also hears the operation end, to close first."""
+        if self.options.verbose_level < 1:
+            return None
+        from ember.cli import progressbar
+
+        bar = progressbar.for_terminal(operation, self.stderr)
+        if bar is not None:
+            self.service.hooks.pm.register(bar)
+        return bar
 
     def clean_up(self, cmd, result, err):
         close = getattr(self._service, "close", None)
