@@ -542,7 +542,9 @@ class Ember:
         temp_path = None
         token = StatusToken(
             self.catalog, row.id,
-            lambda s: s in (BackupStatus.DELETING, BackupStatus.DELETED, BackupStatus.ERROR),
+            # a force delete or any reset (even to available: its objects are not all
+            # written) stops it; Cinder would run on and mark it available (spec 2.8)
+            lambda s: s != BackupStatus.CREATING,
             errors.BackupCancelled, "Backup %s was cancelled: it was force-deleted or reset to "
             "error while running; its objects were removed." % row.id)
         try:
@@ -609,8 +611,8 @@ class Ember:
             self._release_source(session, row, failed=True)
 
     def _end_cancelled_backup(self, row: Backup, objects) -> None:
-        """Finish a backup cancelled by a force delete (row deleted) or a reset to
-        error (row stays error); ``objects`` = (container, prefix) still to remove."""
+        """Finish a backup cancelled by a force delete (row deleted) or a reset (row
+        ends error); ``objects`` = (container, prefix) still to remove."""
         if objects is not None:
             self._engine().delete(*objects)
         with self.catalog.session() as session:
@@ -619,9 +621,9 @@ class Ember:
                 conditional_update(session, Backup, row.id, None, status=BackupStatus.DELETED,
                                    deleted=True, deleted_at=utcnow(), **ownership.RELEASE)
             else:
-                conditional_update(session, Backup, row.id, None,
-                                   fail_reason="Cancelled by a reset to error while running; "
-                                   "its objects were removed.", **ownership.RELEASE)
+                conditional_update(session, Backup, row.id, None, status=BackupStatus.ERROR,
+                                   fail_reason="Cancelled by a reset to %s while running; its "
+                                   "objects were removed." % status, **ownership.RELEASE)
             self._release_source(session, row, failed=False)
 
     # --- backups: read -----------------------------------------------------------------
