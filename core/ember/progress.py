@@ -49,14 +49,15 @@ class ProgressReporter:
 
     @classmethod
     def for_driver(cls, hooks, operation: str, backup, conf, driver,
-                   forward: Optional[Progress] = None) -> "ProgressReporter":
+                   forward: Optional[Progress] = None, clock=time.monotonic
+                   ) -> "ProgressReporter":
         """A reporter with the rates of ``conf`` and ``driver`` (object size, timer)."""
         timer = bool(conf.backup_enable_progress_timer) and bool(
             getattr(driver, "progress_timer_enabled", True))
         return cls(hooks, operation, backup, object_size=driver.object_size,
                    every_objects=conf.backup_object_number_per_notification,
                    timer_interval=float(conf.backup_timer_interval) if timer else None,
-                   forward=forward)
+                   forward=forward, clock=clock)
 
     def __call__(self, done: int, total: int) -> None:
         if self._forward is not None:
