@@ -1,0 +1,111 @@
+"""Two real ``ember`` processes on one state: one runs a long backup or restore, the other
+cancels it. The test watches the catalogue (SQLite, read-only queries) to time how long
+the running process takes to react.
+
+"Long" is made cheaply: bz2 (slow, single-core per object) on compressible text with
+1 MiB objects, so a 48 MiB volume takes several seconds to back up and to restore.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import time
+from importlib.metadata import entry_points
+
+import pytest
+from ember.testing.services import require
+
+EMBER = os.path.join(os.path.dirname(sys.executable), "ember")
+MiB = 1 << 20
+def text(size: int, seed: int = 1) -> bytes:
+    """Compressible (words), so bz2 really works on it, and deterministic."""
+    rnd = random.Random(seed)
+    words = [bytes(rnd.choices(b"abcdefghijklmnopqrstuvwxyz", k=rnd.randint(2, 9)))
+             for _ in range(4096)]
+    out = bytearray()
+    while len(out) < size:
+        out += b" ".join(rnd.choices(words, k=4096)) + b"\n"
+    return bytes(out[:size])
+
+
+class Ember:
+    """The ``ember`` executable with its own $HOME and state directory."""
+
+    #: how fast a running operation must react to a cancel (the issue's promise)
+    NOTICE_WITHIN = 2.0
+
+    def __init__(self, root):
+        self.root = root
+        self.state = root / "state"
+        self.repo = self.state / "backup"  # the posix default repository
+        (root / "home").mkdir(parents=True)
+        self.state.mkdir()
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("OS_", "EMBER_", "XDG_"))}
+        env.update({"HOME": str(root / "home"), "OS_DEFAULT__STATE_PATH": str(self.state),
+                    "OS_DEFAULT__BACKUP_FILE_SIZE": str(MiB),
+                    "OS_DEFAULT__BACKUP_SHA_BLOCK_SIZE_BYTES": "4096",
+                    "OS_DEFAULT__BACKUP_COMPRESSION_ALGORITHM": "bz2"})
+        self.env = env
+
+    def run(self, *args):
+        return subprocess.run([EMBER, *map(str, args)], capture_output=True, text=True,
+                              env=self.env, timeout=120)
+
+    def ok(self, *args) -> str:
+        result = self.run(*args)
+        assert result.returncode == 0, (args, result.stderr)
+        return result.stdout
+
+    def json(self, *args):
+        return json.loads(self.ok(*args, "-f", "json"))
+
+    def start(self, *args) -> subprocess.Popen:
+        return subprocess.Popen([EMBER, *map(str, args)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=self.env)
+
+    # --- the catalogue, read directly (no ember process start-up in the timing) -------
+    def query(self, sql: str, *params):
+        db = sqlite3.connect("file:%s?mode=ro" % (self.state / "ember.sqlite"), uri=True,
+                             timeout=10)
+        try:
+            return db.execute(sql, params).fetchall()
+        finally:
+            db.close()
+
+    def wait_for(self, sql: str, *params, timeout: float = 60.0, poll: float = 0.02):
+        """Poll until ``sql`` returns a row; returns (row, time of the last poll that
+        did not see it) so a latency measured from there is never too small."""
+        deadline = time.monotonic() + timeout
+        before = time.monotonic()
+        while time.monotonic() < deadline:
+            rows = self.query(sql, *params)
+            if rows:
+                return rows[0], before
+            before = time.monotonic()
+            time.sleep(poll)
+        raise AssertionError("timed out waiting for: %s %r" % (sql, params))
+
+    def files(self) -> list:
+        """Every file left in the repository (directories do not count)."""
+        return sorted(os.path.relpath(os.path.join(d, f), self.repo)
+                      for d, _, names in os.walk(self.repo) for f in names)
+
+    def volume(self, name: str, size_mib: int, seed: int = 1) -> dict:
+        volume = self.json("volume", "create", "--size", "%dM" % size_mib, name)
+        with open(volume["path"], "r+b") as f:
+            f.write(text(size_mib * MiB, seed))
+        return volume
+
+
+@pytest.fixture
+def ember(tmp_path) -> Ember:
+    installed = {ep.name for ep in entry_points(group="ember.backup.drivers")}
+    require("posix" in installed, "the posix driver plugin (ember-backup-posix)",
+            "pip install -e plugins/posix, or make test")
+    return Ember(tmp_path)
