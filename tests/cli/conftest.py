@@ -13,8 +13,11 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 
 import pytest
+
+from ember.testing.services import require
 
 EMBER = os.path.join(os.path.dirname(sys.executable), "ember")
 MiB = 1 << 20
@@ -142,12 +145,21 @@ def pattern(seed: int, size: int) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
+def _require_posix_plugin():
+    """The embedded default's repository is the posix plugin (a separate distribution)."""
+    installed = {ep.name for ep in entry_points(group="ember.backup.drivers")}
+    require("posix" in installed, "the posix driver plugin (ember-backup-posix)",
+            "pip install -e plugins/posix, or make test")
+
+
 @pytest.fixture
 def ember(tmp_path) -> EmberCLI:
+    _require_posix_plugin()
     return EmberCLI(tmp_path)
 
 
 @pytest.fixture(scope="module")
 def shared_ember(tmp_path_factory) -> EmberCLI:
     """One state for a module whose tests each leave it unchanged (and assert so)."""
+    _require_posix_plugin()
     return EmberCLI(tmp_path_factory.mktemp("ember"))

@@ -83,10 +83,10 @@ def test_bad_command_line(populated, args):
 
 def test_bad_configuration_is_one_line(ember, tmp_path):
     conf = tmp_path / "bad.conf"
-    conf.write_text("[DEFAULT]\nbackup_file_size = -3\n")
+    conf.write_text("[DEFAULT]\nbackup_timer_interval = 0\n")
     assert ember.fails("--config-file", conf, "volume", "list") == (
-        "ember: invalid value for [DEFAULT] backup_file_size (from %s): Should be greater "
-        "than or equal to 1; fix it or remove it" % conf)
+        "ember: invalid value for [DEFAULT] backup_timer_interval (from %s): Should be "
+        "greater than or equal to 1; fix it or remove it" % conf)
     ember.create_volume("vol1", "4M")
     line = ember.fails("volume", "backup", "create", "vol1",
                        env={"OS_DEFAULT__BACKUP_DRIVER": "nosuchdriver"})
