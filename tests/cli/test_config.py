@@ -169,3 +169,17 @@ def test_configuration_reference_is_up_to_date(all_namespaces_installed):
     result = subprocess.run([sys.executable, "docs/gen_config_reference.py", "--check"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_user_guide_covers_every_command(ember):
+    """docs/user-guide.md has a section for every command ``ember --help`` lists."""
+    listing = ember.ok("--help").stdout.split("Commands:", 1)[1]
+    guide = (ROOT / "docs" / "user-guide.md").read_text()
+    names = []
+    for line in listing.splitlines():
+        words = line.strip().split("  ")[0]
+        if words and words not in ("complete", "help"):
+            names.append(words)
+    assert "volume backup create" in names and "backup-reset-state" in names
+    missing = [n for n in names if "### ember %s\n" % n not in guide]
+    assert not missing, "docs/user-guide.md lacks sections for: %s" % ", ".join(missing)
