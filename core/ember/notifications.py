@@ -45,7 +45,7 @@ def _oslo_messaging():
     # oslo.messaging pulls in eventlet, whose import warns on stderr; Ember does not
     # use eventlet, so that warning would only garble a command's one-line output
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore")  # EventletDeprecationWarning is a plain Warning
         import oslo_messaging
     return oslo_messaging
 
@@ -148,9 +148,9 @@ class Notifications:
                     om = _oslo_messaging()
                     # the broker is contacted only when a message is sent
                     self._transport = om.get_notification_transport(self.conf)
+                    # driver=None: the configured list (Notifier takes one name only)
                     self._notifier = om.Notifier(
-                        self._transport, publisher_id="backup.%s" % self.conf.host,
-                        driver=drivers)
+                        self._transport, publisher_id="backup.%s" % self.conf.host)
             return self._notifier or None
 
     def close(self) -> None:
