@@ -18,8 +18,8 @@ Configured as in cinder.conf: ``[oslo_messaging_notifications] driver`` (empty o
 ``noop``, the default: nothing is sent and no connection is attempted; ``messagingv2``
 for RabbitMQ), ``topics``, ``retry`` and ``transport_url``, falling back to
 ``[DEFAULT] transport_url``. oslo.messaging is imported only when a driver is
-configured, so commands that send nothing do not pay for it. A broker that cannot be reached
-is logged by oslo.messaging and never fails the operation.
+configured, so commands that send nothing do not pay for it. A broker that cannot be
+reached never fails the operation: oslo.messaging's logs of it become one warning line.
 """
 
 from __future__ import annotations
@@ -48,6 +48,31 @@ def _oslo_messaging():
         warnings.simplefilter("ignore")  # EventletDeprecationWarning is a plain Warning
         import oslo_messaging
     return oslo_messaging
+
+
+class _OneLine(logging.Handler):
+    """Turns oslo.messaging's failure logs (the whole message plus a traceback, once per
+    event) into one warning of Ember's, once per process."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.said = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.said:
+            return
+        self.said = True
+        exc = record.exc_info[1] if record.exc_info and record.exc_info[1] else None
+        reason = " ".join(str(exc if exc is not None else record.getMessage()).split())
+        LOG.warning("could not send OpenStack notifications (%s); the operation goes on "
+                    "without them", reason[:300])
+
+
+def _condense_oslo_messaging_logs() -> None:
+    logger = logging.getLogger("oslo_messaging")
+    if not any(isinstance(h, _OneLine) for h in logger.handlers):
+        logger.addHandler(_OneLine())
+        logger.propagate = False
 
 
 def usage(backup: dict) -> dict:
@@ -146,6 +171,7 @@ class Notifications:
                     self._notifier = False
                 else:
                     om = _oslo_messaging()
+                    _condense_oslo_messaging_logs()
                     # the broker is contacted only when a message is sent
                     self._transport = om.get_notification_transport(self.conf)
                     # driver=None: the configured list (Notifier takes one name only)

@@ -33,8 +33,8 @@ class ProgressReporter:
     def __init__(self, hooks, operation: str, backup, *, object_size: int,
                  every_objects: int, timer_interval: Optional[float],
                  forward: Optional[Progress] = None, clock=time.monotonic):
-        # a dict, or a callable giving it at the first report (when the row has its
-        # container and prefix); then the same dict every time
+        # a dict, or a callable giving it at the engine's first call (when the row has
+        # its container and prefix); then the same dict every time
         self._hooks, self._operation, self._backup = hooks, operation, backup
         self._object_size = max(1, int(object_size))
         self._every = max(1, int(every_objects))
@@ -62,6 +62,8 @@ class ProgressReporter:
     def __call__(self, done: int, total: int) -> None:
         if self._forward is not None:
             self._forward(done, total)
+        if callable(self._backup):  # resolved while the operation runs, not at its end
+            self._backup = self._backup()
         if total <= 0:
             return
         with self._lock:
@@ -93,8 +95,6 @@ class ProgressReporter:
         self._emit(total, total)
 
     def _emit(self, done: int, total: int) -> None:
-        if callable(self._backup):
-            self._backup = self._backup()
         self._hooks.call("ember_progress", operation=self._operation, backup=self._backup,
                          done_bytes=done, total_bytes=total, percent=100.0 * done / total)
 

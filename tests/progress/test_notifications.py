@@ -169,3 +169,18 @@ def test_a_failed_operation_sends_an_error_event_not_an_end():
                     ("backup.create.error", "ERROR", "backup.h1", "error", "disk on fire")]
     assert usage(backup)["created_at"] == "2026-01-02T03:04:05.000006+00:00"
     notifications.close()
+
+
+def test_an_unreachable_broker_costs_one_warning_line_not_the_backup(ember):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = _config(ember, "[DEFAULT]\ntransport_url = rabbit://guest:guest@127.0.0.1:%d/\n"
+                     "[oslo_messaging_notifications]\ndriver = messagingv2\nretry = 0\n" % port)
+    ember.volume("v", 2)
+    result = ember.run(*config, "volume", "backup", "create", "v", "-f", "value", "-c",
+                       "status")
+    assert (result.returncode, result.stdout) == (0, "available\n")
+    assert result.stderr.splitlines() == [
+        "ember: could not send OpenStack notifications ([Errno 111] Connection refused); "
+        "the operation goes on without them"]
