@@ -104,7 +104,7 @@ def test_telemetry_listener_receives_cinders_events_in_order(ember, listener):
         percents = [events[i][2]["backup_percent"] for i in positions]
         assert percents == sorted(set(percents)) and percents[-1] == 100
         assert all(set(events[i][2]) == USAGE_FIELDS | {"backup_percent"} for i in positions)
-    for _, event_type, payload in events:
+    for _, _, payload in events:
         assert USAGE_FIELDS <= set(payload) and payload["backup_id"] == backup
     by_type = {t: p for _, t, p in events}
     assert (by_type["backup.create.start"]["status"], by_type["backup.create.end"]["status"],
