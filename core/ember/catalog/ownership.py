@@ -2,6 +2,12 @@
 
 A row records ``owner_host``, ``owner_pid`` and ``heartbeat_at``. On the owner's own host
 the pid is checked directly; from another host only the heartbeat can tell.
+
+A pid can be reused after its process died. The owner was alive at each heartbeat it
+wrote, so a process holding the pid that *started after* the row's last heartbeat
+(its start time from ``/proc/<pid>/stat``) is someone else: the owner is gone. A zombie
+(killed, not yet reaped by its parent) is gone too. Where ``/proc`` cannot tell, a live
+pid counts as the owner (a false "alive" only delays a repair).
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ from ember.catalog.models import utcnow
 
 #: a heartbeat older than this means the owner on another host is gone
 HEARTBEAT_TIMEOUT = datetime.timedelta(seconds=60)
+#: /proc/stat's boot time has whole seconds; a start this close to the heartbeat is
+#: not taken as proof of pid reuse
+START_SLACK = datetime.timedelta(seconds=2)
 
 
 def pid_alive(pid: int) -> bool:
@@ -21,8 +30,41 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
-        return True
-    return True
+        return _proc_stat(pid)[0] not in ("Z", "X")
+    return _proc_stat(pid)[0] not in ("Z", "X")
+
+
+def process_started_at(pid: int) -> datetime.datetime | None:
+    """When process ``pid`` started, naive UTC (None where /proc cannot tell)."""
+    _state, ticks = _proc_stat(pid)
+    if ticks is None:
+        return None
+    try:
+        with open("/proc/stat") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+        hz = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, StopIteration):
+        return None
+    started = datetime.datetime.fromtimestamp(boot + ticks / hz, datetime.timezone.utc)
+    return started.replace(tzinfo=None)
+
+
+def _proc_stat(pid: int) -> tuple[str | None, int | None]:
+    """(state letter, start time in clock ticks since boot) of ``pid``, or Nones."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rpartition(")")[2].split()  # the name may hold spaces
+        return fields[0], int(fields[19])  # fields 3 and 22 of proc(5)
+    except (OSError, ValueError, IndexError):
+        return None, None
+
+
+def pid_reused(row) -> bool:
+    """True when ``row.owner_pid`` now belongs to a process that started after the
+    row's last heartbeat, so it cannot be the owner."""
+    started = process_started_at(row.owner_pid)
+    return (started is not None and row.heartbeat_at is not None
+            and started > row.heartbeat_at + START_SLACK)
 
 
 def owner_alive(row, host: str) -> bool:
@@ -31,7 +73,7 @@ def owner_alive(row, host: str) -> bool:
     if row.owner_pid is None:
         return False
     if row.owner_host == host:
-        return pid_alive(row.owner_pid)
+        return pid_alive(row.owner_pid) and not pid_reused(row)
     beat = row.heartbeat_at or row.updated_at or row.created_at
     return beat is not None and utcnow() - beat < HEARTBEAT_TIMEOUT
 
