@@ -81,8 +81,10 @@ class Ember:
         """Cinder's start-up cleanup, for rows whose owning process is gone (a live
         owner's rows are never touched): ``creating`` → ``error`` with the source back
         in its previous status; ``restoring`` → ``available`` with the target volume
-        ``error_restoring``; ``deleting`` → the delete is resumed. Returns the ids
-        repaired; a repair that fails is left for the next run."""
+        ``error_restoring``; ``deleting`` → the delete is resumed. Then volumes and
+        snapshots left busy with no busy backup using them get their status back
+        (``ember.repair``). Returns the ids repaired; a repair that fails is left for
+        the next run."""
         busy = (BackupStatus.CREATING, BackupStatus.RESTORING, BackupStatus.DELETING)
         with self.catalog.session() as session:
             rows = session.scalars(sa.select(Backup).where(
@@ -96,7 +98,9 @@ class Ember:
                     repaired.append(row.id)
             except errors.EmberError as exc:
                 LOG.warning("Could not repair backup %s: %s", row.id, exc)
-        return repaired
+        from ember.repair import release_stuck_sources  # volumes/snapshots nothing uses
+
+        return repaired + release_stuck_sources(self.catalog)
 
     def _repair(self, row: Backup) -> bool:
         # the owner columns in the WHERE make two repairing processes pick one winner
