@@ -30,7 +30,6 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Optional
 
 import sqlalchemy as sa
 
@@ -60,13 +59,13 @@ class Found:
     backup_id: str
     container: str
     prefix: str
-    volume_id: Optional[str] = None
-    parent_id: Optional[str] = None
-    name: Optional[str] = None
-    description: Optional[str] = None
-    created_at: Optional[datetime.datetime] = None
-    size: Optional[int] = None  # GiB
-    size_bytes: Optional[int] = None
+    volume_id: str | None = None
+    parent_id: str | None = None
+    name: str | None = None
+    description: str | None = None
+    created_at: datetime.datetime | None = None
+    size: int | None = None  # GiB
+    size_bytes: int | None = None
     object_count: int = 0
     action: str = SKIPPED
     note: str = ""
@@ -80,7 +79,7 @@ class Found:
                 "action": self.action, "note": self.note}
 
 
-def scan_repository(service, ctx, *, container: Optional[str] = None,
+def scan_repository(service, ctx, *, container: str | None = None,
                     dry_run: bool = False) -> list[dict]:
     """Import every backup of the repository the catalogue does not know (admin:
     policy ``backup:backup-import``). Returns one dict per backup found, parents
@@ -117,7 +116,7 @@ def scan_repository(service, ctx, *, container: Optional[str] = None,
 
 
 # --- finding the documents --------------------------------------------------------------
-def _metadata_objects(driver, container: Optional[str]):
+def _metadata_objects(driver, container: str | None):
     """(container, prefix) of every ``_metadata`` object in the repository, sorted."""
     base = getattr(driver, "base_path", None)
     if driver.capabilities.prefix_style == POSIX_PREFIX and base:
@@ -129,7 +128,7 @@ def _metadata_objects(driver, container: Optional[str]):
                   if _is_metadata(name))
 
 
-def _walk_posix(driver, base: str, container: Optional[str]):
+def _walk_posix(driver, base: str, container: str | None):
     top = base if container is None else driver.container_path(container)
     if not os.path.isdir(top):
         raise errors.ContainerNotFound("%s: container %s does not exist; check --container "
@@ -179,7 +178,7 @@ def _read(driver, container: str, prefix: str) -> Found:
     return item
 
 
-def _parse_time(text) -> Optional[datetime.datetime]:
+def _parse_time(text) -> datetime.datetime | None:
     """``str(created_at)`` as Cinder and Ember write it → naive UTC."""
     if not isinstance(text, str) or not text:
         return None
@@ -192,7 +191,7 @@ def _parse_time(text) -> Optional[datetime.datetime]:
     return value
 
 
-def _prefix_time(prefix: str) -> Optional[datetime.datetime]:
+def _prefix_time(prefix: str) -> datetime.datetime | None:
     return datetime.datetime.strptime(PREFIX_RE.match(prefix).group(2), "%Y%m%d%H%M%S")
 
 

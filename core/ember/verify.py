@@ -22,15 +22,15 @@ from __future__ import annotations
 import hashlib
 import zlib
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Sequence
 
 import zstandard
 
 from ember import compression, errors
 from ember import format as fmt
 from ember import policy as rules
-from ember.config import one_line
 from ember.catalog.states import BackupStatus
+from ember.config import one_line
 from ember.driver import POSIX_PREFIX
 
 MISSING, EXTRA, CORRUPT = "missing", "extra", "corrupt"
@@ -108,8 +108,8 @@ class _Content:
     member's ``_metadata`` is unreadable, nothing after it can be compared."""
 
     def __init__(self):
-        self.digests: dict[int, Optional[str]] = {}
-        self.block_size: Optional[int] = None
+        self.digests: dict[int, str | None] = {}
+        self.block_size: int | None = None
         self.known = True
 
 
@@ -177,7 +177,7 @@ def _listing(driver, member) -> list[str]:
     return sorted(n for n in names if not fmt.is_document(member.prefix, n))
 
 
-def _check_object(driver, member, entry: fmt.ObjectEntry, content: _Content) -> Optional[str]:
+def _check_object(driver, member, entry: fmt.ObjectEntry, content: _Content) -> str | None:
     """Decompress, measure and md5 one object, recording its block digests into
     ``content``. Returns what is wrong with it, or None."""
     block = content.block_size

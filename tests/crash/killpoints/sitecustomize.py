@@ -39,11 +39,10 @@ def _write_log() -> None:
 
 
 def _install() -> None:
-    from sqlalchemy import event
-    from sqlalchemy.orm import Session
-
     import ember.loader
     from ember.wrappers import DriverWrapper
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
 
     class _Writer:
         def __init__(self, inner, name):
