@@ -2,12 +2,14 @@
 """Interop check: the real Cinder restores Ember's backups (and, with ``--reverse``,
 Ember restores the real Cinder's).
 
-For each codec (none, zlib, bz2, zstd) the writer makes a chain full + 2 incrementals of a
-small seeded volume with small objects into a posix directory; the reader then restores
-every point of the chain onto a new sparse target and the sha256 must equal that point's.
-
-The volume (4 MiB + 12345 bytes, so the last SHA block is short) holds random data, text,
-written zeros and a hole. Between points it gets scattered 4 KiB writes, and before the
+For each codec (none, zlib, bz2, zstd) and each shape the writer makes a chain full + 2
+incrementals of a seeded volume into a posix directory; the reader then restores every
+point of the chain onto a new sparse target and the sha256 must equal that point's.
+Shapes: ``small`` (4 MiB + 12345 bytes in 256 KiB objects: many objects, each one piece
+of Ember's pipeline) and ``multi-piece`` (20 MiB + 12345 bytes in 9 MiB objects: Ember
+streams each object as several 4 MiB pieces, i.e. its pigz-style joined zlib stream and
+multi-threaded zstd frame). The odd size makes the last SHA block short; the volume holds
+random data, text, written zeros and a hole. Between points it gets scattered 4 KiB writes, and before the
 second incremental 1 MiB of random data is overwritten with zeros: the region that must not
 show the older data after a restore (spec 3.3 hazard).
 
@@ -44,8 +46,10 @@ RUNNERS = {
     "ember": (EMBER_PY, os.path.join(HERE, "ember_runner.py")),
 }
 CODECS = ("none", "zlib", "bz2", "zstd")
-VOLUME_SIZE = 4 * vol.MiB + 12345
-OBJECT_SIZE = 256 * 1024
+SHAPES = {  # name -> (volume bytes, object size)
+    "small": (4 * vol.MiB + 12345, 256 * 1024),
+    "multi-piece": (20 * vol.MiB + 12345, 9 * vol.MiB),
+}
 SHA_BLOCK = 32768
 
 
@@ -84,15 +88,16 @@ def recorded_codecs(repo: str) -> str:
     return ", ".join("%s x%d" % kv for kv in sorted(counts.items()))
 
 
-def check_codec(writer: str, reader: str, codec: str, base: str,
+def check_codec(writer: str, reader: str, codec: str, shape: str, base: str,
                 seed: int) -> tuple[list[str], str]:
     """Write a 3-point chain with ``writer``, restore each point with ``reader``.
     Returns one line per point (``ok`` or what differed) and the recorded codecs."""
-    d = os.path.join(base, "%s-to-%s-%s" % (writer, reader, codec))
+    volume_size, object_size = SHAPES[shape]
+    d = os.path.join(base, "%s-to-%s-%s-%s" % (writer, reader, codec, shape))
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
     repo, catalog, volume = (os.path.join(d, n) for n in ("repo", "catalog.json", "volume.img"))
-    vol.build(volume, VOLUME_SIZE, seed)
+    vol.build(volume, volume_size, seed)
     rng = random.Random(seed)
     points: list[tuple[str, str]] = []
     for i in range(3):
@@ -100,7 +105,7 @@ def check_codec(writer: str, reader: str, codec: str, base: str,
             change(volume, rng, zero_out=(i == 2))
         backup_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         args = ["backup", "--repo", repo, "--catalog", catalog, "--volume", volume,
-                "--backup-id", backup_id, "--codec", codec, "--object-size", str(OBJECT_SIZE),
+                "--backup-id", backup_id, "--codec", codec, "--object-size", str(object_size),
                 "--sha-block-size", str(SHA_BLOCK)]
         if points:
             args += ["--parent", points[-1][0]]
@@ -111,7 +116,7 @@ def check_codec(writer: str, reader: str, codec: str, base: str,
         target = os.path.join(d, "restored-%d.img" % i)
         try:
             call(reader, "restore", "--repo", repo, "--catalog", catalog,
-                 "--backup-id", backup_id, "--target", target, "--size", str(VOLUME_SIZE))
+                 "--backup-id", backup_id, "--target", target, "--size", str(volume_size))
             got = vol.sha256_of(target)
             lines.append("ok" if got == expected else
                          "sha256 %s, expected %s" % (got[:16], expected[:16]))
@@ -129,6 +134,7 @@ def main(argv=None) -> int:
     p.add_argument("--reverse", action="store_true",
                    help="also run the opposite direction (reader writes, writer restores)")
     p.add_argument("--codecs", default=",".join(CODECS))
+    p.add_argument("--shapes", default=",".join(SHAPES))
     p.add_argument("--seed", type=int, default=7)
     args = p.parse_args(argv)
     ensure_cinder()
@@ -137,18 +143,20 @@ def main(argv=None) -> int:
     if args.reverse and args.writer != args.reader:
         directions.append((args.reader, args.writer))
     failures = 0
-    print("volume %d bytes, object size %d, SHA block %d; chain full + 2 incrementals"
-          % (VOLUME_SIZE, OBJECT_SIZE, SHA_BLOCK))
-    for writer, reader in directions:
-        for codec in args.codecs.split(","):
-            try:
-                lines, codecs = check_codec(writer, reader, codec, base, args.seed)
-            except RuntimeError as e:
-                lines, codecs = ["backup: %s" % e], "?"
-            failures += sum(1 for ln in lines if ln != "ok")
-            print("%-6s writes, %-6s restores, %-5s: %s  [objects: %s]" % (
-                writer, reader, codec,
-                ", ".join("point %d %s" % (i, ln) for i, ln in enumerate(lines)), codecs))
+    print("chain full + 2 incrementals, SHA block %d; shapes: %s" % (SHA_BLOCK, ", ".join(
+        "%s = %d-byte volume in %d-byte objects" % (n, *SHAPES[n])
+        for n in args.shapes.split(","))))
+    for shape in args.shapes.split(","):
+        for writer, reader in directions:
+            for codec in args.codecs.split(","):
+                try:
+                    lines, codecs = check_codec(writer, reader, codec, shape, base, args.seed)
+                except RuntimeError as e:
+                    lines, codecs = ["backup: %s" % e], "?"
+                failures += sum(1 for ln in lines if ln != "ok")
+                print("%-11s %-6s writes, %-6s restores, %-5s: %s  [objects: %s]" % (
+                    shape, writer, reader, codec,
+                    ", ".join("point %d %s" % (i, ln) for i, ln in enumerate(lines)), codecs))
     print("PASS" if not failures else "FAIL (%d)" % failures)
     return 0 if not failures else 1
 
