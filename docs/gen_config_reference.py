@@ -36,7 +36,8 @@ found of `~/.config/ember/ember.conf`, `~/.ember/ember.conf`, `~/ember.conf`,
 
 Option names and sections are cinder.conf's, so an operator's backup settings carry
 over (`ember --config-file /etc/cinder/cinder.conf …`); options Ember does not know are
-ignored. Every option can also be set from the environment as `OS_<GROUP>__<OPTION>`
+ignored. cinder.conf's `[database] connection` names Cinder's own database: give Ember
+its own in a later `--config-file` or with `OS_DATABASE__CONNECTION`. Every option can also be set from the environment as `OS_<GROUP>__<OPTION>`
 (upper case), which wins over the files: `OS_DEFAULT__BACKUP_DRIVER=memory`,
 `OS_DATABASE__CONNECTION=postgresql+psycopg2://…`.
 
