@@ -60,6 +60,17 @@ def test_explicit_files_replace_the_search_and_later_files_win(clean_env):
     assert conf.backup_timer_interval == 120  # the searched file was not read
 
 
+def test_config_dir_is_read_after_the_files(clean_env):
+    one = _write(clean_env / "one.conf", "[DEFAULT]\nbackup_driver = nfs\n"
+                                         "backup_timer_interval = 9\n")
+    _write(clean_env / "conf.d" / "20-b.conf", "[DEFAULT]\nbackup_driver = gcs\n")
+    _write(clean_env / "conf.d" / "10-a.conf", "[DEFAULT]\nbackup_driver = swift\n")
+    conf = config.load([str(one)], [str(clean_env / "conf.d")])
+    assert (conf.backup_driver, conf.backup_timer_interval) == ("gcs", 9)  # sorted order
+    with pytest.raises(errors.ConfigError, match="^config directory .*/nope not found"):
+        config.load([], [str(clean_env / "nope")])
+
+
 def test_environment_overrides_files(clean_env, monkeypatch):
     one = _write(clean_env / "one.conf", "[DEFAULT]\nbackup_driver = nfs\n"
                                          "[database]\nconnection = sqlite:///x\n")
