@@ -161,9 +161,12 @@ class Window:
         fut = self._inflight.popleft()
         while True:
             try:
-                return fut.result(timeout=self._interval)
+                result = fut.result(timeout=self._interval)
             except cf.TimeoutError:
                 self._tick()
+            else:
+                self._tick()  # tasks faster than the interval must report too (rate-limited)
+                return result
 
     def abandon(self) -> None:
         """Cancel queued tasks and wait for running ones, ignoring their errors."""
