@@ -138,3 +138,20 @@ def test_record_export_then_import_restores_bit_exact(ember):
     restored = ember.json("volume", "backup", "restore", backup["id"], env=env)
     path = ember.json("volume", "show", restored["volume_id"], env=env)["path"]
     assert ember.sha256(path, 4 * MiB) == checksum
+
+
+def test_failed_backup_exits_1_with_its_fail_reason(ember):
+    # a real fault: the repository path is a regular file, so no container can be made
+    ember.create_volume("vol1", "4M", ember.pattern(6, MiB))
+    blocker = ember.root / "not-a-directory"
+    blocker.write_bytes(b"")
+    line = ember.fails("volume", "backup", "create", "vol1",
+                       env={"OS_DEFAULT__BACKUP_POSIX_PATH": str(blocker)})
+    failed = ember.json("volume", "backup", "list")
+    assert [r["Status"] for r in failed] == ["error"]
+    shown = ember.json("volume", "backup", "show", failed[0]["ID"])
+    # the catalogue keeps Cinder's 255 characters of the reason; the CLI prints it whole
+    assert shown["fail_reason"] and line.startswith("ember: " + shown["fail_reason"])
+    assert str(blocker) in shown["fail_reason"]
+    assert ember.json("volume", "show", "vol1")["status"] == "available"
+    ember.ok("volume", "backup", "delete", failed[0]["ID"])  # an error backup deletes
