@@ -41,7 +41,15 @@ def test_create_full_then_incremental_then_list_and_show(ember):
     assert shown["has_dependent_backups"] is True
     assert ember.json("volume", "backup", "show", inc["id"])["name"] == "inc"  # by id
     ids = ember.ok("volume", "backup", "list", "-f", "value", "-c", "ID").stdout.split()
-    assert sorted(ids) == sorted([full["id"], inc["id"]])
+    assert ids == [inc["id"], full["id"]]  # newest first, as Cinder sorts
+    assert [r["ID"] for r in ember.json("volume", "backup", "list", "--limit", "1")] == [
+        inc["id"]]
+    assert [r["ID"] for r in ember.json("volume", "backup", "list", "--marker", inc["id"])] == [
+        full["id"]]
+    assert [r["Name"] for r in ember.json("volume", "backup", "list", "--name", "inc")] == [
+        "inc"]
+    assert ember.json("volume", "backup", "list", "--status", "error") == []
+    assert len(ember.json("volume", "backup", "list", "--volume", "vol1")) == 2
 
 
 def test_restore_to_new_and_existing_volume_bit_exact(ember):
