@@ -13,12 +13,15 @@ whole chain (oldest first, every object, superseded ones too) and checks, per me
   mismatch means the list itself is **corrupt** (data objects that failed their md5
   are reported themselves and their blocks are not compared again).
 
-Nothing is written anywhere. Memory holds one piece of one object plus one digest per
-SHA block of the volume (the size of the ``_sha256file`` the engine parses anyway).
+Nothing is written anywhere. Objects are read ``THREADS`` at a time; memory holds one
+piece per thread plus at most two digests per SHA block of the volume (the volume's,
+and those of the member being read, until they are applied), the size of the
+``_sha256file`` the engine parses anyway.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import hashlib
 import zlib
 from dataclasses import dataclass, field
@@ -34,7 +37,8 @@ from ember.config import one_line
 from ember.driver import POSIX_PREFIX
 
 MISSING, EXTRA, CORRUPT = "missing", "extra", "corrupt"
-PIECE = 4 << 20  # bytes decompressed at a time
+PIECE = 4 << 20  # bytes decompressed at a time, per thread
+THREADS = 4  # objects read at once (at most the driver's max_concurrency)
 _SHOWN = 5  # mismatching blocks named in one finding
 
 
@@ -136,16 +140,24 @@ def _verify_member(driver, member, content: _Content, report: VerifyReport) -> N
     recorded = {o.name for o in md.objects}
     for name in sorted(listed - recorded):
         found(name, EXTRA, "in the repository but not in %s" % md_name)
+    present = [e for e in md.objects if e.name in listed]
+    # objects are read in parallel; their digests are applied in metadata order
+    workers = max(1, min(THREADS, int(driver.capabilities.max_concurrency)))
+    with cf.ThreadPoolExecutor(workers, thread_name_prefix="ember-verify") as pool:
+        checked = dict(zip((e.name for e in present), pool.map(
+            lambda e: _check_object(driver, member, e, content.block_size), present),
+                           strict=True))
     for entry in md.objects:
         if entry.name not in listed:
             found(entry.name, MISSING, "recorded in %s at offset %d, not in the repository"
                   % (md_name, entry.offset))
             _forget(content, entry)
             continue
-        problem = _check_object(driver, member, entry, content)
+        problem, digests = checked[entry.name]
         report.objects_read += 1
         if problem is None:
             report.bytes_read += entry.length
+            _record(content, entry, digests)
         else:
             found(entry.name, CORRUPT, problem)
             _forget(content, entry)
@@ -177,12 +189,12 @@ def _listing(driver, member) -> list[str]:
     return sorted(n for n in names if not fmt.is_document(member.prefix, n))
 
 
-def _check_object(driver, member, entry: fmt.ObjectEntry, content: _Content) -> str | None:
-    """Decompress, measure and md5 one object, recording its block digests into
-    ``content``. Returns what is wrong with it, or None."""
-    block = content.block_size
+def _check_object(driver, member, entry: fmt.ObjectEntry, block: int | None):
+    """Decompress, measure and md5 one object. Returns (what is wrong with it or None,
+    the SHA-256 of each of its ``block``-sized blocks)."""
     if block and entry.offset % block:
-        return "offset %d is not a multiple of the SHA block size %d" % (entry.offset, block)
+        return ("offset %d is not a multiple of the SHA block size %d" % (entry.offset, block),
+                [])
     md5 = hashlib.md5(usedforsecurity=False)
     digests, pending, got = [], b"", 0
     try:
@@ -196,7 +208,7 @@ def _check_object(driver, member, entry: fmt.ObjectEntry, content: _Content) -> 
                 got += len(piece)
                 if got > entry.length:
                     return ("decompresses to more than its recorded length %d"
-                            % entry.length)
+                            % entry.length, [])
                 md5.update(piece)
                 if block:
                     pending += piece
@@ -208,20 +220,24 @@ def _check_object(driver, member, entry: fmt.ObjectEntry, content: _Content) -> 
             if close:
                 close()
     except errors.ObjectNotFound:
-        return "disappeared while being read"
+        return "disappeared while being read", []
     except (zlib.error, OSError, EOFError, ValueError, zstandard.ZstdError) as exc:
-        return "cannot be decompressed as %s (%s)" % (entry.compression, one_line(exc))
+        return "cannot be decompressed as %s (%s)" % (entry.compression, one_line(exc)), []
     if got != entry.length:
-        return "holds %d bytes, its metadata records %d (truncated)" % (got, entry.length)
+        return "holds %d bytes, its metadata records %d (truncated)" % (got, entry.length), []
     if entry.md5 is not None and md5.hexdigest() != entry.md5:
-        return "md5 %s, its metadata records %s" % (md5.hexdigest(), entry.md5)
-    if block:
-        if pending:
-            digests.append(hashlib.sha256(pending).hexdigest())
-        first = entry.offset // block
+        return "md5 %s, its metadata records %s" % (md5.hexdigest(), entry.md5), []
+    if pending:
+        digests.append(hashlib.sha256(pending).hexdigest())
+    return None, digests
+
+
+def _record(content: _Content, entry: fmt.ObjectEntry, digests: list) -> None:
+    """An intact object's blocks now hold its content."""
+    if content.block_size:
+        first = entry.offset // content.block_size
         for i, digest in enumerate(digests):
             content.digests[first + i] = digest
-    return None
 
 
 def _digests(data: bytes, block: int) -> list[str]:
