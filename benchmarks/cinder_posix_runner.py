@@ -98,12 +98,10 @@ def save_catalog(path: str, catalog: dict) -> None:
 def make_driver(repo: str, catalog: dict, codec: str, object_size: int,
                 sha_block_size: int):
     """A real ``PosixBackupDriver`` with the stand-ins described in the module doc."""
-    from oslo_config import cfg
-
-    from cinder import context
-    from cinder import objects
+    from cinder import context, objects
     from cinder.backup.drivers import posix
     from cinder.volume import volume_utils
+    from oslo_config import cfg
 
     objects.register_all()
     conf = cfg.CONF

@@ -72,6 +72,7 @@ def measure(cmd: list[str], log: str, cwd: str | None = None, env: dict | None =
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
                                 env=dict(os.environ, **(env or {})),
+                                # compare.py runs no threads, so preexec_fn is safe here
                                 preexec_fn=(lambda: os.nice(NICE)) if NICE else None)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
@@ -159,7 +160,7 @@ class Cinder(ChunkedTool):
 
     def version(self):
         out = subprocess.run([CINDER_PY, "-m", "pip", "show", "cinder"], capture_output=True,
-                             text=True).stdout
+                             text=True, check=False).stdout
         return next((ln.split()[1] for ln in out.splitlines() if ln.startswith("Version")), "?")
 
 
@@ -170,7 +171,7 @@ class EmberZlib(ChunkedTool):
 
     def version(self):
         return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True).stdout.strip()
+                              capture_output=True, text=True, check=False).stdout.strip()
 
 
 class EmberZstd(EmberZlib):
@@ -200,7 +201,7 @@ class Borg(Tool):
                 os.path.join(target_dir, self.member))
 
     def version(self):
-        return subprocess.run(["borg", "--version"], capture_output=True, text=True).stdout.split()[-1]
+        return subprocess.run(["borg", "--version"], capture_output=True, text=True, check=False).stdout.split()[-1]
 
 
 class Restic(Tool):
@@ -224,7 +225,7 @@ class Restic(Tool):
                  target_dir], os.path.join(target_dir, self.volume.lstrip("/")))
 
     def version(self):
-        return subprocess.run(["restic", "version"], capture_output=True, text=True).stdout.split()[1]
+        return subprocess.run(["restic", "version"], capture_output=True, text=True, check=False).stdout.split()[1]
 
 
 TOOLS = {t.name: t for t in (Cinder, EmberZlib, EmberZstd, Borg, Restic)}

@@ -1,0 +1,121 @@
+"""Tests of the benchmark harness itself (not collected by ``make test``; run with
+``.venv/bin/pytest benchmarks/test_benchmarks.py``). Sizes stay at a few MiB."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import zlib
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import compare  # noqa: E402
+import volume as vol  # noqa: E402
+
+SIZE = 6 * vol.MiB
+
+
+@pytest.fixture
+def image(tmp_path):
+    path = str(tmp_path / "v.img")
+    digest = vol.build(path, SIZE, seed=11)
+    return path, digest
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(image, tmp_path):
+    path, digest = image
+    again = vol.build(str(tmp_path / "again.img"), SIZE, seed=11)
+    other = vol.build(str(tmp_path / "other.img"), SIZE, seed=12)
+    assert again == digest == vol.sha256_of(path)
+    assert other != digest
+
+
+def test_regions_have_their_promised_content(image):
+    path, _ = image
+    r = vol.regions(SIZE)
+    assert r == {"random": (0, 2 * vol.MiB), "text": (2 * vol.MiB, 2 * vol.MiB),
+                 "zeros": (4 * vol.MiB, vol.MiB), "hole": (5 * vol.MiB, vol.MiB)}
+    with open(path, "rb") as f:
+        data = f.read()
+    rnd = data[r["random"][0]:r["random"][0] + r["random"][1]]
+    text = data[r["text"][0]:r["text"][0] + r["text"][1]]
+    assert len(zlib.compress(rnd)) >= len(rnd)  # incompressible
+    assert len(text) / len(zlib.compress(text)) > 1.8  # compressible, not trivially so
+    assert data[r["zeros"][0]:] == bytes(SIZE - r["zeros"][0])
+    # the hole is unallocated: no data from its start to the end of the file
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with pytest.raises(OSError) as err:
+            os.lseek(fd, r["hole"][0], os.SEEK_DATA)
+        assert err.value.errno == errno.ENXIO
+        assert os.lseek(fd, r["zeros"][0], os.SEEK_DATA) == r["zeros"][0]  # written zeros
+    finally:
+        os.close(fd)
+
+
+def test_mutate_rewrites_one_percent_in_aligned_4k_slots(image, tmp_path):
+    path, _ = image
+    with open(path, "rb") as f:
+        before = f.read()
+    offsets = vol.mutate(path, seed=5)
+    with open(path, "rb") as f:
+        after = f.read()
+    assert len(offsets) == SIZE // 4096 // 100 == len(set(offsets))
+    assert all(off % 4096 == 0 for off in offsets)
+    changed = {i // 4096 * 4096 for i in range(0, SIZE, 4096)
+               if before[i:i + 4096] != after[i:i + 4096]}
+    assert changed == set(offsets)
+
+
+def test_measure_reports_the_childs_own_peak_rss_and_exit_code(tmp_path):
+    log = str(tmp_path / "log.txt")
+    touch_120_mib = "b = bytearray(120 << 20); b[::4096] = b'x' * len(b[::4096])"
+    big = compare.measure([sys.executable, "-c", touch_120_mib], log)
+    small = compare.measure([sys.executable, "-c", "import sys; sys.exit(3)"], log)
+    assert big.returncode == 0 and big.peak_rss_mib >= 120
+    assert small.returncode == 3 and small.peak_rss_mib < 60
+    assert big.cpu_seconds > 0 and big.seconds >= big.cpu_seconds * 0.5
+
+
+def _result(**seconds):
+    """A results dict where ``tool_step=seconds`` (CPU = wall, 1 MB stored per step)."""
+    tools: dict = {}
+    for key, value in seconds.items():
+        tool, step = key.rsplit("_", 1)
+        stored = value if step == "incremental" else None
+        tools.setdefault(tool.replace("_", "-"), {"steps": {}})["steps"][step] = {
+            "seconds": value, "cpu_seconds": value, "peak_rss_mib": 100.0, "ok": True,
+            "stored_bytes": stored}
+    return {"tools": tools}
+
+
+def test_ratio_rows_verdicts():
+    rows = {r[0]: r for r in compare.ratio_rows(_result(
+        ember_zlib_full=1.0, cinder_zlib_full=5.0,
+        ember_zlib_restore=1.0, cinder_zlib_restore=4.9,
+        ember_zstd_incremental=1.0, borg_incremental=6.0, restic_incremental=4.0))}
+    assert rows["ember-zlib full speed / cinder-zlib"][2:4] == (5.0, "met")
+    assert rows["ember-zlib restore speed / cinder-zlib"][3] == "NOT met"
+    assert rows["ember-zlib incremental speed / cinder-zlib"][3] == "n/a"  # not run
+    growth_borg = rows["ember-zstd incremental growth / borg"]
+    growth_restic = rows["ember-zstd incremental growth / restic"]
+    assert (round(growth_borg[2], 3), growth_borg[3]) == (0.167, "met")
+    assert (growth_restic[2], growth_restic[3]) == (0.25, "NOT met")
+    assert rows["ember-zstd peak RSS (MiB, any step)"][3] == "met"
+
+
+@pytest.mark.slow
+def test_cinder_restores_an_ember_chain():
+    """The interop check on one codec and the small shape (needs the Cinder venv)."""
+    if not os.path.exists(compare.CINDER_PY):
+        pytest.skip("no Cinder venv: run benchmarks/compare.py --only cinder-zlib once")
+    proc = subprocess.run([sys.executable, os.path.join(HERE, "cinder_interop.py"),
+                           "--codecs", "zlib", "--shapes", "small"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "point 0 ok, point 1 ok, point 2 ok" in proc.stdout
