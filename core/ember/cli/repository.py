@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 from ember.cli.base import Lister
-from ember.scan import scan_repository
-from ember.verify import verify_backup
 
 
 class VerifyVolumeBackup(Lister):
@@ -19,6 +17,8 @@ class VerifyVolumeBackup(Lister):
         return parser
 
     def act(self, parsed_args):
+        from ember.verify import verify_backup  # imported late: start-up stays light
+
         self._report = verify_backup(self.service, self.context, parsed_args.backup)
         headers = ("Backup", "Object", "Problem", "Detail")
         return headers, [(f.backup_id, f.object, f.problem, f.detail)
@@ -49,6 +49,8 @@ class ScanBackupRecords(Lister):
         return parser
 
     def act(self, parsed_args):
+        from ember.scan import scan_repository  # imported late: SQLAlchemy, oslo.policy
+
         found = scan_repository(self.service, self.context, container=parsed_args.container,
                                 dry_run=parsed_args.dry_run)
         fields = ("id", "name", "volume_id", "parent_id", "container", "created_at", "size",

@@ -30,6 +30,31 @@ COMMAND_GROUP = "ember.cli"
 DEFAULT_ROLES = ",".join(RequestContext().roles)
 
 
+class LazyCommandManager(commandmanager.CommandManager):
+    """cliff's CommandManager without importing every command module at start-up.
+
+    cliff lists a group through stevedore, which imports each entry point's module;
+    here only the entry point metadata is read, and a command's module is imported
+    when that command runs (``find_command`` loads the one it found) or when
+    ``--help`` lists the commands. A name defined twice keeps the first one found.
+    """
+
+    def load_commands(self, namespace: str) -> None:
+        self.group_list.append(namespace)
+        for entry_point in metadata.entry_points(group=namespace):
+            name = entry_point.name.replace("_", " ") if self.convert_underscores \
+                else entry_point.name
+            if self._is_module_ignored(entry_point.value.partition(":")[0],
+                                       self.ignored_modules):
+                continue
+            if name in self.commands:
+                logging.getLogger(__name__).warning(
+                    "ember command %r is defined twice (%s and %s); using the first",
+                    name, self.commands[name].value, entry_point.value)
+                continue
+            self.commands[name] = entry_point
+
+
 def _version() -> str:
     try:
         return metadata.version("ember-backup")
@@ -48,7 +73,7 @@ class EmberApp(app.App):
         super().__init__(
             description="Back up and restore block volumes into Cinder-format repositories.",
             version=_version(),
-            command_manager=commandmanager.CommandManager(COMMAND_GROUP),
+            command_manager=LazyCommandManager(COMMAND_GROUP),
             deferred_help=True,
         )
         self._conf = None
