@@ -2,7 +2,8 @@
 
 ``Catalog.open(conf)`` connects to ``[database] connection`` (default: SQLite in WAL mode
 at ``$state_path/ember.sqlite``) and upgrades the schema to the newest Alembic revision
-shipped in this package. Status changes go through ``ember.catalog.states``: each is one
+shipped in this package; a database already at that revision costs one query and no
+Alembic import, and a database that is not Ember's (Cinder's own) is refused unchanged. Status changes go through ``ember.catalog.states``: each is one
 conditional UPDATE, so concurrent processes cannot both win a transition.
 """
 
@@ -13,12 +14,11 @@ import os
 from collections.abc import Iterator
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from ember import errors
+from ember.catalog import schema
 from ember.catalog.models import Backup, Base, Snapshot, Volume, utcnow  # noqa: F401
 
 __all__ = ["Backup", "Catalog", "Snapshot", "Volume", "default_url", "utcnow"]
@@ -83,10 +83,23 @@ class Catalog:
         return catalog
 
     def migrate(self) -> None:
-        """``alembic upgrade head``, programmatically, on this database."""
-        cfg = Config()
-        cfg.set_main_option("script_location", "ember.catalog:migrations")
+        """``alembic upgrade head``, programmatically, on this database, unless it is at
+        head already (one query, Alembic not imported). Raises ConfigError, changing
+        nothing, when the database is not Ember's (see :mod:`ember.catalog.schema`)."""
         try:
+            state = schema.read_state(self.engine)
+            if state.at_head:
+                return
+            from alembic import command  # imported late: most opens need no migration
+            from alembic.config import Config
+            from alembic.script import ScriptDirectory
+
+            cfg = Config()
+            cfg.set_main_option("script_location", "ember.catalog:migrations")
+            known = {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}
+            reason = schema.refusal(state, known, self.url.render_as_string(hide_password=True))
+            if reason:
+                raise errors.ConfigError(reason)
             with self.engine.begin() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
