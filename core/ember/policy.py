@@ -7,9 +7,10 @@ The defaults are registered in code; an operator overrides any rule in the file 
 
 from __future__ import annotations
 
-from oslo_policy import policy
-
 from ember import errors
+
+# oslo.policy (with oslo.utils, PyYAML and requests) is imported on the first check,
+# not with this module: the rule names below are used by modules that never check.
 
 ADMIN_API = "rule:admin_api"
 READER_OR_ADMIN = "role:admin or (role:reader and project_id:%(project_id)s)"
@@ -41,10 +42,9 @@ SNAPSHOT_CREATE = "volume:create_snapshot"
 SNAPSHOT_DELETE = "volume:delete_snapshot"
 
 _BASE = [
-    policy.RuleDefault("context_is_admin", "role:admin",
-                       description="Decides what is_admin means."),
-    policy.RuleDefault("admin_api", "is_admin:True or (role:admin and is_admin_project:True)",
-                       description="Administrator-only operations."),
+    ("context_is_admin", "role:admin", "Decides what is_admin means."),
+    ("admin_api", "is_admin:True or (role:admin and is_admin_project:True)",
+     "Administrator-only operations."),
 ]
 
 _RULES = [
@@ -73,24 +73,39 @@ _RULES = [
 ]
 
 
-def list_rules() -> list[policy.RuleDefault]:
-    """Every default rule (also for ``oslopolicy-sample-generator``)."""
-    return _BASE + [policy.RuleDefault(name, check, description=desc)
-                    for name, check, desc in _RULES]
+def list_rules() -> list:
+    """Every default rule as ``oslo_policy.policy.RuleDefault`` (also for
+    ``oslopolicy-sample-generator``)."""
+    from oslo_policy import policy
+
+    return [policy.RuleDefault(name, check, description=desc)
+            for name, check, desc in _BASE + _RULES]
 
 
 class Policy:
     """Checks a context against a rule and raises PolicyNotAuthorized on refusal."""
 
     def __init__(self, conf):
-        self._enforcer = policy.Enforcer(conf)
-        self._enforcer.register_defaults(list_rules())
+        self._conf = conf
+        self._enforcer = None
+
+    @property
+    def enforcer(self):
+        """The ``oslo_policy.policy.Enforcer``, built (and oslo.policy imported) on first
+        use."""
+        if self._enforcer is None:
+            from oslo_policy import policy
+
+            enforcer = policy.Enforcer(self._conf)
+            enforcer.register_defaults(list_rules())
+            self._enforcer = enforcer
+        return self._enforcer
 
     def allowed(self, ctx, rule: str, project_id: str | None = None) -> bool:
         target = {"project_id": project_id if project_id is not None else ctx.project_id}
         creds = ctx.to_policy_values()
         creds.setdefault("is_admin_project", True)  # one installation, one admin project
-        return bool(self._enforcer.authorize(rule, target, creds))
+        return bool(self.enforcer.authorize(rule, target, creds))
 
     def enforce(self, ctx, rule: str, project_id: str | None = None) -> None:
         if not self.allowed(ctx, rule, project_id):
