@@ -105,5 +105,5 @@ def refusal(state: SchemaState, known_revisions, where: str) -> str | None:
         return None
     looks_like = " (it looks like Cinder's database)" if "backups" in state.tables else ""
     return ("The catalogue database %s is not Ember's: %s%s; set Ember's own "
-            "[database] connection (e.g. in ember.conf after cinder.conf) and run again."
+            "[database] connection (e.g. in a --config-file given after cinder.conf)."
             % (where, what, looks_like))
