@@ -170,8 +170,14 @@ class EmberZlib(ChunkedTool):
     runner = os.path.join(HERE, "ember_runner.py")
 
     def version(self):
-        return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+        """HEAD, plus ``+wip`` when the engine's or posix driver's files differ from it
+        (the tree is shared: a run may measure someone's uncommitted change)."""
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True, check=False).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--",
+                                "core/ember", "plugins/posix"],
+                               capture_output=True, text=True, check=False).stdout.strip()
+        return head + ("+wip" if dirty else "")
 
 
 class EmberZstd(EmberZlib):
