@@ -3,8 +3,9 @@
 ``Catalog.open(conf)`` connects to ``[database] connection`` (default: SQLite in WAL mode
 at ``$state_path/ember.sqlite``) and upgrades the schema to the newest Alembic revision
 shipped in this package; a database already at that revision costs one query and no
-Alembic import, and a database that is not Ember's (Cinder's own) is refused unchanged. Status changes go through ``ember.catalog.states``: each is one
-conditional UPDATE, so concurrent processes cannot both win a transition.
+Alembic import, and a database that is not Ember's (Cinder's own) is refused unchanged.
+Status changes go through ``ember.catalog.states``: each is one conditional UPDATE, so
+concurrent processes cannot both win a transition.
 """
 
 from __future__ import annotations

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ember import errors
-
 #: the newest revision under ``ember/catalog/migrations/versions`` (a test keeps them equal)
 HEAD = "0001"
 #: tables an Ember migration creates, or sqlalchemy-migrate's table of a pre-Alembic
