@@ -51,21 +51,12 @@ def read_state(engine: sa.Engine) -> SchemaState:
         try:
             revisions = conn.exec_driver_sql("SELECT version_num FROM alembic_version")
             found = tuple(row[0] for row in revisions)
-        except sa.exc.DBAPIError as exc:
-            if isinstance(exc, sa.exc.OperationalError) and _unreachable(exc):
-                raise
+        except sa.exc.ProgrammingError:  # no such table (PostgreSQL, MySQL/MariaDB)
             conn.rollback()  # PostgreSQL aborts the transaction on a missing table
             return SchemaState(frozenset(sa.inspect(conn).get_table_names()), False, ())
         if found == (HEAD,):
             return SchemaState(frozenset(), True, found)  # tables not needed at head
         return SchemaState(frozenset(sa.inspect(conn).get_table_names()), True, found)
-
-
-def _unreachable(exc: sa.exc.OperationalError) -> bool:
-    """MySQL reports a missing table as an OperationalError too (1146); anything else
-    operational (refused connection, bad password) is a real failure to report."""
-    code = exc.orig.args[0] if getattr(exc.orig, "args", None) else None
-    return code != 1146
 
 
 def _read_sqlite(path: str | None) -> SchemaState:
