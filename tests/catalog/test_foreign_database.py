@@ -139,3 +139,14 @@ def test_packaged_head_is_the_newest_migration():
     cfg = Config()
     cfg.set_main_option("script_location", "ember.catalog:migrations")
     assert ScriptDirectory.from_config(cfg).get_heads() == [schema.HEAD]
+
+
+def test_a_file_that_is_not_a_database_is_one_line_and_left_unchanged(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"not a database\n" * 100)
+    url = "sqlite:///" + str(path)
+    with pytest.raises(errors.ConfigError) as info:
+        Catalog(url).migrate()
+    assert str(info.value) == ("Cannot open the catalogue %s: file is not a database; "
+                               "check [database] connection." % url)
+    assert path.read_bytes() == b"not a database\n" * 100

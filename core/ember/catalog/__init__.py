@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 from collections.abc import Iterator
 
 import sqlalchemy as sa
@@ -104,8 +105,9 @@ class Catalog:
             with self.engine.begin() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
-        except sa.exc.OperationalError as exc:
-            reason = (str(exc.orig).strip().splitlines() or ["connection failed"])[0]
+        except (sa.exc.OperationalError, sqlite3.Error) as exc:
+            cause = getattr(exc, "orig", exc)
+            reason = (str(cause).strip().splitlines() or ["connection failed"])[0]
             raise errors.ConfigError(
                 "Cannot open the catalogue %s: %s; check [database] connection."
                 % (self.url.render_as_string(hide_password=True), reason)) from exc

@@ -60,13 +60,12 @@ def read_state(engine: sa.Engine) -> SchemaState:
 
 
 def _read_sqlite(path: str | None) -> SchemaState:
+    """Raises ``sqlite3.Error`` for a file that cannot be read as a database (not one,
+    unreadable, locked past the busy timeout): guessing "empty" could migrate it."""
     if not path or path == ":memory:" or not os.path.exists(path):
         return EMPTY
-    try:
-        uri = pathlib.Path(path).absolute().as_uri() + "?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, timeout=30)
-    except sqlite3.Error:
-        return EMPTY  # unreadable: let the normal open report it
+    uri = pathlib.Path(path).absolute().as_uri() + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=30)
     try:
         tables = frozenset(row[0] for row in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'"))
@@ -75,8 +74,6 @@ def _read_sqlite(path: str | None) -> SchemaState:
             revisions = tuple(row[0] for row in conn.execute(
                 "SELECT version_num FROM alembic_version"))
         return SchemaState(tables, "alembic_version" in tables, revisions)
-    except sqlite3.DatabaseError:
-        return EMPTY  # not a database, or locked: the normal open reports it in one line
     finally:
         conn.close()
 
