@@ -10,6 +10,12 @@ reader yields bounded pieces, so no object (posix's default is 1.86 GiB) is ever
 whole. zlib objects are written pigz-style: each piece is an independent raw-deflate
 run ended by a sync flush (so pieces compress in parallel and an all-zero piece has a
 cached encoding), wrapped in one zlib header and an adler32 trailer.
+
+zlib's deflate and inflate run on ISA-L (the ``isal`` package, a core dependency with
+manylinux wheels) when it imports, else on the stdlib: ISA-L deflates this kind of data
+about 7x faster and inflates about 2x faster. The stream is the same standard zlib stream
+either way (stdlib ``zlib.decompress`` and Cinder read it); only the deflate choices, and
+so the exact bytes, differ. Which ISA-L level serves which zlib level: ``ISAL_LEVELS``.
 """
 
 from __future__ import annotations
@@ -23,6 +29,15 @@ from typing import BinaryIO, Optional
 import zstandard
 
 from ember.errors import UnsupportedCompression
+
+try:
+    from isal import igzip_lib as _igzip
+    from isal import isal_zlib as _isal
+except ImportError:  # a platform without isal wheels: the stdlib writes the same format
+    _igzip = _isal = None
+
+_ISAL_ERRORS = (_igzip.error,) if _igzip is not None else ()
+_adler32 = _isal.adler32 if _isal is not None else zlib.adler32  # 3x faster with ISA-L
 
 NONE, ZLIB, BZ2, ZSTD = "none", "zlib", "bz2", "zstd"
 
@@ -52,6 +67,26 @@ def recorded_name(configured: str) -> str:
     return configured.lower()
 
 
+#: zlib level -> the ISA-L level (0-3) used for it when ``isal`` is installed: the one
+#: whose ratio is nearest, measured on text (zlib 1: 2.03, 2-3: 2.05-2.07, 4: 2.20,
+#: 5-6: 2.23; ISA-L 1: 2.00, 2: 2.17, 3: 2.20, at 470/400/330 MB/s against zlib-6's
+#: 46 MB/s). Levels 7-9 ask for the best ratio ISA-L cannot give, and 0 for stored
+#: blocks (ISA-L's 0 compresses): those stay on the stdlib.
+ISAL_LEVELS = {1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 6: 3}
+
+
+def deflate_backend(level: int) -> str:
+    """``"isal"`` or ``"zlib"``: which library deflates at zlib level ``level``."""
+    return "isal" if _isal is not None and level in ISAL_LEVELS else "zlib"
+
+
+def _raw_deflater(level: int):
+    """A raw-deflate (no header) compressor object for zlib level ``level``."""
+    if deflate_backend(level) == "isal":
+        return _isal.compressobj(ISAL_LEVELS[level], _isal.DEFLATED, -15)
+    return zlib.compressobj(level, zlib.DEFLATED, -15)
+
+
 def level_for(codec: str, level: Optional[int]) -> int:
     """The level to use: ``level`` if given and valid for ``codec``, else its default."""
     if codec == NONE:
@@ -68,6 +103,8 @@ def compress(algorithm: str, data: bytes, level: Optional[int] = None) -> bytes:
     codec = canonical(algorithm)
     level = level_for(codec, level)
     if codec == ZLIB:
+        if deflate_backend(level) == "isal":
+            return _isal.compress(data, ISAL_LEVELS[level])
         return zlib.compress(data, level)
     if codec == BZ2:
         return bz2.compress(data, level)
@@ -80,6 +117,11 @@ def decompress(algorithm: str, data: bytes) -> bytes:
     """Decompress a whole object (concatenated bz2 streams accepted, as ``bz2.decompress``)."""
     codec = canonical(algorithm)
     if codec == ZLIB:
+        if _isal is not None:
+            try:
+                return _isal.decompress(data)
+            except _isal.error as exc:
+                raise zlib.error(str(exc)) from None
         return zlib.decompress(data)
     if codec == BZ2:
         return bz2.decompress(data)
@@ -120,7 +162,7 @@ def deflate_piece(piece, level: int, last: bool, stored: bool = False) -> bytes:
     if not last and not stored and len(piece) and not any(memoryview(piece)[:1]) \
             and _is_zero(piece):
         return _deflated_zeros(len(piece), level)
-    c = zlib.compressobj(0 if stored else level, zlib.DEFLATED, -15)
+    c = _raw_deflater(0 if stored else level)
     return c.compress(piece) + c.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
 
@@ -136,7 +178,7 @@ def _zeros(n: int) -> bytes:
 
 @functools.lru_cache(maxsize=16)
 def _deflated_zeros(n: int, level: int) -> bytes:
-    c = zlib.compressobj(level, zlib.DEFLATED, -15)
+    c = _raw_deflater(level)
     return c.compress(_zeros(n)) + c.flush(zlib.Z_SYNC_FLUSH)
 
 
@@ -171,7 +213,7 @@ class StreamCompressor:
             if not self._started:
                 self._started = True
                 head = zlib_header(self.level)
-            self._adler = zlib.adler32(piece, self._adler)
+            self._adler = _adler32(piece, self._adler)
             body = precompressed if precompressed is not None else \
                 deflate_piece(piece, self.level, last=False)
             return head + body
@@ -200,7 +242,12 @@ class DecompressingReader:
         self.codec = canonical(algorithm)
         self._raw = raw
         self._pending = b""
-        if self.codec == ZLIB:
+        # ISA-L's inflater has bz2's interface (needs_input); the stdlib's keeps the
+        # input it could not use yet in unconsumed_tail
+        self._isal = self.codec == ZLIB and _igzip is not None
+        if self._isal:
+            self._d = _igzip.IgzipDecompressor(_igzip.DECOMP_ZLIB)
+        elif self.codec == ZLIB:
             self._d = zlib.decompressobj()
         elif self.codec == BZ2:
             self._d = bz2.BZ2Decompressor()
@@ -229,17 +276,14 @@ class DecompressingReader:
 
     def _needs_input(self) -> bool:
         if self.codec == ZLIB:
-            return not self._d.unconsumed_tail
+            # after the end only trailing bytes are left to read (and refuse)
+            return self._d.eof or (self._d.needs_input if self._isal
+                                   else not self._d.unconsumed_tail)
         return self._d.needs_input
 
     def _step(self, n: int) -> bytes:
         if self.codec == ZLIB:
-            data = self._pending or self._d.unconsumed_tail
-            self._pending = b""
-            out = self._d.decompress(data, n)
-            if self._d.eof and self._d.unused_data.strip(b"\0"):
-                raise zlib.error("data after the end of the zlib stream")
-            return out
+            return self._inflate(n)
         # bz2: Cinder reads with bz2.decompress, which accepts concatenated streams
         if self._d.eof:
             rest = self._d.unused_data + self._pending
@@ -247,3 +291,20 @@ class DecompressingReader:
             self._pending = rest
         data, self._pending = self._pending, b""
         return self._d.decompress(data, n)
+
+    def _inflate(self, n: int) -> bytes:
+        d, out = self._d, b""
+        data, self._pending = self._pending, b""
+        if not d.eof:
+            if not self._isal:
+                data = data or d.unconsumed_tail
+            try:
+                out = d.decompress(data, n)
+            except _ISAL_ERRORS as exc:  # callers catch zlib.error for a damaged stream
+                raise zlib.error(str(exc)) from None
+            # the stdlib leaves input beyond the end in unconsumed_tail when n cut it short
+            data = (d.unused_data + (b"" if self._isal else d.unconsumed_tail)) \
+                if d.eof else b""
+        if data.strip(b"\0"):  # zero padding after the stream is tolerated, as before
+            raise zlib.error("data after the end of the zlib stream")
+        return out
