@@ -82,8 +82,11 @@ backup_opts = [
 engine_opts = [
     cfg.IntOpt("backup_compression_level", min=-7, max=22,
                help="Compression level for new objects; unset means the codec's default "
-                    "(zlib 6, bz2 9, zstd 3, as Cinder). The level is not recorded in the "
-                    "repository, so any value stays readable by Cinder."),
+                    "(zlib 6, bz2 9, zstd 3, as Cinder). zlib levels 1-6 run on ISA-L "
+                    "(the isal package) at the ISA-L level of nearest ratio (1->1, 2-3->2, "
+                    "4-6->3; so unset means ISA-L 3, about 7x faster than zlib 6 for about "
+                    "2 percent more bytes); 0 and 7-9 run on the stdlib zlib. The level is not "
+                    "recorded in the repository, so any value stays readable by Cinder."),
     cfg.IntOpt("backup_engine_threads", default=0, min=0,
                help="Worker threads of the backup/restore pipeline (reading, hashing, "
                     "compression, uploads overlap). 0 means the number of CPUs."),
