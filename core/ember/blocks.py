@@ -27,9 +27,12 @@ def zero_digest(n: int) -> str:
 
 
 def is_zero(data) -> bool:
-    """True if every byte is zero (a memcmp, not a Python loop)."""
+    """True if every byte is zero (one memcmp, ~70 GB/s).
+
+    ``bytes.startswith`` takes any buffer and memcmps it; ``memoryview == bytes`` would
+    compare item by item at ~1 GB/s, slower than hashing the block."""
     mv = memoryview(data).cast("B")
-    return not len(mv) or (mv[0] == 0 and mv == zeros(len(mv)))
+    return not len(mv) or (mv[0] == 0 and zeros(len(mv)).startswith(mv))
 
 
 def block_digests(data, block_size: int, known_zero: bool = False) -> list[str]:
@@ -44,7 +47,7 @@ def block_digests(data, block_size: int, known_zero: bool = False) -> list[str]:
     zb = zeros(block_size)
     for off in range(0, n, block_size):
         block = mv[off:off + block_size]
-        if len(block) == block_size and block[0] == 0 and block == zb:
+        if len(block) == block_size and block[0] == 0 and zb.startswith(block):
             out.append(zero_digest(block_size))
         else:
             out.append(hashlib.sha256(block).hexdigest())

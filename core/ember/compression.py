@@ -136,11 +136,13 @@ _INCOMPRESSIBLE_RATIO = 0.97
 
 
 def looks_incompressible(sample) -> bool:
-    """Cheap test (zlib level 1 on at most 64 KiB): would compressing this gain < 3 %?"""
+    """Cheap test (deflate level 1 on at most 64 KiB: ISA-L's, 4-30x faster than the
+    stdlib's, when installed): would compressing this gain < 3 %?"""
     sample = memoryview(sample)[:SAMPLE_SIZE]
     if not len(sample):
         return False
-    return len(zlib.compress(sample, 1)) >= len(sample) * _INCOMPRESSIBLE_RATIO
+    deflate = _isal.compress if _isal is not None else zlib.compress
+    return len(deflate(sample, 1)) >= len(sample) * _INCOMPRESSIBLE_RATIO
 
 
 # ---- streaming compression ------------------------------------------------------------
@@ -168,7 +170,7 @@ def deflate_piece(piece, level: int, last: bool, stored: bool = False) -> bytes:
 
 def _is_zero(piece) -> bool:
     mv = memoryview(piece).cast("B")
-    return mv == _zeros(len(mv))
+    return _zeros(len(mv)).startswith(mv)  # a memcmp (see blocks.is_zero)
 
 
 @functools.lru_cache(maxsize=8)

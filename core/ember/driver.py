@@ -12,6 +12,11 @@ Guarantees every driver gives (checked by ``ember.testing.conformance``):
   ``commit()`` and ``abort()`` leaves nothing behind.
 * **Read after write.** ``get_object`` and ``list_objects`` reflect every put and
   delete that returned before they were called.
+* **Durable after flush.** Once ``flush(container)`` returns, every put into that
+  container that returned before it survives a crash or power loss (and so do the
+  deletes). Before ``flush``, a returned put may still be lost in a crash, but never
+  half-written. The engine calls ``flush`` before writing a backup's ``_sha256file``,
+  so its documents are never durable before its data objects, and after ``_metadata``.
 * **Overwrite.** Putting an existing name replaces it whole.
 * **Idempotent delete.** Deleting a missing object is not an error.
 * **Prefix listing.** ``list_objects(container, prefix)`` yields every object name in
@@ -162,6 +167,12 @@ class ChunkedBackupDriver(abc.ABC):
     def open_reader(self, container: str, name: str) -> BinaryIO:
         """A file-like reader (default: the whole object via ``get_object``)."""
         return io.BytesIO(self.get_object(container, name))
+
+    def flush(self, container: str) -> None:
+        """Make every put into ``container`` that returned so far durable (see the
+        guarantee above). Default: nothing, for stores whose puts are durable when they
+        return (object stores). A file-system driver may sync data per put and the
+        directory once here. A missing container is not an error."""
 
     def check_setup(self) -> None:
         """Raise a ``ConfigError``/``DriverError`` if the driver cannot work (missing

@@ -15,8 +15,14 @@ How a backup runs (see ``ember.pipeline`` for the threads):
 * Incremental: piece tasks hash the whole volume; each maximal run of blocks whose
   digest differs from the parent's ``_sha256file``, inside one chunk, becomes one
   object, read again from the source (recently read, so usually from the page cache).
-* Objects are numbered in volume order whatever finishes first; ``_sha256file`` then
-  ``_metadata`` are written last. Any failure or cancellation deletes every object
+  A run is written as soon as the piece that ends it is hashed, while hashing goes on.
+* Objects in flight are bounded by memory (two objects' worth of pieces) and by the
+  driver's ``max_concurrency``: small objects (incremental runs) overlap their puts.
+* Objects of at most ``SMALL_OBJECT`` bytes are compressed without sampling first; the
+  raw fallback (stored ``none`` when compression does not shrink) catches the rest.
+* Objects are numbered in volume order whatever finishes first. Then ``driver.flush``
+  (the objects are durable before any document names them), ``_sha256file``,
+  ``_metadata``, and ``driver.flush`` again. Any failure or cancellation deletes every object
   under the backup's prefix and every name this run handed out, then re-raises.
 """
 
@@ -37,11 +43,14 @@ from ember import blocks, compression, opts
 from ember import format as fmt
 from ember.errors import (ConfigError, CorruptObject, InvalidBackup, InvalidInput,
                           ObjectNotFound)
-from ember.extents import Coverage, changed_runs
+from ember.extents import ChangedRuns, Coverage
 from ember.pipeline import BoundedDriver, CancelCheck, Meter, SideHasher, Window, ordered_map
 
 PIECE_SIZE = 4 << 20  # upper bound of one unit of work and of memory per piece
 _SAMPLES = 4  # samples per object for the "is it compressible at all" test
+#: objects up to this size skip the sampling: compressing them outright costs less than
+#: the samples would (they would cover most of the object), and the raw fallback exists
+SMALL_OBJECT = _SAMPLES * compression.SAMPLE_SIZE
 CANCEL_INTERVAL = 0.25  # seconds between two questions to the caller's cancel token
 
 
@@ -319,13 +328,16 @@ class Engine:
     # ==================================================================================
     def delete(self, container: str, prefix: str) -> int:
         """Delete every object of one backup (data, ``_metadata``, ``_sha256file``);
-        returns how many were removed."""
+        returns how many were listed and removed. The two documents are deleted even
+        when not listed (a backup that crashed before writing them): deletes are
+        idempotent, and a driver may clean a backup's leftovers there (posix removes
+        temporary files of puts that were killed)."""
         names = list(self.driver.list_objects(container, prefix))
-        if not names:
-            return 0
+        docs = [n for n in (fmt.metadata_name(prefix), fmt.sha256file_name(prefix))
+                if n not in names]
         driver = BoundedDriver(self.driver, self.max_calls)
-        with cf.ThreadPoolExecutor(min(self.max_calls, len(names))) as pool:
-            list(pool.map(lambda n: driver.delete_object(container, n), names))
+        with cf.ThreadPoolExecutor(min(self.max_calls, len(names) + len(docs))) as pool:
+            list(pool.map(lambda n: driver.delete_object(container, n), names + docs))
         return len(names)
 
 
@@ -344,12 +356,16 @@ class _BackupRun:
     # ---- the run ---------------------------------------------------------------------
     def execute(self) -> BackupResult:
         e = self.e
+        # objects in flight: at most the driver's concurrency (at least 2, so preparing
+        # one overlaps the put of another), and at most 2 x (threads + 1) pieces of
+        # memory: two big objects (which use every thread through their pieces), or
+        # many small ones (incremental runs), whose puts and fsyncs then overlap
+        in_flight = max(2, e.max_calls)
         with cf.ThreadPoolExecutor(e.threads, thread_name_prefix="ember-piece") as self.pieces, \
-                cf.ThreadPoolExecutor(e.threads, thread_name_prefix="ember-object") as objects:
-            # big objects already use every thread through their pieces: keep two in
-            # flight so memory stays ~2 x (threads + 1) pieces whatever the volume size
-            in_flight = e.threads + 1 if e.object_size <= e.piece_size else 2
-            self.objects = Window(objects, in_flight, self.meter.report)
+                cf.ThreadPoolExecutor(max(e.threads, in_flight),
+                                      thread_name_prefix="ember-object") as objects:
+            self.objects = Window(objects, in_flight, self.meter.report,
+                                  budget=2 * (e.threads + 1) * e.piece_size)
             try:
                 entries, digests = (self._incremental() if self.parent is not None
                                     else self._full())
@@ -368,41 +384,50 @@ class _BackupRun:
         for off in range(0, size, step):
             yield off, min(step, size - off)
 
+    def _object_memory(self, length: int) -> int:
+        """Bytes of source one object task holds at most: its pieces in flight."""
+        return min(length, (self.e.threads + 1) * self.e.piece_size)
+
+    def _submit_object(self, off: int, length: int, hash_blocks: bool) -> list:
+        """Queue the next data object; returns the results of objects that finished."""
+        return self.objects.submit(self._write_object, self._new_id(), off, length,
+                                   hash_blocks, cost=self._object_memory(length))
+
     def _full(self):
         entries, digests = [], []
-        for off, length in self._chunks():
-            self.check()
-            for entry, shas, stored in self.objects.submit(self._write_object, self._new_id(),
-                                                            off, length, True):
+
+        def collect(done):
+            for entry, shas, stored in done:
                 entries.append(entry)
                 digests.extend(shas)
                 self.stored += stored
-        for entry, shas, stored in self.objects.drain():
-            entries.append(entry)
-            digests.extend(shas)
-            self.stored += stored
+
+        for off, length in self._chunks():
+            self.check()
+            collect(self._submit_object(off, length, True))
+        collect(self.objects.drain())
         return entries, digests
 
     def _incremental(self):
         e, entries, digests = self.e, [], []
+
+        def collect(done):
+            for entry, _, stored in done:
+                entries.append(entry)
+                self.stored += stored
+
         for off, length in self._chunks():
             self.check()
-            chunk_shas = []
+            runs = ChangedRuns(self.parent, off // e.block_size, off, length, e.block_size)
             pieces = self._piece_ranges(off, length)
-            for piece in ordered_map(self.pieces, self._scan_piece, pieces, e.threads + 1,
-                                     self.meter.report):
-                chunk_shas.extend(piece)
-            first = off // e.block_size
-            for run_off, run_len in changed_runs(chunk_shas, self.parent, first, off, length,
-                                                 e.block_size):
-                for entry, _, stored in self.objects.submit(
-                        self._write_object, self._new_id(), run_off, run_len, False):
-                    entries.append(entry)
-                    self.stored += stored
-            digests.extend(chunk_shas)
-        for entry, _, stored in self.objects.drain():
-            entries.append(entry)
-            self.stored += stored
+            for shas in ordered_map(self.pieces, self._scan_piece, pieces, e.threads + 1,
+                                    self.meter.report):
+                digests.extend(shas)
+                for run_off, run_len in runs.feed(shas):  # runs this piece closed
+                    collect(self._submit_object(run_off, run_len, False))
+            for run_off, run_len in runs.close():
+                collect(self._submit_object(run_off, run_len, False))
+        collect(self.objects.drain())
         return entries, digests
 
     def _new_id(self) -> int:
@@ -426,13 +451,13 @@ class _BackupRun:
         self.meter.add(len(data))
         return blocks.block_digests(data, self.e.block_size, known_zero=zero)
 
-    def _prepare_piece(self, rng, hash_blocks: bool, deflate: bool, last: bool) -> _Piece:
+    def _prepare_piece(self, rng, hash_blocks: bool, deflate: bool, sample: bool) -> _Piece:
         self.check()
         data, zero = self._read_piece(*rng)
         digests = blocks.block_digests(data, self.e.block_size, zero) if hash_blocks else None
         deflated = None
         if deflate:
-            stored = not zero and compression.looks_incompressible(data)
+            stored = sample and not zero and compression.looks_incompressible(data)
             deflated = compression.deflate_piece(data, self.e.level, last=False, stored=stored)
         return _Piece(data, zero, digests, deflated)
 
@@ -456,8 +481,11 @@ class _BackupRun:
         """Stream [off, off+length) into data object ``object_id``; return its entry,
         (for full backups) the block digests of the range, and the bytes stored."""
         name = fmt.object_name(self.spec.prefix, object_id)
-        algorithm = self.e.algorithm if self._compressible(off, length) else compression.NONE
-        digests, md5, stored = self._stream(name, off, length, algorithm, hash_blocks)
+        small = length <= SMALL_OBJECT
+        algorithm = self.e.algorithm if self.e.codec != compression.NONE and (
+            small or self._compressible(off, length)) else compression.NONE
+        digests, md5, stored = self._stream(name, off, length, algorithm, hash_blocks,
+                                            sample=not small)
         if algorithm != compression.NONE and stored >= length:
             # compression did not shrink it: store raw and record none, as Cinder does
             _, md5, stored = self._stream(name, off, length, compression.NONE, False)
@@ -466,7 +494,8 @@ class _BackupRun:
                                 md5=md5)
         return entry, digests or [], stored
 
-    def _stream(self, name: str, off: int, length: int, algorithm: str, hash_blocks: bool):
+    def _stream(self, name: str, off: int, length: int, algorithm: str, hash_blocks: bool,
+                sample: bool = True):
         codec = compression.canonical(algorithm)
         ranges = self._piece_ranges(off, length)
         threads = self.e.threads if codec == compression.ZSTD and len(ranges) > 1 else 0
@@ -474,7 +503,7 @@ class _BackupRun:
         deflate = codec == compression.ZLIB
 
         def prepare(rng):
-            return self._prepare_piece(rng, hash_blocks, deflate, last=False)
+            return self._prepare_piece(rng, hash_blocks, deflate, sample)
 
         md5 = self.e._md5(length)
         digests, stored = [], 0
@@ -508,6 +537,9 @@ class _BackupRun:
     # ---- end ---------------------------------------------------------------------------
     def _finalize(self, entries, digests) -> None:
         spec = self.spec
+        # the objects must be durable before a document names them: a crash must never
+        # leave a _metadata whose objects were lost
+        self.driver.flush(spec.container)
         sha = fmt.Sha256File(backup_id=spec.backup_id, volume_id=spec.volume_id,
                              created_at=spec.created_at, chunk_size=self.e.block_size,
                              sha256s=digests, backup_name=spec.name,
@@ -522,6 +554,7 @@ class _BackupRun:
         self.check(force=True)  # last chance: a cancel now still leaves nothing behind
         self.driver.put_object(spec.container, fmt.metadata_name(spec.prefix),
                                fmt.dump_metadata(md))
+        self.driver.flush(spec.container)  # the backup is durable once backup() returns
 
     def abandon(self) -> None:
         """Delete everything this run may have written (listing, plus every name handed

@@ -13,17 +13,42 @@ def changed_runs(digests: Sequence[str], parent: Sequence[str], first_block: int
     ``digests`` are the chunk's block digests, block ``i`` being global block
     ``first_block + i``. Yields ``(offset, length)`` in volume order; runs never leave
     the chunk (Cinder: extents never span object-size boundaries)."""
-    start = None
-    for i, digest in enumerate(digests):
-        changed = digest != parent[first_block + i]
-        if changed and start is None:
-            start = i
-        elif not changed and start is not None:
-            yield chunk_offset + start * block_size, (i - start) * block_size
-            start = None
-    if start is not None:
-        off = start * block_size
-        yield chunk_offset + off, chunk_length - off
+    runs = ChangedRuns(parent, first_block, chunk_offset, chunk_length, block_size)
+    yield from runs.feed(digests)
+    yield from runs.close()
+
+
+class ChangedRuns:
+    """``changed_runs`` fed piece by piece: ``feed`` takes the next block digests of the
+    chunk and returns the runs they closed, so a run can be written while later blocks
+    are still being hashed; ``close`` returns the run still open at the chunk's end.
+    Feeding the digests in any split gives the same runs as ``changed_runs``."""
+
+    def __init__(self, parent: Sequence[str], first_block: int, chunk_offset: int,
+                 chunk_length: int, block_size: int):
+        self._parent, self._first = parent, first_block
+        self._offset, self._length, self._block = chunk_offset, chunk_length, block_size
+        self._next = 0  # chunk-relative index of the next block fed
+        self._start = None  # chunk-relative index where the open run began
+
+    def feed(self, digests: Sequence[str]) -> list[tuple[int, int]]:
+        closed, parent, base = [], self._parent, self._first + self._next
+        for i, digest in enumerate(digests):
+            changed = digest != parent[base + i]
+            if changed and self._start is None:
+                self._start = self._next + i
+            elif not changed and self._start is not None:
+                closed.append((self._offset + self._start * self._block,
+                               (self._next + i - self._start) * self._block))
+                self._start = None
+        self._next += len(digests)
+        return closed
+
+    def close(self) -> list[tuple[int, int]]:
+        if self._start is None:
+            return []
+        off, self._start = self._start * self._block, None
+        return [(self._offset + off, self._length - off)]
 
 
 class Coverage:

@@ -34,7 +34,7 @@ class BoundedDriver:
     def __getattr__(self, name):
         attr = getattr(self._driver, name)
         if name in ("ensure_container", "list_objects", "put_object", "get_object",
-                    "delete_object"):
+                    "delete_object", "flush"):
             if name == "list_objects":
                 return lambda *a: self.call(lambda *b: list(attr(*b)), *a)
             return lambda *a: self.call(attr, *a)
@@ -139,18 +139,24 @@ class Meter:
 class Window:
     """Submits tasks to a pool with at most ``limit`` unfinished, and hands back their
     results in submission order (``submit`` returns the results that became due).
+    With a ``budget``, tasks also carry a ``cost`` (e.g. the memory they hold) and
+    ``submit`` waits while the unfinished ones cost ``budget`` or more together.
     While waiting it calls ``tick`` (progress reports) every ``interval`` seconds."""
 
     def __init__(self, pool: cf.Executor, limit: int, tick: Callable[[], None] = lambda: None,
-                 interval: float = 0.2):
+                 interval: float = 0.2, budget: Optional[int] = None):
         self._pool, self._limit = pool, max(1, limit)
         self._tick, self._interval = tick, interval
+        self._budget = budget
+        self._cost = 0
         self._inflight: collections.deque = collections.deque()
 
-    def submit(self, fn, *args) -> list:
-        self._inflight.append(self._pool.submit(fn, *args))
+    def submit(self, fn, *args, cost: int = 0) -> list:
+        self._inflight.append((self._pool.submit(fn, *args), cost))
+        self._cost += cost
         done = []
-        while len(self._inflight) >= self._limit:
+        while self._inflight and (len(self._inflight) >= self._limit or (
+                self._budget is not None and self._cost >= self._budget)):
             done.append(self._pop())
         return done
 
@@ -158,7 +164,8 @@ class Window:
         return [self._pop() for _ in range(len(self._inflight))]
 
     def _pop(self):
-        fut = self._inflight.popleft()
+        fut, cost = self._inflight.popleft()
+        self._cost -= cost
         while True:
             try:
                 result = fut.result(timeout=self._interval)
@@ -170,10 +177,12 @@ class Window:
 
     def abandon(self) -> None:
         """Cancel queued tasks and wait for running ones, ignoring their errors."""
-        for fut in self._inflight:
+        futures = [fut for fut, _ in self._inflight]
+        for fut in futures:
             fut.cancel()
-        cf.wait(list(self._inflight))
+        cf.wait(futures)
         self._inflight.clear()
+        self._cost = 0
 
 
 def ordered_map(pool: cf.Executor, fn, items: Iterable, window: int,

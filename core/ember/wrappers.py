@@ -65,6 +65,9 @@ class DriverWrapper(ChunkedBackupDriver):
     def open_reader(self, container: str, name: str) -> BinaryIO:
         return self.inner.open_reader(container, name)
 
+    def flush(self, container: str) -> None:
+        self.inner.flush(container)
+
     def check_setup(self) -> None:
         self.inner.check_setup()
 
@@ -160,6 +163,9 @@ class RetryingDriver(DriverWrapper):
 
     def open_reader(self, container, name):
         return self._call("open_reader", self.inner.open_reader, container, name)
+
+    def flush(self, container):
+        self._call("flush", self.inner.flush, container)
 
 
 def _with_message(exc: errors.TransientDriverError, message: str) -> errors.DriverError:

@@ -176,6 +176,24 @@ class DriverConformance(KitFixtures):
         driver.delete_object(missing_container, gone)
         assert driver.get_object(container, kept) == b"y"
 
+    def test_flush_keeps_every_put_and_delete(self, driver, container, missing_container,
+                                              new_prefix):
+        """``flush`` (durability; a crash cannot be tested here) changes nothing
+        visible, may be repeated, and is not an error on a missing container."""
+        prefix = new_prefix()
+        put, streamed, gone = (fmt.object_name(prefix, n) for n in (1, 2, 3))
+        driver.put_object(container, put, b"put")
+        with driver.open_writer(container, streamed) as writer:
+            writer.write(b"streamed")
+        driver.put_object(container, gone, b"deleted")
+        driver.delete_object(container, gone)
+        driver.flush(container)
+        driver.flush(container)
+        driver.flush(missing_container)
+        assert sorted(driver.list_objects(container, prefix)) == [put, streamed]
+        assert driver.get_object(container, put) == b"put"
+        assert driver.get_object(container, streamed) == b"streamed"
+
     def test_streaming_round_trip(self, driver, container, new_prefix):
         name = fmt.object_name(new_prefix(), 1)
         piece = 256 * 1024

@@ -5,6 +5,8 @@ Cinder's posix, nfs and glusterfs drivers write, so either tool reads the other'
 from __future__ import annotations
 
 import errno
+import fcntl
+import hashlib
 import os
 import uuid
 from typing import BinaryIO, Iterable
@@ -16,9 +18,13 @@ from ember_posix import opts
 
 DIR_MODE = 0o770
 FILE_MODE = 0o660
-#: unfinished puts are named so; backup prefixes start with "volume_", so a temporary
-#: file never matches a backup's prefix, and listings skip the name anyway
+#: unfinished puts are named ``.ember-tmp-<object name>`` (``.<random>`` appended when
+#: another live put of that name holds it); backup prefixes start with "volume_", so a
+#: temporary file never matches a backup's prefix, and listings skip the name anyway.
+#: The writer holds an flock on it, so a leftover of a killed put is told apart from a
+#: live put: ``delete_object`` and the next put of that name remove the leftover.
 TEMP_PREFIX = ".ember-tmp-"
+_TEMP_STEM_MAX = 200  # longer object names are hashed so the temp name fits NAME_MAX
 
 _TRANSIENT = {errno.EINTR, errno.EAGAIN, errno.EBUSY, errno.ETIMEDOUT, errno.ESTALE}
 _HINTS = {
@@ -36,8 +42,9 @@ class PosixBackupDriver(ChunkedBackupDriver):
     Containers are relative directory paths under ``base_path`` (default
     ``id[0:2]/id[2:4]/id``); one that would leave it (absolute, ``..``, a symlink
     pointing out) is refused. Directories the driver creates get mode 0770, files 0660.
-    A put writes a temporary file (``.ember-tmp-…``) in the container, fsyncs it and
-    renames it over the final name, then fsyncs the directory.
+    A put writes a temporary file (``.ember-tmp-<name>``) in the container, fsyncs it and
+    renames it over the final name; ``flush`` fsyncs the container's directories, which
+    makes the renames (and deletes) durable, once per backup instead of once per put.
 
     **Subclassing** (nfs, glusterfs): override the ``base_path`` property to return the
     directory containers live under (e.g. a mount point, mounted in ``check_setup`` or
@@ -178,6 +185,42 @@ class PosixBackupDriver(ChunkedBackupDriver):
             pass
         except OSError as exc:
             raise self._error(exc, "delete", path) from None
+        temp = temp_path(path)
+        try:
+            remove_stale_temp(temp)  # what a killed put of this name left behind
+            prefix = _document_prefix(name)
+            if prefix:  # a backup is being deleted: its killed puts' leftovers go too
+                self._sweep_stale_temps(os.path.dirname(path), prefix)
+        except OSError as exc:
+            raise self._error(exc, "delete the leftover temporary file", temp) from None
+
+    @staticmethod
+    def _sweep_stale_temps(directory: str, prefix: str) -> None:
+        """Remove unlocked temporary files of puts of ``prefix``'s objects."""
+        start = TEMP_PREFIX + prefix
+        try:
+            with os.scandir(directory) as entries:
+                names = [e.name for e in entries if e.name.startswith(start)]
+        except FileNotFoundError:
+            return
+        for name in names:
+            remove_stale_temp(os.path.join(directory, name))
+
+    def flush(self, container: str) -> None:
+        """fsync the container directory and each directory above it up to
+        ``base_path``: every rename (put) and unlink (delete) that returned is durable.
+        Data files were fsynced by their own commit."""
+        path = self.container_path(container)
+        base = os.path.realpath(self.base_path)
+        current = os.path.realpath(path)
+        while True:
+            try:
+                _fsync_directory(current)
+            except OSError as exc:
+                raise self._error(exc, "sync the directory", current) from None
+            if current == base or not current.startswith(base + os.sep):
+                return
+            current = os.path.dirname(current)
 
     def open_writer(self, container: str, name: str) -> ObjectWriter:
         return PosixObjectWriter(self, self._object_path(container, name))
@@ -197,18 +240,17 @@ class PosixBackupDriver(ChunkedBackupDriver):
 
 
 class PosixObjectWriter(ObjectWriter):
-    """Streams into a temporary file beside the final name; ``commit`` fsyncs, sets
-    mode 0660 and renames it into place (atomic on one file system); ``abort`` removes
-    it. After ``commit`` or ``abort`` further calls of either do nothing."""
+    """Streams into a locked temporary file beside the final name; ``commit`` fsyncs
+    the file, sets mode 0660 and renames it into place (atomic on one file system; the
+    directory is synced by the driver's ``flush``); ``abort`` removes it. After
+    ``commit`` or ``abort`` further calls of either do nothing."""
 
     def __init__(self, driver: PosixBackupDriver, final_path: str):
         self._driver = driver
         self._final = final_path
         directory = os.path.dirname(final_path)
-        self._temp = os.path.join(directory, TEMP_PREFIX + uuid.uuid4().hex)
         try:
-            fd = os.open(self._temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                         FILE_MODE)
+            self._temp, fd = _create_temp(temp_path(final_path))
         except FileNotFoundError:
             raise errors.ContainerNotFound(
                 "%s: container directory %s does not exist (ensure_container first)"
@@ -235,29 +277,105 @@ class PosixObjectWriter(ObjectWriter):
             self._file.flush()
             os.fsync(self._file.fileno())
             os.fchmod(self._file.fileno(), FILE_MODE)  # the umask filtered os.open's mode
+            os.rename(self._temp, self._final)  # still locked: no sweeper takes it first
             self._file.close()
-            os.rename(self._temp, self._final)
         except OSError as exc:
             self.abort()
             raise self._driver._error(exc, "write", self._final) from None
         self._done = True
-        try:
-            _fsync_directory(os.path.dirname(self._final))
-        except OSError as exc:
-            raise self._driver._error(exc, "sync the directory of", self._final) from None
 
     def abort(self) -> None:
         if self._done:
             return
         self._done = True
         try:
-            self._file.close()
-        except OSError:
-            pass  # a failed flush of a file we are throwing away
-        try:
-            os.unlink(self._temp)
+            os.unlink(self._temp)  # before close: our lock keeps the name ours until then
         except FileNotFoundError:
             pass
+        finally:
+            try:
+                self._file.close()
+            except OSError:
+                pass  # a failed flush of a file we are throwing away
+
+
+def _document_prefix(name: str) -> str:
+    """The backup prefix of a ``<prefix>_metadata`` / ``<prefix>_sha256file`` name, or
+    "" for any other object."""
+    for suffix in ("_metadata", "_sha256file"):
+        if name.endswith(suffix):
+            return name[:-len(suffix)]
+    return ""
+
+
+def temp_path(final_path: str) -> str:
+    """The temporary name of a put of ``final_path``: ``.ember-tmp-<object name>``."""
+    directory, name = os.path.split(final_path)
+    if len(name) > _TEMP_STEM_MAX:
+        name = hashlib.sha256(name.encode()).hexdigest()
+    return os.path.join(directory, TEMP_PREFIX + name)
+
+
+def _create_temp(path: str) -> tuple[str, int]:
+    """Create and flock the temporary file ``path`` (or ``path.<random>`` while a live
+    put of the same name holds ``path``); returns its name and descriptor. A leftover
+    of a killed put (unlocked) is removed and its name reused."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    candidates = [path, path] + [path + "." + uuid.uuid4().hex[:16] for _ in range(3)]
+    for candidate in candidates:
+        try:
+            fd = os.open(candidate, flags, FILE_MODE)
+        except FileExistsError:
+            remove_stale_temp(candidate)  # a killed put's leftover goes, a live put's stays
+            continue
+        # between our create and our lock a sweeper may have taken the file for stale:
+        # keep it only if the name still leads to our (now locked) file
+        if _try_lock(fd) and _same_file(fd, candidate):
+            return candidate, fd
+        os.close(fd)
+    raise FileExistsError(errno.EEXIST, "no free temporary name after %d tries"
+                          % len(candidates), path)
+
+
+def remove_stale_temp(path: str) -> bool:
+    """Remove the temporary file ``path`` if no live writer holds its lock (its put was
+    killed); True if it was removed. A missing file is not an error."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        if not _try_lock(fd) or not _same_file(fd, path):
+            return False  # a live put, or already replaced by a new one
+        os.unlink(path)
+        return True
+    except FileNotFoundError:
+        return False
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the file's exclusive flock without waiting. A file system without flock
+    counts as unlocked (its leftovers can then still be cleaned)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    except OSError as exc:
+        if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL):
+            return True
+        raise
+
+
+def _same_file(fd: int, path: str) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def _fsync_directory(path: str) -> None:

@@ -1,0 +1,252 @@
+"""The engine's performance paths keep their guarantees: documents are written only
+after ``driver.flush`` (objects durable first) and flushed again; incremental runs are
+written while later pieces are still being hashed; small objects overlap their puts up
+to the driver's concurrency; small objects skip the compressibility sample; runs found
+piece by piece equal the whole-chunk computation; the zero test is exact."""
+
+from __future__ import annotations
+
+import array
+import hashlib
+import random
+import threading
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ember import blocks, compression
+from ember import engine as engine_mod
+from ember import format as fmt
+from ember.driver import DriverCapabilities
+from ember.engine import BackupSpec, ChainMember, Engine
+from ember.extents import ChangedRuns, changed_runs
+from ember.pipeline import Window
+from ember.testing.config import make_conf
+from ember.testing.memory import MemoryBackupDriver, MemoryStore
+from ember.wrappers import DriverWrapper
+
+BLOCK = 4096
+
+
+class Recorder(DriverWrapper):
+    """Logs puts, commits and flushes in order; ``commit_delay`` slows every commit
+    (a put with a round trip or an fsync) and the peak of concurrent commits is kept."""
+
+    def __init__(self, inner, commit_delay: float = 0.0, max_concurrency: int = 8):
+        super().__init__(inner)
+        self.capabilities = DriverCapabilities(max_concurrency=max_concurrency)
+        self.events, self.delay = [], commit_delay
+        self.lock = threading.Lock()
+        self.active = self.peak = 0
+        self.committed = {}  # name -> threading.Event
+
+    def _log(self, *event):
+        with self.lock:
+            self.events.append(event)
+
+    def put_object(self, container, name, data):
+        self._log("put", name)
+        self.inner.put_object(container, name, data)
+
+    def flush(self, container):
+        self._log("flush", container)
+        self.inner.flush(container)
+
+    def open_writer(self, container, name):
+        rec, inner = self, self.inner.open_writer(container, name)
+
+        class Writer:
+            def write(self, data):
+                inner.write(data)
+
+            def abort(self):
+                inner.abort()
+
+            def commit(self):
+                with rec.lock:
+                    rec.active += 1
+                    rec.peak = max(rec.peak, rec.active)
+                time.sleep(rec.delay)
+                inner.commit()
+                with rec.lock:
+                    rec.active -= 1
+                    rec.events.append(("commit", name))
+                    rec.committed.setdefault(name, threading.Event()).set()
+
+        return Writer()
+
+
+def _engine(conf, **kw):
+    rec = Recorder(MemoryBackupDriver(conf, store=MemoryStore()), **kw)
+    return Engine(rec, conf), rec
+
+
+def _backup(engine, source, bid, parent=None):
+    member = ChainMember(bid, "c", fmt.posix_prefix("vol", "20250101000000", bid))
+    engine.backup(BackupSpec(backup_id=bid, volume_id="vol", source_path=str(source),
+                             container="c", prefix=member.prefix, created_at="now",
+                             parent=parent))
+    return member
+
+
+def _restore(engine, chain, tmp_path, size):
+    target = tmp_path / "restored"
+    target.write_bytes(b"")
+    engine.restore(chain, str(target), target_is_new=True)
+    return target.read_bytes()[:size]
+
+
+def _text(n, seed):
+    rng = random.Random(seed)
+    return bytes(rng.choices(b"abcdefgh ", k=n))
+
+
+def test_documents_follow_a_flush_and_are_flushed(tmp_path):
+    conf = make_conf(backup_file_size=16 * BLOCK, backup_sha_block_size_bytes=BLOCK,
+                     backup_compression_algorithm="zlib")
+    engine, rec = _engine(conf)
+    source = tmp_path / "vol"
+    source.write_bytes(_text(100 * BLOCK, 1))
+    member = _backup(engine, source, "b1")
+    kinds = [e[0] for e in rec.events]
+    sha = kinds.index("put")
+    assert rec.events[sha] == ("put", fmt.sha256file_name(member.prefix))
+    assert kinds[sha - 1] == "flush" and "commit" not in kinds[sha:]
+    assert kinds.count("commit") == 7  # 100 blocks in objects of 16
+    assert rec.events[-2:] == [("put", fmt.metadata_name(member.prefix)), ("flush", "c")]
+
+
+def _chain_engine(tmp_path, **kw):
+    """Objects are whole volumes (one chunk), pieces 8 blocks: an incremental sees
+    many pieces in its one chunk, as with posix's default object size."""
+    conf = make_conf(backup_file_size=1024 * BLOCK, backup_sha_block_size_bytes=BLOCK,
+                     backup_compression_algorithm="zstd", backup_engine_threads=2)
+    engine, rec = _engine(conf, **kw)
+    engine.piece_size = 8 * BLOCK
+    return engine, rec
+
+
+def test_incremental_writes_runs_while_later_pieces_are_hashed(tmp_path, monkeypatch):
+    engine, rec = _chain_engine(tmp_path)
+    data = bytearray(_text(256 * BLOCK, 2))
+    source = tmp_path / "vol"
+    source.write_bytes(data)
+    full = _backup(engine, source, "full")
+    data[0:10] = b"X" * 10  # a run in the first piece ...
+    data[-10:] = b"Y" * 10  # ... and one in the last
+    source.write_bytes(data)
+    first = fmt.object_name(fmt.posix_prefix("vol", "20250101000000", "incr"), 1)
+    last_piece = (256 - 8) * BLOCK
+    seen_before_last_scan = []
+    scan = engine_mod._BackupRun._scan_piece
+
+    def slow_last_scan(run, rng):
+        if rng[0] == last_piece:  # would wait forever if runs were only written at the end
+            event = rec.committed.setdefault(first, threading.Event())
+            seen_before_last_scan.append(event.wait(timeout=10))
+        return scan(run, rng)
+
+    monkeypatch.setattr(engine_mod._BackupRun, "_scan_piece", slow_last_scan)
+    incr = _backup(engine, source, "incr", parent=full)
+    assert seen_before_last_scan == [True]
+    md = engine.read_metadata(incr)
+    assert [(o.offset, o.length) for o in md.objects] == [(0, BLOCK), (255 * BLOCK, BLOCK)]
+    assert _restore(engine, [full, incr], tmp_path, len(data)) == bytes(data)
+
+
+def test_small_objects_overlap_their_puts_up_to_the_drivers_concurrency(tmp_path):
+    engine, rec = _chain_engine(tmp_path, commit_delay=0.05, max_concurrency=6)
+    data = bytearray(_text(256 * BLOCK, 3))
+    source = tmp_path / "vol"
+    source.write_bytes(data)
+    full = _backup(engine, source, "full")
+    for b in range(0, 256, 8):  # 32 one-block runs
+        data[b * BLOCK] ^= 0xFF
+    source.write_bytes(data)
+    rec.peak = 0
+    incr = _backup(engine, source, "incr", parent=full)
+    assert len(engine.read_metadata(incr).objects) == 32
+    assert 3 <= rec.peak <= 6  # more than two in flight, never more than the driver allows
+    assert _restore(engine, [full, incr], tmp_path, len(data)) == bytes(data)
+
+
+def test_small_objects_skip_the_sample_and_fall_back_to_raw(tmp_path, monkeypatch):
+    calls = []
+    real = compression.looks_incompressible
+    monkeypatch.setattr(compression, "looks_incompressible",
+                        lambda s: calls.append(len(s)) or real(s))
+    size = engine_mod.SMALL_OBJECT
+    conf = make_conf(backup_file_size=size, backup_sha_block_size_bytes=BLOCK,
+                     backup_compression_algorithm="zlib")
+    engine, _ = _engine(conf)
+    data = _text(size, 4) + random.Random(5).randbytes(size)
+    source = tmp_path / "vol"
+    source.write_bytes(data)
+    member = _backup(engine, source, "small")
+    assert calls == []
+    assert [o.compression for o in engine.read_metadata(member).objects] == ["zlib", "none"]
+    assert _restore(engine, [member], tmp_path, len(data)) == data
+
+    conf = make_conf(backup_file_size=2 * size, backup_sha_block_size_bytes=BLOCK,
+                     backup_compression_algorithm="zlib")
+    engine, _ = _engine(conf)
+    _backup(engine, source, "big")
+    assert calls  # an object above SMALL_OBJECT is sampled first
+
+
+@settings(max_examples=60, deadline=None)
+@given(changed=st.lists(st.booleans(), min_size=1, max_size=40),
+       cuts=st.lists(st.integers(0, 40), max_size=6), tail=st.integers(1, 16))
+def test_runs_fed_piece_by_piece_equal_the_whole_chunk(changed, cuts, tail):
+    parent = ["p%d" % i for i in range(len(changed) + 3)]
+    digests = ["n%d" % i if c else parent[i + 3] for i, c in enumerate(changed)]
+    length = (len(changed) - 1) * 16 + tail  # the chunk's last block may be short
+    whole = list(changed_runs(digests, parent, 3, 1000, length, 16))
+    runs = ChangedRuns(parent, 3, 1000, length, 16)
+    got, start = [], 0
+    for cut in sorted(set(cuts)) + [len(digests)]:
+        got += runs.feed(digests[start:cut])
+        start = max(start, cut)
+    assert got + runs.close() == whole
+
+
+def test_window_budget_bounds_the_cost_in_flight():
+    import concurrent.futures as cf
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def task(cost):
+        with lock:
+            running[0] += cost
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.01)
+        with lock:
+            running[0] -= cost
+        return cost
+
+    with cf.ThreadPoolExecutor(8) as pool:
+        w = Window(pool, 8, budget=10)
+        out = []
+        for cost in [4, 4, 4, 1, 1, 1, 1, 1, 1, 9, 2]:
+            out += w.submit(task, cost, cost=cost)
+        out += w.drain()
+    assert out == [4, 4, 4, 1, 1, 1, 1, 1, 1, 9, 2]
+    assert peak[0] < 10 + 9  # never the budget plus more than the one task submitted
+
+
+@pytest.mark.parametrize("data,zero", [
+    (b"", True), (bytes(100_000), True), (bytes(99_999) + b"\1", False),
+    (b"\1" + bytes(99_999), False), (bytes(50_000) + b"\x80" + bytes(49_999), False),
+    (array.array("I", [0] * 100), True), (array.array("I", [0] * 99 + [1 << 31]), False),
+])
+def test_is_zero_is_exact(data, zero):
+    assert blocks.is_zero(data) is zero
+    assert blocks.is_zero(memoryview(data)) is zero
+
+
+def test_block_digests_of_zero_blocks_are_sha256():
+    data = bytes(3 * BLOCK) + b"x" + bytes(BLOCK - 1) + bytes(100)
+    expected = [hashlib.sha256(data[i:i + BLOCK]).hexdigest()
+                for i in range(0, len(data), BLOCK)]
+    assert blocks.block_digests(data, BLOCK) == expected
