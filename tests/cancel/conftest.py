@@ -2,8 +2,10 @@
 cancels it. The test watches the catalogue (SQLite, read-only queries) to time how long
 the running process takes to react.
 
-"Long" is made cheaply: bz2 (slow, single-core per object) on compressible text with
-1 MiB objects, so a 48 MiB volume takes several seconds to back up and to restore.
+"Long" is made cheaply: bz2 on compressible text, with one engine thread for the
+operation that gets cancelled, so a 48-64 MiB volume takes seconds even on an idle
+machine; the cancel comes from an ``ember`` shell started beforehand (no start-up
+delay), so it surely lands while the operation runs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import select
 import sqlite3
 import subprocess
 import sys
@@ -52,6 +55,7 @@ class Ember:
                     "OS_DEFAULT__BACKUP_SHA_BLOCK_SIZE_BYTES": "4096",
                     "OS_DEFAULT__BACKUP_COMPRESSION_ALGORITHM": "bz2"})
         self.env = env
+        self.shells = []
 
     def run(self, *args):
         return subprocess.run([EMBER, *map(str, args)], capture_output=True, text=True,
@@ -65,9 +69,14 @@ class Ember:
     def json(self, *args):
         return json.loads(self.ok(*args, "-f", "json"))
 
-    def start(self, *args) -> subprocess.Popen:
+    def start(self, *args, threads: int = 1) -> subprocess.Popen:
+        """Start ``ember ARGS`` with ``threads`` engine threads (one: slow on purpose)."""
+        env = dict(self.env, OS_DEFAULT__BACKUP_ENGINE_THREADS=str(threads))
         return subprocess.Popen([EMBER, *map(str, args)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=self.env)
+                                stderr=subprocess.PIPE, text=True, env=env)
+
+    def shell(self, warm_up_volume: str) -> "Shell":
+        return Shell(self, warm_up_volume)
 
     # --- the catalogue, read directly (no ember process start-up in the timing) -------
     def query(self, sql: str, *params):
@@ -103,9 +112,42 @@ class Ember:
         return volume
 
 
+class Shell:
+    """``ember`` in interactive mode (commands on stdin), started and warmed up before
+    it is needed: a cancel sent to it acts at once, with no process start-up in the
+    way, so it lands while the other process is surely still running."""
+
+    def __init__(self, ember: Ember, warm_up_volume: str):
+        self.proc = subprocess.Popen([EMBER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True,
+                                     env=dict(ember.env, PYTHONUNBUFFERED="1"))
+        ember.shells.append(self)
+        # the first command loads the service (imports, catalogue); wait for its answer
+        self.send("volume show %s -f value -c status" % warm_up_volume)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 60)
+        assert ready and self.proc.stdout.readline().strip() == "available", "shell not ready"
+
+    def send(self, command: str) -> None:
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> str:
+        """End the shell; returns what it wrote on stderr."""
+        _, err = self.proc.communicate(timeout=60)
+        return err
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 @pytest.fixture
-def ember(tmp_path) -> Ember:
+def ember(tmp_path):
     installed = {ep.name for ep in entry_points(group="ember.backup.drivers")}
     require("posix" in installed, "the posix driver plugin (ember-backup-posix)",
             "pip install -e plugins/posix, or make test")
-    return Ember(tmp_path)
+    ember = Ember(tmp_path)
+    yield ember
+    for shell in ember.shells:  # a failed test must not leave a shell waiting on stdin
+        shell.kill()
