@@ -18,8 +18,8 @@ How a backup runs (see ``ember.pipeline`` for the threads):
   A run is written as soon as the piece that ends it is hashed, while hashing goes on.
 * Objects in flight are bounded by memory (two objects' worth of pieces) and by the
   driver's ``max_concurrency``: small objects (incremental runs) overlap their puts.
-* Objects of at most ``SMALL_OBJECT`` bytes are compressed without sampling first; the
-  raw fallback (stored ``none`` when compression does not shrink) catches the rest.
+* Objects of at most ``SMALL_OBJECT`` bytes are read, compressed (without sampling
+  first) and put whole; stored raw as ``none`` when compression does not shrink them.
 * Objects are numbered in volume order whatever finishes first. Then ``driver.flush``
   (the objects are durable before any document names them), ``_sha256file``,
   ``_metadata``, and ``driver.flush`` again. Any failure or cancellation deletes every object
@@ -48,8 +48,9 @@ from ember.pipeline import BoundedDriver, CancelCheck, Meter, SideHasher, Window
 
 PIECE_SIZE = 4 << 20  # upper bound of one unit of work and of memory per piece
 _SAMPLES = 4  # samples per object for the "is it compressible at all" test
-#: objects up to this size skip the sampling: compressing them outright costs less than
-#: the samples would (they would cover most of the object), and the raw fallback exists
+#: objects up to this size are handled whole in memory and skip the sampling:
+#: compressing them outright costs less than the samples would (they would cover most
+#: of the object), and the raw form is chosen afterwards if compression did not shrink
 SMALL_OBJECT = _SAMPLES * compression.SAMPLE_SIZE
 CANCEL_INTERVAL = 0.25  # seconds between two questions to the caller's cancel token
 
@@ -451,13 +452,13 @@ class _BackupRun:
         self.meter.add(len(data))
         return blocks.block_digests(data, self.e.block_size, known_zero=zero)
 
-    def _prepare_piece(self, rng, hash_blocks: bool, deflate: bool, sample: bool) -> _Piece:
+    def _prepare_piece(self, rng, hash_blocks: bool, deflate: bool) -> _Piece:
         self.check()
         data, zero = self._read_piece(*rng)
         digests = blocks.block_digests(data, self.e.block_size, zero) if hash_blocks else None
         deflated = None
         if deflate:
-            stored = sample and not zero and compression.looks_incompressible(data)
+            stored = not zero and compression.looks_incompressible(data)
             deflated = compression.deflate_piece(data, self.e.level, last=False, stored=stored)
         return _Piece(data, zero, digests, deflated)
 
@@ -481,11 +482,10 @@ class _BackupRun:
         """Stream [off, off+length) into data object ``object_id``; return its entry,
         (for full backups) the block digests of the range, and the bytes stored."""
         name = fmt.object_name(self.spec.prefix, object_id)
-        small = length <= SMALL_OBJECT
-        algorithm = self.e.algorithm if self.e.codec != compression.NONE and (
-            small or self._compressible(off, length)) else compression.NONE
-        digests, md5, stored = self._stream(name, off, length, algorithm, hash_blocks,
-                                            sample=not small)
+        if length <= SMALL_OBJECT:
+            return self._write_small(name, off, length, hash_blocks)
+        algorithm = self.e.algorithm if self._compressible(off, length) else compression.NONE
+        digests, md5, stored = self._stream(name, off, length, algorithm, hash_blocks)
         if algorithm != compression.NONE and stored >= length:
             # compression did not shrink it: store raw and record none, as Cinder does
             _, md5, stored = self._stream(name, off, length, compression.NONE, False)
@@ -494,8 +494,29 @@ class _BackupRun:
                                 md5=md5)
         return entry, digests or [], stored
 
-    def _stream(self, name: str, off: int, length: int, algorithm: str, hash_blocks: bool,
-                sample: bool = True):
+    def _write_small(self, name: str, off: int, length: int, hash_blocks: bool):
+        """``_write_object`` for an object of at most ``SMALL_OBJECT`` bytes (incremental
+        runs, mostly): compressed whole in memory without sampling first, so the choice
+        between the compressed and the raw form is made before one ``put_object``."""
+        self.check()
+        data, zero = self._read_piece(off, length)
+        digests = blocks.block_digests(data, self.e.block_size, zero) if hash_blocks else []
+        algorithm, body = self.e.algorithm, data
+        if self.e.codec != compression.NONE:
+            sc = compression.StreamCompressor(algorithm, length, self.e.level)
+            body = sc.feed(data) + sc.finish()
+        if len(body) >= length:  # not worth it: store raw and record none, as Cinder does
+            algorithm, body = compression.NONE, data
+        md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        self.check()
+        self.driver.put_object(self.spec.container, name, body)
+        if hash_blocks:
+            self.meter.add(length)
+        entry = fmt.ObjectEntry(name=name, offset=off, length=length, compression=algorithm,
+                                md5=md5)
+        return entry, digests, len(body)
+
+    def _stream(self, name: str, off: int, length: int, algorithm: str, hash_blocks: bool):
         codec = compression.canonical(algorithm)
         ranges = self._piece_ranges(off, length)
         threads = self.e.threads if codec == compression.ZSTD and len(ranges) > 1 else 0
@@ -503,7 +524,7 @@ class _BackupRun:
         deflate = codec == compression.ZLIB
 
         def prepare(rng):
-            return self._prepare_piece(rng, hash_blocks, deflate, sample)
+            return self._prepare_piece(rng, hash_blocks, deflate)
 
         md5 = self.e._md5(length)
         digests, stored = [], 0

@@ -31,8 +31,9 @@ BLOCK = 4096
 
 
 class Recorder(DriverWrapper):
-    """Logs puts, commits and flushes in order; ``commit_delay`` slows every commit
-    (a put with a round trip or an fsync) and the peak of concurrent commits is kept."""
+    """Logs document puts, data-object commits (a streamed commit or a whole put) and
+    flushes in order; ``commit_delay`` slows every data commit (a round trip or an
+    fsync) and the peak of concurrent ones is kept."""
 
     def __init__(self, inner, commit_delay: float = 0.0, max_concurrency: int = 8):
         super().__init__(inner)
@@ -47,8 +48,22 @@ class Recorder(DriverWrapper):
             self.events.append(event)
 
     def put_object(self, container, name, data):
-        self._log("put", name)
-        self.inner.put_object(container, name, data)
+        if fmt.is_document(name[:name.rindex("_")], name):
+            self._log("put", name)
+            self.inner.put_object(container, name, data)
+        else:  # a small data object, put whole
+            self._commit(name, lambda: self.inner.put_object(container, name, data))
+
+    def _commit(self, name, do):
+        with self.lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        time.sleep(self.delay)
+        do()
+        with self.lock:
+            self.active -= 1
+            self.events.append(("commit", name))
+            self.committed.setdefault(name, threading.Event()).set()
 
     def flush(self, container):
         self._log("flush", container)
@@ -65,15 +80,7 @@ class Recorder(DriverWrapper):
                 inner.abort()
 
             def commit(self):
-                with rec.lock:
-                    rec.active += 1
-                    rec.peak = max(rec.peak, rec.active)
-                time.sleep(rec.delay)
-                inner.commit()
-                with rec.lock:
-                    rec.active -= 1
-                    rec.events.append(("commit", name))
-                    rec.committed.setdefault(name, threading.Event()).set()
+                rec._commit(name, inner.commit)
 
         return Writer()
 

@@ -136,11 +136,11 @@ def test_a_backup_flushes_before_its_documents(driver, tmp_path, monkeypatch):
                         lambda self, c, n, d: events.append(n[len(PREFIX):])
                         or real_put(self, c, n, d))
     source = tmp_path / "vol"
-    source.write_bytes(os.urandom(100_000))
+    source.write_bytes(os.urandom(100_000))  # one small object: put whole
     engine = Engine(driver, driver.conf)
     engine.backup(BackupSpec(backup_id=BACKUP_ID, volume_id="v", source_path=str(source),
                              container=CONTAINER, prefix=PREFIX, created_at="now"))
-    assert events == ["flush", "_sha256file", "_metadata", "flush"]
+    assert events == ["-00001", "flush", "_sha256file", "_metadata", "flush"]
     target = tmp_path / "out"
     target.write_bytes(b"")
     engine.restore([ChainMember(BACKUP_ID, CONTAINER, PREFIX)], str(target),
