@@ -52,8 +52,10 @@ def test_entry_point_plugin_gets_lifecycle_and_rising_progress(ember):
 def test_a_cancelled_backup_never_reports_100(ember):
     events = ember.install_recorder()
     ember.env["OS_DEFAULT__BACKUP_OBJECT_NUMBER_PER_NOTIFICATION"] = "2"
-    ember.volume("v", 48)
-    proc = subprocess.Popen(ember.argv("volume", "backup", "create", "v"), env=ember.env,
+    ember.volume("v", 96)  # seconds of work even on an idle machine; cancelled early
+    # one engine thread: slow enough that the reset below lands while it runs
+    proc = subprocess.Popen(ember.argv("volume", "backup", "create", "v"),
+                            env=dict(ember.env, OS_DEFAULT__BACKUP_ENGINE_THREADS="1"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not _progress(events.read(), "backup.create"):
