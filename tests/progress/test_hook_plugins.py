@@ -18,7 +18,9 @@ def _progress(events, operation):
 def test_entry_point_plugin_gets_lifecycle_and_rising_progress(ember):
     events = ember.install_recorder()
     ember.env["OS_DEFAULT__BACKUP_OBJECT_NUMBER_PER_NOTIFICATION"] = "4"
-    ember.volume("v", 24)
+    # one engine thread over 48 MiB: long enough for progress before 100 on any machine
+    ember.env["OS_DEFAULT__BACKUP_ENGINE_THREADS"] = "1"
+    ember.volume("v", 48)
     backup = ember.json("volume", "backup", "create", "v", "--name", "b")["id"]
     restored = ember.json("volume", "backup", "restore", backup, "r")["volume_id"]
     ember.ok("backup-reset-state", "--state", "error", backup)
@@ -45,7 +47,7 @@ def test_entry_point_plugin_gets_lifecycle_and_rising_progress(ember):
         # the payload does not grow with the objects written so far
         assert {tuple(sorted(e["backup"])) for e in reports} == {tuple(sorted(PROGRESS_FIELDS))}
         assert {e["backup"]["id"] for e in reports} == {backup}
-    assert _progress(recorded, "backup.create")[-1]["total"] == 24 * MiB
+    assert _progress(recorded, "backup.create")[-1]["total"] == 48 * MiB
     assert ember.json("volume", "show", restored)["status"] == "available"
 
 

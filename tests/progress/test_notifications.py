@@ -73,8 +73,10 @@ def test_telemetry_listener_receives_cinders_events_in_order(ember, listener):
                      "host = ember-test-host\n"
                      "[oslo_messaging_notifications]\ndriver = messagingv2\ntopics = %s\n"
                      % (RABBIT, listener.exchange, listener.topic))
-    ember.env["OS_DEFAULT__BACKUP_OBJECT_NUMBER_PER_NOTIFICATION"] = "4"
-    ember.volume("v", 16)
+    ember.env["OS_DEFAULT__BACKUP_OBJECT_NUMBER_PER_NOTIFICATION"] = "2"
+    # one engine thread over 64 MiB: long enough for progress before 100 on any machine
+    ember.env["OS_DEFAULT__BACKUP_ENGINE_THREADS"] = "1"
+    ember.volume("v", 64)
     backup = ember.json(*config, "volume", "backup", "create", "v", "--name", "b")["id"]
     ember.json(*config, "volume", "backup", "restore", backup, "r")
     ember.ok(*config, "backup-reset-state", "--state", "error", backup)
