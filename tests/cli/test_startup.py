@@ -65,6 +65,6 @@ def test_volume_list_at_schema_head_needs_no_alembic_nor_oslo_messaging(ember):
     code, modules, proc = imported(ember, "volume", "list", "-f", "value", "-c", "Name")
     assert code == 0, proc.stderr
     assert proc.stdout.split() == ["vol1"]
-    assert {"sqlalchemy", "oslo_policy", "ember.service"} <= modules
+    assert {"sqlalchemy", "ember.service"} <= modules  # the probe saw a real command run
     assert not modules & {"alembic", "oslo_messaging", "ember.scan", "ember.verify",
                           "ember.engine"}, modules
