@@ -192,11 +192,15 @@ def _chain(backups, row) -> list:
 
 
 def _objects(rig) -> list:
-    """(container, name) of every object file in the repository (not the posix
-    driver's hidden temporary files of unfinished puts)."""
+    """(container, name) of every file in the repository; a posix temporary file of an
+    unfinished put (``.ember-tmp-<object name>[.<random>]``) counts under its object's
+    name, so a killed put's leftover must belong to a row and go when that row is deleted."""
     found = []
     for path in glob.glob(os.path.join(rig.repo, "**", "*"), recursive=True):
-        if os.path.isfile(path) and not os.path.basename(path).startswith(".ember-tmp-"):
+        if os.path.isfile(path):
             rel = os.path.relpath(path, rig.repo)
-            found.append((os.path.dirname(rel), os.path.basename(rel)))
+            name = os.path.basename(rel)
+            if name.startswith(".ember-tmp-"):
+                name = name[len(".ember-tmp-"):]
+            found.append((os.path.dirname(rel), name))
     return found
