@@ -230,7 +230,7 @@ class Engine:
                     plan.append((member, entry, ranges))
         plan.sort(key=lambda p: p[1].offset)
         total = sum(e - s for _, _, ranges in plan for s, e in ranges)
-        meter = Meter(progress, total)
+        meter = Meter(progress, total, step=self.object_size)
         fd = os.open(target_path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
         try:
             self._prepare_target(fd, target_path, volume_size, target_is_new)
@@ -349,7 +349,7 @@ class _BackupRun:
                  parent_shas, cancel, progress):
         self.e, self.spec, self.src, self.parent = engine, spec, src, parent_shas
         self.check = CancelCheck(cancel, engine.cancel_interval)
-        self.meter = Meter(progress, src.size)
+        self.meter = Meter(progress, src.size, step=engine.object_size)
         self.driver = BoundedDriver(engine.driver, engine.max_calls)
         self.next_id = 1
         self.stored = 0

@@ -115,13 +115,18 @@ class Stopped(Exception):
 
 class Meter:
     """Counts bytes done from any thread; ``report()`` (caller's thread) calls
-    ``progress(done, total)`` at most every ``interval`` seconds."""
+    ``progress(done, total)`` at most every ``interval`` seconds, and also whenever
+    ``step`` more bytes are done (the engine passes the object size, so a subscriber
+    counting objects sees every object boundary however fast the run is)."""
 
-    def __init__(self, progress, total: int, interval: float = 0.5):
+    def __init__(self, progress, total: int, interval: float = 0.5,
+                 step: Optional[int] = None):
         self._progress, self.total, self._interval = progress, total, interval
+        self._step = step
         self._lock = threading.Lock()
         self.done = 0
         self._last = float("-inf")
+        self._last_done = 0
 
     def add(self, n: int) -> None:
         with self._lock:
@@ -131,9 +136,11 @@ class Meter:
         if self._progress is None:
             return
         now = time.monotonic()
-        if final or now - self._last >= self._interval:
-            self._last = now
-            self._progress(self.total if final else min(self.done, self.total), self.total)
+        done = self.total if final else min(self.done, self.total)
+        stepped = self._step is not None and done - self._last_done >= self._step
+        if final or stepped or now - self._last >= self._interval:
+            self._last, self._last_done = now, done
+            self._progress(done, self.total)
 
 
 class Window:
