@@ -11,17 +11,9 @@ the shared virtualenv. It appends every hook call as one JSON line to ``$EVENTS_
 from __future__ import annotations
 
 import json
-import os
-import random
-import subprocess
-import sys
-from importlib.metadata import entry_points
 
 import pytest
-from ember.testing.services import require
-
-EMBER = os.path.join(os.path.dirname(sys.executable), "ember")
-MiB = 1 << 20
+from cli_harness import MiB, EmberCLI, require_posix_plugin, words
 
 RECORDER = '''
 import json, os
@@ -48,49 +40,17 @@ def ember_progress(operation, backup, done_bytes, total_bytes, percent):
 '''
 
 
-def text(size: int, seed: int = 1) -> bytes:
-    rnd = random.Random(seed)
-    words = [bytes(rnd.choices(b"abcdefghijklmnopqrstuvwxyz", k=rnd.randint(2, 9)))
-             for _ in range(4096)]
-    out = bytearray()
-    while len(out) < size:
-        out += b" ".join(rnd.choices(words, k=4096)) + b"\n"
-    return bytes(out[:size])
+class Ember(EmberCLI):
+    """``EmberCLI`` compressing with bz2 (slow enough on text for several progress
+    reports), with text volumes and the recording hook plugin."""
 
-
-class Ember:
     def __init__(self, root):
-        self.root = root
-        self.state = root / "state"
-        (root / "home").mkdir(parents=True)
-        self.state.mkdir()
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("OS_", "EMBER_", "XDG_"))}
-        env.update({"HOME": str(root / "home"), "OS_DEFAULT__STATE_PATH": str(self.state),
-                    "OS_DEFAULT__BACKUP_FILE_SIZE": str(MiB),
-                    "OS_DEFAULT__BACKUP_SHA_BLOCK_SIZE_BYTES": "4096",
-                    "OS_DEFAULT__BACKUP_COMPRESSION_ALGORITHM": "bz2"})
-        self.env = env
-
-    def argv(self, *args):
-        return [EMBER, *map(str, args)]
-
-    def run(self, *args):
-        return subprocess.run(self.argv(*args), capture_output=True, text=True,
-                              env=self.env, timeout=120)
-
-    def ok(self, *args) -> subprocess.CompletedProcess:
-        result = self.run(*args)
-        assert result.returncode == 0, (args, result.stderr)
-        return result
-
-    def json(self, *args):
-        return json.loads(self.ok(*args, "-f", "json").stdout)
+        super().__init__(root, {"OS_DEFAULT__BACKUP_COMPRESSION_ALGORITHM": "bz2"})
 
     def volume(self, name: str, size_mib: int) -> dict:
+        """A volume of ``size_mib`` MiB of compressible text."""
         volume = self.json("volume", "create", "--size", "%dM" % size_mib, name)
-        with open(volume["path"], "r+b") as f:
-            f.write(text(size_mib * MiB))
+        self.write_at(volume["path"], 0, words(size_mib * MiB))
         return volume
 
     def install_recorder(self) -> "Events":
@@ -120,7 +80,5 @@ class Events:
 
 @pytest.fixture
 def ember(tmp_path) -> Ember:
-    installed = {ep.name for ep in entry_points(group="ember.backup.drivers")}
-    require("posix" in installed, "the posix driver plugin (ember-backup-posix)",
-            "pip install -e plugins/posix, or make test")
+    require_posix_plugin()
     return Ember(tmp_path)

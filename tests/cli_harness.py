@@ -3,6 +3,10 @@
 Every test gets a fresh ``$HOME``, XDG directories and ``state_path`` (SQLite catalogue,
 volume images and the posix repository under it), so no user or system configuration
 and no other test can leak in. Objects are small: 1 MiB objects, 4 KiB SHA blocks.
+
+The fixtures built on it are in ``tests/conftest.py``; a test directory that needs more
+(``tests/progress``) subclasses ``EmberCLI``. Importable as ``cli_harness`` because
+pytest puts ``tests/`` on ``sys.path`` (``pythonpath`` in ``pyproject.toml``).
 """
 
 from __future__ import annotations
@@ -10,12 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import subprocess
 import sys
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-
-import pytest
 
 from ember.testing.services import require
 
@@ -37,7 +40,8 @@ class Result:
 class EmberCLI:
     """The ``ember`` command with an isolated environment."""
 
-    def __init__(self, root):
+    def __init__(self, root, extra_env=None):
+        """``extra_env``: variables added to (or replacing) the isolated environment."""
         self.root = root
         self.state = root / "state"
         self.home = root / "home"
@@ -54,18 +58,23 @@ class EmberCLI:
             "OS_DEFAULT__BACKUP_FILE_SIZE": str(MiB),
             "OS_DEFAULT__BACKUP_SHA_BLOCK_SIZE_BYTES": "4096",
         })
+        env.update(extra_env or {})
         self.env = env
+
+    def argv(self, *args) -> list:
+        """The command line of ``ember ARGS`` (for a test that starts it its own way)."""
+        return [EMBER, *map(str, args)]
 
     def run(self, *args, env=None, timeout=120) -> Result:
         """Run ``ember ARGS``; never raises on a non-zero exit."""
         full_env = dict(self.env, **(env or {}))
-        proc = subprocess.run([EMBER, *map(str, args)], capture_output=True, text=True,
+        proc = subprocess.run(self.argv(*args), capture_output=True, text=True,
                               env=full_env, timeout=timeout, cwd=str(self.root))
         return Result(args, proc.returncode, proc.stdout, proc.stderr)
 
     def start(self, *args, env=None) -> subprocess.Popen:
         """Start ``ember ARGS`` without waiting (stdout/stderr piped, text)."""
-        return subprocess.Popen([EMBER, *map(str, args)], stdout=subprocess.PIPE,
+        return subprocess.Popen(self.argv(*args), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, cwd=str(self.root),
                                 env=dict(self.env, **(env or {})))
 
@@ -112,7 +121,7 @@ class EmberCLI:
             write_at(volume["path"], 0, data)
         return volume
 
-    # module helpers, reachable through the fixture (tests cannot import conftest)
+    # module helpers, reachable through the fixture too
     write_at = staticmethod(lambda path, offset, data: write_at(path, offset, data))
     sha256 = staticmethod(lambda path, length=None: sha256_file(path, length))
     pattern = staticmethod(lambda seed, size: pattern(seed, size))
@@ -141,25 +150,22 @@ def sha256_file(path, length: int | None = None) -> str:
 
 def pattern(seed: int, size: int) -> bytes:
     """Deterministic, incompressible test data."""
-    import random
     return random.Random(seed).randbytes(size)
 
 
-def _require_posix_plugin():
+def words(size: int, seed: int = 1) -> bytes:
+    """Deterministic, compressible test data (words of a-z), so bz2 really works on it."""
+    rnd = random.Random(seed)
+    vocabulary = [bytes(rnd.choices(b"abcdefghijklmnopqrstuvwxyz", k=rnd.randint(2, 9)))
+                  for _ in range(4096)]
+    out = bytearray()
+    while len(out) < size:
+        out += b" ".join(rnd.choices(vocabulary, k=4096)) + b"\n"
+    return bytes(out[:size])
+
+
+def require_posix_plugin() -> None:
     """The embedded default's repository is the posix plugin (a separate distribution)."""
     installed = {ep.name for ep in entry_points(group="ember.backup.drivers")}
     require("posix" in installed, "the posix driver plugin (ember-backup-posix)",
             "pip install -e plugins/posix, or make test")
-
-
-@pytest.fixture
-def ember(tmp_path) -> EmberCLI:
-    _require_posix_plugin()
-    return EmberCLI(tmp_path)
-
-
-@pytest.fixture(scope="module")
-def shared_ember(tmp_path_factory) -> EmberCLI:
-    """One state for a module whose tests each leave it unchanged (and assert so)."""
-    _require_posix_plugin()
-    return EmberCLI(tmp_path_factory.mktemp("ember"))
