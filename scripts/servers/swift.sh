@@ -20,6 +20,8 @@
 #              (also test2:tester2/testing2 and admin:admin/admin),
 #              storage URL http://127.0.0.1:8080/v1/AUTH_test
 set -euo pipefail
+SERVER=swift
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 
 BASE=${EMBER_SWIFT_BASE:-/tmp/ember-swift}
 VENV=$BASE/venv
@@ -35,8 +37,6 @@ RUN=$BASE/run
 LOG=$BASE/log
 SERVERS="account container object proxy"
 
-log() { echo "[swift] $*" >&2; }
-
 install() {
   if [ -x "$BIN/swift-proxy-server" ] && [ -x "$BIN/swift-ring-builder" ]; then return 0; fi
   log "installing $PIP_SPEC into $VENV"
@@ -45,9 +45,10 @@ install() {
   "$VENV/bin/pip" install -q --disable-pip-version-check "$PIP_SPEC"
 }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# port_of KIND: the port of the account, container or object server
+port_of() {
+  case $1 in object) echo "$OBJ_PORT";; container) echo "$CONT_PORT";; account) echo "$ACC_PORT";; esac
+}
 
 # Swift keeps object metadata in user.* xattrs; ext4 holds all of an inode's xattrs in
 # one block, so probe with a realistic size rather than a byte.
@@ -109,12 +110,11 @@ devices = $DEV
 mount_check = false
 disable_fallocate = true
 log_level = INFO"
-  local kind port
+  local kind
   for kind in account container object; do
-    case $kind in object) port=$OBJ_PORT;; container) port=$CONT_PORT;; account) port=$ACC_PORT;; esac
     cat > "$ETC/$kind-server.conf" <<CONF
 $common
-bind_port = $port
+bind_port = $(port_of "$kind")
 
 [pipeline:main]
 pipeline = healthcheck $kind-server
@@ -180,7 +180,7 @@ CONF
 }
 
 build_rings() {
-  local rb="$BIN/swift-ring-builder" t port rc
+  local rb="$BIN/swift-ring-builder" t rc
   # the ports are baked into the rings: rebuild them when the ports change
   if [ "$(cat "$ETC/ring.ports" 2>/dev/null)" != "$OBJ_PORT $CONT_PORT $ACC_PORT" ]; then
     rm -f "$ETC"/*.ring.gz "$ETC"/*.builder
@@ -188,10 +188,9 @@ build_rings() {
   fi
   for t in object container account; do
     [ -f "$ETC/$t.ring.gz" ] && continue
-    case $t in object) port=$OBJ_PORT;; container) port=$CONT_PORT;; account) port=$ACC_PORT;; esac
     rm -f "$ETC/$t.builder"
     "$rb" "$ETC/$t.builder" create 8 1 1 >/dev/null
-    "$rb" "$ETC/$t.builder" add "r1z1-127.0.0.1:$port/d1" 100 >/dev/null
+    "$rb" "$ETC/$t.builder" add "r1z1-127.0.0.1:$(port_of "$t")/d1" 100 >/dev/null
     rc=0; "$rb" "$ETC/$t.builder" rebalance >/dev/null || rc=$?
     [ "$rc" -le 1 ] || { log "ring rebalance failed for $t (exit $rc)"; exit 1; }   # 1 = warning
   done
@@ -201,8 +200,7 @@ start_one() {
   local s=$1
   pid_alive "$RUN/$s.pid" && return 0
   # -v logs to stdout (our log file); otherwise swift logs to syslog
-  nohup "$BIN/swift-$s-server" "$ETC/$s-server.conf" -v >>"$LOG/$s.log" 2>&1 </dev/null &
-  echo $! > "$RUN/$s.pid"
+  spawn "$RUN/$s.pid" "$LOG/$s.log" "$BIN/swift-$s-server" "$ETC/$s-server.conf" -v
 }
 
 # Ready = ports open, /healthcheck OK, auth works and a container PUT+DELETE (which goes
@@ -250,16 +248,9 @@ start() {
 }
 
 stop() {
-  local s pid pids="" alive
-  for s in $SERVERS; do
-    if pid_alive "$RUN/$s.pid"; then pid=$(cat "$RUN/$s.pid"); pids="$pids $pid"; kill "$pid" 2>/dev/null || true; fi
-  done
-  for _ in $(seq 1 100); do   # each server takes 1-2 s to exit; they do so in parallel
-    alive=0; for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break; sleep 0.1
-  done
-  for pid in $pids; do kill -9 "$pid" 2>/dev/null || true; done
-  for s in $SERVERS; do rm -f "$RUN/$s.pid"; done
+  local s pidfiles=()
+  for s in $SERVERS; do pidfiles+=("$RUN/$s.pid"); done
+  stop_pidfiles "${pidfiles[@]}"   # each server takes 1-2 s to exit; they do so in parallel
 }
 
 status() {
@@ -276,11 +267,4 @@ purge() {
   rm -rf "$BASE/srv" "$ETC" "$RUN" "$LOG" "$BASE/swift-disk.img"
 }
 
-case "${1:-start}" in
-  install) install ;;
-  start) start ;;
-  stop) stop ;;
-  status) status ;;
-  purge) purge ;;
-  *) echo "usage: $0 install|start|stop|status|purge" >&2; exit 2 ;;
-esac
+run_command "install start stop status purge" "${1:-start}"
