@@ -672,6 +672,23 @@ class Ember:
             self.policy.enforce(ctx, rules.GET, row.project_id)
             return views.backup_view(row)
 
+    def backup_chain(self, ctx, ref, *, purpose: str = "read") -> list:
+        """The chain that reading backup ``ref`` (id or name) needs: ``ChainMember``s,
+        oldest (the full) first. Needs ``backup:get``. Refused: a backup being written or
+        deleted (``InvalidState``, saying to ``purpose`` it once it is available), one the
+        configured driver cannot read or whose chain is broken (``InvalidBackup``)."""
+        with self.catalog.session() as session:
+            row = self._backup(session, ctx, ref)
+            self.policy.enforce(ctx, rules.GET, row.project_id)
+            if row.status in (BackupStatus.CREATING, BackupStatus.DELETING):
+                raise errors.InvalidState('Backup %s is being %s; %s it once it is available '
+                                          '(its status is "%s").'
+                                          % (row.id, "written" if row.status ==
+                                             BackupStatus.CREATING else "deleted", purpose,
+                                             row.status))
+            self._check_service(row)
+            return self._chain(session, row)
+
     # --- backups: restore ---------------------------------------------------------------
     def restore_backup(self, ctx, backup_ref, volume_ref=None, *, name=None, force=False,
                        progress: Progress | None = None) -> dict:

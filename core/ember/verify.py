@@ -31,8 +31,6 @@ import zstandard
 
 from ember import compression, errors
 from ember import format as fmt
-from ember import policy as rules
-from ember.catalog.states import BackupStatus
 from ember.config import one_line
 from ember.driver import POSIX_PREFIX
 
@@ -82,17 +80,7 @@ def verify_backup(service, ctx, ref) -> VerifyReport:
     """Verify the backup ``ref`` (id or name) and its whole chain through the service's
     driver. Needs read access to the backup (policy ``backup:get``); a backup still
     being written or deleted is refused (``InvalidState``)."""
-    with service.catalog.session() as session:
-        row = service._backup(session, ctx, ref)
-        service.policy.enforce(ctx, rules.GET, row.project_id)
-        if row.status in (BackupStatus.CREATING, BackupStatus.DELETING):
-            raise errors.InvalidState('Backup %s is being %s; verify it once it is '
-                                      'available (its status is "%s").'
-                                      % (row.id, "written" if row.status ==
-                                         BackupStatus.CREATING else "deleted", row.status))
-        service._check_service(row)
-        chain = service._chain(session, row)
-    return verify_chain(service.driver, chain)
+    return verify_chain(service.driver, service.backup_chain(ctx, ref, purpose="verify"))
 
 
 def verify_chain(driver, chain: Sequence) -> VerifyReport:

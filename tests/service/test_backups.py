@@ -191,6 +191,23 @@ def test_restore_checks_size_in_gib_like_cinder(service, volume):
     assert service.get_volume(ADMIN, target["id"])["status"] == "available"
 
 
+def test_backup_chain_is_oldest_first_and_refuses_a_backup_being_written(service, volume,
+                                                                         tools):
+    full = service.create_backup(ADMIN, "vol")
+    tools.write(volume["path"], 0, b"y" * 4096)
+    inc = service.create_backup(ADMIN, "vol", name="inc", incremental=True)
+    chain = service.backup_chain(ADMIN, "inc")
+    assert [(m.backup_id, m.container, m.prefix) for m in chain] == [
+        (b["id"], b["container"], b["service_metadata"]) for b in (full, inc)]
+
+    with service.catalog.session() as session:
+        assert conditional_update(session, Backup, inc["id"], ["available"], status="creating")
+    with pytest.raises(errors.InvalidState) as info:
+        service.backup_chain(ADMIN, inc["id"], purpose="verify")
+    assert str(info.value) == ('Backup %s is being written; verify it once it is available '
+                               '(its status is "creating").' % inc["id"])
+
+
 def test_reset_state(service, volume):
     backup = service.create_backup(ADMIN, "vol")
     with pytest.raises(errors.InvalidInput) as info:
