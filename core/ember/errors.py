@@ -68,7 +68,7 @@ class Cancelled(EmberError):
 
 
 class BackupCancelled(Cancelled):
-    """A running backup was force-deleted (or reset to error)."""
+    """A running backup was force-deleted (or its status was reset)."""
 
 
 class RestoreCancelled(Cancelled):

@@ -432,7 +432,7 @@ class Ember:
                       progress: Progress | None = None) -> dict:
         """Run a whole backup in the foreground. On failure the row is ``error`` with
         ``fail_reason``, the volume is back in its previous status, and the error is
-        raised; a force delete (or a reset to ``error``) from elsewhere cancels it with
+        raised; a force delete (or any status reset) from elsewhere cancels it with
         ``BackupCancelled`` and no objects left behind."""
         backup_id = str(uuid.uuid4())
         with self.catalog.session() as session:
@@ -549,8 +549,8 @@ class Ember:
             # a force delete or any reset (even to available: its objects are not all
             # written) stops it; Cinder would run on and mark it available (spec 2.8)
             lambda s: s != BackupStatus.CREATING,
-            errors.BackupCancelled, "Backup %s was cancelled: it was force-deleted or reset to "
-            "error while running; its objects were removed." % row.id)
+            # replaced by _end_cancelled_backup's message, which names the new status
+            errors.BackupCancelled, "Backup %s was cancelled while it ran." % row.id)
         try:
             driver = self.driver
             container = row.container or driver.default_container(row.id)
@@ -575,8 +575,7 @@ class Ember:
                               parent=parent, volume_meta=volume_meta)
             result = self._engine().backup(spec, cancel=token, progress=progress)
         except errors.Cancelled:
-            self._end_cancelled_backup(row, None)
-            raise
+            raise self._end_cancelled_backup(row, None) from None
         except Exception as exc:
             self._fail_backup(row, exc)
             raise
@@ -593,8 +592,7 @@ class Ember:
                     add_dependent(session, row.parent_id, +1)
                 self._release_source(session, row, failed=False)
         if not done:  # cancelled after the engine's last check (spec 2.8's finalize window)
-            self._end_cancelled_backup(row, (container, prefix))
-            raise errors.BackupCancelled(token._message)
+            raise self._end_cancelled_backup(row, (container, prefix))
         return self.get_backup_row(row.id)
 
     def _release_source(self, session, row: Backup, failed: bool) -> None:
@@ -614,21 +612,26 @@ class Ember:
                                **ownership.RELEASE)
             self._release_source(session, row, failed=True)
 
-    def _end_cancelled_backup(self, row: Backup, objects) -> None:
+    def _end_cancelled_backup(self, row: Backup, objects) -> errors.BackupCancelled:
         """Finish a backup cancelled by a force delete (row deleted) or a reset (row
-        ends error); ``objects`` = (container, prefix) still to remove."""
+        ends error); ``objects`` = (container, prefix) still to remove. Returns the error
+        to raise, which says which of the two happened."""
         if objects is not None:
             self._engine().delete(*objects)
         with self.catalog.session() as session:
             status = session.scalar(sa.select(Backup.status).where(Backup.id == row.id))
-            if status in (BackupStatus.DELETING, BackupStatus.DELETED):
+            if status in (None, BackupStatus.DELETING, BackupStatus.DELETED):
                 conditional_update(session, Backup, row.id, None, status=BackupStatus.DELETED,
                                    deleted=True, deleted_at=utcnow(), **ownership.RELEASE)
+                what = "it was force-deleted"
             else:
                 conditional_update(session, Backup, row.id, None, status=BackupStatus.ERROR,
                                    fail_reason="Cancelled by a reset to %s while running; its "
                                    "objects were removed." % status, **ownership.RELEASE)
+                what = "its status was changed to %s" % status
             self._release_source(session, row, failed=False)
+        return errors.BackupCancelled("Backup %s was cancelled: %s while it ran; its objects "
+                                      "were removed." % (row.id, what))
 
     # --- backups: read -----------------------------------------------------------------
     def get_backup_row(self, backup_id: str) -> dict:

@@ -98,8 +98,8 @@ def test_force_delete_from_another_process_cancels_a_running_backup(db_url, tmp_
     service.delete_backup(CTX, backup_id, force=True)
 
     assert _outcome(proc) == {"error": "BackupCancelled", "message":
-                              "Backup %s was cancelled: it was force-deleted or reset to error "
-                              "while running; its objects were removed." % backup_id}
+                              "Backup %s was cancelled: it was force-deleted while it ran; its "
+                              "objects were removed." % backup_id}
     with service.catalog.session() as s:
         row = s.get(Backup, backup_id)
         assert (row.status, row.deleted, row.owner_pid) == ("deleted", True, None)

@@ -219,21 +219,25 @@ def test_reset_state(service, volume):
         "available"
 
 
-def test_reset_to_error_cancels_a_running_backup(service, volume, store, tools):
+@pytest.mark.parametrize("reset_to", ["error", "available"])
+def test_a_status_reset_cancels_a_running_backup(service, volume, store, tools, reset_to):
     started = []
 
     def progress(done, total):
         if not started:
             started.append(service.list_backups(ADMIN)[0]["id"])
-            service.reset_backup_status(ADMIN, started[0], "error")
+            service.reset_backup_status(ADMIN, started[0], reset_to)
 
     with pytest.raises(errors.BackupCancelled) as info:
         service.create_backup(ADMIN, "vol", progress=progress)
     backup_id = started[0]
-    assert str(info.value) == ("Backup %s was cancelled: it was force-deleted or reset to error "
-                               "while running; its objects were removed." % backup_id)
+    assert str(info.value) == ("Backup %s was cancelled: its status was changed to %s while it "
+                               "ran; its objects were removed." % (backup_id, reset_to))
     row = service.get_backup(ADMIN, backup_id)
-    assert row["status"] == "error" and "Cancelled" in row["fail_reason"]
+    # whatever it was reset to, a backup missing objects ends error
+    assert (row["status"], row["fail_reason"]) == (
+        "error", "Cancelled by a reset to %s while running; its objects were removed."
+        % reset_to)
     assert tools.objects(store) == []
     assert service.get_volume(ADMIN, "vol")["status"] == "available"
 
