@@ -39,7 +39,9 @@ over (`ember --config-file /etc/cinder/cinder.conf …`); options Ember does not
 ignored. cinder.conf's `[database] connection` names Cinder's own database: give Ember
 its own in a later `--config-file` or with `OS_DATABASE__CONNECTION`. Every option can also be set from the environment as `OS_<GROUP>__<OPTION>`
 (upper case), which wins over the files: `OS_DEFAULT__BACKUP_DRIVER=memory`,
-`OS_DATABASE__CONNECTION=postgresql+psycopg2://…`.
+`OS_DATABASE__CONNECTION=postgresql+psycopg2://…`. A multi-valued option takes the
+variable as its one value (`OS_OSLO_MESSAGING_NOTIFICATIONS__DRIVER=messagingv2`); give
+more than one value in a file.
 
 An invalid value stops the command with one line naming the option and the file, for
 example `ember: invalid value for [DEFAULT] backup_file_size (from /etc/ember/ember.conf):

@@ -30,6 +30,7 @@ import warnings
 
 from oslo_config import cfg
 
+from ember import config
 from ember.hooks import hookimpl
 
 LOG = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def configured_drivers(conf) -> list:
     if GROUP in conf:
         drivers = conf[GROUP].driver
     else:
-        probe = cfg.ConfigOpts()
+        probe = config.whole_values_from_environment(cfg.ConfigOpts())
         probe.register_opt(cfg.MultiStrOpt("driver", default=[]), group=GROUP)
         probe([], project=None, default_config_files=list(conf.config_file or []),
               default_config_dirs=list(conf.config_dir or []), use_env=True)

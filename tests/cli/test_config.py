@@ -80,6 +80,21 @@ def test_environment_overrides_files(clean_env, monkeypatch):
     assert (conf.backup_driver, conf.database.connection) == ("memory", "sqlite:///y")
 
 
+def test_a_multi_valued_option_from_the_environment_is_one_value(clean_env, monkeypatch):
+    """oslo.config alone would split it into characters (['m', 'e', 's', ...])."""
+    from ember.notifications import configured_drivers
+    from oslo_config import cfg
+
+    monkeypatch.setenv("OS_OSLO_MESSAGING_NOTIFICATIONS__DRIVER", "messagingv2")
+    conf = config.load()
+    assert configured_drivers(conf) == ["messagingv2"]  # before oslo.messaging registers
+    # registered after loading, as oslo.messaging does when it creates the notifier
+    conf.register_opt(cfg.MultiStrOpt("driver", default=[]),
+                      group="oslo_messaging_notifications")
+    assert conf.oslo_messaging_notifications.driver == ["messagingv2"]
+    assert configured_drivers(conf) == ["messagingv2"]
+
+
 def test_errors_are_one_line(clean_env, monkeypatch):
     with pytest.raises(errors.ConfigError) as missing:
         config.load([str(clean_env / "nope.conf")])
