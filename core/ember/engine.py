@@ -235,13 +235,15 @@ class Engine:
         try:
             self._prepare_target(fd, target_path, volume_size, target_is_new)
             driver = BoundedDriver(self.driver, self.max_calls)
+            # the final fsync then waits for the last few MiB, not the whole volume
+            write_behind = blocks.WriteBehind(fd)
             with cf.ThreadPoolExecutor(self.threads, thread_name_prefix="ember-restore") as pool:
                 window = Window(pool, self.threads + 1, meter.report)
                 try:
                     for member, entry, ranges in plan:
                         check()
                         window.submit(self._restore_object, driver, fd, member, entry,
-                                      ranges, target_is_new, check, meter)
+                                      ranges, target_is_new, check, meter, write_behind)
                     window.drain()
                 except BaseException as exc:
                     check.stop(exc)
@@ -273,7 +275,8 @@ class Engine:
                            "restore into a volume at least as large" % (path, size, volume_size))
 
     def _restore_object(self, driver, fd, member: ChainMember, entry: fmt.ObjectEntry,
-                        ranges, target_is_new: bool, check: CancelCheck, meter: Meter) -> None:
+                        ranges, target_is_new: bool, check: CancelCheck, meter: Meter,
+                        write_behind: blocks.WriteBehind) -> None:
         where = "backup %s: object %s" % (member.backup_id, entry.name)
         md5 = self._md5(entry.length)
         pos = entry.offset
@@ -300,6 +303,7 @@ class Engine:
                             # on a zeroed target can never leave older data visible
                             if not (target_is_new and blocks.is_zero(part)):
                                 _pwrite(fd, part, s)
+                                write_behind.wrote(e - s)
                             meter.add(e - s)
                         if ranges[ri][1] <= end:
                             ri += 1
