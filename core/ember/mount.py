@@ -5,6 +5,9 @@ is mounted at ``<base>/<md5 hex of the share string>`` with
 ``mount -t <fstype> [-o <options>] <share> <mount point>``, an existing mount there is
 reused, and a failing mount is retried. Cinder and Ember therefore agree on the mount
 point of a share, so either one finds the other's backups under it.
+
+:class:`MountedShare` is the driver side shared by the family: a posix driver whose base
+directory is such a mount, made on first use.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import os
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, ClassVar, Sequence
 
 from ember import errors
 
@@ -116,3 +119,71 @@ def ensure_mounted(spec: MountSpec, attempts: int = 3, *, delay: float = 1.0,
     raise errors.PermanentDriverError(
         "mounting share %s at %s failed after %d attempt(s): %s (command: %s)"
         % (spec.share, spec.mount_point, max(1, attempts), message, " ".join(spec.command())))
+
+
+class MountedShare:
+    """Mixin for a posix-family driver whose repository is a remote share mounted at
+    ``<mount base>/<md5 hex of the share string>`` on first use, as Cinder's nfs and
+    glusterfs drivers do: ``class D(mount.MountedShare, PosixBackupDriver)``.
+
+    It provides ``base_path`` (mounts once, then returns the mount point),
+    ``check_setup`` (mounting is the check) and ``describe``. The subclass sets
+    ``fstype``, ``share_option`` and ``mount_base_option`` and implements
+    ``parse_share`` (a one-line ``ConfigError`` for a missing or malformed share).
+    """
+
+    #: the ``mount -t`` file system type
+    fstype: ClassVar[str]
+    #: the option holding the share string (used exactly as configured)
+    share_option: ClassVar[str]
+    #: the option holding the directory the mount point is made in
+    mount_base_option: ClassVar[str]
+    #: how many times a failing mount is tried (a subclass may read it from its options)
+    mount_attempts: int = 3
+
+    def __init__(self, conf):
+        super().__init__(conf)
+        self._mounted_at: str | None = None
+
+    def parse_share(self, text: str | None):
+        """The parsed share (an object whose ``text`` is ``text`` unchanged)."""
+        raise NotImplementedError
+
+    def mount_options(self) -> str | None:
+        """What ``mount -o`` gets (None: no ``-o``)."""
+        return None
+
+    def before_mount(self, spec: MountSpec) -> None:
+        """Called when nothing is mounted at the mount point yet, before mounting: a
+        place to raise a clearer error than the mount command would give."""
+
+    def mount_spec(self) -> MountSpec:
+        """What this driver mounts: the exact command is ``mount_spec().command()``."""
+        share = self.parse_share(getattr(self.conf, self.share_option))
+        return MountSpec(fstype=self.fstype, share=share.text,
+                         mount_point=mount_point_for(getattr(self.conf, self.mount_base_option),
+                                                     share.text),
+                         options=self.mount_options())
+
+    @property
+    def base_path(self) -> str:
+        """The posix base directory: the share's mount point, mounted on first use."""
+        if self._mounted_at is None:
+            spec = self.mount_spec()
+            if mounted_source(spec.mount_point) is None:
+                self.before_mount(spec)
+            ensure_mounted(spec, self.mount_attempts)
+            self._mounted_at = spec.mount_point
+        return self._mounted_at
+
+    def check_setup(self) -> None:
+        self.base_path  # noqa: B018 -- mounting is the check
+        super().check_setup()
+
+    def describe(self) -> str:
+        """``<fstype> share <share> mounted at <mount point>`` (mounts nothing, and does
+        not fail on a share that is not set)."""
+        share = getattr(self.conf, self.share_option) or ""
+        return "%s share %s mounted at %s" % (
+            self.fstype, share, mount_point_for(getattr(self.conf, self.mount_base_option),
+                                                share))

@@ -24,11 +24,14 @@ from ember_nfs import opts
 from ember_nfs.share import parse_share
 
 
-class NFSBackupDriver(PosixBackupDriver):
+class NFSBackupDriver(mount.MountedShare, PosixBackupDriver):
     """The posix driver on a kernel-mounted NFS share (``backup_nfs_client = kernel``)."""
 
     name: ClassVar[str] = "nfs"
     cinder_service: ClassVar[str] = "cinder.backup.drivers.nfs.NFSBackupDriver"
+    fstype: ClassVar[str] = "nfs"
+    share_option: ClassVar[str] = "backup_share"
+    mount_base_option: ClassVar[str] = "backup_mount_point_base"
 
     def __new__(cls, conf, *args, **kwargs):
         if cls is NFSBackupDriver and opts.register(conf).backup_nfs_client == "userspace":
@@ -42,31 +45,13 @@ class NFSBackupDriver(PosixBackupDriver):
     def __init__(self, conf):
         opts.register(conf)
         super().__init__(conf)
-        self._mounted_at: str | None = None
 
-    # ---- the mount ----------------------------------------------------------------
-    def mount_spec(self) -> mount.MountSpec:
-        """What this driver mounts: the exact ``mount`` command is ``mount_spec().command()``."""
-        share = parse_share(self.conf.backup_share)
-        return mount.MountSpec(
-            fstype="nfs", share=share.text,
-            mount_point=mount.mount_point_for(self.conf.backup_mount_point_base, share.text),
-            options=self.conf.backup_mount_options)
+    # ---- the mount (ember.mount.MountedShare) --------------------------------------
+    parse_share = staticmethod(parse_share)
+
+    def mount_options(self) -> str | None:
+        return self.conf.backup_mount_options
 
     @property
-    def base_path(self) -> str:
-        """The posix base directory: the share's mount point, mounted on first use."""
-        if self._mounted_at is None:
-            spec = self.mount_spec()
-            mount.ensure_mounted(spec, self.conf.backup_mount_attempts)
-            self._mounted_at = spec.mount_point
-        return self._mounted_at
-
-    def check_setup(self) -> None:
-        self.base_path  # noqa: B018 -- mounting is the check
-        super().check_setup()
-
-    def describe(self) -> str:
-        share = self.conf.backup_share or ""
-        return "nfs share %s mounted at %s" % (
-            share, mount.mount_point_for(self.conf.backup_mount_point_base, share))
+    def mount_attempts(self) -> int:
+        return self.conf.backup_mount_attempts
