@@ -85,8 +85,12 @@ engine_opts = [
                     "(zlib 6, bz2 9, zstd 3, as Cinder). zlib levels 1-6 run on ISA-L "
                     "(the isal package) at the ISA-L level of nearest ratio (1->1, 2-3->2, "
                     "4-6->3; so unset means ISA-L 3, about 7x faster than zlib 6 for about "
-                    "2 percent more bytes); 0 and 7-9 run on the stdlib zlib. The level is not "
-                    "recorded in the repository, so any value stays readable by Cinder."),
+                    "2 percent more bytes); 0 and 7-9 run on the stdlib zlib. zstd 1 takes "
+                    "about 30 percent less CPU than the default 3 for a whole backup and half "
+                    "its memory, for about 5 percent more bytes (text compresses 2.36:1 "
+                    "instead of 2.75:1); levels below 1 gain no speed here and store about 20 "
+                    "percent more than 1. The level is not recorded in the repository, so any "
+                    "value stays readable by Cinder."),
     cfg.IntOpt("backup_engine_threads", default=0, min=0,
                help="Worker threads of the backup/restore pipeline (reading, hashing, "
                     "compression, uploads overlap). 0 means the number of CPUs."),
