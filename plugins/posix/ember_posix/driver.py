@@ -61,7 +61,8 @@ class PosixBackupDriver(ChunkedBackupDriver):
     def __init__(self, conf):
         super().__init__(conf)
         opts.register(conf)
-        self._resolved: dict = {}  # (base_path, container) -> checked absolute path
+        # (base_path, container) -> (checked absolute path, its (st_dev, st_ino))
+        self._resolved: dict = {}
 
     # ---- the subclass hook --------------------------------------------------------------
     @property
@@ -78,15 +79,27 @@ class PosixBackupDriver(ChunkedBackupDriver):
 
         An existing container's answer is cached per driver: ``realpath`` walks every
         component with ``lstat`` (~0.1 ms), which a 2,000-object incremental would pay
-        twice per put. The cache keys on ``base_path`` too, so a subclass that changes
-        it (a new mount point) is checked afresh."""
+        twice per put. A cached answer is still confirmed by one ``stat``: if the path
+        now leads to another directory (a component swapped for a symlink), it is
+        checked afresh. The cache keys on ``base_path`` too (a subclass's new mount)."""
         key = (self.base_path, container)
         cached = self._resolved.get(key)
         if cached is not None:
-            return cached
+            path, identity = cached
+            try:
+                st = os.stat(path)
+                if (st.st_dev, st.st_ino) == identity:
+                    return path
+            except OSError:
+                pass
+            del self._resolved[key]
         path = self._resolve_container(container)
-        if os.path.isdir(path):  # only a directory that exists resolves for good
-            self._resolved[key] = path
+        try:
+            st = os.stat(path)
+        except OSError:
+            return path  # not there yet: nothing to remember
+        if os.path.isdir(path):
+            self._resolved[key] = (path, (st.st_dev, st.st_ino))
         return path
 
     def _resolve_container(self, container: str) -> str:

@@ -8,6 +8,7 @@ import signal
 
 import pytest
 
+from ember import errors
 from ember import format as fmt
 from ember.engine import BackupSpec, ChainMember, Engine
 from ember.testing.config import make_conf
@@ -146,3 +147,23 @@ def test_a_backup_flushes_before_its_documents(driver, tmp_path, monkeypatch):
     engine.restore([ChainMember(BACKUP_ID, CONTAINER, PREFIX)], str(target),
                    target_is_new=True)
     assert target.read_bytes() == source.read_bytes()
+
+
+def test_container_swapped_for_a_symlink_out_is_refused_after_use(tmp_path):
+    """The driver remembers a checked container (realpath per put is costly), but a
+    container replaced by a symlink leading out of the repository is refused anyway."""
+    base, outside = tmp_path / "repo", tmp_path / "outside"
+    outside.mkdir()
+    conf = make_conf()
+    driver = PosixBackupDriver(conf)
+    conf.set_override("backup_posix_path", str(base))
+    driver.ensure_container("aa/bb")
+    driver.put_object("aa/bb", "volume_x-00001", b"first")  # checked and remembered
+    os.rename(base / "aa" / "bb", tmp_path / "moved")
+    (base / "aa" / "bb").symlink_to(outside)
+    with pytest.raises(errors.PermanentDriverError) as raised:
+        driver.put_object("aa/bb", "volume_x-00002", b"second")
+    assert str(raised.value) == (
+        "posix repository %s: container aa/bb resolves to %s, outside the repository "
+        "(a symlink?); refusing it" % (base, outside))
+    assert list(outside.iterdir()) == []
