@@ -10,8 +10,10 @@ import time
 
 import pytest
 
-CANCELLED = ("ember: Backup %s was cancelled: it was force-deleted or reset to error while "
-             "running; its objects were removed.")
+FORCE_DELETED = ("ember: Backup %s was cancelled: it was force-deleted while it ran; its "
+                 "objects were removed.")
+RESET = ("ember: Backup %s was cancelled: its status was changed to %s while it ran; its "
+         "objects were removed.")
 
 
 def _start_backup(ember, name, first_object_suffix="-00001"):
@@ -49,7 +51,7 @@ def test_force_delete_cancels_a_running_backup_inside_a_large_object(ember):
     reacted = time.monotonic() - before
     print("reacted in %.2f s" % reacted)  # shown with pytest -s
 
-    assert _stderr_line(proc) == CANCELLED % backup_id
+    assert _stderr_line(proc) == FORCE_DELETED % backup_id
     assert proc.returncode == 1
     assert shell.close() == ""
     assert reacted < ember.NOTICE_WITHIN
@@ -76,7 +78,7 @@ def test_a_status_reset_stops_a_running_backup(ember, command):
     reacted = time.monotonic() - before
     print("reacted in %.2f s" % reacted)  # shown with pytest -s
 
-    assert _stderr_line(proc) == CANCELLED % backup_id
+    assert _stderr_line(proc) == RESET % (backup_id, wanted)
     assert proc.returncode == 1
     assert shell.close() == ""
     assert reacted < ember.NOTICE_WITHIN
