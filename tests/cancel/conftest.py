@@ -21,21 +21,11 @@ import time
 from importlib.metadata import entry_points
 
 import pytest
+from cli_harness import words
 from ember.testing.services import require
 
 EMBER = os.path.join(os.path.dirname(sys.executable), "ember")
 MiB = 1 << 20
-def text(size: int, seed: int = 1) -> bytes:
-    """Compressible (words), so bz2 really works on it, and deterministic."""
-    rnd = random.Random(seed)
-    words = [bytes(rnd.choices(b"abcdefghijklmnopqrstuvwxyz", k=rnd.randint(2, 9)))
-             for _ in range(4096)]
-    out = bytearray()
-    while len(out) < size:
-        out += b" ".join(rnd.choices(words, k=4096)) + b"\n"
-    return bytes(out[:size])
-
-
 class Ember:
     """The ``ember`` executable with its own $HOME and state directory."""
 
@@ -108,7 +98,7 @@ class Ember:
     def volume(self, name: str, size_mib: int, seed: int = 1) -> dict:
         volume = self.json("volume", "create", "--size", "%dM" % size_mib, name)
         with open(volume["path"], "r+b") as f:
-            f.write(text(size_mib * MiB, seed))
+            f.write(words(size_mib * MiB, seed))
         return volume
 
 
