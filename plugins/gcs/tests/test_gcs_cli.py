@@ -54,10 +54,10 @@ class Ember:
         assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
         return lines[0]
 
-    def start(self, *args):
+    def start(self, *args, **env):
         return subprocess.Popen([EMBER, *args], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, cwd=str(self.root),
-                                env=self.env)
+                                env=dict(self.env, **env))
 
 
 def sha256(path) -> str:
@@ -122,9 +122,15 @@ def test_full_incremental_restore_and_delete(ember, store, bucket):
 
 
 def test_cancel_during_upload_leaves_nothing(ember, store, bucket):
-    volume = ember.json("volume", "create", "--size", "48M", "big")
-    write_at(volume["path"], 0, random.Random(9).randbytes(48 * MiB))
-    proc = ember.start("volume", "backup", "create", "--name", "doomed", "big")
+    volume = ember.json("volume", "create", "--size", "128M", "big")
+    text = b"".join(b"%08d the quick brown fox jumps over the lazy dog\n" % i
+                    for i in range(128 * MiB // 50 + 1))[:128 * MiB]
+    write_at(volume["path"], 0, text)
+    # bz2 on 128 MiB of text with one engine thread takes ~5 s even on an idle machine
+    # (~25 MB/s), so the force delete (a new process: ~1 s) lands while the backup runs
+    proc = ember.start("volume", "backup", "create", "--name", "doomed", "big",
+                       OS_DEFAULT__BACKUP_COMPRESSION_ALGORITHM="bz2",
+                       OS_DEFAULT__BACKUP_ENGINE_THREADS="1")
     prefix = "volume_%s/" % volume["id"]
     try:
         deadline = time.monotonic() + 60

@@ -127,19 +127,25 @@ def test_full_incremental_restore_delete(ember, admin, container):
 
 
 def test_force_delete_cancels_a_running_upload_and_leaves_nothing(ember, admin, container):
-    # 32 MiB of incompressible data through bz2 keeps the backup busy for seconds: long
-    # enough to see its first objects on the server and force-delete it before the last
-    ember.volume("big", "32M", noise(3, 32 * MiB))
+    # bz2 on 128 MiB of text with one engine thread takes ~5 s even on an idle machine
+    # (~25 MB/s), so the force delete (a new process: ~1 s) lands while the backup runs
+    text = b"".join(b"%08d the quick brown fox jumps over the lazy dog\n" % i
+                    for i in range(128 * MiB // 50 + 1))[:128 * MiB]
+    ember.volume("big", "128M", text)
     volume_id = ember.json("volume", "show", "big")["id"]
     running = ember.start("volume", "backup", "create", "--name", "doomed", "big",
-                          OS_DEFAULT__BACKUP_COMPRESSION_ALGORITHM="bz2")
+                          OS_DEFAULT__BACKUP_COMPRESSION_ALGORITHM="bz2",
+                          OS_DEFAULT__BACKUP_ENGINE_THREADS="1")
     deadline = time.monotonic() + 60
     while not (uploaded := names(admin, container, "volume_%s/" % volume_id)):
         assert running.poll() is None and time.monotonic() < deadline, running.stderr.read()
         time.sleep(0.05)
     backup_id = uploaded[0].split("_backup_")[1][:36]  # <prefix>-NNNNN, prefix ends in the id
     assert ember.run("volume", "backup", "delete", "--force", backup_id).returncode == 0
-    running.communicate(timeout=120)
+    _, err = running.communicate(timeout=120)
+    assert running.returncode == 1
+    assert err.strip() == ("ember: Backup %s was cancelled: it was force-deleted while it "
+                           "ran; its objects were removed." % backup_id)
     assert names(admin, container) == []
     assert ember.json("volume", "backup", "list") == []
 
