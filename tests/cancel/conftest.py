@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import select
 import sqlite3
 import subprocess
