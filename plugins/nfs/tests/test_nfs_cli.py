@@ -2,7 +2,8 @@
 client: this kernel has no NFS client) against the real nfs-ganesha: full and incremental
 backups restored bit-exact, the objects on the share exactly as Cinder names them, delete
 (nothing of theirs left on the share), and a force delete cancelling a running backup
-(nothing left, not even a temporary file).
+(nothing left, not even a temporary file), and a backup written by the posix driver onto
+the exported directory restored and deleted through nfs.
 
 The share is looked at through the server's export directory, not through the driver
 under test. Each test has its own container (a top-level directory of the export),
@@ -111,3 +112,22 @@ def test_force_delete_cancels_a_running_backup_and_leaves_nothing(
     assert on_share(nfs_exports, container) == []
     assert ember.json("volume", "backup", "list") == []
     assert ember.json("volume", "show", "big")["status"] == "available"
+
+
+def test_backup_written_through_posix_on_the_export_restores_through_nfs(
+        ember, nfs_exports, container):
+    # the posix family shares one format: same catalogue, the driver switched underneath
+    posix = {"OS_DEFAULT__BACKUP_DRIVER": "posix",
+             "OS_DEFAULT__BACKUP_POSIX_PATH": nfs_exports.dir}
+    path = ember.create_volume("vol1", "3M", pattern(3, 3 * MiB))["path"]
+    expected = sha256_file(path)
+    backup = ember.json("volume", "backup", "create", "--container", container, "vol1",
+                        env=posix)
+    assert backup["service"] == "cinder.backup.drivers.posix.PosixBackupDriver"
+    assert on_share(nfs_exports, container) == cinder_names(backup, 3)
+
+    restored = ember.json("volume", "backup", "restore", backup["id"])  # through nfs
+    assert sha256_file(ember.json("volume", "show", restored["volume_id"])["path"],
+                       3 * MiB) == expected
+    ember.ok("volume", "backup", "delete", backup["id"])  # through nfs too
+    assert on_share(nfs_exports, container) == []
