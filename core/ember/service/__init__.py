@@ -1,0 +1,34 @@
+"""The service facade: one object over the catalogue, the engine, volumes and policy.
+
+The CLI calls only this. Every method takes a ``RequestContext`` first, checks policy,
+applies Cinder's rules and status transitions, and returns plain dicts with Cinder's API
+field names (datetimes as ISO strings). Errors are ``ember.errors`` classes with one-line
+messages; a refused request changes nothing in the catalogue.
+
+Status changes are conditional UPDATEs (``ember.catalog.states``): of two processes
+racing for one volume, exactly one gets it and the other a clear ``InvalidState``.
+
+``Ember`` is composed of one mixin per concern: ``base`` (constructor, driver and
+engine access, hooks, lookup), ``recovery`` (crash repair), ``volumes`` (volumes and
+snapshots), ``backups`` (create), ``queries`` (show, list, chains), ``restore``,
+``lifecycle`` (delete, update, reset-state) and ``records`` (export, import).
+"""
+
+from __future__ import annotations
+
+from ember.service.backups import IN_USE_NEEDS_FORCE, NO_INCREMENTAL_PARENT, BackupCreateMixin
+from ember.service.base import Progress, ServiceBase
+from ember.service.lifecycle import FORCE_DELETE_WAIT, HAS_DEPENDENTS, BackupLifecycleMixin
+from ember.service.queries import BackupQueriesMixin
+from ember.service.records import RecordsMixin
+from ember.service.recovery import RecoveryMixin
+from ember.service.restore import RestoreMixin
+from ember.service.volumes import VolumesMixin
+
+__all__ = ["Ember", "Progress", "NO_INCREMENTAL_PARENT", "IN_USE_NEEDS_FORCE",
+           "HAS_DEPENDENTS", "FORCE_DELETE_WAIT"]
+
+
+class Ember(RecoveryMixin, VolumesMixin, BackupCreateMixin, BackupQueriesMixin, RestoreMixin,
+            BackupLifecycleMixin, RecordsMixin, ServiceBase):
+    """Backups, volumes and snapshots of one Ember installation."""

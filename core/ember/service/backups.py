@@ -1,0 +1,243 @@
+"""Backup creation: claim the source, run the engine, and end in ``available``, ``error``
+or cancelled, with the source volume or snapshot given its status back.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import uuid
+
+import sqlalchemy as sa
+
+from ember import errors
+from ember import format as fmt
+from ember import policy as rules
+from ember import volumes as vols
+from ember.catalog import ownership, views
+from ember.catalog.models import Backup, Snapshot, Volume, utcnow
+from ember.catalog.states import (
+    BackupStatus,
+    SnapshotStatus,
+    VolumeStatus,
+    add_dependent,
+    conditional_update,
+    restore_volume_status,
+)
+from ember.catalog.tokens import StatusToken
+from ember.service.base import Progress, ServiceBase, chain_member
+
+NO_INCREMENTAL_PARENT = "No backups available to do an incremental backup."
+IN_USE_NEEDS_FORCE = "Backing up an in-use volume must use the force flag."
+
+
+class BackupCreateMixin(ServiceBase):
+    """``create_backup`` and the steps around the engine's backup."""
+
+    def create_backup(self, ctx, volume_ref, *, name=None, description=None,
+                      container=None, incremental=False, force=False, snapshot=None,
+                      metadata=None, availability_zone=None,
+                      progress: Progress | None = None) -> dict:
+        """Run a whole backup in the foreground. On failure the row is ``error`` with
+        ``fail_reason``, the volume is back in its previous status, and the error is
+        raised; a force delete (or any status reset) from elsewhere cancels it with
+        ``BackupCancelled`` and no objects left behind."""
+        backup_id = str(uuid.uuid4())
+        with self.catalog.session() as session:
+            volume = self._volume(session, ctx, volume_ref)
+            self.policy.enforce(ctx, rules.CREATE, volume.project_id)
+            snap = self._backup_source_snapshot(session, ctx, volume, snapshot)
+            if snap is None:
+                self._check_backup_source(volume, force)
+            parent = (self._incremental_parent(session, ctx, volume, snap)
+                      if incremental else None)
+            now = utcnow()
+            if snap is not None:
+                claimed = conditional_update(session, Snapshot, snap.id,
+                                             [SnapshotStatus.AVAILABLE],
+                                             status=SnapshotStatus.BACKING_UP)
+            else:
+                allowed = [VolumeStatus.AVAILABLE] + ([VolumeStatus.IN_USE] if force else [])
+                claimed = self._claim_volume(session, volume.id, allowed)
+            if not claimed:
+                session.refresh(snap if snap is not None else volume)
+                self._check_backup_source(volume, force, snap)
+                raise errors.InvalidState("%s changed status meanwhile; try again."
+                                          % (snap.id if snap else volume.id))
+            row = Backup(id=backup_id, user_id=ctx.user_id, project_id=volume.project_id,
+                         volume_id=volume.id, snapshot_id=snap.id if snap else None,
+                         display_name=name, display_description=description,
+                         container=container, parent_id=parent.id if parent else None,
+                         status=BackupStatus.CREATING, size=volume.size,
+                         size_bytes=volume.size_bytes, host=self.conf.host,
+                         availability_zone=availability_zone
+                         or self.conf.storage_availability_zone,
+                         properties=dict(metadata or {}), created_at=now,
+                         data_timestamp=snap.created_at if snap else now,
+                         encryption_key_id=volume.encryption_key_id, **self._owner())
+            session.add(row)
+            volume_meta = self._volume_meta(volume)
+            chain_parent = None if parent is None else chain_member(parent)
+            source = snap.path if snap else volume.path
+            from_in_use = snap is None and volume.status == VolumeStatus.IN_USE
+        return self._observed(
+            "backup.create", ctx, row.id, row.volume_id,
+            lambda report: self._run_backup(row, source, from_in_use, chain_parent,
+                                            volume_meta, report), progress)
+
+    def _claim_volume(self, session, volume_id: str, allowed) -> bool:
+        # previous_status first: MySQL assigns SET items left to right
+        stmt = (sa.update(Volume).where(Volume.id == volume_id, Volume.deleted.is_(False),
+                                        Volume.status.in_(allowed))
+                .ordered_values((Volume.previous_status, Volume.status),
+                                (Volume.status, VolumeStatus.BACKING_UP),
+                                (Volume.updated_at, utcnow())))
+        return session.execute(stmt, execution_options={"synchronize_session": False}
+                               ).rowcount == 1
+
+    @staticmethod
+    def _check_backup_source(volume, force, snap=None) -> None:
+        if snap is not None:
+            if snap.status != SnapshotStatus.AVAILABLE:
+                raise errors.InvalidState('Snapshot %s must be available to back it up, but '
+                                          'the current status is "%s".'
+                                          % (snap.id, snap.status))
+            return
+        if volume.status not in (VolumeStatus.AVAILABLE, VolumeStatus.IN_USE):
+            raise errors.InvalidState('Volume to be backed up must be available or in-use, '
+                                      'but the current status is "%s".' % volume.status)
+        if volume.status == VolumeStatus.IN_USE and not force:
+            raise errors.InvalidState(IN_USE_NEEDS_FORCE)
+
+    def _backup_source_snapshot(self, session, ctx, volume, ref):
+        if ref is None:
+            return None
+        snap = self._snapshot(session, ctx, ref)
+        if snap.volume_id != volume.id:
+            raise errors.InvalidInput("Snapshot %s is not a snapshot of volume %s."
+                                      % (snap.id, volume.id))
+        self._check_backup_source(volume, True, snap)
+        return snap
+
+    def _incremental_parent(self, session, ctx, volume, snap) -> Backup:
+        """Cinder's choice: the latest ``available`` backup of the volume by
+        data_timestamp (before the snapshot's time for a snapshot backup)."""
+        candidates = session.scalars(sa.select(Backup).where(
+            Backup.volume_id == volume.id, Backup.deleted.is_(False),
+            Backup.project_id == ctx.project_id)).all()
+        usable = [b for b in candidates if b.status == BackupStatus.AVAILABLE
+                  and b.data_timestamp is not None
+                  and (snap is None or b.data_timestamp < snap.created_at)]
+        if not usable:
+            raise errors.InvalidBackup(NO_INCREMENTAL_PARENT)
+        return max(usable, key=lambda b: (b.data_timestamp, b.created_at))
+
+    def _volume_meta(self, volume: Volume) -> str:
+        """The ``volume_meta`` JSON string written into the backup (spec §1.7)."""
+        base = {"id": volume.id, "size": volume.size, "status": VolumeStatus.BACKING_UP,
+                "display_name": volume.display_name,
+                "display_description": volume.display_description,
+                "volume_type_id": volume.volume_type_id,
+                "encryption_key_id": volume.encryption_key_id, "host": volume.host,
+                "availability_zone": volume.availability_zone,
+                "bootable": bool(volume.bootable), "user_id": volume.user_id,
+                "project_id": volume.project_id, "created_at": views.iso(volume.created_at)}
+        meta = {"version": self.conf.backup_metadata_version, "volume-base-metadata": base}
+        if volume.properties:
+            meta["volume-metadata"] = dict(volume.properties)
+        return json.dumps(meta)
+
+    def _run_backup(self, row: Backup, source: str, from_in_use: bool, parent, volume_meta,
+                    progress) -> dict:
+        from ember.engine import BackupSpec
+
+        temp_path = None
+        token = StatusToken(
+            self.catalog, row.id,
+            # a force delete or any reset (even to available: its objects are not all
+            # written) stops it; Cinder would run on and mark it available (spec 2.8)
+            lambda s: s != BackupStatus.CREATING,
+            # replaced by _end_cancelled_backup's message, which names the new status
+            errors.BackupCancelled, "Backup %s was cancelled while it ran." % row.id)
+        try:
+            driver = self.driver
+            container = row.container or driver.default_container(row.id)
+            prefix = driver.object_prefix(row.volume_id, row.id, fmt.timestamp())
+            if from_in_use:  # crash-consistent: read a point-in-time copy, not the live image
+                temp_id = str(uuid.uuid4())
+                temp_path = os.path.join(self._dir("snapshots"), "snapshot-%s" % temp_id)
+                vols.copy_point_in_time(source, temp_path)
+                source = temp_path
+            else:
+                temp_id = None
+            with self.catalog.session() as session:
+                conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
+                                   container=container, service_metadata=prefix,
+                                   service=driver.cinder_service, temp_snapshot_id=temp_id)
+            token.raise_if_cancelled()
+            spec = BackupSpec(backup_id=row.id, volume_id=row.volume_id, source_path=source,
+                              container=container, prefix=prefix,
+                              created_at=str(row.created_at.replace(
+                                  tzinfo=datetime.timezone.utc)),
+                              name=row.display_name, description=row.display_description,
+                              parent=parent, volume_meta=volume_meta)
+            result = self._engine().backup(spec, cancel=token, progress=progress)
+        except errors.Cancelled:
+            raise self._end_cancelled_backup(row, None) from None
+        except Exception as exc:
+            self._fail_backup(row, exc)
+            raise
+        finally:
+            if temp_path:
+                vols.remove(temp_path)
+        with self.catalog.session() as session:
+            done = conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
+                                      status=BackupStatus.AVAILABLE,
+                                      object_count=result.object_count, temp_snapshot_id=None,
+                                      **ownership.RELEASE)
+            if done:
+                if row.parent_id:
+                    add_dependent(session, row.parent_id, +1)
+                self._release_source(session, row, failed=False)
+        if not done:  # cancelled after the engine's last check (spec 2.8's finalize window)
+            raise self._end_cancelled_backup(row, (container, prefix))
+        return self.get_backup_row(row.id)
+
+    def _release_source(self, session, row: Backup, failed: bool) -> None:
+        if row.snapshot_id:
+            conditional_update(session, Snapshot, row.snapshot_id,
+                               [SnapshotStatus.BACKING_UP], status=SnapshotStatus.AVAILABLE)
+        else:
+            restore_volume_status(session, row.volume_id,
+                                  VolumeStatus.ERROR_BACKING_UP if failed
+                                  else VolumeStatus.BACKING_UP)
+
+    def _fail_backup(self, row: Backup, exc: Exception) -> None:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:255]
+        with self.catalog.session() as session:
+            conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
+                               status=BackupStatus.ERROR, fail_reason=reason,
+                               **ownership.RELEASE)
+            self._release_source(session, row, failed=True)
+
+    def _end_cancelled_backup(self, row: Backup, objects) -> errors.BackupCancelled:
+        """Finish a backup cancelled by a force delete (row deleted) or a reset (row
+        ends error); ``objects`` = (container, prefix) still to remove. Returns the error
+        to raise, which says which of the two happened."""
+        if objects is not None:
+            self._engine().delete(*objects)
+        with self.catalog.session() as session:
+            status = session.scalar(sa.select(Backup.status).where(Backup.id == row.id))
+            if status in (None, BackupStatus.DELETING, BackupStatus.DELETED):
+                conditional_update(session, Backup, row.id, None, status=BackupStatus.DELETED,
+                                   deleted=True, deleted_at=utcnow(), **ownership.RELEASE)
+                what = "it was force-deleted"
+            else:
+                conditional_update(session, Backup, row.id, None, status=BackupStatus.ERROR,
+                                   fail_reason="Cancelled by a reset to %s while running; its "
+                                   "objects were removed." % status, **ownership.RELEASE)
+                what = "its status was changed to %s" % status
+            self._release_source(session, row, failed=False)
+        return errors.BackupCancelled("Backup %s was cancelled: %s while it ran; its objects "
+                                      "were removed." % (row.id, what))

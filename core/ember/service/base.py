@@ -1,0 +1,155 @@
+"""The plumbing every part of the service facade shares: the constructor, lazy driver
+and engine access, the hooks wrapper around an operation, name-or-id lookup within the
+caller's project, and listing scope.
+
+``ServiceBase`` is the root of the mixins that ``ember.service.Ember`` is composed of;
+they call each other's helpers through ``self``, so only the composed ``Ember`` is
+meant to be instantiated.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from ember import errors
+from ember import policy as rules
+from ember.catalog import Catalog, ownership, views
+from ember.catalog.models import Backup, Snapshot, Volume
+from ember.hooks import Hooks, plugin_manager
+from ember.notifications import Notifications
+from ember.policy import Policy
+from ember.progress import ProgressReporter, progress_view
+
+Progress = Callable[[int, int], None]
+
+
+def _not_found(kind: str, ref) -> errors.NotFound:
+    return errors.NotFound("No %s with a name or ID of '%s' exists." % (kind, ref))
+
+
+def chain_member(row: Backup):
+    """The engine's ``ChainMember`` for a catalogue row."""
+    from ember.engine import ChainMember
+
+    return ChainMember(backup_id=row.id, container=row.container, prefix=row.service_metadata)
+
+
+class ServiceBase:
+    """Constructor and shared helpers of the service facade."""
+
+    def __init__(self, conf, *, catalog=None, driver=None, repair=True, hooks=None):
+        """Open (and migrate) the catalogue named by ``[database] connection``; the
+        driver is loaded lazily on first use unless ``driver`` is given. With ``repair``
+        (the default) rows left behind by crashed processes are repaired first.
+        ``hooks`` (an ``ember.hooks.Hooks``) receives lifecycle and progress events;
+        the default loads the ``ember.hooks`` entry points plus the built-in OpenStack
+        notifications (``ember.notifications``; off unless configured)."""
+        self.conf = conf
+        self.catalog = catalog if catalog is not None else Catalog.open(conf)
+        self.policy = Policy(conf)
+        self._driver = driver
+        self.hooks = (hooks if hooks is not None
+                      else Hooks(plugin_manager(Notifications(conf))))
+        if repair:
+            self.repair()
+
+    @property
+    def driver(self):
+        if self._driver is None:
+            from ember.loader import load_driver
+
+            self._driver = load_driver(self.conf)
+        return self._driver
+
+    def _engine(self):
+        from ember.engine import Engine
+
+        return Engine(self.driver, self.conf)
+
+    def _observed(self, operation: str, ctx, backup_id: str, volume_id, run,
+                  progress: Progress | None = None):
+        """``run(report)`` between ``ember_operation_start`` and ``ember_operation_end``;
+        ``report(done, total)`` feeds ``progress`` and the ``ember_progress`` hook."""
+        backup = self._backup_dict(backup_id)
+        reporter = []  # built on the first report: only create and restore need the driver
+
+        def report(done: int, total: int) -> None:
+            if not reporter:  # rate-limited as Cinder's notifications (ember.progress)
+                reporter.append(ProgressReporter.for_driver(
+                    self.hooks, operation, lambda: progress_view(self._backup_dict(backup_id)),
+                    self.conf, self.driver, forward=progress))
+            reporter[0](done, total)
+
+        self.hooks.call("ember_operation_start", operation=operation, backup=backup,
+                        volume=self._volume_dict(volume_id), context=ctx)
+        error = None
+        try:
+            result = run(report)
+            if reporter:
+                reporter[0].finish()  # 100 percent only for a success
+            return result
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self.hooks.call("ember_operation_end", operation=operation,
+                            backup=self._backup_dict(backup_id),
+                            volume=self._volume_dict(volume_id), context=ctx, error=error)
+
+    def _backup_dict(self, backup_id: str) -> dict | None:
+        with self.catalog.session() as session:
+            row = session.get(Backup, backup_id)
+            return None if row is None else views.backup_view(row)
+
+    def _volume_dict(self, volume_id) -> dict | None:
+        if volume_id is None:
+            return None
+        with self.catalog.session() as session:
+            row = session.get(Volume, volume_id)
+            return None if row is None else views.volume_view(row)
+
+    def _dir(self, kind: str) -> str:
+        return os.path.join(self.conf.state_path, kind)
+
+    def _owner(self) -> dict:
+        return ownership.claim(self.conf.host)
+
+    def _find(self, session, model, kind: str, ctx, ref):
+        """The live row whose id or name is ``ref`` in the caller's project; an admin
+        also reaches other projects' rows (names: only when none matches at home)."""
+        if ref is None or ref == "":
+            raise errors.InvalidInput("A %s name or ID is required." % kind)
+        ref = str(ref)
+        live = sa.select(model).where(model.deleted.is_(False))
+        home = live.where(model.project_id == ctx.project_id)
+        scopes = [home, live] if ctx.is_admin else [home]
+        for scope in scopes:
+            row = session.scalar(scope.where(model.id == ref))
+            if row is not None:
+                return row
+        for scope in scopes:
+            rows = session.scalars(scope.where(model.display_name == ref)).all()
+            if len(rows) > 1:
+                raise errors.InvalidInput("More than one %s exists with the name '%s'; use "
+                                          "its ID." % (kind, ref))
+            if rows:
+                return rows[0]
+        raise _not_found(kind, ref)
+
+    def _volume(self, session, ctx, ref) -> Volume:
+        return self._find(session, Volume, "volume", ctx, ref)
+
+    def _snapshot(self, session, ctx, ref) -> Snapshot:
+        return self._find(session, Snapshot, "snapshot", ctx, ref)
+
+    def _backup(self, session, ctx, ref) -> Backup:
+        return self._find(session, Backup, "backup", ctx, ref)
+
+    def _scope(self, ctx, stmt, model, all_projects: bool):
+        if all_projects:
+            self.policy.enforce(ctx, rules.ALL_PROJECTS)
+            return stmt
+        return stmt.where(model.project_id == ctx.project_id)

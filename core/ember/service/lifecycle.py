@@ -1,0 +1,134 @@
+"""A backup's later life: delete (including force-deleting a running one), update of
+name, description and properties, and the admin reset of its status.
+"""
+
+from __future__ import annotations
+
+import time
+
+import sqlalchemy as sa
+
+from ember import errors
+from ember import policy as rules
+from ember.catalog import ownership, views
+from ember.catalog.models import Backup, utcnow
+from ember.catalog.states import (
+    BackupStatus,
+    add_dependent,
+    conditional_update,
+)
+from ember.service.base import ServiceBase
+
+HAS_DEPENDENTS = "Incremental backups exist for this backup."
+#: how long a force delete waits for a running backup to notice and finish the delete
+FORCE_DELETE_WAIT = 30.0
+
+
+class BackupLifecycleMixin(ServiceBase):
+    """Delete, update and reset-state of backups."""
+
+    def delete_backup(self, ctx, ref, *, force=False) -> None:
+        """Delete a backup and its objects. Needs ``available``/``error`` unless
+        ``force`` (admin), and no incremental children. Force-deleting a running backup
+        cancels it: its process removes the objects and the row."""
+        with self.catalog.session() as session:
+            row = self._backup(session, ctx, ref)
+            self.policy.enforce(ctx, rules.DELETE, row.project_id)
+            if force:
+                self.policy.enforce(ctx, rules.FORCE_DELETE, row.project_id)
+            allowed = [BackupStatus.AVAILABLE, BackupStatus.ERROR]
+            if force:
+                allowed += [BackupStatus.CREATING, BackupStatus.RESTORING,
+                            BackupStatus.ERROR_DELETING, BackupStatus.DELETING]
+            if row.status not in allowed:
+                raise errors.InvalidState('Backup %s status must be available or error, but '
+                                          'the current status is "%s".' % (row.id, row.status))
+            if session.scalar(sa.select(sa.func.count()).select_from(Backup).where(
+                    Backup.parent_id == row.id, Backup.deleted.is_(False))):
+                raise errors.InvalidBackup(HAS_DEPENDENTS)
+            was = row.status
+            running = (was in (BackupStatus.CREATING, BackupStatus.DELETING)
+                       and ownership.owner_alive(row, self.conf.host))
+            claim = {} if running else self._owner()
+            if not conditional_update(session, Backup, row.id, [was],
+                                      status=BackupStatus.DELETING, **claim):
+                raise errors.InvalidState("Backup %s changed status meanwhile; try again."
+                                          % row.id)
+            backup_id = row.id
+        def run(_report):
+            if running:  # its own process finishes the delete
+                self._wait_gone(backup_id)
+            else:
+                self._delete_objects_and_row(backup_id, was)
+
+        self._observed("backup.delete", ctx, backup_id, None, run)
+
+    def _wait_gone(self, backup_id: str) -> None:
+        """Let the running backup notice the delete and finish it (bounded wait)."""
+        deadline = time.monotonic() + FORCE_DELETE_WAIT
+        while time.monotonic() < deadline:
+            with self.catalog.session() as session:
+                if session.scalar(sa.select(Backup.deleted).where(Backup.id == backup_id)):
+                    return
+            time.sleep(0.2)
+
+    def _delete_objects_and_row(self, backup_id: str, was: str) -> None:
+        with self.catalog.session() as session:
+            row = session.get(Backup, backup_id)
+        try:
+            if row.service and row.container and row.service_metadata:
+                self._check_service(row)
+                self._engine().delete(row.container, row.service_metadata)
+        except Exception as exc:
+            with self.catalog.session() as session:
+                conditional_update(session, Backup, backup_id, [BackupStatus.DELETING],
+                                   status=BackupStatus.ERROR,
+                                   fail_reason=str(exc).splitlines()[0][:255] if str(exc)
+                                   else type(exc).__name__, **ownership.RELEASE)
+            raise
+        with self.catalog.session() as session:
+            if conditional_update(session, Backup, backup_id, [BackupStatus.DELETING],
+                                  status=BackupStatus.DELETED, deleted=True,
+                                  deleted_at=utcnow(), **ownership.RELEASE):
+                if row.parent_id:
+                    add_dependent(session, row.parent_id, -1)
+                if was == BackupStatus.CREATING:  # its owner died: free the source too
+                    self._release_source(session, row, failed=True)
+
+    def update_backup(self, ctx, ref, *, name=None, description=None, properties=None,
+                      no_property=False, remove_properties=()) -> dict:
+        """Rename, re-describe, and edit properties: ``no_property`` clears them first,
+        ``properties`` are merged in, ``remove_properties`` keys are dropped."""
+        with self.catalog.session() as session:
+            row = self._backup(session, ctx, ref)
+            self.policy.enforce(ctx, rules.UPDATE, row.project_id)
+            if name is not None:
+                row.display_name = name
+            if description is not None:
+                row.display_description = description
+            props = {} if no_property else dict(row.properties or {})
+            props.update({str(k): str(v) for k, v in (properties or {}).items()})
+            for key in remove_properties:
+                props.pop(key, None)
+            row.properties = props
+            row.updated_at = utcnow()
+            return views.backup_view(row)
+
+    def reset_backup_status(self, ctx, ref, status) -> dict:
+        """Admin: force the status to ``available`` or ``error``. Resetting a running
+        backup to ``error`` stops it; moving a restoring one cancels the restore."""
+        wanted = str(status).strip().lower()
+        with self.catalog.session() as session:
+            row = self._backup(session, ctx, ref)
+            self.policy.enforce(ctx, rules.RESET_STATUS, row.project_id)
+            if wanted not in BackupStatus.RESETTABLE:
+                raise errors.InvalidInput("Invalid backup status '%s': reset-state takes "
+                                          "available or error." % status)
+            backup_id = row.id
+        self._observed("backup.reset_status", ctx, backup_id, None, lambda report: self._reset(
+            backup_id, wanted))
+        return self._backup_dict(backup_id)
+
+    def _reset(self, backup_id: str, status: str) -> None:
+        with self.catalog.session() as session:
+            conditional_update(session, Backup, backup_id, None, status=status)
