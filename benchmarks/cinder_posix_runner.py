@@ -21,13 +21,14 @@ Cinder runs in its native-threads mode (eventlet is not monkey-patched), so
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime
 import json
 import os
 import sys
 import warnings
+
+import runner_cli  # beside this script (sys.path[0])
 
 warnings.filterwarnings("ignore")  # Cinder's eventlet deprecation banner
 
@@ -153,27 +154,7 @@ def cmd_restore(args) -> int:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("backup")
-    b.add_argument("--repo", required=True)
-    b.add_argument("--catalog", required=True)
-    b.add_argument("--volume", required=True)
-    b.add_argument("--backup-id", required=True)
-    b.add_argument("--parent")
-    b.add_argument("--container")
-    b.add_argument("--name")
-    b.add_argument("--codec", default="zlib")
-    b.add_argument("--object-size", type=int, default=1999994880)
-    b.add_argument("--sha-block-size", type=int, default=32768)
-    b.set_defaults(func=cmd_backup)
-    r = sub.add_parser("restore")
-    r.add_argument("--repo", required=True)
-    r.add_argument("--catalog", required=True)
-    r.add_argument("--backup-id", required=True)
-    r.add_argument("--target", required=True)
-    r.add_argument("--size", type=int, help="pre-size the new target (sparse)")
-    r.set_defaults(func=cmd_restore)
+    p = runner_cli.parser(__doc__.splitlines()[0], cmd_backup, cmd_restore)
     args = p.parse_args(argv)
     return args.func(args)
 

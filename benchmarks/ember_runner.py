@@ -14,12 +14,13 @@ standing in for Ember's SQLite catalogue, which is not what is being measured.
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import datetime
 import json
 import os
 import sys
+
+import runner_cli  # beside this script (sys.path[0])
 
 VOLUME_ID = "5f0c3a5e-0b7e-4d6a-9c52-6e1d2c0b1e11"
 
@@ -99,28 +100,8 @@ def cmd_restore(args) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = runner_cli.parser(__doc__.splitlines()[0], cmd_backup, cmd_restore)
     p.add_argument("--profile", help="write a cProfile dump here")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("backup")
-    b.add_argument("--repo", required=True)
-    b.add_argument("--catalog", required=True)
-    b.add_argument("--volume", required=True)
-    b.add_argument("--backup-id", required=True)
-    b.add_argument("--parent")
-    b.add_argument("--container")
-    b.add_argument("--name")
-    b.add_argument("--codec", default="zlib")
-    b.add_argument("--object-size", type=int, default=1999994880)
-    b.add_argument("--sha-block-size", type=int, default=32768)
-    b.set_defaults(func=cmd_backup)
-    r = sub.add_parser("restore")
-    r.add_argument("--repo", required=True)
-    r.add_argument("--catalog", required=True)
-    r.add_argument("--backup-id", required=True)
-    r.add_argument("--target", required=True)
-    r.add_argument("--size", type=int, help="pre-size the new target (sparse)")
-    r.set_defaults(func=cmd_restore)
     args = p.parse_args(argv)
     if args.profile:
         prof = cProfile.Profile()
