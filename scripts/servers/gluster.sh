@@ -62,8 +62,18 @@ CONF
 brick_online() { $G volume status "$VOL" 2>/dev/null | grep -E '^Brick ' | grep -q ' Y '; }
 glusterd_answers() { $G volume list >/dev/null 2>&1; }
 
+# Mounts of this volume whose FUSE client died with the last session (a killed process
+# leaves "Transport endpoint is not connected") are detached, so they can be mounted again.
+drop_stale_mounts() {
+  local m
+  for m in $(awk -v v="$VOL" '$3 == "fuse.glusterfs" && ($1 == "127.0.0.1:" v || $1 == "127.0.0.1:/" v) {print $2}' /proc/mounts); do
+    stat "$m" >/dev/null 2>&1 || { log "detaching stale mount $m"; umount -l "$m" || true; }
+  done
+}
+
 start() {
   install
+  drop_stale_mounts
   mkdir -p "$LIB" "$BRICK" "$MNT" "$RUN" "$LOG"
   # glusterd wants its hook and group templates inside its working directory
   [ -d "$LIB/groups" ] || cp -r /var/lib/glusterd/groups "$LIB/" 2>/dev/null || true
@@ -81,6 +91,9 @@ start() {
   $G volume info "$VOL" >/dev/null 2>&1 ||
     $G volume create "$VOL" "$(brick_host):$BRICK" force >/dev/null   # force: brick on the root fs
   $G volume info "$VOL" | grep -q '^Status: Started' || $G volume start "$VOL" >/dev/null
+  for _ in $(seq 1 100); do brick_online && break; sleep 0.1; done
+  # a brick process killed with the last session stays "Started" but offline: restart it
+  brick_online || $G volume start "$VOL" force >/dev/null 2>&1 || true
   for _ in $(seq 1 100); do brick_online && break; sleep 0.1; done
   brick_online || { log "brick of $VOL is not online"; exit 1; }
   mountpoint -q "$MNT" || mount -t glusterfs -o log-file="$LOG/mount.log" "127.0.0.1:/$VOL" "$MNT"
