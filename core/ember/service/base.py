@@ -153,3 +153,14 @@ class ServiceBase:
             self.policy.enforce(ctx, rules.ALL_PROJECTS)
             return stmt
         return stmt.where(model.project_id == ctx.project_id)
+
+    def _live(self, ctx, model, all_projects: bool, *, name=None, status=None):
+        """SELECT of the caller's (or, for admins who ask, every project's) rows of
+        ``model`` that are not deleted, filtered by display name and status if given."""
+        stmt = self._scope(ctx, sa.select(model).where(model.deleted.is_(False)), model,
+                           all_projects)
+        if name is not None:
+            stmt = stmt.where(model.display_name == name)
+        if status is not None:
+            stmt = stmt.where(model.status == status)
+        return stmt

@@ -49,12 +49,7 @@ class BackupQueriesMixin(ServiceBase):
         """Live backups, newest first unless ``sort`` ("key[:asc|desc],...") says
         otherwise; ``marker`` = the id after which the page starts."""
         self.policy.enforce(ctx, rules.GET_ALL)
-        stmt = self._scope(ctx, sa.select(Backup).where(Backup.deleted.is_(False)), Backup,
-                           all_projects)
-        if name is not None:
-            stmt = stmt.where(Backup.display_name == name)
-        if status is not None:
-            stmt = stmt.where(Backup.status == status)
+        stmt = self._live(ctx, Backup, all_projects, name=name, status=status)
         with self.catalog.session() as session:
             if volume is not None:
                 try:

@@ -64,12 +64,7 @@ class VolumesMixin(ServiceBase):
     def list_volumes(self, ctx, *, name=None, status=None, all_projects=False) -> list[dict]:
         """Volumes of the caller's project (all projects for admins who ask)."""
         self.policy.enforce(ctx, rules.VOLUME_GET_ALL)
-        stmt = self._scope(ctx, sa.select(Volume).where(Volume.deleted.is_(False)), Volume,
-                           all_projects)
-        if name is not None:
-            stmt = stmt.where(Volume.display_name == name)
-        if status is not None:
-            stmt = stmt.where(Volume.status == status)
+        stmt = self._live(ctx, Volume, all_projects, name=name, status=status)
         with self.catalog.session() as session:
             rows = session.scalars(stmt.order_by(Volume.created_at.desc())).all()
         return [views.volume_view(r) for r in rows]
@@ -191,8 +186,7 @@ class VolumesMixin(ServiceBase):
 
     def list_snapshots(self, ctx, *, volume=None, all_projects=False) -> list[dict]:
         self.policy.enforce(ctx, rules.SNAPSHOT_GET)
-        stmt = self._scope(ctx, sa.select(Snapshot).where(Snapshot.deleted.is_(False)),
-                           Snapshot, all_projects)
+        stmt = self._live(ctx, Snapshot, all_projects)
         with self.catalog.session() as session:
             if volume is not None:
                 stmt = stmt.where(Snapshot.volume_id == self._volume(session, ctx, volume).id)
