@@ -29,6 +29,7 @@ import sys
 import warnings
 
 import runner_cli  # beside this script (sys.path[0])
+from runner_cli import load_catalog, save_catalog
 
 warnings.filterwarnings("ignore")  # Cinder's eventlet deprecation banner
 
@@ -80,20 +81,6 @@ class FakeDB:
 
     def volume_get(self, context, volume_id):
         return {"id": volume_id, "size": self.size_gib}
-
-
-def load_catalog(path: str) -> dict:
-    if os.path.exists(path):
-        with open(path) as f:
-            return json.load(f)
-    return {}
-
-
-def save_catalog(path: str, catalog: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(catalog, f, indent=1)
-    os.replace(tmp, path)
 
 
 def make_driver(repo: str, catalog: dict, codec: str, object_size: int,

@@ -17,26 +17,12 @@ from __future__ import annotations
 import cProfile
 import datetime
 import json
-import os
 import sys
 
 import runner_cli  # beside this script (sys.path[0])
+from runner_cli import load_catalog, save_catalog
 
 VOLUME_ID = "5f0c3a5e-0b7e-4d6a-9c52-6e1d2c0b1e11"
-
-
-def load_catalog(path: str) -> dict:
-    if os.path.exists(path):
-        with open(path) as f:
-            return json.load(f)
-    return {}
-
-
-def save_catalog(path: str, catalog: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(catalog, f, indent=1)
-    os.replace(tmp, path)
 
 
 def make_engine(repo: str, codec: str, object_size: int, sha_block_size: int):

@@ -1,8 +1,25 @@
-"""The command line both chain runners share (``cinder_posix_runner.py`` in Cinder's venv,
-``ember_runner.py`` in Ember's): the same ``backup`` and ``restore`` sub-commands, so the
-interop check and the comparison drive either tool the same way. Standard library only."""
+"""What both chain runners share (``cinder_posix_runner.py`` in Cinder's venv,
+``ember_runner.py`` in Ember's): the same ``backup`` and ``restore`` sub-commands and the
+same JSON chain catalogue file, so the interop check and the comparison drive either tool
+the same way and either reads the other's chains. Standard library only."""
 
 import argparse
+import json
+import os
+
+
+def load_catalog(path: str) -> dict:
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    return {}
+
+
+def save_catalog(path: str, catalog: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(catalog, f, indent=1)
+    os.replace(tmp, path)
 
 
 def parser(description: str, cmd_backup, cmd_restore) -> argparse.ArgumentParser:
