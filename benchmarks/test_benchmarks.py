@@ -114,8 +114,8 @@ def test_cinder_restores_an_ember_chain():
     """The interop check on one codec and the small shape (needs the Cinder venv)."""
     if not os.path.exists(compare.CINDER_PY):
         pytest.skip("no Cinder venv: run benchmarks/compare.py --only cinder-zlib once")
-    proc = subprocess.run([sys.executable, os.path.join(HERE, "cinder_interop.py"),
-                           "--codecs", "zlib", "--shapes", "small"],
+    interop = os.path.join(os.path.dirname(HERE), "interop", "cinder_interop.py")
+    proc = subprocess.run([sys.executable, interop, "--codecs", "zlib", "--shapes", "small"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "point 0 ok, point 1 ok, point 2 ok" in proc.stdout

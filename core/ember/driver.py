@@ -41,7 +41,7 @@ import io
 from dataclasses import dataclass
 from typing import BinaryIO, ClassVar, Iterable
 
-from ember import format as fmt
+from ember.engine import format as fmt
 
 POSIX_PREFIX = "posix"
 OBJECT_STORE_PREFIX = "object_store"

@@ -9,7 +9,7 @@ import os
 import uuid
 
 from ember import errors
-from ember import format as fmt
+from ember.engine import format as fmt
 from ember import policy as rules
 from ember import volumes as vols
 from ember.catalog import ownership

@@ -4,7 +4,7 @@ The engine owns the repository format, the chain, progress and cancellation. It 
 to a driver by plain names only and never touches the catalogue: the service layer
 hands it what it needs (ids, container, prefix, parent) and records what it returns.
 
-How a backup runs (see ``ember.pipeline`` for the threads):
+How a backup runs (see ``ember.engine.pipeline`` for the threads):
 
 * The volume is cut into *chunks* of ``driver.object_size`` bytes and each chunk into
   *pieces* of at most 4 MiB (whole SHA blocks). Pieces are the unit of memory: an
@@ -39,12 +39,13 @@ from typing import Callable, Optional, Protocol, Sequence
 
 import zstandard
 
-from ember import blocks, compression, opts
-from ember import format as fmt
+from ember import opts
+from ember.engine import blocks, compression
+from ember.engine import format as fmt
 from ember.errors import (ConfigError, CorruptObject, InvalidBackup, InvalidInput,
                           ObjectNotFound)
-from ember.extents import ChangedRuns, Coverage
-from ember.pipeline import BoundedDriver, CancelCheck, Meter, SideHasher, Window, ordered_map
+from ember.engine.extents import ChangedRuns, Coverage
+from ember.engine.pipeline import BoundedDriver, CancelCheck, Meter, SideHasher, Window, ordered_map
 
 PIECE_SIZE = 4 << 20  # upper bound of one unit of work and of memory per piece
 _SAMPLES = 4  # samples per object for the "is it compressible at all" test

@@ -18,9 +18,9 @@ venv ``benchmarks/work/cinder-venv`` (see ``cinder_posix_runner.py``); Ember is 
 and posix driver (``ember_runner.py``). Both share the chain catalogue file format, so the
 reader finds the writer's containers, prefixes and parents.
 
-    python3 benchmarks/cinder_interop.py              # Ember writes, Cinder restores
-    python3 benchmarks/cinder_interop.py --reverse    # also Cinder writes, Ember restores
-    python3 benchmarks/cinder_interop.py --writer cinder --reader cinder   # harness self-check
+    python3 interop/cinder_interop.py              # Ember writes, Cinder restores
+    python3 interop/cinder_interop.py --reverse    # also Cinder writes, Ember restores
+    python3 interop/cinder_interop.py --writer cinder --reader cinder   # harness self-check
 Exit status 0 only if every point of every chain restored bit-exact.
 """
 
@@ -36,14 +36,15 @@ import subprocess
 import sys
 import uuid
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+# The runners, the seeded volume and the Cinder venv are shared with the benchmarks.
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+sys.path.insert(0, BENCH)
 import volume as vol  # noqa: E402
 from compare import CINDER_PY, EMBER_PY, WORK, ensure_cinder  # noqa: E402
 
 RUNNERS = {
-    "cinder": (CINDER_PY, os.path.join(HERE, "cinder_posix_runner.py")),
-    "ember": (EMBER_PY, os.path.join(HERE, "ember_runner.py")),
+    "cinder": (CINDER_PY, os.path.join(BENCH, "cinder_posix_runner.py")),
+    "ember": (EMBER_PY, os.path.join(BENCH, "ember_runner.py")),
 }
 CODECS = ("none", "zlib", "bz2", "zstd")
 SHAPES = {  # name -> (volume bytes, object size)
