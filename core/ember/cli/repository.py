@@ -7,9 +7,11 @@ from ember.cli.base import Lister
 
 
 class VerifyVolumeBackup(Lister):
-    """Read every object of a backup's chain and check it (md5, decompression, the
-    sha256 list); list the missing, extra and corrupt objects by name. Exits 1 when
-    anything is damaged, 0 when the whole chain is intact."""
+    """Check every object of a backup's chain and say whether it is intact.
+
+    Reads each object (md5, decompression, the sha256 list) without writing anything and
+    lists the missing, extra and corrupt objects by name. Exits 1 when anything is
+    damaged, 0 when the whole chain is intact."""
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -35,8 +37,10 @@ class VerifyVolumeBackup(Lister):
 
 
 class ScanBackupRecords(Lister):
-    """Rebuild catalogue records from the repository: import every backup whose
-    _metadata is in the configured repository but not in the catalogue (admin only)."""
+    """Rebuild lost catalogue records from the repository (admin only).
+
+    Imports every backup whose _metadata is in the configured repository but not in the
+    catalogue, parents before children."""
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
