@@ -21,18 +21,34 @@ class VerifyVolumeBackup(Lister):
     def act(self, parsed_args):
         from ember.verify import verify_backup  # imported late: start-up stays light
 
-        self._report = verify_backup(self.service, self.context, parsed_args.backup)
+        bar = self.app.progress("verify")
+        try:
+            self._report = verify_backup(self.service, self.context, parsed_args.backup,
+                                         progress=bar)
+        finally:
+            if bar is not None:
+                bar.close(failed=self._report is None)
         headers = ("Backup", "Object", "Problem", "Detail")
         return headers, [(f.backup_id, f.object, f.problem, f.detail)
                          for f in self._report.findings]
 
+    def produce_output(self, parsed_args, column_names, data):
+        report = self._report
+        if report is not None and not report.damaged and parsed_args.formatter == "table":
+            # an empty table would be a blank line: say it in words instead
+            self.app.stdout.write(report.summary() + "\n")
+            self._said = True
+            return 0
+        return super().produce_output(parsed_args, column_names, data)
+
     def run(self, parsed_args):
-        self._report = None
+        self._report, self._said = None, False
         result = super().run(parsed_args)
         report = self._report
         if report is None:
             return result
-        self.app.stderr.write("ember: %s\n" % report.summary())
+        if not self._said:
+            self.app.stderr.write("ember: %s\n" % report.summary())
         return 1 if report.damaged else result
 
 
