@@ -27,6 +27,11 @@ core_opts = [
                     "volume images and the default posix repository."),
     cfg.StrOpt("host", default=socket.gethostname(), sample_default="<hostname>",
                help="Name of this host, recorded on backups and in notifications."),
+    cfg.IntOpt("report_interval", default=10, min=1,
+               help="Seconds between a service's heartbeats in the services table."),
+    cfg.IntOpt("service_down_time", default=60, min=1,
+               help="A service whose last heartbeat is older than this many seconds is "
+                    "shown down."),
     cfg.StrOpt("storage_availability_zone", default="nova",
                help="Availability zone of this backup service; part of object-store "
                     "object names (az_<zone>)."),
@@ -85,8 +90,12 @@ backup_opts = [
     cfg.StrOpt("backup_manager", default="cinder.backup.manager.BackupManager",
                help=_COMPAT.strip()),
     cfg.StrOpt("backup_name_template", default="backup-%s", help=_COMPAT.strip()),
-    cfg.IntOpt("quota_backups", default=10, help=_COMPAT.strip()),
-    cfg.IntOpt("quota_backup_gigabytes", default=1000, help=_COMPAT.strip()),
+    cfg.IntOpt("quota_backups", default=10, min=-1,
+               help="Number of volume backups allowed per project (-1: unlimited); a "
+                    "project's own quota set overrides it."),
+    cfg.IntOpt("quota_backup_gigabytes", default=1000, min=-1,
+               help="Total size in GiB of the backups allowed per project (-1: "
+                    "unlimited); a project's own quota set overrides it."),
 ]
 
 #: Ember's own engine options (not in cinder.conf; defaults need no tuning)
