@@ -57,7 +57,10 @@ class HandoffMixin(ServiceBase):
                 sa.update(Backup).where(Backup.id == backup_id, Backup.deleted.is_(False),
                                         Backup.owner_host == from_host,
                                         Backup.owner_pid == from_pid)
-                .values(updated_at=Backup.updated_at, **ownership.claim(self.conf.host)),
+                # as Cinder's backup.host: the backup service that makes the backup
+                .values(host=sa.case((Backup.status == BackupStatus.CREATING, self.conf.host),
+                                     else_=Backup.host),
+                        updated_at=Backup.updated_at, **ownership.claim(self.conf.host)),
                 execution_options={"synchronize_session": False}).rowcount == 1
             if won:
                 return TAKEN

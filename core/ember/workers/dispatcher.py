@@ -67,13 +67,23 @@ class RPCDispatcher:
 
     # --- background --------------------------------------------------------------------
     def dispatch(self, ctx, operation: str, ids: dict) -> None:
-        """Queue work begun by this process (its rows owned by it) for a worker."""
+        """Queue work begun by this process (its rows owned by it) for a worker.
+
+        Work begun on a backup whose earlier work still waits here replaces it, except
+        that a waiting create absorbs a later (force) delete: the create, once a worker
+        runs it, sees the delete and cancels itself, leaving nothing behind."""
+        work = _Work(rpc.context_to_dict(ctx), operation, dict(ids))
         with self._wake:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="rpc-dispatcher",
                                                 daemon=True)
                 self._thread.start()
-            self._pending.append(_Work(rpc.context_to_dict(ctx), operation, dict(ids)))
+            waiting = [w for w in self._pending if w.backup_id == work.backup_id]
+            if waiting and waiting[0].operation == "create" and operation == "delete":
+                return
+            for earlier in waiting:
+                self._pending.remove(earlier)
+            self._pending.append(work)
             self._wake.notify()
 
     def _loop(self) -> None:
