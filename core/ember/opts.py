@@ -65,8 +65,19 @@ backup_opts = [
     cfg.IntOpt("backup_timer_interval", default=120, min=1,
                help="Seconds between timer progress notifications."),
     cfg.IntOpt("backup_max_operations", default=15, min=0,
-               help="Concurrent backup and restore operations (0 = unlimited)." + _COMPAT),
-    cfg.BoolOpt("backup_use_same_host", default=False, help="Routing of backups." + _COMPAT),
+               help="Backups and restores an ember-backup worker runs at once (0 = "
+                    "unlimited); a worker running this many takes no more work until one "
+                    "ends."),
+    cfg.BoolOpt("backup_use_same_host", default=False,
+                help="Send the backups and restores of every volume to the ember-backup "
+                     "worker of the volume's own host, even when the volume lies under "
+                     "backup_shared_volume_paths. A volume on a host's local disk always "
+                     "goes to that host's worker."),
+    cfg.ListOpt("backup_shared_volume_paths", default=[],
+                help="Directories mounted at the same path on every host that runs "
+                     "ember-backup (shared storage). The backups and restores of a volume "
+                     "under one of them may run on any live worker; any other volume's "
+                     "work runs on its own host's worker."),
     cfg.IntOpt("backup_driver_init_check_interval", default=60, min=5, help=_COMPAT.strip()),
     cfg.IntOpt("backup_driver_stats_polling_interval", default=60, min=10,
                deprecated_name="backup_driver_status_check_interval", help=_COMPAT.strip()),
