@@ -161,6 +161,28 @@ def test_an_aborted_or_failed_upload_leaves_no_object_and_no_parts(driver, bucke
     assert driver.client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
+class FlakyParts(S3BackupDriver):
+    """The first try of every part fails as a dropped connection would (which cannot be
+    caused on demand against a live server); the second goes to the server."""
+
+    def upload_part(self, container, name, upload_id, number, data):
+        self.tries = getattr(self, "tries", 0) + 1
+        if self.tries % 2:
+            raise errors.TransientDriverError("S3 part %d: connection reset" % number)
+        return super().upload_part(container, name, upload_id, number, data)
+
+
+def test_a_part_that_fails_transiently_is_sent_again_under_the_retry_policy(driver, bucket,
+                                                                            s3_conf):
+    driver.ensure_container(bucket)
+    flaky = FlakyParts(s3_conf(backup_s3_retry_max_attempts=1))
+    data = b"p" * (5 * MiB) + b"q" * (6 * MiB)
+    with flaky.open_writer(bucket, "resent") as writer:
+        writer.write(data)
+    assert flaky.tries == 4  # two parts, each tried twice
+    assert driver.get_object(bucket, "resent") == data
+
+
 class Damaging(S3BackupDriver):
     """Sends the Content-MD5 of other bytes: what the server sees when data is damaged on
     the way, which loopback cannot do for real. The refusal is the server's own."""
