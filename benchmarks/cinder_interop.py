@@ -115,7 +115,7 @@ def check_codec(writer: str, reader: str, codec: str, shape: str, base: str,
     """Write a 3-point chain with ``writer``, restore each point with ``reader``.
     Returns one line per point (``ok`` or what differed) and the recorded codecs."""
     volume_size, object_size = SHAPES[shape]
-    d = os.path.join(base, "%s-to-%s-%s-%s" % (writer, reader, codec, shape))
+    d = os.path.join(base, "%s-%s-to-%s-%s-%s" % (store, writer, reader, codec, shape))
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
     repo, catalog, volume = (os.path.join(d, n) for n in ("repo", "catalog.json", "volume.img"))
