@@ -28,7 +28,8 @@ def _backup(**kw):
 def test_migrate_creates_the_tables_at_head_and_is_idempotent(catalog):
     catalog.migrate()  # second run: nothing to do, no error
     inspector = sa.inspect(catalog.engine)
-    assert {"volumes", "snapshots", "backups", "alembic_version"} <= set(
+    assert {"volumes", "snapshots", "backups", "alembic_version", "quotas", "quota_classes",
+            "quota_usages", "services"} <= set(
         inspector.get_table_names())
     backup_columns = {c["name"] for c in inspector.get_columns("backups")}
     assert {"owner_host", "owner_pid", "heartbeat_at", "num_dependent_backups",

@@ -68,6 +68,7 @@ class BackupCreateMixin(ServiceBase):
                 self._check_backup_source(volume, force, snap)
                 raise errors.InvalidState("%s changed status meanwhile; try again."
                                           % (snap.id if snap else volume.id))
+            self._reserve_backup(session, volume.project_id, volume.size)
             row = Backup(id=backup_id, user_id=ctx.user_id, project_id=volume.project_id,
                          volume_id=volume.id, snapshot_id=snap.id if snap else None,
                          display_name=name, display_description=description,

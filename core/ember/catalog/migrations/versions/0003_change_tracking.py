@@ -1,14 +1,14 @@
 """backups.change_tracking: how a backup read its source
 
-Revision ID: 0002_change_tracking
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-01 01:50:00
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0002_change_tracking'
-down_revision = '0001'
+revision = '0003'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
