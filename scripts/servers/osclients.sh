@@ -28,11 +28,8 @@ status() {
   else log "not installed"; return 1; fi
 }
 
-case ${1:-start} in
-  install) install ;;
-  start) install; status ;;
-  stop) ;;
-  status) status ;;
-  purge) rm -rf "$VENV" ;;
-  *) echo "usage: $0 install|start|stop|status|purge" >&2; exit 2 ;;
-esac
+start() { install; status; }
+stop() { :; }
+purge() { rm -rf "$VENV"; }
+
+run_command "install start stop status purge" "${1:-start}"

@@ -111,15 +111,14 @@ class ApiServer:
     """``ember-api`` in a subprocess, sharing ``cli``'s state (catalogue, volumes,
     repository), so the ``ember`` CLI and the API see the same installation."""
 
-    def __init__(self, cli, **options):
+    def __init__(self, cli, config_text=None, auth_strategy="noauth"):
         self.cli = cli
+        self.config_text = config_text
         self.port = free_port()
         self.env = dict(cli.env, OS_DEFAULT__OSAPI_VOLUME_LISTEN="127.0.0.1",
                         OS_DEFAULT__OSAPI_VOLUME_LISTEN_PORT=str(self.port),
                         OS_DEFAULT__OSAPI_VOLUME_WORKERS="1",
-                        OS_DEFAULT__AUTH_STRATEGY="noauth",
-                        **{"OS_%s__%s" % (g.upper(), k.upper()): str(v)
-                           for (g, k), v in options.items()})
+                        OS_DEFAULT__AUTH_STRATEGY=auth_strategy)
         self.log = cli.root / ("ember-api-%d.log" % self.port)
         self.proc = None
 
@@ -129,7 +128,12 @@ class ApiServer:
 
     def start(self) -> "ApiServer":
         exe = shutil.which("ember-api", path=os.path.dirname(cli_exe(self.cli)))
-        self.proc = subprocess.Popen([exe], env=self.env, cwd=str(self.cli.root),
+        argv = [exe]
+        if self.config_text:
+            path = self.cli.root / ("ember-api-%d.conf" % self.port)
+            path.write_text(self.config_text)
+            argv += ["--config-file", str(path)]
+        self.proc = subprocess.Popen(argv, env=self.env, cwd=str(self.cli.root),
                                      stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
                                      start_new_session=True)
         deadline = time.monotonic() + 60
@@ -165,8 +169,8 @@ def api_server(ember):
 def make_server(ember):
     servers = []
 
-    def make(**options):
-        servers.append(ApiServer(ember, **options))
+    def make(config_text=None, auth_strategy="noauth"):
+        servers.append(ApiServer(ember, config_text, auth_strategy))
         return servers[-1]
 
     yield make
@@ -216,3 +220,21 @@ def clients(api_server):
             "python-openstackclient and python-cinderclient (%s)" % OSCLIENTS,
             "bash scripts/servers/osclients.sh install")
     return Clients(api_server)
+
+
+@pytest.fixture
+def server_for(cli_class, clients):
+    """``server_for(root, **options)``: a second installation (its own state under
+    ``root``, ``[DEFAULT]`` options from ``options``) with its own running ember-api;
+    returns (its ``ember`` CLI, ``Clients`` for it)."""
+    servers = []
+
+    def make(root, **options):
+        cli = cli_class(root, {"OS_DEFAULT__%s" % k.upper(): str(v)
+                               for k, v in options.items()})
+        servers.append(ApiServer(cli).start())
+        return cli, Clients(servers[-1])
+
+    yield make
+    for server in servers:
+        server.stop()
