@@ -213,13 +213,24 @@ class Clients:
         return Clients(self.server, project, user)
 
 
-@pytest.fixture
-def clients(api_server):
+def require_clients():
     require(os.access(OSCLIENTS + "/bin/openstack", os.X_OK)
             and os.access(OSCLIENTS + "/bin/cinder", os.X_OK),
             "python-openstackclient and python-cinderclient (%s)" % OSCLIENTS,
             "bash scripts/servers/osclients.sh install")
+
+
+@pytest.fixture
+def clients(api_server):
+    require_clients()
     return Clients(api_server)
+
+
+@pytest.fixture
+def clients_for():
+    """``clients_for(server)``: the stock clients against another running server."""
+    require_clients()
+    return Clients
 
 
 @pytest.fixture
