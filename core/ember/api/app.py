@@ -46,7 +46,7 @@ def make_app(conf, service=None, dispatcher=None):
     if dispatcher is None:
         from ember.service.dispatch import make_dispatcher
 
-        dispatcher = make_dispatcher(conf, service)
+        dispatcher = make_dispatcher(conf, service, conf.backup_api_threads)
     app = Router(service, dispatcher)
     if conf.auth_strategy == "noauth":
         app = auth.NoAuth(app)

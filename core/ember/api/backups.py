@@ -140,7 +140,7 @@ def create(req):
         incremental=v.as_bool(body.get("incremental", False)),
         force=v.as_bool(body.get("force", False)), snapshot=body.get("snapshot_id"),
         metadata=body.get("metadata"), availability_zone=body.get("availability_zone"))
-    req.dispatcher.dispatch("backup.create", backup_id=backup["id"])
+    req.dispatcher.dispatch(req.context, "create", {"backup_id": backup["id"]})
     return ACCEPTED, {"backup": summary_view(req, backup)}
 
 
@@ -155,17 +155,20 @@ def update(req, id):
 
 
 def delete(req, id):
-    backup_id = req.service.begin_delete_backup(req.context, id)
-    req.dispatcher.dispatch("backup.delete", backup_id=backup_id)
+    _delete(req, id, force=False)
     return ACCEPTED, None
+
+
+def _delete(req, ref, *, force: bool) -> None:
+    ids = req.service.begin_delete_backup(req.context, ref, force=force)
+    req.dispatcher.dispatch(req.context, "delete", ids)
 
 
 def action(req, id):
     body = v.parse_json(req.body)
     if isinstance(body, dict) and "os-force_delete" in body:
         v.check(FORCE_DELETE, body)
-        backup_id = req.service.begin_delete_backup(req.context, id, force=True)
-        req.dispatcher.dispatch("backup.delete", backup_id=backup_id)
+        _delete(req, id, force=True)
         return ACCEPTED, None
     if isinstance(body, dict) and "os-reset_status" in body:
         status = v.check(RESET, body)["os-reset_status"]["status"]
@@ -180,8 +183,7 @@ def restore(req, id):
     body = req.body_checked(RESTORE)["restore"]
     result = req.service.begin_restore_backup(req.context, id, body.get("volume_id"),
                                               name=body.get("name"))
-    req.dispatcher.dispatch("backup.restore", backup_id=result["backup_id"],
-                            volume_id=result["volume_id"])
+    req.dispatcher.dispatch(req.context, "restore", result)
     return ACCEPTED, {"restore": {key: result[key] for key in
                                   ("backup_id", "volume_id", "volume_name")}}
 

@@ -2,10 +2,12 @@
 the service's ``begin_*`` methods and answers at once) and whatever runs the work given
 only the ids.
 
-A dispatcher has one method, ``dispatch(operation, **ids)``. ``ThreadPoolDispatcher``
-(the default, used when no ``transport_url`` is set) runs the work on a pool of
-threads inside the calling process; a dispatcher that sends it to backup workers on
-other hosts plugs in through :func:`make_dispatcher` without the API changing.
+A dispatcher has one method, ``dispatch(ctx, operation, ids)`` (``operation`` one of
+``create``, ``restore``, ``delete``; ``ids`` what the ``begin_*`` step returned).
+``ThreadPoolDispatcher`` (the default, when no ``transport_url`` is set) runs the work
+through ``service.run`` on a pool of threads inside the calling process;
+``ember.workers.dispatcher.RPCDispatcher`` offers it to ``ember-backup`` workers on other
+hosts. :func:`make_dispatcher` picks one; the API does not know which.
 A process that dies mid-operation leaves its rows owned by a dead pid, which the
 service's repair puts right on the next start.
 """
@@ -17,16 +19,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-LOG = logging.getLogger(__name__)
+from ember import errors
 
-#: operation → the service method that runs it, given the ids ``begin_*`` returned
-RUNNERS = {"backup.create": "run_create_backup",
-           "backup.restore": "run_restore_backup",
-           "backup.delete": "run_delete_backup"}
+LOG = logging.getLogger(__name__)
 
 
 class Dispatcher(Protocol):
-    def dispatch(self, operation: str, **ids) -> None:
+    def dispatch(self, ctx, operation: str, ids: dict) -> None:
         """Start ``operation`` on the rows ``ids`` name; returns at once."""
 
     def shutdown(self, wait: bool = True) -> None:
@@ -35,7 +34,8 @@ class Dispatcher(Protocol):
 
 class ThreadPoolDispatcher:
     """Runs operations on ``threads`` threads of this process, and keeps this host's
-    ``cinder-backup`` service row heartbeating while it lives."""
+    ``cinder-backup`` service row and this process's claims on rows heartbeating while
+    it lives."""
 
     def __init__(self, service, threads: int):
         self.service = service
@@ -46,15 +46,15 @@ class ThreadPoolDispatcher:
                                       daemon=True)
         self._beat.start()
 
-    def dispatch(self, operation: str, **ids) -> None:
-        runner = getattr(self.service, RUNNERS[operation])
-        self._pool.submit(self._run, operation, runner, ids)
+    def dispatch(self, ctx, operation: str, ids: dict) -> None:
+        self._pool.submit(self._run, ctx, operation, dict(ids))
 
-    @staticmethod
-    def _run(operation, runner, ids) -> None:
+    def _run(self, ctx, operation: str, ids: dict) -> None:
         try:
-            runner(**ids)
-        except Exception:  # recorded on the rows by the service; logged here for operators
+            self.service.run(ctx, operation, ids)
+        except errors.EmberError as exc:  # recorded on the rows by the run step
+            LOG.warning("%s %s ended: %s", operation, ids, exc)
+        except Exception:
             LOG.exception("%s %s failed", operation, ids)
 
     def _heartbeat(self) -> None:
@@ -62,6 +62,7 @@ class ThreadPoolDispatcher:
         while not self._stop.wait(interval):
             try:
                 self.service.service_heartbeat(self._service_id)
+                self.service.refresh_claims()
             except Exception:  # a catalogue hiccup must not kill the heartbeat
                 LOG.exception("service heartbeat failed")
 
@@ -70,6 +71,13 @@ class ThreadPoolDispatcher:
         self._pool.shutdown(wait=wait)
 
 
-def make_dispatcher(conf, service) -> Dispatcher:
-    """The dispatcher ``conf`` asks for: in-process threads (``backup_api_threads``)."""
-    return ThreadPoolDispatcher(service, conf.backup_api_threads)
+def make_dispatcher(conf, service, threads: int = 4) -> Dispatcher:
+    """Workers over RPC when ``transport_url`` names a message bus, else ``threads``
+    threads of this process."""
+    from ember.workers import rpc
+
+    if rpc.transport_configured(conf):
+        from ember.workers.dispatcher import RPCDispatcher
+
+        return RPCDispatcher(service)
+    return ThreadPoolDispatcher(service, threads)
