@@ -42,6 +42,7 @@ import zstandard
 from ember import blocks, compression, opts
 from ember import plan as plan_
 from ember import format as fmt
+from ember.cbt import ChangedSet
 from ember.errors import (ConfigError, CorruptObject, InvalidBackup, InvalidInput,
                           ObjectNotFound)
 from ember.extents import ChangedRuns, Coverage
@@ -91,6 +92,8 @@ class BackupSpec:
     description: Optional[str] = None
     parent: Optional[ChainMember] = None  # None: a full backup
     volume_meta: Optional[str] = None  # the JSON *string* stored as volume_meta
+    #: an incremental reads only these ranges (``ember.cbt``); None reads everything
+    changed: Optional[ChangedSet] = None
 
 
 @dataclass
@@ -464,9 +467,25 @@ class _BackupRun:
 
     def _scan_piece(self, rng) -> list:
         self.check()
+        if self.spec.changed is not None:
+            return self._scan_changed(*rng)
         data, zero = self._read_piece(*rng)
         self.meter.add(len(data))
         return blocks.block_digests(data, self.e.block_size, known_zero=zero)
+
+    def _scan_changed(self, off: int, length: int) -> list:
+        """``_scan_piece`` under change tracking: the parent's digests, with those of
+        the blocks that may have changed read and hashed anew."""
+        bs = self.e.block_size
+        first = off // bs
+        digests = list(self.parent[first:first + -(-length // bs)])
+        for start, end in self.spec.changed.within(off, length):
+            data, zero = self._read_piece(start, end - start)
+            i = start // bs - first
+            fresh = blocks.block_digests(data, bs, known_zero=zero)
+            digests[i:i + len(fresh)] = fresh
+        self.meter.add(length)
+        return digests
 
     def _prepare_piece(self, rng, hash_blocks: bool, deflate: bool) -> _Piece:
         self.check()
