@@ -128,7 +128,7 @@ class Cluster:
                 proc.kill()
                 proc.wait()
         if self._dispatcher is not None:
-            self._dispatcher.close()
+            self._dispatcher.shutdown()
         if self._service is not None:
             self._service.catalog.close()
 

@@ -35,7 +35,8 @@ def chain_member(row: Backup):
     """The engine's ``ChainMember`` for a catalogue row."""
     from ember.engine import ChainMember
 
-    return ChainMember(backup_id=row.id, container=row.container, prefix=row.service_metadata)
+    return ChainMember(backup_id=row.id, container=row.container, prefix=row.service_metadata,
+                       volume_id=row.volume_id)
 
 
 class ServiceBase:

@@ -55,7 +55,7 @@ class HandoffMixin(ServiceBase):
     def run(self, ctx, operation: str, ids: dict):
         """The run step of begun work, from what its begin step returned: ``create``
         ``{"backup_id"}``, ``restore`` ``{"backup_id", "target_is_new"}``, ``delete``
-        ``{"backup_id", "was"}``."""
+        ``{"backup_id", "was", "running"}``."""
         backup_id = str(ids["backup_id"])
         if operation == "create":
             return self.run_create_backup(ctx, backup_id)
@@ -65,7 +65,8 @@ class HandoffMixin(ServiceBase):
         if operation == "delete":
             was = ids.get("was")
             return self.run_delete_backup(ctx, backup_id, was=was if was in _LEFT
-                                          else BackupStatus.DELETING)
+                                          else BackupStatus.DELETING,
+                                          running=ids.get("running") is True)
         raise ValueError("no such work: %r" % (operation,))
 
     def _mine(self):

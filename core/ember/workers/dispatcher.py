@@ -196,9 +196,10 @@ class RPCDispatcher:
             return True
         return False
 
-    def close(self) -> None:
+    def shutdown(self, wait: bool = True) -> None:
         """Stop offering (work still waiting stays owned by this process, which the
-        repair of a live worker ends once this process is gone)."""
+        repair of a live worker ends once this process is gone). The work offered runs
+        on the workers, so there is nothing else to wait for."""
         with self._wake:
             self._stopping = True
             self._wake.notify()
