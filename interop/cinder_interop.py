@@ -88,7 +88,7 @@ def ensure_cinder_s3() -> None:
 
 def s3_bucket(command: str, repo: str) -> dict:
     """``s3_bucket.py COMMAND REPO`` in Ember's venv (the S3 client lives there)."""
-    proc = subprocess.run([EMBER_PY, os.path.join(HERE, "s3_bucket.py"), command, repo],
+    proc = subprocess.run([EMBER_PY, os.path.join(BENCH, "s3_bucket.py"), command, repo],
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError("s3_bucket.py %s failed: %s" % (
