@@ -16,7 +16,7 @@ import time
 
 import pytest
 from ember.context import RequestContext
-from ember.verify import verify_backup
+from ember.repository.verify import verify_backup
 
 pytestmark = pytest.mark.slow
 

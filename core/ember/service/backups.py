@@ -13,7 +13,7 @@ import uuid
 import sqlalchemy as sa
 
 from ember import cbt, errors
-from ember import format as fmt
+from ember.engine import format as fmt
 from ember import policy as rules
 from ember import volumes as vols
 from ember.catalog import ownership, views
@@ -180,7 +180,7 @@ class BackupCreateMixin(ServiceBase):
 
     def _run_backup(self, row: Backup, source: str, from_in_use: bool, parent, volume_meta,
                     progress) -> dict:
-        from ember.engine import BackupSpec
+        from ember.engine.engine import BackupSpec
 
         temp_path, tracked = None, None
         token = StatusToken(
