@@ -8,6 +8,7 @@ a live backup, and no work is run twice (each worker logs every piece it takes).
 """
 
 import concurrent.futures
+import json
 import os
 import re
 import subprocess
@@ -66,6 +67,13 @@ def wait_settled(cluster, ids, timeout: float = 150) -> dict:
         time.sleep(0.5)
 
 
+def wait_gone(cluster, ids, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while {b["id"] for b in backups(cluster)} & set(ids):
+        assert time.monotonic() < deadline, "not deleted: %s" % ids
+        time.sleep(0.2)
+
+
 def taken(cluster) -> dict[str, list[str]]:
     """{backup id: [host, ...]} of every create a worker took, from the workers' logs."""
     runs: dict[str, list[str]] = {}
@@ -95,20 +103,37 @@ def check_outcome(cluster, rows: dict) -> None:
     assert {v["status"] for v in volumes} == {"available"}, volumes
 
 
-def test_twenty_backups_two_workers_one_killed(cluster):
-    """20 backups from 4 clients on two workers; one worker SIGKILLed while it runs some:
-    its rows are repaired by the other (error, deletable), the rest end available."""
+def test_twenty_backups_from_openstack_clients_two_workers_one_killed(cluster):
+    """ember-api with two workers; 20 backups started at once from four ``openstack``
+    clients; one worker SIGKILLed while it runs some: the other repairs its rows (error,
+    and they delete to nothing), the rest end available and verify, and
+    ``openstack volume service list`` shows the dead worker down."""
+    cluster.require_openstack_client()
     cluster.start_worker("w1")
     cluster.start_worker("w2")
+    url = cluster.start_api()
     volumes = make_volumes(cluster, 20)
-    ids = begin_backups(cluster, volumes)
-    w1 = cluster.host("w1")
-    deadline = time.monotonic() + 60
-    while not [b for b in backups(cluster) if b["status"] == "creating"
-               and b["host"] == w1]:
-        assert time.monotonic() < deadline, "w1 never ran a backup"
-        time.sleep(0.05)
-    cluster.kill(w1)
+
+    def create(names):
+        made = []
+        for name in names:
+            result = cluster.openstack(url, "volume", "backup", "create", "--name",
+                                       "b-" + name, name, "-f", "value", "-c", "id")
+            assert result.returncode == 0, result.stderr
+            made.append(result.stdout.strip())
+        return made
+
+    names = ["vol-%d" % n for n in range(len(volumes))]
+    with concurrent.futures.ThreadPoolExecutor(4) as clients:
+        started = [clients.submit(create, names[n::4]) for n in range(4)]
+        w1 = cluster.host("w1")
+        deadline = time.monotonic() + 120
+        while not [b for b in backups(cluster) if b["status"] == "creating"
+                   and b["host"] == w1]:
+            assert time.monotonic() < deadline, "w1 never ran a backup"
+            time.sleep(0.05)
+        cluster.kill(w1)
+        ids = [i for future in started for i in future.result()]
     rows = wait_settled(cluster, ids)
     runs = taken(cluster)
     assert sorted(runs) == sorted(ids), "every backup was taken by a worker"
@@ -116,8 +141,14 @@ def test_twenty_backups_two_workers_one_killed(cluster):
     killed = [b for b in rows.values() if runs[b["id"]] == [w1] and b["status"] == "error"]
     assert killed, "the killed worker left rows for the other to repair"
     assert all("gone" in b["fail_reason"] for b in killed), killed
-    assert cluster.state_of(w1) == "down" and cluster.state_of(cluster.host("w2")) == "up"
-    check_outcome(cluster, rows)
+    listed = cluster.openstack(url, "volume", "service", "list", "-f", "json")
+    states = {s["Host"]: s["State"] for s in json.loads(listed.stdout)}
+    assert states[w1] == "down" and states[cluster.host("w2")] == "up", states
+    for backup in killed:
+        result = cluster.openstack(url, "volume", "backup", "delete", backup["id"])
+        assert result.returncode == 0, result.stderr
+    wait_gone(cluster, [b["id"] for b in killed])
+    check_outcome(cluster, {i: b for i, b in rows.items() if b["status"] == "available"})
 
 
 def test_rabbitmq_connections_cut_mid_run(cluster):
