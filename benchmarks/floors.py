@@ -48,7 +48,7 @@ def per_byte(fn, data, repeat: int = 1) -> float:
 
 
 def costs(samples: dict, fd: int, offsets: dict) -> dict:
-    from ember import blocks, compression
+    from ember.engine import blocks, compression
 
     out = {}
     for region, data in samples.items():

@@ -95,3 +95,7 @@ class InvalidInput(EmberError):
 
 class PolicyNotAuthorized(EmberError):
     """The request context is not allowed to do this."""
+
+
+class QuotaExceeded(EmberError):
+    """A project limit (``backups``, ``backup_gigabytes``) would be passed."""

@@ -40,6 +40,11 @@ VOLUME_RESET_STATUS = "volume_extension:volume_admin_actions:reset_status"
 SNAPSHOT_GET = "volume:get_snapshot"
 SNAPSHOT_CREATE = "volume:create_snapshot"
 SNAPSHOT_DELETE = "volume:delete_snapshot"
+# quotas and services (Cinder's names)
+QUOTA_SHOW = "volume_extension:quotas:show"
+QUOTA_UPDATE = "volume_extension:quotas:update"
+QUOTA_DELETE = "volume_extension:quotas:delete"
+SERVICE_LIST = "volume_extension:services:index"
 
 _BASE = [
     ("context_is_admin", "role:admin", "Decides what is_admin means."),
@@ -70,6 +75,10 @@ _RULES = [
     (SNAPSHOT_GET, READER_OR_ADMIN, "Show or list snapshots."),
     (SNAPSHOT_CREATE, MEMBER_OR_ADMIN, "Create a snapshot."),
     (SNAPSHOT_DELETE, MEMBER_OR_ADMIN, "Delete a snapshot."),
+    (QUOTA_SHOW, READER_OR_ADMIN, "Show a project's quotas, usage and the defaults."),
+    (QUOTA_UPDATE, ADMIN_API, "Set a project's quotas."),
+    (QUOTA_DELETE, ADMIN_API, "Reset a project's quotas to the defaults."),
+    (SERVICE_LIST, ADMIN_API, "List the backup services."),
 ]
 
 

@@ -5,7 +5,7 @@ import datetime
 import pytest
 import sqlalchemy as sa
 from ember import errors
-from ember.catalog import Backup, Catalog, Volume, default_url, utcnow
+from ember.catalog import Backup, Catalog, Volume, default_url, schema, utcnow
 from ember.catalog.states import add_dependent, conditional_update
 from ember.testing.config import make_conf
 
@@ -28,14 +28,15 @@ def _backup(**kw):
 def test_migrate_creates_the_tables_at_head_and_is_idempotent(catalog):
     catalog.migrate()  # second run: nothing to do, no error
     inspector = sa.inspect(catalog.engine)
-    assert {"volumes", "snapshots", "backups", "alembic_version"} <= set(
+    assert {"volumes", "snapshots", "backups", "alembic_version", "quotas", "quota_classes",
+            "quota_usages", "services"} <= set(
         inspector.get_table_names())
     backup_columns = {c["name"] for c in inspector.get_columns("backups")}
     assert {"owner_host", "owner_pid", "heartbeat_at", "num_dependent_backups",
             "service_metadata", "data_timestamp", "restore_volume_id", "encryption_key_id",
-            "deleted", "deleted_at", "fail_reason", "temp_snapshot_id"} <= backup_columns
+            "deleted", "deleted_at", "fail_reason", "temp_snapshot_id", "change_tracking"} <= backup_columns
     with catalog.session() as s:
-        assert s.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert s.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == schema.HEAD
 
 
 def test_models_match_the_migration(catalog):

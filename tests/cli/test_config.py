@@ -209,3 +209,17 @@ def test_user_guide_covers_every_command(ember):
     assert "volume backup create" in names and "backup-reset-state" in names
     missing = [n for n in names if "### ember %s\n" % n not in guide]
     assert not missing, "docs/user-guide.md lacks sections for: %s" % ", ".join(missing)
+
+
+def test_search_list_is_the_same_in_help_readme_and_reference(ember, monkeypatch):
+    monkeypatch.setenv("HOME", "/HOME")
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    dirs = [d.replace("/HOME", "~") for d in config.search_dirs()]
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    readme = open(os.path.join(root, "README.md"), encoding="utf-8").read()
+    assert " ".join(readme.split()).count(", ".join("`%s/`" % d.rstrip("/") for d in dirs)) == 1
+    reference = " ".join(open(os.path.join(root, "docs", "configuration.md"),
+                              encoding="utf-8").read().split())
+    assert ", ".join("`%s/ember.conf`" % d.rstrip("/") for d in dirs) in reference
+    usage = " ".join(ember.ok("--help").stdout.split())
+    assert "the first ember.conf in %s." % ", ".join(d.rstrip("/") for d in dirs) in usage

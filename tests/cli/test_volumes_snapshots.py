@@ -72,3 +72,21 @@ def test_snapshot_commands_and_backup_of_a_snapshot(ember):
 
     ember.ok("volume", "snapshot", "delete", "snap1")
     assert ember.json("volume", "snapshot", "list") == []
+
+
+def test_sizes_show_exactly_in_tables_and_as_gib_in_json(ember):
+    ember.ok("volume", "create", "--size", "64M", "small")
+    ember.ok("volume", "create", "--size", "128M", "larger")
+    ember.ok("volume", "backup", "create", "--name", "b", "small")
+    ember.ok("volume", "snapshot", "create", "--volume", "larger", "s")
+    table = ember.ok("volume", "list", "-c", "Name", "-c", "Size").stdout
+    rows = {tuple(cell.strip() for cell in line.strip("|").split("|"))
+            for line in table.splitlines() if line.startswith("|")}
+    assert rows == {("Name", "Size"), ("small", "64 MiB"), ("larger", "128 MiB")}
+    assert "| 64 MiB |" in ember.ok("volume", "backup", "list", "-c", "Size").stdout
+    assert "| 128 MiB |" in ember.ok("volume", "snapshot", "list", "-c", "Size").stdout
+    # OpenStackClient's column: whole GiB, rounded up, in json
+    assert {r["Name"]: r["Size"] for r in ember.json("volume", "list")} == {
+        "small": 1, "larger": 1}
+    assert [r["Size"] for r in ember.json("volume", "backup", "list")] == [1]
+    assert ember.json("volume", "show", "small")["size"] == 1

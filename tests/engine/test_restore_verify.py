@@ -11,9 +11,9 @@ import re
 
 import pytest
 
-from ember import compression
-from ember import format as fmt
-from ember.engine import BackupSpec, ChainMember, Engine
+from ember.engine import compression
+from ember.engine import format as fmt
+from ember.engine.engine import BackupSpec, ChainMember, Engine
 from ember.errors import CorruptObject, InvalidBackup, RestoreMismatch
 from ember.testing.config import make_conf
 from ember.testing.memory import MemoryBackupDriver, MemoryStore

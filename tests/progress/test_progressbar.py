@@ -66,3 +66,17 @@ def test_no_bar_when_stderr_is_not_a_terminal_or_with_quiet(ember):
     code, out, screen = _on_terminal(ember, ("-q", "volume", "backup", "restore", "b", "r",
                                              "-f", "value", "-c", "volume_name"), 100)
     assert (code, out, screen) == (0, "r\n", "")
+
+
+def test_verify_draws_a_bar_and_says_intact_in_words(ember):
+    ember.volume("v", 8)
+    ember.ok("volume", "backup", "create", "v", "--name", "b")
+    backup_id = ember.json("volume", "backup", "show", "b")["id"]
+    code, out, screen = _on_terminal(ember, ("volume", "backup", "verify", "b"), 100)
+    assert code == 0, screen
+    assert screen.replace("\r\n", "\n").split("\r")[-1].startswith("Verifying: 100%|"), screen
+    # no empty table (a blank line): the verdict itself, on stdout
+    assert out == ("Backup %s is intact: 8 objects of 1 backups read, 8388608 bytes "
+                   "checked.\n" % backup_id)
+    piped = ember.run("volume", "backup", "verify", "b")
+    assert (piped.returncode, piped.stdout, piped.stderr) == (0, out, "")

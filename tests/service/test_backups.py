@@ -314,7 +314,7 @@ def test_a_restore_that_does_not_match_the_sha256_list_leaves_the_target_in_erro
     import hashlib
     import json
 
-    from ember import compression
+    from ember.engine import compression
     backup = service.create_backup(ADMIN, "vol")
     driver = MemoryBackupDriver(conf, store=store)
     (container, name), = [o for o in tools.objects(store) if o[1].endswith("-00001")]

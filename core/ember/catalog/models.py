@@ -113,3 +113,69 @@ class Backup(_Timestamps, _Ownership, Base):
     restore_volume_id: Mapped[str | None] = mapped_column(UUID)
     encryption_key_id: Mapped[str | None] = mapped_column(UUID)
     properties: Mapped[dict] = mapped_column(sa.JSON, default=dict)  # Cinder's metadata
+    # Ember only: how the backup read its source (changed extents only, or everything
+    # and why), one line for ``show``
+    change_tracking: Mapped[str | None] = mapped_column(NAME)
+
+
+class Quota(_Timestamps, Base):
+    """A project's own limit for one resource (Cinder's ``quotas``); absent → the default."""
+
+    __tablename__ = "quotas"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str | None] = mapped_column(NAME, index=True)
+    resource: Mapped[str] = mapped_column(NAME)
+    hard_limit: Mapped[int | None] = mapped_column(sa.Integer)
+    allocated: Mapped[int] = mapped_column(sa.Integer, default=0, nullable=False)
+
+
+class QuotaClass(_Timestamps, Base):
+    """The limit of one resource for a quota class (``default``: every project's)."""
+
+    __tablename__ = "quota_classes"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    class_name: Mapped[str | None] = mapped_column(NAME, index=True)
+    resource: Mapped[str | None] = mapped_column(NAME)
+    hard_limit: Mapped[int | None] = mapped_column(sa.Integer)
+
+
+class QuotaUsage(_Timestamps, Base):
+    """A project's usage of one resource. Creators lock this row (SELECT ... FOR UPDATE)
+    while they count and insert, so two concurrent creates cannot both pass a limit."""
+
+    __tablename__ = "quota_usages"
+    __table_args__ = (sa.UniqueConstraint("project_id", "resource",
+                                          name="uniq_quota_usages0project_id0resource"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str | None] = mapped_column(NAME, index=True)
+    resource: Mapped[str | None] = mapped_column(NAME)
+    in_use: Mapped[int] = mapped_column(sa.Integer, default=0, nullable=False)
+    reserved: Mapped[int] = mapped_column(sa.Integer, default=0, nullable=False)
+    until_refresh: Mapped[int | None] = mapped_column(sa.Integer)
+
+
+class Service(_Timestamps, Base):
+    """A running Ember service (Cinder's ``services``): ``updated_at`` is its last
+    heartbeat, ``report_count`` how many it sent."""
+
+    __tablename__ = "services"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    host: Mapped[str | None] = mapped_column(NAME)
+    binary: Mapped[str | None] = mapped_column(NAME)
+    topic: Mapped[str | None] = mapped_column(NAME)
+    report_count: Mapped[int] = mapped_column(sa.Integer, default=0, nullable=False)
+    disabled: Mapped[bool | None] = mapped_column(sa.Boolean, default=False)
+    availability_zone: Mapped[str | None] = mapped_column(NAME)
+    disabled_reason: Mapped[str | None] = mapped_column(NAME)
+    modified_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    rpc_current_version: Mapped[str | None] = mapped_column(sa.String(36))
+    object_current_version: Mapped[str | None] = mapped_column(sa.String(36))
+    replication_status: Mapped[str | None] = mapped_column(sa.String(36))
+    active_backend_id: Mapped[str | None] = mapped_column(NAME)
+    frozen: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False)
+    cluster_name: Mapped[str | None] = mapped_column(NAME)
+    uuid: Mapped[str | None] = mapped_column(sa.String(36), unique=True)

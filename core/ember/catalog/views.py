@@ -22,6 +22,7 @@ def backup_view(row: Backup) -> dict:
         "description": row.display_description,
         "status": row.status,
         "size": row.size,
+        "size_bytes": row.size_bytes,
         "object_count": row.object_count or 0,
         "availability_zone": row.availability_zone,
         "container": row.container,
@@ -43,6 +44,7 @@ def backup_view(row: Backup) -> dict:
         "service_metadata": row.service_metadata,
         "restore_volume_id": row.restore_volume_id,
         "host": row.host,
+        "change_tracking": row.change_tracking,
     }
 
 
@@ -77,6 +79,7 @@ def snapshot_view(row: Snapshot) -> dict:
         "description": row.display_description,
         "volume_id": row.volume_id,
         "size": row.size,
+        "size_bytes": row.size_bytes,
         "status": row.status,
         "created_at": iso(row.created_at),
         "path": row.path,

@@ -7,7 +7,7 @@ import logging
 
 from ember import errors
 from ember.cli.base import (Command, DictColumn, KeyValueAction, Lister, ShowOne, each,
-                            show_columns)
+                            show_columns, size_column)
 
 LOG = logging.getLogger("ember")
 
@@ -98,7 +98,7 @@ class ListVolumeBackup(Lister):
                 self.context, all_projects=parsed_args.all_projects) if v.get("name")}
         rows = []
         for backup in backups:
-            row = [backup.get(f) for f in fields]
+            row = [size_column(backup) if f == "size" else backup.get(f) for f in fields]
             if parsed_args.long:
                 row[fields.index("volume_id")] = volume_names.get(backup.get("volume_id"),
                                                                   backup.get("volume_id"))

@@ -40,6 +40,33 @@ class ListColumn(cliff_columns.FormattableColumn):
         return list(self._value or [])
 
 
+class SizeColumn(cliff_columns.FormattableColumn):
+    """A size: exact with its unit in tables (``64 MiB``, ``10 GiB``), so a 64 MiB and a
+    128 MiB volume do not both show ``1``; OpenStackClient's whole GiB in json/yaml/value.
+    The value is ``(size in GiB, size in bytes or None)``."""
+
+    UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
+
+    def human_readable(self) -> str:
+        gib, size_bytes = self._value
+        if not size_bytes:
+            return "" if gib is None else "%s GiB" % gib
+        value, unit = float(size_bytes), "bytes"
+        for name in self.UNITS:
+            if value < 1024:
+                break
+            value, unit = value / 1024, name
+        return "%s %s" % (("%d" % value) if value == int(value) else ("%.1f" % value), unit)
+
+    def machine_readable(self):
+        return self._value[0]
+
+
+def size_column(record: dict) -> SizeColumn:
+    """The ``Size`` cell of a volume, snapshot or backup record."""
+    return SizeColumn((record.get("size"), record.get("size_bytes")))
+
+
 # --- argument parsing -----------------------------------------------------------------
 class KeyValueAction(argparse.Action):
     """``--property k=v`` (repeatable) into a dict; a value without ``=`` is an error."""

@@ -18,8 +18,9 @@ from tqdm import tqdm
 from ember.hooks import hookimpl
 
 #: the CLI's names for long operations and the hook operation each one is
-OPERATIONS = {"backup": "backup.create", "restore": "backup.restore"}
-LABELS = {"backup": "Backing up", "restore": "Restoring"}
+OPERATIONS = {"backup": "backup.create", "restore": "backup.restore",
+              "verify": "backup.verify"}
+LABELS = {"backup": "Backing up", "restore": "Restoring", "verify": "Verifying"}
 
 
 def for_terminal(operation: str, stream: TextIO) -> Optional["TerminalProgress"]:

@@ -7,9 +7,11 @@ from ember.cli.base import Lister
 
 
 class VerifyVolumeBackup(Lister):
-    """Read every object of a backup's chain and check it (md5, decompression, the
-    sha256 list); list the missing, extra and corrupt objects by name. Exits 1 when
-    anything is damaged, 0 when the whole chain is intact."""
+    """Check every object of a backup's chain and say whether it is intact.
+
+    Reads each object (md5, decompression, the sha256 list) without writing anything and
+    lists the missing, extra and corrupt objects by name. Exits 1 when anything is
+    damaged, 0 when the whole chain is intact."""
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -17,26 +19,44 @@ class VerifyVolumeBackup(Lister):
         return parser
 
     def act(self, parsed_args):
-        from ember.verify import verify_backup  # imported late: start-up stays light
+        from ember.repository.verify import verify_backup  # imported late: start-up stays light
 
-        self._report = verify_backup(self.service, self.context, parsed_args.backup)
+        bar = self.app.progress("verify")
+        try:
+            self._report = verify_backup(self.service, self.context, parsed_args.backup,
+                                         progress=bar)
+        finally:
+            if bar is not None:
+                bar.close(failed=self._report is None)
         headers = ("Backup", "Object", "Problem", "Detail")
         return headers, [(f.backup_id, f.object, f.problem, f.detail)
                          for f in self._report.findings]
 
+    def produce_output(self, parsed_args, column_names, data):
+        report = self._report
+        if report is not None and not report.damaged and parsed_args.formatter == "table":
+            # an empty table would be a blank line: say it in words instead
+            self.app.stdout.write(report.summary() + "\n")
+            self._said = True
+            return 0
+        return super().produce_output(parsed_args, column_names, data)
+
     def run(self, parsed_args):
-        self._report = None
+        self._report, self._said = None, False
         result = super().run(parsed_args)
         report = self._report
         if report is None:
             return result
-        self.app.stderr.write("ember: %s\n" % report.summary())
+        if not self._said:
+            self.app.stderr.write("ember: %s\n" % report.summary())
         return 1 if report.damaged else result
 
 
 class ScanBackupRecords(Lister):
-    """Rebuild catalogue records from the repository: import every backup whose
-    _metadata is in the configured repository but not in the catalogue (admin only)."""
+    """Rebuild lost catalogue records from the repository (admin only).
+
+    Imports every backup whose _metadata is in the configured repository but not in the
+    catalogue, parents before children."""
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -49,7 +69,7 @@ class ScanBackupRecords(Lister):
         return parser
 
     def act(self, parsed_args):
-        from ember.scan import scan_repository  # imported late: SQLAlchemy, oslo.policy
+        from ember.repository.scan import scan_repository  # imported late: SQLAlchemy, oslo.policy
 
         found = scan_repository(self.service, self.context, container=parsed_args.container,
                                 dry_run=parsed_args.dry_run)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from ember.cli.base import Command, DictColumn, Lister, ShowOne, each, show_columns
+from ember.cli.base import (Command, DictColumn, Lister, ShowOne, each, show_columns,
+                            size_column)
 
 LOG = logging.getLogger("ember")
 
@@ -60,7 +61,7 @@ class ListSnapshot(Lister):
             fields += ["created_at", "volume_id"]
         rows = []
         for snap in snapshots:
-            row = [snap.get(f) for f in fields]
+            row = [size_column(snap) if f == "size" else snap.get(f) for f in fields]
             if parsed_args.long:
                 row.append(DictColumn(snap.get("metadata") or {}))
             rows.append(row)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from ember.cli.base import (Command, DictColumn, KeyValueAction, Lister, ListColumn, ShowOne,
-                            each, show_columns)
+                            each, show_columns, size_column)
 
 LOG = logging.getLogger("ember")
 
@@ -86,12 +86,12 @@ class ListVolume(Lister):
         if parsed_args.long:
             headers = ("ID", "Name", "Status", "Size", "Type", "Bootable", "Attached to",
                        "Properties")
-            rows = [(v.get("id"), v.get("name"), v.get("status"), v.get("size"),
+            rows = [(v.get("id"), v.get("name"), v.get("status"), size_column(v),
                      v.get("volume_type"), v.get("bootable"), attached_to(v),
                      DictColumn(v.get("metadata") or {})) for v in volumes]
         else:
             headers = ("ID", "Name", "Status", "Size", "Attached to")
-            rows = [(v.get("id"), v.get("name"), v.get("status"), v.get("size"),
+            rows = [(v.get("id"), v.get("name"), v.get("status"), size_column(v),
                      attached_to(v)) for v in volumes]
         return headers, rows
 

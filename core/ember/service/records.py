@@ -54,6 +54,7 @@ class RecordsMixin(ServiceBase):
             if old is not None:
                 session.delete(old)
                 session.flush()
+            self._reserve_backup(session, ctx.project_id, values.get("size") or 0)
             row = Backup(user_id=ctx.user_id, project_id=ctx.project_id,
                          status=BackupStatus.AVAILABLE, service=mine, host=self.conf.host,
                          availability_zone=self.conf.storage_availability_zone, **values)

@@ -34,7 +34,7 @@ class RecoveryMixin(ServiceBase):
         in its previous status; ``restoring`` → ``available`` with the target volume
         ``error_restoring``; ``deleting`` → the delete is resumed. Then volumes and
         snapshots left busy with no busy backup using them get their status back
-        (``ember.repair``). Returns the ids repaired; a repair that fails is left for
+        (``ember.service.repair``). Returns the ids repaired; a repair that fails is left for
         the next run."""
         busy = (BackupStatus.CREATING, BackupStatus.RESTORING, BackupStatus.DELETING)
         with self.catalog.session() as session:
@@ -42,14 +42,14 @@ class RecoveryMixin(ServiceBase):
                 Backup.deleted.is_(False), Backup.status.in_(busy))).all()
         repaired = []
         for row in rows:
-            if ownership.owner_alive(row, self.conf.host):
+            if self._owner_alive(row):
                 continue
             try:
                 if self._repair(row):
                     repaired.append(row.id)
             except errors.EmberError as exc:
                 LOG.warning("Could not repair backup %s: %s", row.id, exc)
-        from ember.repair import release_stuck_sources  # volumes/snapshots nothing uses
+        from ember.service.repair import release_stuck_sources  # volumes/snapshots nothing uses
 
         return repaired + release_stuck_sources(self.catalog)
 

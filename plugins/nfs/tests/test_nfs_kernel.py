@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 
-from ember import errors, mount
+from ember import errors
+from ember_posix import mount
 from ember.testing.config import make_conf
 from ember_nfs import opts
 from ember_nfs.driver import NFSBackupDriver
@@ -72,10 +73,38 @@ def test_real_mount_failure_names_the_share(tmp_path):
     assert "\n" not in message
     assert message.startswith("mounting share 127.0.0.1:/export at %s failed after 1 "
                               "attempt(s): " % driver.mount_spec().mount_point)
+    assert "dmesg(1)" not in message  # util-linux's hint, never the cause
     with open("/proc/filesystems") as known:
         if "\tnfs\n" not in known.read():  # this kernel: no NFS client at all
+            # with nfs-common (mount.nfs) installed, and without it
             assert ("mount.nfs: No such device" in message
-                    or "unknown filesystem type 'nfs'" in message)
+                    or "unknown filesystem type 'nfs'" in message), message
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mount(8) needs root")
+def test_real_mount_failure_keeps_the_cause_before_the_dmesg_hint(tmp_path):
+    # A file system type no machine has makes util-linux itself fail the way it does for
+    # nfs without the nfs-common package: the cause first, then a generic dmesg hint.
+    spec = mount.MountSpec(fstype="ember-no-such-fs", share=SHARE,
+                           mount_point=str(tmp_path / "mnt"))
+    with pytest.raises(errors.PermanentDriverError) as raised:
+        mount.ensure_mounted(spec, 1)
+    message = str(raised.value)
+    assert "unknown filesystem type 'ember-no-such-fs'" in message
+    assert "dmesg" not in message and "\n" not in message
+
+
+def test_every_line_that_says_what_went_wrong_is_kept():
+    # util-linux's exact output without a mount helper, and a helper's own two lines
+    assert mount.what_went_wrong(
+        "mount: /mnt/x: bad option; for several filesystems (e.g. nfs, cifs) you might "
+        "need a /sbin/mount.<type> helper program.\n"
+        "       dmesg(1) may have more information after failed mount system call.\n"
+    ) == ("mount: /mnt/x: bad option; for several filesystems (e.g. nfs, cifs) you might "
+          "need a /sbin/mount.<type> helper program.")
+    assert mount.what_went_wrong("mount.nfs: access denied by server\n\n"
+                                 "  while mounting 127.0.0.1:/export\n") == (
+        "mount.nfs: access denied by server; while mounting 127.0.0.1:/export")
 
 
 @pytest.fixture

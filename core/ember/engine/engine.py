@@ -4,7 +4,7 @@ The engine owns the repository format, the chain, progress and cancellation. It 
 to a driver by plain names only and never touches the catalogue: the service layer
 hands it what it needs (ids, container, prefix, parent) and records what it returns.
 
-How a backup runs (see ``ember.pipeline`` for the threads):
+How a backup runs (see ``ember.engine.pipeline`` for the threads):
 
 * The volume is cut into *chunks* of ``driver.object_size`` bytes and each chunk into
   *pieces* of at most 4 MiB (whole SHA blocks). Pieces are the unit of memory: an
@@ -39,12 +39,16 @@ from typing import Callable, Optional, Protocol, Sequence
 
 import zstandard
 
-from ember import blocks, compression, imagecheck, opts
-from ember import format as fmt
+from ember import opts
+from ember.cbt import ChangedSet
+from ember.engine import blocks, compression, imagecheck
+from ember.engine import format as fmt
+from ember.engine import plan as plan_
 from ember.errors import (ConfigError, CorruptObject, InvalidBackup, InvalidInput,
                           ObjectNotFound)
-from ember.extents import ChangedRuns, Coverage, GapBudget
-from ember.pipeline import BoundedDriver, CancelCheck, Meter, SideHasher, Window, ordered_map
+from ember.engine.extents import ChangedRuns, GapBudget
+from ember.engine.pipeline import (BoundedDriver, CancelCheck, Meter, SideHasher, Window,
+                                   ordered_map)
 
 PIECE_SIZE = 4 << 20  # upper bound of one unit of work and of memory per piece
 _SAMPLES = 4  # samples per object for the "is it compressible at all" test
@@ -53,6 +57,7 @@ _SAMPLES = 4  # samples per object for the "is it compressible at all" test
 #: of the object), and the raw form is chosen afterwards if compression did not shrink
 SMALL_OBJECT = _SAMPLES * compression.SAMPLE_SIZE
 CANCEL_INTERVAL = 0.25  # seconds between two questions to the caller's cancel token
+DIGEST = fmt.DIGEST_SIZE  # bytes of one block digest
 #: a full backup writes a hole of the source at least this large as an object of its own
 HOLE_OBJECT = 64 << 20
 
@@ -75,6 +80,7 @@ class ChainMember:
     backup_id: str
     container: str
     prefix: str  # the row's service_metadata
+    volume_id: Optional[str] = None  # the row's, checked against its _metadata
 
 
 @dataclass
@@ -91,6 +97,8 @@ class BackupSpec:
     description: Optional[str] = None
     parent: Optional[ChainMember] = None  # None: a full backup
     volume_meta: Optional[str] = None  # the JSON *string* stored as volume_meta
+    #: an incremental reads only these ranges (``ember.cbt``); None reads everything
+    changed: Optional[ChangedSet] = None
 
 
 @dataclass
@@ -219,10 +227,15 @@ class Engine:
     # ==================================================================================
     # restore
     # ==================================================================================
-    def read_metadata(self, member: ChainMember) -> fmt.BackupMetadata:
-        """Read and parse one member's ``_metadata`` (errors name backup and object)."""
+    def read_metadata(self, member: ChainMember,
+                      volume_bytes: int = plan_.MAX_VOLUME) -> fmt.BackupMetadata:
+        """Read and parse one member's ``_metadata``, refused unread when larger than a
+        backup of ``volume_bytes`` can have (errors name backup and object)."""
         name = fmt.metadata_name(member.prefix)
-        return fmt.parse_metadata(_get(self.driver, member, name), member.backup_id, name)
+        limit = plan_.metadata_limit(volume_bytes, self.block_size, member.prefix)
+        data = plan_.read_document(self.driver, member.container, name, limit,
+                                   member.backup_id)
+        return fmt.parse_metadata(data, member.backup_id, name)
 
     def check_objects(self, member: ChainMember, md: fmt.BackupMetadata) -> None:
         """Cinder's check: the names under the prefix (minus the two documents) must be
@@ -238,66 +251,72 @@ class Engine:
                 "list stored in metadata (missing: %s; unexpected: %s)"
                 % (member.backup_id, _names(missing), _names(extra)))
 
+    def plan_restore(self, chain: Sequence[ChainMember],
+                     size_limit: int = plan_.MAX_VOLUME) -> plan_.RestorePlan:
+        """Read and check the chain's documents (oldest first: the full backup, then its
+        incrementals up to the requested backup) before anything is written: see
+        ``ember.engine.plan``. ``size_limit``: the most bytes the catalogue allows the
+        volume. With ``restore_verify`` sha256 or both, the tip's ``_sha256file`` is
+        scanned too (its block count must fit the volume; where the data is)."""
+        if not chain:
+            raise InvalidInput("restore needs at least one backup in the chain")
+        metas = [self.read_metadata(m, size_limit) for m in chain]
+        plan = plan_.build(chain, metas, size_limit)
+        for member, md in zip(chain, metas):
+            self.check_objects(member, md)
+        plan.image = self._scan_tip(chain[-1], plan.volume_size)
+        return plan
+
     def restore(self, chain: Sequence[ChainMember], target_path: str, *,
-                target_is_new: bool, cancel: CancelToken | None = None,
+                target_is_new: bool, plan: plan_.RestorePlan | None = None,
+                cancel: CancelToken | None = None,
                 progress: Progress | None = None) -> RestoreResult:
-        """Restore ``chain`` (oldest first: the full backup, then its incrementals up to
-        the requested backup) onto ``target_path``. ``target_is_new`` means the target
-        is freshly created and all zeros (zero runs may then be skipped).
+        """Restore ``chain`` onto ``target_path``, through ``plan`` when the caller
+        checked it already (``plan_restore``, before creating the target), else through
+        one checked here before the target is opened.
+        ``target_is_new`` means the target is freshly created and all zeros (zero runs
+        may then be skipped).
 
         Equivalent to Cinder's oldest-first replay, but each byte range is written once,
         from the newest member holding it; objects wholly superseded are not read. Nothing
-        beyond the backup's size is touched on a larger target. Raises on any failure.
+        beyond the backup's size is touched on a larger target, and a smaller target is
+        refused before a byte is written. Raises on any failure.
 
         Checks (``restore_verify``): with ``sha256`` (the default) and a ``_sha256file``
         at the chain's tip, every block of the result is compared with it after the
-        writes (``RestoreMismatch``), objects' md5s are not computed, and on a
-        new target the blocks the list says are zero are not read at all; ``md5``
-        checks each object read (also the fallback without a list); ``both`` does both.
-        Every object read has its length checked (``CorruptObject``)."""
-        if not chain:
-            raise InvalidInput("restore needs at least one backup in the chain")
+        writes (``RestoreMismatch``), objects' md5s are not computed, and on a new target
+        objects that would only write blocks the list says are zero are not read at all;
+        ``md5`` checks each object read (also the fallback without a list); ``both`` does
+        both. Every object read has its length checked (``CorruptObject``)."""
+        plan = plan if plan is not None else self.plan_restore(chain)
         check = CancelCheck(cancel, self.cancel_interval)
-        metas = [self.read_metadata(m) for m in chain]
-        for member, md in zip(chain, metas):
-            self.check_objects(member, md)
-        volume_size = max((o.end for o in metas[0].objects), default=0)
-        # newest first: what a newer member wrote, an older one must not
-        coverage, plan = Coverage(), []
-        for member, md in zip(reversed(chain), reversed(metas)):
-            for entry in md.objects:
-                ranges = coverage.claim(entry.offset, entry.end)
-                if ranges:
-                    plan.append((member, entry, ranges))
-        plan.sort(key=lambda p: p[1].offset)
-        shape = self._scan_tip(chain[-1], volume_size)
+        shape = plan.image
         check_md5 = shape is None or self.verify == imagecheck.BOTH
-        work = plan
+        steps = plan.steps
         if shape is not None and shape.data is not None and target_is_new and not check_md5:
             # the target is zeros already, and the list is the record of the final image:
             # an object that would only write blocks it says are zero is not read (an
             # object that is read writes all its ranges, so the check sees any disagreement)
-            work = [(m, e, r) for m, e, r in plan if imagecheck.only_data(r, shape.data)]
-        total = sum(e - s for _, _, ranges in work for s, e in ranges)
+            steps = [s for s in steps if imagecheck.only_data(s.ranges, shape.data)]
+        total = sum(e - s for step in steps for s, e in step.ranges)
         meter = Meter(progress, total, step=self.object_size)
         fd = os.open(target_path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
         try:
-            self._prepare_target(fd, target_path, volume_size, target_is_new)
+            self._prepare_target(fd, target_path, plan.volume_size, target_is_new)
             driver = BoundedDriver(self.driver, self.max_calls)
             # the final fsync then waits for the last few MiB, not the whole volume
             write_behind = blocks.WriteBehind(fd)
             with cf.ThreadPoolExecutor(self.threads, thread_name_prefix="ember-restore") as pool:
                 window = Window(pool, self.threads + 1, meter.report)
                 try:
-                    for member, entry, ranges in work:
+                    for step in steps:
                         check()
-                        window.submit(self._restore_object, driver, fd, member, entry,
-                                      ranges, target_is_new, check, meter, write_behind,
-                                      check_md5)
+                        window.submit(self._restore_object, driver, fd, step.member,
+                                      step.entry, step.ranges, target_is_new, check, meter,
+                                      write_behind, check_md5)
                     window.drain()
                     if shape is not None:
-                        self._verify_target(chain[-1], shape, target_path, volume_size, plan,
-                                            pool, check)
+                        self._verify_target(plan, target_path, pool, check)
                 except BaseException as exc:
                     check.stop(exc)
                     window.abandon()
@@ -307,7 +326,7 @@ class Engine:
         finally:
             os.close(fd)
         meter.report(final=True)
-        return RestoreResult(bytes_written=total, volume_meta=metas[-1].volume_meta)
+        return RestoreResult(bytes_written=total, volume_meta=plan.volume_meta)
 
     def _scan_tip(self, tip: ChainMember, volume_size: int):
         """The tip's list, scanned (``imagecheck.ListShape``), or None when the restore
@@ -323,12 +342,13 @@ class Engine:
         finally:
             stream.close()
 
-    def _verify_target(self, tip: ChainMember, shape, target_path: str, volume_size: int,
-                       plan, pool, check) -> None:
+    def _verify_target(self, plan: plan_.RestorePlan, target_path: str, pool, check) -> None:
+        tip, shape = plan.chain[-1], plan.image
+
         def writer_of(offset: int) -> str:
-            for member, entry, ranges in plan:
-                if any(s <= offset < e for s, e in ranges):
-                    return "object %s of backup %s" % (entry.name, member.backup_id)
+            for step in plan.steps:
+                if any(s <= offset < e for s, e in step.ranges):
+                    return "object %s of backup %s" % (step.entry.name, step.member.backup_id)
             return "no object"
 
         def map_batches(fn, items):
@@ -337,7 +357,7 @@ class Engine:
         stream = self.open_sha256file(tip)
         try:
             with blocks.Source(target_path) as target:
-                imagecheck.verify(stream, shape, target, volume_size,
+                imagecheck.verify(stream, shape, target, plan.volume_size,
                                   batch=max(1, self.piece_size // shape.block_size),
                                   map_batches=map_batches, check=check, writer_of=writer_of,
                                   backup_id=tip.backup_id)
@@ -537,22 +557,29 @@ class _BackupRun:
                 entries.append(entry)
                 self.stored += stored
 
-        def compare(runs, shas):
+        def compare(runs, shas, parent):
             self.sha_writer.add(shas)
-            for run_off, run_len in runs.feed(shas, self.parent.take(len(shas))):
+            for run_off, run_len in runs.feed(shas, parent):
                 collect(self._submit_object(run_off, run_len, False))
+
+        def with_parent(pieces):
+            """Each piece with the parent's digests of its blocks, taken in order here
+            (in this thread) while the pieces ahead are being hashed."""
+            for off, length in pieces:
+                yield off, length, self.parent.take(-(-length // e.block_size) * DIGEST)
 
         for off, length in self._chunks():
             self.check()
             runs = ChangedRuns(off, length, e.block_size, gaps)
             if self.src.in_hole(off, length):  # nothing to read: time follows the data
                 self.meter.add(length)
-                compare(runs, blocks.zero_digests(length, e.block_size))
+                shas = blocks.zero_digests(length, e.block_size)
+                compare(runs, shas, self.parent.take(len(shas)))
             else:
-                pieces = self._piece_ranges(off, length)
-                for shas in ordered_map(self.pieces, self._scan_piece, pieces, e.threads + 1,
-                                        self.meter.report):
-                    compare(runs, shas)
+                pieces = with_parent(self._piece_ranges(off, length))
+                for shas, parent in ordered_map(self.pieces, self._scan_piece, pieces,
+                                                e.threads + 1, self.meter.report):
+                    compare(runs, shas, parent)
             for run_off, run_len in runs.close():
                 collect(self._submit_object(run_off, run_len, False))
         collect(self.objects.drain())
@@ -574,11 +601,29 @@ class _BackupRun:
         data = self.src.read(off, length)
         return data, blocks.is_zero(data)
 
-    def _scan_piece(self, rng) -> bytes:
+    def _scan_piece(self, item) -> tuple[bytes, bytes]:
+        """An incremental's piece: its block digests, and the parent's (passed through)."""
         self.check()
-        data, zero = self._read_piece(*rng)
+        off, length, parent = item
+        if self.spec.changed is not None:
+            return self._scan_changed(off, length, parent), parent
+        data, zero = self._read_piece(off, length)
         self.meter.add(len(data))
-        return blocks.block_digests(data, self.e.block_size, known_zero=zero)
+        return blocks.block_digests(data, self.e.block_size, known_zero=zero), parent
+
+    def _scan_changed(self, off: int, length: int, parent: bytes) -> bytes:
+        """``_scan_piece`` under change tracking: the parent's digests, with those of
+        the blocks that may have changed read and hashed anew."""
+        bs = self.e.block_size
+        first = off // bs
+        digests = bytearray(parent)
+        for start, end in self.spec.changed.within(off, length):
+            data, zero = self._read_piece(start, end - start)
+            at = (start // bs - first) * DIGEST
+            fresh = blocks.block_digests(data, bs, known_zero=zero)
+            digests[at:at + len(fresh)] = fresh
+        self.meter.add(length)
+        return bytes(digests)
 
     def _prepare_piece(self, rng, hash_blocks: bool, deflate: bool) -> _Piece:
         self.check()
@@ -820,15 +865,6 @@ class _ParentDigests:
 
     def close(self) -> None:
         self.stream.close()
-
-
-def _get(driver, member: ChainMember, name: str) -> bytes:
-    try:
-        return driver.get_object(member.container, name)
-    except ObjectNotFound:
-        raise InvalidBackup("backup %s: object %s is missing from container %s; the backup is "
-                            "incomplete or was deleted" % (member.backup_id, name,
-                                                           member.container)) from None
 
 
 def _pwrite(fd: int, data, offset: int) -> None:

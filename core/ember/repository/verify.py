@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
+import threading
 import zlib
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import zstandard
 
-from ember import compression, errors
-from ember import format as fmt
+from ember import errors
+from ember.engine import compression
+from ember.engine import format as fmt
 from ember.config import one_line
 from ember.driver import POSIX_PREFIX
 
@@ -38,6 +40,8 @@ MISSING, EXTRA, CORRUPT = "missing", "extra", "corrupt"
 PIECE = 4 << 20  # bytes decompressed at a time, per thread
 THREADS = 4  # objects read at once (at most the driver's max_concurrency)
 _SHOWN = 5  # mismatching blocks named in one finding
+
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -76,21 +80,49 @@ class VerifyReport:
                                                         counts[EXTRA], counts[CORRUPT]))
 
 
-def verify_backup(service, ctx, ref) -> VerifyReport:
+def verify_backup(service, ctx, ref, progress: Progress | None = None) -> VerifyReport:
     """Verify the backup ``ref`` (id or name) and its whole chain through the service's
     driver. Needs read access to the backup (policy ``backup:get``); a backup still
-    being written or deleted is refused (``InvalidState``)."""
-    return verify_chain(service.driver, service.backup_chain(ctx, ref, purpose="verify"))
+    being written or deleted is refused (``InvalidState``). ``progress(done, total)``
+    hears the bytes of objects checked so far, of all the chain's recorded objects."""
+    return verify_chain(service.driver, service.backup_chain(ctx, ref, purpose="verify"),
+                        progress)
 
 
-def verify_chain(driver, chain: Sequence) -> VerifyReport:
+def verify_chain(driver, chain: Sequence, progress: Progress | None = None) -> VerifyReport:
     """Verify ``chain`` (``ChainMember``s, oldest first) and return every finding."""
     report = VerifyReport(backup_id=chain[-1].backup_id if chain else "",
                           chain=[m.backup_id for m in chain])
     content = _Content()
-    for member in chain:
-        _verify_member(driver, member, content, report)
+    # every _metadata is read first, so the progress total is known from the start
+    documents = [_document(driver, member, fmt.metadata_name(member.prefix),
+                           fmt.parse_metadata, _finder(report, member)) for member in chain]
+    counter = _Counter(progress, sum(e.length for md in documents if md is not None
+                                     for e in md.objects))
+    for member, md in zip(chain, documents, strict=True):
+        _verify_member(driver, member, md, content, report, counter)
     return report
+
+
+class _Counter:
+    """Adds up the bytes of checked objects (from the reading threads) for ``progress``."""
+
+    def __init__(self, progress: Progress | None, total: int):
+        self.progress, self.total, self.done = progress, total, 0
+        self._lock = threading.Lock()
+
+    def add(self, length: int) -> None:
+        if self.progress is None:
+            return
+        with self._lock:
+            self.done += length
+            self.progress(self.done, self.total)
+
+
+def _finder(report: VerifyReport, member):
+    def found(name, problem, detail):
+        report.findings.append(Finding(member.backup_id, name, problem, detail))
+    return found
 
 
 class _Content:
@@ -105,12 +137,10 @@ class _Content:
         self.known = True
 
 
-def _verify_member(driver, member, content: _Content, report: VerifyReport) -> None:
-    def found(name, problem, detail):
-        report.findings.append(Finding(member.backup_id, name, problem, detail))
-
+def _verify_member(driver, member, md, content: _Content, report: VerifyReport,
+                   counter: _Counter) -> None:
+    found = _finder(report, member)
     md_name, sha_name = fmt.metadata_name(member.prefix), fmt.sha256file_name(member.prefix)
-    md = _document(driver, member, md_name, fmt.parse_metadata, found)
     shas = _document(driver, member, sha_name, fmt.parse_sha256file, found)
     if shas is not None:
         if content.block_size not in (None, shas.chunk_size):
@@ -131,10 +161,13 @@ def _verify_member(driver, member, content: _Content, report: VerifyReport) -> N
     present = [e for e in md.objects if e.name in listed]
     # objects are read in parallel; their digests are applied in metadata order
     workers = max(1, min(THREADS, int(driver.capabilities.max_concurrency)))
+    def check(entry):
+        result = _check_object(driver, member, entry, content.block_size)
+        counter.add(entry.length)
+        return result
+
     with cf.ThreadPoolExecutor(workers, thread_name_prefix="ember-verify") as pool:
-        checked = dict(zip((e.name for e in present), pool.map(
-            lambda e: _check_object(driver, member, e, content.block_size), present),
-                           strict=True))
+        checked = dict(zip((e.name for e in present), pool.map(check, present), strict=True))
     for entry in md.objects:
         if entry.name not in listed:
             found(entry.name, MISSING, "recorded in %s at offset %d, not in the repository"

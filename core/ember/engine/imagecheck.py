@@ -16,8 +16,8 @@ import bisect
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ember import blocks
-from ember import format as fmt
+from ember.engine import blocks
+from ember.engine import format as fmt
 from ember.errors import InvalidBackup, RestoreMismatch
 
 SHA256, MD5, BOTH = "sha256", "md5", "both"

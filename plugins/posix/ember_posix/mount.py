@@ -79,9 +79,20 @@ def _run(cmd: Sequence[str]) -> "subprocess.CompletedProcess[str]":
     return subprocess.run(list(cmd), capture_output=True, text=True, check=False)
 
 
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+#: lines mount(8) adds to every failure that say nothing about this one
+_BOILERPLATE = ("dmesg(1) may have more information",)
+
+
+def what_went_wrong(text: str) -> str:
+    """Every line of mount's output that says what went wrong, joined with "; ".
+
+    util-linux writes the cause first and a generic dmesg hint after it (``unknown
+    filesystem type 'nfs'.`` then ``dmesg(1) may have more information ...``), so
+    keeping only one line would lose the cause on a machine without the client package.
+    """
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return "; ".join(line for line in lines
+                     if line and not any(noise in line for noise in _BOILERPLATE))
 
 
 def ensure_mounted(spec: MountSpec, attempts: int = 3, *, delay: float = 1.0,
@@ -90,7 +101,8 @@ def ensure_mounted(spec: MountSpec, attempts: int = 3, *, delay: float = 1.0,
 
     Returns True if this call mounted it, False if a mount was already there. Tries
     ``attempts`` times, ``delay`` seconds apart (doubling); when every try failed,
-    raises ``PermanentDriverError`` with the mount command's own last message line.
+    raises ``PermanentDriverError`` with every line of the mount command's own message
+    that says what went wrong (:func:`what_went_wrong`), on one line.
     """
     if mounted_source(spec.mount_point, mounts_file) is not None:
         return False
@@ -109,7 +121,8 @@ def ensure_mounted(spec: MountSpec, attempts: int = 3, *, delay: float = 1.0,
                 "cannot mount share %s: the mount command is not installed" % spec.share) from None
         if done.returncode == 0:
             return True
-        message = _last_line(done.stderr) or _last_line(done.stdout) or "exit status %d" % done.returncode
+        message = (what_went_wrong(done.stderr) or what_went_wrong(done.stdout)
+                   or "exit status %d" % done.returncode)
         # another process mounted it first (as os-brick, trust the message only when the
         # mount is really there: a failing FUSE mount can show up in /proc/mounts briefly)
         if "already mounted" in done.stderr and mounted_source(spec.mount_point, mounts_file):
