@@ -13,6 +13,7 @@ byte is written (its shape, and where the data is), ``verify`` after the writes.
 from __future__ import annotations
 
 import bisect
+import hashlib
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -36,9 +37,10 @@ class ListShape:
     data: Optional[tuple[list, list]]
 
 
-def scan(stream, backup_id: str, volume_size: int) -> ListShape:
+def scan(stream, backup_id: str, volume_size: int) -> Optional[ListShape]:
     """Read the whole list once: check its block count against ``volume_size`` and map
-    the runs of non-zero blocks (by digest: a block whose digest is the zero block's)."""
+    the runs of non-zero blocks (by digest: a block whose digest is the zero block's).
+    None if the list covers less than the volume (then md5s are checked instead)."""
     block = stream.reader.chunk_size()
     starts, ends = [], []
     count, last = 0, b""
@@ -54,7 +56,11 @@ def scan(stream, backup_id: str, volume_size: int) -> ListShape:
     if block is None:  # a layout with chunk_size after the list: no map this time
         block, starts = doc.chunk_size, None
     expected = -(-volume_size // block)
-    if count != expected:
+    if count < expected:
+        # the volume file shrank before this incremental (its tail then comes from older
+        # members, as Cinder restores it): the list does not describe the whole image
+        return None
+    if count > expected:
         raise InvalidBackup("backup %s: its _sha256file lists %d blocks of %d bytes, but its "
                             "objects cover %d bytes (%d blocks); the backup is damaged"
                             % (backup_id, count, block, volume_size, expected))
@@ -119,11 +125,33 @@ def verify(stream, shape: ListShape, target: blocks.Source, volume_size: int, *,
             return first, blocks.zero_digests(length, size)
         return first, blocks.block_digests(target.read(off, length), size)
 
+    last = shape.blocks - 1
     for first, got in map_batches(digests, range(0, shape.blocks, batch)):
         want = stream.take(len(got) // fmt.DIGEST_SIZE)
-        if got != want:
+        if got != want and not _only_a_shorter_last_block(got, want, first, last, size,
+                                                          volume_size, target):
             _mismatch(got, want, first, size, volume_size, writer_of, backup_id)
     stream.finish()
+
+
+def _only_a_shorter_last_block(got: bytes, want: bytes, first: int, last: int, size: int,
+                               volume_size: int, target: blocks.Source) -> bool:
+    """True if only the volume's last block differs, and the list's digest is that of a
+    shorter last block: an incremental of a volume file that shrank hashed its end at
+    the new length, while the restored volume keeps the full backup's size (the bytes
+    beyond come from older members, as Cinder restores them)."""
+    d = fmt.DIGEST_SIZE
+    at = (last - first) * d
+    if at < 0 or got[:at] != want[:at] or len(want) != at + d:
+        return False
+    off = last * size
+    data = target.read(off, volume_size - off)
+    running = hashlib.sha256()
+    for n in range(len(data) - 1):
+        running.update(data[n:n + 1])
+        if running.copy().digest() == want[at:]:
+            return True
+    return False
 
 
 def _mismatch(got: bytes, want: bytes, first: int, size: int, volume_size: int,
