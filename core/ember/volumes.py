@@ -83,6 +83,31 @@ def source_size(path: str) -> int:
     return size
 
 
+def same_file(path: str, other: str) -> bool:
+    """True when both names lead to one file (equal real paths, or one inode)."""
+    if os.path.realpath(path) == os.path.realpath(other):
+        return True
+    try:
+        a, b = os.stat(path), os.stat(other)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def repository_paths(conf) -> list:
+    """Directories a posix-family repository may be configured at (registered options
+    only): adopting a file there would expose backup objects as a volume."""
+    found = []
+    for option in ("backup_posix_path", "backup_mount_point_base"):
+        try:
+            value = getattr(conf, option)
+        except Exception:  # noqa: BLE001 - the option belongs to a plugin not loaded
+            continue
+        if value:
+            found.append(str(value))
+    return found
+
+
 def remove(path: str) -> None:
     """Delete an image Ember made; a missing one is fine."""
     try:

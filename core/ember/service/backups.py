@@ -15,7 +15,7 @@ from ember import errors
 from ember import format as fmt
 from ember import policy as rules
 from ember import volumes as vols
-from ember.catalog import ownership, views
+from ember.catalog import ownership, tenancy, views
 from ember.catalog.models import Backup, Snapshot, Volume, utcnow
 from ember.catalog.states import (
     BackupStatus,
@@ -52,6 +52,8 @@ class BackupCreateMixin(ServiceBase):
                 self._check_backup_source(volume, force)
             parent = (self._incremental_parent(session, ctx, volume, snap)
                       if incremental else None)
+            if container:  # never write among another project's objects
+                tenancy.refuse_foreign_container(session, container, volume.project_id)
             now = utcnow()
             if snap is not None:
                 claimed = conditional_update(session, Snapshot, snap.id,
@@ -165,17 +167,18 @@ class BackupCreateMixin(ServiceBase):
             driver = self.driver
             container = row.container or driver.default_container(row.id)
             prefix = driver.object_prefix(row.volume_id, row.id, fmt.timestamp())
-            if from_in_use:  # crash-consistent: read a point-in-time copy, not the live image
-                temp_id = str(uuid.uuid4())
-                temp_path = os.path.join(self._dir("snapshots"), "snapshot-%s" % temp_id)
-                vols.copy_point_in_time(source, temp_path)
-                source = temp_path
-            else:
-                temp_id = None
+            # crash-consistent: an in-use volume is read from a point-in-time copy, which
+            # is recorded before it is made, so a crash at any point leaves nothing that
+            # repair or delete do not find
+            temp_id = str(uuid.uuid4()) if from_in_use else None
             with self.catalog.session() as session:
                 conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
                                    container=container, service_metadata=prefix,
                                    service=driver.cinder_service, temp_snapshot_id=temp_id)
+            if from_in_use:
+                temp_path = os.path.join(self._dir("snapshots"), "snapshot-%s" % temp_id)
+                vols.copy_point_in_time(source, temp_path)
+                source = temp_path
             token.raise_if_cancelled()
             spec = BackupSpec(backup_id=row.id, volume_id=row.volume_id, source_path=source,
                               container=container, prefix=prefix,

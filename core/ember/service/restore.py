@@ -64,7 +64,7 @@ class RestoreMixin(ServiceBase):
             self._check_service(backup)
             chain = self._chain(session, backup)
             # every document checked before a target is created, claimed or written
-            plan = self._engine().plan_restore(chain, self._size_limit(backup))
+            plan = self._engine().plan_restore(chain, chain[-1].size_limit)
             if volume_ref is not None:
                 target = self._volume(session, ctx, volume_ref)
                 self.policy.enforce(ctx, rules.RESTORE, target.project_id)
@@ -97,14 +97,6 @@ class RestoreMixin(ServiceBase):
         if needed > target.size_bytes:
             raise errors.InvalidInput("volume %s has %d bytes, too few to restore backup of %d "
                                       "bytes." % (target.id, target.size_bytes, needed))
-
-    @staticmethod
-    def _size_limit(backup: Backup) -> int:
-        """The most bytes the row lets the backup's volume have: its exact byte size when
-        Ember recorded one, else its size in GiB (a Cinder record)."""
-        from ember.plan import MAX_VOLUME
-
-        return min(MAX_VOLUME, backup.size_bytes or backup.size * vols.GiB)
 
     def _new_restore_volume(self, session, ctx, backup: Backup, plan, name, made) -> Volume:
         volume_id = str(uuid.uuid4())
