@@ -34,6 +34,7 @@ UNKNOWN_VOLUME = "00000000-0000-0000-0000-000000000000"
 _DOCUMENT_BASE = 1 << 20
 #: bytes of one ``objects`` entry besides its name (keys, numbers, md5, indentation)
 _ENTRY_BYTES = 256
+_READ_PIECE = 1 << 20
 #: bytes of one ``sha256s`` line (64 hex digits, quotes, comma, indentation)
 _DIGEST_BYTES = 80
 
@@ -59,8 +60,14 @@ def read_document(driver, container: str, name: str, limit: int, backup_id: str)
         raise InvalidBackup("backup %s: object %s is missing from container %s; the backup "
                             "is incomplete or was deleted" % (backup_id, name, container)
                             ) from None
+    data = bytearray()
     try:
-        data = reader.read(limit + 1)
+        # in pieces: read(n) would allocate n bytes up front
+        while len(data) <= limit:
+            piece = reader.read(min(_READ_PIECE, limit + 1 - len(data)))
+            if not piece:
+                break
+            data += piece
     finally:
         close = getattr(reader, "close", None)
         if close:
@@ -69,7 +76,7 @@ def read_document(driver, container: str, name: str, limit: int, backup_id: str)
         raise InvalidBackup("backup %s: object %s holds more than the %d bytes a backup of "
                             "its volume can have; it is damaged or not a backup document"
                             % (backup_id, name, limit))
-    return data
+    return bytes(data)
 
 
 @dataclass(frozen=True)
