@@ -1,7 +1,7 @@
 """MB/s of an Ember backup and restore to each local object-store server, next to posix.
 
 One run backs the same seeded volume (``benchmarks/volume.py``) up to every backend in
-turn through ``ember.engine.Engine``, restores it into a new sparse file, checks the
+turn through ``ember.engine.engine.Engine``, restores it into a new sparse file, checks the
 restore's sha256, deletes the backup, and prints MB/s (volume bytes per wall-clock
 second) with the ratio to posix measured in the same run. Every backend uses the same
 object size and codec, so the difference is the transport.
@@ -158,8 +158,8 @@ BACKENDS = {
 # ---- the measurement ------------------------------------------------------------------------
 def measure(name: str, make, work: str, source: str, size: int, expected: str,
             codec: str, object_size: int) -> dict | None:
-    from ember import format as fmt
-    from ember.engine import BackupSpec, ChainMember, Engine
+    from ember.engine import format as fmt
+    from ember.engine.engine import BackupSpec, ChainMember, Engine
 
     made = make(os.path.join(work, name), object_size)
     if made is None:

@@ -43,7 +43,7 @@ import queue
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, ClassVar, Iterable, Optional
 
-from ember import format as fmt
+from ember.engine import format as fmt
 from ember.errors import PermanentDriverError
 
 POSIX_PREFIX = "posix"

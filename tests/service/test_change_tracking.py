@@ -9,7 +9,7 @@ import re
 import subprocess
 
 import pytest
-from ember import format as fmt
+from ember.engine import format as fmt
 from ember.context import RequestContext
 from ember.service import Ember
 from ember.testing.config import make_conf

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from cli_harness import EmberCLI, MiB, pattern, sha256_file, words
+from ember.testing.cli import EmberCLI, MiB, pattern, sha256_file, words
 
 from ember_s3.driver import S3BackupDriver
 

@@ -1,11 +1,11 @@
 """The S3 driver against the real S3 server on 127.0.0.1: options, loading, setup checks,
 bucket rules, multipart streaming, Content-MD5, SSE-C, credentials, error mapping."""
 
-import socket
-
 import pytest
 
 from ember import errors, loader
+from ember.testing.config import make_conf
+from ember.testing.services import closed_port
 from ember.wrappers import RetryingDriver, unwrap
 
 from ember_s3 import opts
@@ -34,13 +34,6 @@ CINDER_DEFAULTS = {
 }
 
 
-def closed_port() -> int:
-    """A port on 127.0.0.1 nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def sent_headers(driver, operation):
     """Record the headers of every ``operation`` request the driver's client sends."""
     seen = []
@@ -53,8 +46,7 @@ def sent_headers(driver, operation):
 
 # ---- options and loading ---------------------------------------------------------------
 def test_every_cinder_option_is_in_default_with_cinders_default():
-    conf = opts.register(__import__("ember.testing.config", fromlist=["make_conf"])
-                         .make_conf())
+    conf = opts.register(make_conf())
     assert {name: conf[name] for name in CINDER_DEFAULTS} == CINDER_DEFAULTS
     for name in ("backup_s3_endpoint_url", "backup_s3_store_access_key",
                  "backup_s3_store_secret_key"):
