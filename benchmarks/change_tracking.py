@@ -1,4 +1,4 @@
-"""Incrementals with changed-block tracking (``ember.cbt``) against reading everything.
+"""Incrementals with changed-block tracking (``ember.engine.cbt``) against reading everything.
 
 On a reflink XFS loop-mounted by this script (root, xfsprogs: ``bash
 scripts/servers/xfs.sh install``), one seeded volume (``benchmarks/volume.py``, 4 GiB by
