@@ -1,4 +1,5 @@
-"""Drive Ember's engine with the posix driver, one operation per process.
+"""Drive Ember's engine with the posix driver (the s3 driver for ``--repo s3://BUCKET``),
+one operation per process.
 
 Runs with Ember's venv (``.venv/bin/python``). It takes the same arguments as
 ``cinder_posix_runner.py`` so ``compare.py`` and ``cinder_interop.py`` treat both alike;
@@ -27,10 +28,21 @@ VOLUME_ID = "5f0c3a5e-0b7e-4d6a-9c52-6e1d2c0b1e11"
 
 def make_engine(repo: str, codec: str, object_size: int, sha_block_size: int):
     """An ``Engine`` over a posix driver whose ``backup_posix_path`` is ``repo``."""
-    from ember.engine import Engine
+    from ember.engine.engine import Engine
     from ember.testing.config import make_conf
     from ember_posix.driver import PosixBackupDriver
 
+    s3 = runner_cli.s3_options(repo, object_size, sha_block_size)
+    if s3 is not None:
+        from ember_s3 import opts as s3_opts
+        from ember_s3.driver import S3BackupDriver
+
+        # the smallest part S3 allows, so objects above 5 MiB are multipart uploads
+        conf = make_conf(extra_opts=s3_opts.s3_opts, backup_compression_algorithm=codec,
+                         backup_s3_part_size=s3_opts.MIN_PART_SIZE, **s3)
+        driver = S3BackupDriver(conf)
+        driver.check_setup()
+        return Engine(driver, conf), driver
     conf = make_conf(backup_compression_algorithm=codec, backup_file_size=object_size,
                      backup_sha_block_size_bytes=sha_block_size)
     driver = PosixBackupDriver(conf)
@@ -40,14 +52,14 @@ def make_engine(repo: str, codec: str, object_size: int, sha_block_size: int):
 
 
 def member(row: dict):
-    from ember.engine import ChainMember
+    from ember.engine.engine import ChainMember
     return ChainMember(backup_id=row["id"], container=row["container"],
                        prefix=row["service_metadata"])
 
 
 def cmd_backup(args) -> dict:
-    from ember import format as fmt
-    from ember.engine import BackupSpec
+    from ember.engine import format as fmt
+    from ember.engine.engine import BackupSpec
 
     catalog = load_catalog(args.catalog)
     engine, driver = make_engine(args.repo, args.codec, args.object_size, args.sha_block_size)

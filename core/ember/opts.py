@@ -114,6 +114,16 @@ engine_opts = [
     cfg.IntOpt("backup_engine_threads", default=0, min=0,
                help="Worker threads of the backup/restore pipeline (reading, hashing, "
                     "compression, uploads overlap). 0 means the number of CPUs."),
+    cfg.BoolOpt("backup_change_tracking", default=True,
+                help="On a file system that can reflink (XFS with reflink, btrfs), read "
+                     "every backup of an image file from a reflink clone made when it "
+                     "starts, and keep that clone afterwards; the next incremental then "
+                     "reads and hashes only the extents that differ between the two "
+                     "clones. A clone costs only the space of the blocks written since. "
+                     "Anywhere else backups read everything, and say why."),
+    cfg.StrOpt("backup_change_tracking_dir", default="$state_path/cbt",
+               help="Where the clones of change tracking are kept; it must be on the same "
+                    "file system as the volumes."),
 ]
 
 database_opts = [

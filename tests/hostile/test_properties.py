@@ -25,8 +25,9 @@ import uuid
 import zlib
 
 import pytest
-from ember import errors, plan
-from ember import format as fmt
+from ember import errors
+from ember.engine import format as fmt
+from ember.engine import plan
 from ember.catalog import records
 from ember.engine import ChainMember
 from hypothesis import HealthCheck, given, settings

@@ -13,9 +13,9 @@ import traceback
 
 from ember import errors
 from ember.engine import ChainMember, Engine
-from ember.scan import _read
+from ember.repository.scan import _read
 from ember.testing.config import make_conf
-from ember.verify import verify_chain
+from ember.repository.verify import verify_chain
 from ember_posix.driver import PosixBackupDriver
 from ember_posix.opts import posix_opts
 

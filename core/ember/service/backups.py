@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import os
 import uuid
 
 import sqlalchemy as sa
 
 from ember import errors
-from ember import format as fmt
+from ember.engine import cbt
+from ember.engine import format as fmt
 from ember import policy as rules
 from ember import volumes as vols
 from ember.catalog import ownership, tenancy, views
@@ -27,6 +29,8 @@ from ember.catalog.states import (
 )
 from ember.catalog.tokens import StatusToken
 from ember.service.base import Progress, ServiceBase, chain_member
+
+LOG = logging.getLogger(__name__)
 
 NO_INCREMENTAL_PARENT = "No backups available to do an incremental backup."
 IN_USE_NEEDS_FORCE = "Backing up an in-use volume must use the force flag."
@@ -43,6 +47,18 @@ class BackupCreateMixin(ServiceBase):
         ``fail_reason``, the volume is back in its previous status, and the error is
         raised; a force delete (or any status reset) from elsewhere cancels it with
         ``BackupCancelled`` and no objects left behind."""
+        backup = self.begin_create_backup(
+            ctx, volume_ref, name=name, description=description, container=container,
+            incremental=incremental, force=force, snapshot=snapshot, metadata=metadata,
+            availability_zone=availability_zone)
+        return self.run_create_backup(ctx, backup["id"], progress=progress)
+
+    def begin_create_backup(self, ctx, volume_ref, *, name=None, description=None,
+                            container=None, incremental=False, force=False, snapshot=None,
+                            metadata=None, availability_zone=None) -> dict:
+        """The begin step: policy, checks, quota, the source claimed and the row made
+        ``creating`` (owned by this process); returns the backup at once. The work is
+        ``run_create_backup``, here or in another process given the id."""
         backup_id = str(uuid.uuid4())
         with self.catalog.session() as session:
             volume = self._volume(session, ctx, volume_ref)
@@ -80,10 +96,24 @@ class BackupCreateMixin(ServiceBase):
                          data_timestamp=snap.created_at if snap else now,
                          encryption_key_id=volume.encryption_key_id, **self._owner())
             session.add(row)
+            session.flush()
+            return views.backup_view(row)
+
+    def run_create_backup(self, ctx, backup_id: str, progress: Progress | None = None) -> dict:
+        """The run step of a begun backup, from the catalogue alone: read the source,
+        write the objects, end ``available`` (or ``error``, or cancelled)."""
+        with self.catalog.session() as session:
+            row = session.get(Backup, backup_id)
+            if row is None:
+                raise errors.NotFound("No backup with an ID of '%s' exists." % backup_id)
+            volume = session.get(Volume, row.volume_id)
+            snap = session.get(Snapshot, row.snapshot_id) if row.snapshot_id else None
+            parent = session.get(Backup, row.parent_id) if row.parent_id else None
             volume_meta = self._volume_meta(volume)
             chain_parent = None if parent is None else chain_member(parent)
             source = snap.path if snap else volume.path
-            from_in_use = snap is None and volume.status == VolumeStatus.IN_USE
+            # the claim moved the volume's status to previous_status
+            from_in_use = snap is None and volume.previous_status == VolumeStatus.IN_USE
         return self._observed(
             "backup.create", ctx, row.id, row.volume_id,
             lambda report: self._run_backup(row, source, from_in_use, chain_parent,
@@ -153,9 +183,9 @@ class BackupCreateMixin(ServiceBase):
 
     def _run_backup(self, row: Backup, source: str, from_in_use: bool, parent, volume_meta,
                     progress) -> dict:
-        from ember.engine import BackupSpec
+        from ember.engine.engine import BackupSpec
 
-        temp_path = None
+        temp_path, tracked = None, None
         token = StatusToken(
             self.catalog, row.id,
             # a force delete or any reset (even to available: its objects are not all
@@ -167,29 +197,36 @@ class BackupCreateMixin(ServiceBase):
             driver = self.driver
             container = row.container or driver.default_container(row.id)
             prefix = driver.object_prefix(row.volume_id, row.id, fmt.timestamp())
-            # crash-consistent: an in-use volume is read from a point-in-time copy, which
-            # is recorded before it is made, so a crash at any point leaves nothing that
-            # repair or delete do not find
-            temp_id = str(uuid.uuid4()) if from_in_use else None
+            # the clone is a point-in-time copy too: an in-use volume needs no other
+            tracked = self._track(row, source, parent)
+            LOG.info("Backup %s of volume %s: %s", row.id, row.volume_id, tracked.note)
+            # crash-consistent: otherwise an in-use volume is read from a point-in-time
+            # copy, recorded before it is made, so a crash at any point leaves nothing
+            # that repair or delete do not find
+            temp_id = str(uuid.uuid4()) if tracked.clone is None and from_in_use else None
             with self.catalog.session() as session:
                 conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
                                    container=container, service_metadata=prefix,
-                                   service=driver.cinder_service, temp_snapshot_id=temp_id)
-            if from_in_use:
+                                   service=driver.cinder_service, temp_snapshot_id=temp_id,
+                                   change_tracking=tracked.note[:255])
+            if temp_id is not None:
                 temp_path = os.path.join(self._dir("snapshots"), "snapshot-%s" % temp_id)
                 vols.copy_point_in_time(source, temp_path)
-                source = temp_path
+                tracked.path = temp_path
             token.raise_if_cancelled()
-            spec = BackupSpec(backup_id=row.id, volume_id=row.volume_id, source_path=source,
-                              container=container, prefix=prefix,
+            spec = BackupSpec(backup_id=row.id, volume_id=row.volume_id,
+                              source_path=tracked.path, container=container, prefix=prefix,
                               created_at=str(row.created_at.replace(
                                   tzinfo=datetime.timezone.utc)),
                               name=row.display_name, description=row.display_description,
-                              parent=parent, volume_meta=volume_meta)
+                              parent=parent, volume_meta=volume_meta,
+                              changed=tracked.changed)
             result = self._engine().backup(spec, cancel=token, progress=progress)
         except errors.Cancelled:
+            self._discard_clone(row, tracked)
             raise self._end_cancelled_backup(row, None) from None
         except Exception as exc:
+            self._discard_clone(row, tracked)
             self._fail_backup(row, exc)
             raise
         finally:
@@ -205,8 +242,25 @@ class BackupCreateMixin(ServiceBase):
                     add_dependent(session, row.parent_id, +1)
                 self._release_source(session, row, failed=False)
         if not done:  # cancelled after the engine's last check (spec 2.8's finalize window)
+            self._discard_clone(row, tracked)
             raise self._end_cancelled_backup(row, (container, prefix))
+        self._tracker(row.volume_id).keep(tracked, row.id)
         return self.get_backup_row(row.id)
+
+    # ---- change tracking (ember.engine.cbt) ------------------------------------------
+    def _tracker(self, volume_id: str) -> cbt.Tracker:
+        return cbt.Tracker(self.conf.backup_change_tracking_dir, volume_id)
+
+    def _track(self, row: Backup, source: str, parent) -> cbt.Tracked:
+        if not self.conf.backup_change_tracking:
+            return cbt.Tracked(source, None, "read everything: backup_change_tracking is off")
+        return self._tracker(row.volume_id).begin(
+            source, row.id, parent.backup_id if parent else None,
+            self.conf.backup_sha_block_size_bytes)
+
+    def _discard_clone(self, row: Backup, tracked) -> None:
+        if tracked is not None:
+            self._tracker(row.volume_id).discard(tracked)
 
     def _release_source(self, session, row: Backup, failed: bool) -> None:
         if row.snapshot_id:

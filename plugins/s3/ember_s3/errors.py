@@ -43,7 +43,8 @@ def _first_line(text: str, limit: int = 200) -> str:
 def _network_reason(exc: BaseException) -> str:
     """The OS-level cause (``[Errno 111] Connection refused``) out of urllib3's long
     wrapped messages, else what kind of failure it was."""
-    found = re.search(r"\[Errno -?\d+\][^'\")]*", str(exc))
+    inner = getattr(exc, "kwargs", {}).get("error")  # botocore keeps urllib3's error here
+    found = re.search(r"\[Errno -?\d+\][^'\")]*", "%s %s" % (exc, inner or ""))
     if found:
         return found.group(0).strip()
     name = type(exc).__name__
@@ -80,7 +81,7 @@ def translate(exc: BaseException, *, where: str, bucket: str, name: Optional[str
         return errors.PermanentDriverError(
             "%s: the TLS handshake failed (%s); check backup_s3_ca_cert_file or "
             "backup_s3_verify_ssl" % (subject, _network_reason(exc)))
-    if isinstance(exc, (boto.HTTPClientError, boto.IncompleteReadError,
+    if isinstance(exc, (boto.ConnectionError, boto.HTTPClientError, boto.IncompleteReadError,
                         boto.ResponseStreamingError, ConnectionError, TimeoutError)):
         return errors.TransientDriverError(
             "%s: cannot reach the server (%s)" % (subject, _network_reason(exc)))

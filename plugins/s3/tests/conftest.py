@@ -70,6 +70,13 @@ def s3_endpoint():
     return ENDPOINT
 
 
+@pytest.fixture(scope="session")
+def s3_credentials(s3_endpoint):
+    """(endpoint, access key, secret key) of the test server, for tests that configure
+    Ember themselves (test modules cannot import conftest under --import-mode=importlib)."""
+    return ENDPOINT, ACCESS_KEY, SECRET_KEY
+
+
 @pytest.fixture
 def bucket(s3_endpoint):
     """A bucket name no other test uses; whatever a test left in it is removed."""

@@ -30,11 +30,12 @@ from typing import Callable, Sequence
 
 import zstandard
 
-from ember import compression, errors, plan
-from ember import format as fmt
+from ember import errors
 from ember.config import one_line
 from ember.driver import POSIX_PREFIX
-from ember.extents import Ranges
+from ember.engine import compression, plan
+from ember.engine import format as fmt
+from ember.engine.extents import Ranges
 
 MISSING, EXTRA, CORRUPT = "missing", "extra", "corrupt"
 PIECE = 4 << 20  # bytes decompressed at a time, per thread

@@ -8,7 +8,7 @@ repository and imports the backups the catalogue does not know:
 
 * posix family (posix, nfs, glusterfs): every container (directory) under the driver's
   ``base_path``, or just ``--container``;
-* object stores (swift, gcs): the configured container/bucket, or ``--container``.
+* object stores (swift, gcs, s3): the configured container/bucket, or ``--container``.
 
 A row gets: id, volume id, name, description, parent id, ``created_at`` and
 ``data_timestamp`` (the metadata's creation time; Cinder sets both alike for a volume
@@ -35,14 +35,14 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from ember import errors
-from ember import format as fmt
-from ember import plan
 from ember import policy as rules
 from ember.catalog import tenancy
 from ember.catalog.models import Backup
 from ember.catalog.states import BackupStatus
 from ember.config import one_line
 from ember.driver import POSIX_PREFIX
+from ember.engine import format as fmt
+from ember.engine import plan
 
 GiB = 1 << 30
 METADATA_SUFFIX = "_metadata"

@@ -21,10 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from ember import compression
-from ember import format as fmt
+from ember.engine import compression
+from ember.engine import format as fmt
 from ember.errors import InvalidBackup, ObjectNotFound, UnsupportedCompression
-from ember.extents import Coverage
+from ember.engine.extents import Coverage
 
 #: the largest volume a catalogue row can describe (Cinder: a 32-bit count of GiB)
 MAX_VOLUME = (2**31 - 1) << 30
@@ -34,7 +34,6 @@ UNKNOWN_VOLUME = "00000000-0000-0000-0000-000000000000"
 _DOCUMENT_BASE = 1 << 20
 #: bytes of one ``objects`` entry besides its name (keys, numbers, md5, indentation)
 _ENTRY_BYTES = 256
-_READ_PIECE = 1 << 20
 #: bytes of one ``sha256s`` line (64 hex digits, quotes, comma, indentation)
 _DIGEST_BYTES = 80
 
@@ -51,6 +50,9 @@ def sha256file_limit(volume_bytes: int, block_size: int) -> int:
     return _DOCUMENT_BASE + -(-max(0, volume_bytes) // max(1, block_size)) * _DIGEST_BYTES
 
 
+READ_PIECE = 1 << 20
+
+
 def read_document(driver, container: str, name: str, limit: int, backup_id: str) -> bytes:
     """The whole object ``name``, refused (``InvalidBackup``) when it holds more than
     ``limit`` bytes: at most ``limit + 1`` bytes are ever read into memory."""
@@ -60,14 +62,16 @@ def read_document(driver, container: str, name: str, limit: int, backup_id: str)
         raise InvalidBackup("backup %s: object %s is missing from container %s; the backup "
                             "is incomplete or was deleted" % (backup_id, name, container)
                             ) from None
-    data = bytearray()
     try:
-        # in pieces: read(n) would allocate n bytes up front
-        while len(data) <= limit:
-            piece = reader.read(min(_READ_PIECE, limit + 1 - len(data)))
+        # in pieces: a file's read(n) allocates n bytes first, and limit may be huge
+        pieces, size = [], 0
+        while size <= limit:
+            piece = reader.read(min(READ_PIECE, limit + 1 - size))
             if not piece:
                 break
-            data += piece
+            pieces.append(piece)
+            size += len(piece)
+        data = b"".join(pieces)
     finally:
         close = getattr(reader, "close", None)
         if close:
@@ -76,7 +80,7 @@ def read_document(driver, container: str, name: str, limit: int, backup_id: str)
         raise InvalidBackup("backup %s: object %s holds more than the %d bytes a backup of "
                             "its volume can have; it is damaged or not a backup document"
                             % (backup_id, name, limit))
-    return bytes(data)
+    return data
 
 
 @dataclass(frozen=True)
