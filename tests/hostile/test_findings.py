@@ -6,8 +6,8 @@ import os
 import resource
 import subprocess
 
-from hostile.attack import (ALICE, ALICE_ADMIN, BOB, BOB_ADMIN, MiB, document, edit, entries,
-                      export, import_args, objects, show)
+from ember.testing.hostile import (ALICE, ALICE_ADMIN, BOB, BOB_ADMIN, MiB, document, edit,
+                                   entries, export, import_args, objects, show)
 
 GiB = 1 << 30
 

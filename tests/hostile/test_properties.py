@@ -26,10 +26,10 @@ import zlib
 
 import pytest
 from ember import errors
+from ember.catalog import records
 from ember.engine import format as fmt
 from ember.engine import plan
-from ember.catalog import records
-from ember.engine import ChainMember
+from ember.engine.engine import ChainMember
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -12,10 +12,10 @@ import sys
 import traceback
 
 from ember import errors
-from ember.engine import ChainMember, Engine
+from ember.engine.engine import ChainMember, Engine
 from ember.repository.scan import _read
-from ember.testing.config import make_conf
 from ember.repository.verify import verify_chain
+from ember.testing.config import make_conf
 from ember_posix.driver import PosixBackupDriver
 from ember_posix.opts import posix_opts
 

@@ -212,7 +212,7 @@ class Engine:
             extra = sorted(set(listed) - set(recorded))
             raise InvalidBackup(
                 "backup %s: restore_backup aborted, actual object list does not match object "
-                "list stored in metadata (missing: %s; unexpected: %s)"
+                "list stored in metadata (missing: %s; extra: %s)"
                 % (member.backup_id, _names(missing), _names(extra)))
 
     def plan_restore(self, chain: Sequence[ChainMember],

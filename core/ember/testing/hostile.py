@@ -1,6 +1,7 @@
-"""Helpers of the hostile-input suite (``conftest`` holds its fixtures): two projects'
-members and admins, and hands on the posix repository's documents and on exported
-records (what an attacker edits)."""
+"""Helpers of the hostile-input suite (``tests/hostile``; its conftest holds the
+fixtures), for ``ember.testing.cli.EmberCLI`` instances: two projects' members and
+admins, and hands on the posix repository's documents and on exported records (what an
+attacker edits)."""
 
 import base64
 import glob
