@@ -50,6 +50,9 @@ def sha256file_limit(volume_bytes: int, block_size: int) -> int:
     return _DOCUMENT_BASE + -(-max(0, volume_bytes) // max(1, block_size)) * _DIGEST_BYTES
 
 
+READ_PIECE = 1 << 20
+
+
 def read_document(driver, container: str, name: str, limit: int, backup_id: str) -> bytes:
     """The whole object ``name``, refused (``InvalidBackup``) when it holds more than
     ``limit`` bytes: at most ``limit + 1`` bytes are ever read into memory."""
@@ -60,7 +63,15 @@ def read_document(driver, container: str, name: str, limit: int, backup_id: str)
                             "is incomplete or was deleted" % (backup_id, name, container)
                             ) from None
     try:
-        data = reader.read(limit + 1)
+        # in pieces: a file's read(n) allocates n bytes first, and limit may be huge
+        pieces, size = [], 0
+        while size <= limit:
+            piece = reader.read(min(READ_PIECE, limit + 1 - size))
+            if not piece:
+                break
+            pieces.append(piece)
+            size += len(piece)
+        data = b"".join(pieces)
     finally:
         close = getattr(reader, "close", None)
         if close:

@@ -76,7 +76,7 @@ start() {
     rm -f "/tmp/seaweedfs-s3-$PORT.sock" /tmp/seaweedfs-filer-8888.sock
     spawn "$PIDF" "$LOG/weed.log" "$VENV/bin/weed" mini -dir="$DATA" -ip=127.0.0.1 \
       -ip.bind=127.0.0.1 -s3.port="$PORT" -s3.config="$CONFIG" -s3.autoCreateBucket=false \
-      -webdav=false -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0
+      -filer.maxMB=64 -webdav=false -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0
   fi
   wait_up seaweedfs 60 "$LOG/weed.log" "$PIDF" ready
   log "ready: S3 at http://127.0.0.1:$PORT (access key $ACCESS_KEY)"

@@ -50,6 +50,7 @@ class Cluster:
                   "service_down_time": 4, "backup_max_operations": 4,
                   "backup_shared_volume_paths": "%s,%s" % (
                       self.shared, os.path.join(self.root, "state", "volumes")),
+                  "quota_backups": -1, "quota_backup_gigabytes": -1,
                   "host": "api-" + self.tag}
         values.update(extra)
         with open(self.config, "w") as f:
@@ -127,7 +128,7 @@ class Cluster:
                 proc.kill()
                 proc.wait()
         if self._dispatcher is not None:
-            self._dispatcher.close()
+            self._dispatcher.shutdown()
         if self._service is not None:
             self._service.catalog.close()
 

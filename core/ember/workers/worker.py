@@ -104,11 +104,13 @@ class Worker:
 
     # --- the service's life ------------------------------------------------------------
     def start(self) -> None:
-        self._service_id = self.service.register_service(BINARY, rpc.TOPIC)
         self._server = messaging.get_rpc_server(rpc.transport(self.conf),
                                                 rpc.target(server=self.conf.host), [self],
                                                 executor="threading")
         self._server.start()
+        # registered (and so offered work) only once its queue exists: an offer sent
+        # before would be dropped and wait out its timeout
+        self._service_id = self.service.register_service(BINARY, rpc.TOPIC)
         for name, beat in (("heartbeat", self._heartbeat), ("repair", self._repair)):
             threading.Thread(target=self._every, args=(beat,), name=name, daemon=True).start()
         LOG.info("ember-backup on host %s takes work on topic %s", self.conf.host, rpc.TOPIC)

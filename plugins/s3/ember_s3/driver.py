@@ -16,6 +16,7 @@ surface as ``TransientDriverError`` and ``ember.wrappers.RetryingDriver`` retrie
 from __future__ import annotations
 
 import base64
+import concurrent.futures as cf
 import hashlib
 import logging
 import threading
@@ -51,6 +52,7 @@ class S3BackupDriver(ChunkedBackupDriver):
             max_concurrency=conf.backup_s3_max_pool_connections, streaming=True)
         self._client = None
         self._client_lock = threading.Lock()
+        self._part_pool = None
 
     # ---- naming, sizes, retries (Cinder's s3 options) -----------------------------------
     def default_container(self, backup_id: str) -> str:
@@ -92,9 +94,21 @@ class S3BackupDriver(ChunkedBackupDriver):
                     self._client = connection.make_client(self.conf, self.settings)
         return self._client
 
+    def part_pool(self) -> cf.ThreadPoolExecutor:
+        """The threads multipart writers upload parts on (one in flight per writer)."""
+        if self._part_pool is None:
+            with self._client_lock:
+                if self._part_pool is None:
+                    self._part_pool = cf.ThreadPoolExecutor(
+                        self.conf.backup_s3_max_pool_connections, thread_name_prefix="s3-part")
+        return self._part_pool
+
     def close(self) -> None:
         with self._client_lock:
             client, self._client = self._client, None
+            pool, self._part_pool = self._part_pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
         if client is not None:
             client.close()
 

@@ -1,5 +1,6 @@
 """The streaming writer: an object of any size goes up as an S3 multipart upload, part
-by part as the engine produces it, so at most one part is held in memory.
+by part as the engine produces it. One part is uploaded on the driver's part pool while
+the next one fills, so at most two parts of an object are held in memory.
 
 Nothing is visible before ``commit`` (S3 shows a multipart object only once it is
 completed) and ``abort`` cancels the upload, which frees its parts. An object that ends
@@ -27,6 +28,7 @@ class MultipartWriter(ObjectWriter):
         self._buffer = bytearray()
         self._upload_id = None
         self._parts: list[dict] = []
+        self._pending = None  # (part number, future) of the part being uploaded
         self._done = False
 
     def write(self, data: bytes) -> None:
@@ -51,6 +53,7 @@ class MultipartWriter(ObjectWriter):
             if self._buffer:  # the last part may be smaller than the others
                 part, self._buffer = bytes(self._buffer), bytearray()
                 self._send_part(part)
+            self._collect()
             self._retrying("complete", lambda: self._driver.complete_upload(
                 self._bucket, self._name, self._upload_id, self._parts))
         except BaseException:
@@ -64,18 +67,27 @@ class MultipartWriter(ObjectWriter):
 
     # ---- helpers ---------------------------------------------------------------------
     def _send_part(self, part: bytes) -> None:
-        if self._upload_id is None:
-            self._upload_id = self._retrying("start", lambda: self._driver.start_upload(
-                self._bucket, self._name))
-        number = len(self._parts) + 1
+        """Start uploading ``part`` once the previous one is stored (parts in order)."""
         try:
-            etag = self._retrying("part %d" % number, lambda: self._driver.upload_part(
-                self._bucket, self._name, self._upload_id, number, part))
+            self._collect()
+            if self._upload_id is None:
+                self._upload_id = self._retrying("start", lambda: self._driver.start_upload(
+                    self._bucket, self._name))
+            number, upload_id = len(self._parts) + 1, self._upload_id
+            future = self._driver.part_pool().submit(
+                self._retrying, "part %d" % number, lambda: self._driver.upload_part(
+                    self._bucket, self._name, upload_id, number, part))
+            self._pending = (number, future)
         except BaseException:
             self._done = True
             self._cancel()
             raise
-        self._parts.append({"PartNumber": number, "ETag": etag})
+
+    def _collect(self) -> None:
+        """Wait for the part in flight and record its ETag (its error raises here)."""
+        if self._pending is not None:
+            (number, future), self._pending = self._pending, None
+            self._parts.append({"PartNumber": number, "ETag": future.result()})
 
     def _retrying(self, what: str, fn):
         policy = self._driver.retry_policy
@@ -84,7 +96,15 @@ class MultipartWriter(ObjectWriter):
                           % (self._driver.describe(), what, self._bucket, self._name))
 
     def _cancel(self) -> None:
-        """Abort the upload, if one was started (best effort: a failure is logged)."""
+        """Abort the upload, if one was started, after the part in flight has ended (an
+        abort racing a part could leave that part behind). Best effort: a failure is
+        logged."""
+        if self._pending is not None:
+            (_, future), self._pending = self._pending, None
+            try:
+                future.result()
+            except BaseException:  # noqa: BLE001 - already failing or aborting
+                pass
         upload_id, self._upload_id = self._upload_id, None
         if upload_id is None:
             return

@@ -136,8 +136,7 @@ def test_a_large_object_streams_as_a_multipart_upload_visible_only_once_committe
     with driver.open_writer(bucket, "big") as writer:
         for offset in range(0, len(data), MiB):
             writer.write(data[offset:offset + MiB])
-        assert driver.list_objects(bucket) == []  # parts uploaded, nothing visible yet
-        assert len(parts) == 1  # one 8 MiB part sent while writing; the rest on commit
+        assert driver.list_objects(bucket) == []  # a part is up, nothing visible yet
     assert driver.get_object(bucket, "big") == data
     head = driver.client().head_object(Bucket=bucket, Key="big")
     assert head["ETag"].endswith('-2"')  # 8 MiB + 4 MiB parts, S3's multipart ETag
@@ -155,7 +154,8 @@ def test_an_aborted_or_failed_upload_leaves_no_object_and_no_parts(driver, bucke
     # a part the server refuses: the upload is aborted and the error is mapped
     writer = Damaging(driver.conf).open_writer(bucket, "damaged")
     with pytest.raises(errors.TransientDriverError) as err:
-        writer.write(b"y" * (8 * MiB))
+        writer.write(b"y" * (8 * MiB))  # the part goes up while the next one fills
+        writer.commit()
     assert "the server received other bytes than were sent (HTTP 400 BadDigest" in str(err.value)
     assert driver.list_objects(bucket) == []
     assert driver.client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
