@@ -41,7 +41,7 @@ import zstandard
 
 from ember import opts
 from ember.engine import plan as plan_
-from ember.cbt import ChangedSet
+from ember.engine.cbt import ChangedSet
 from ember.engine import blocks, compression
 from ember.engine import format as fmt
 from ember.errors import (ConfigError, CorruptObject, InvalidBackup, InvalidInput,
@@ -93,7 +93,7 @@ class BackupSpec:
     description: Optional[str] = None
     parent: Optional[ChainMember] = None  # None: a full backup
     volume_meta: Optional[str] = None  # the JSON *string* stored as volume_meta
-    #: an incremental reads only these ranges (``ember.cbt``); None reads everything
+    #: an incremental reads only these ranges (``cbt``); None reads everything
     changed: Optional[ChangedSet] = None
 
 

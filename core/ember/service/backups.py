@@ -12,7 +12,8 @@ import uuid
 
 import sqlalchemy as sa
 
-from ember import cbt, errors
+from ember import errors
+from ember.engine import cbt
 from ember.engine import format as fmt
 from ember import policy as rules
 from ember import volumes as vols
@@ -243,7 +244,7 @@ class BackupCreateMixin(ServiceBase):
         self._tracker(row.volume_id).keep(tracked, row.id)
         return self.get_backup_row(row.id)
 
-    # ---- change tracking (ember.cbt) --------------------------------------------------
+    # ---- change tracking (ember.engine.cbt) ------------------------------------------
     def _tracker(self, volume_id: str) -> cbt.Tracker:
         return cbt.Tracker(self.conf.backup_change_tracking_dir, volume_id)
 
