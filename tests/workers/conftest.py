@@ -105,6 +105,14 @@ class Cluster:
                                "--os-endpoint", url + "/v3/default", *args],
                               capture_output=True, text=True, env=env, timeout=180)
 
+    def ember(self, *args) -> str:
+        """``ember`` (the CLI) on this cluster's configuration; its stdout."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        result = subprocess.run([_exe("ember"), "--config-file", self.config, *args],
+                                capture_output=True, text=True, env=env, timeout=180)
+        assert result.returncode == 0, "ember %s: %s" % (" ".join(args), result.stderr)
+        return result.stdout
+
     def host(self, name: str) -> str:
         return "%s-%s" % (name, self.tag)
 

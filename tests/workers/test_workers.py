@@ -183,3 +183,63 @@ def test_worker_started_later_takes_new_work(cluster):
     assert any(runs[b] == [cluster.host("late")] for b in later), runs
     assert all(len(hosts) == 1 for hosts in runs.values()), runs
     check_outcome(cluster, rows)
+
+
+def _text(path: str, size: int) -> str:
+    """A compressible image (bz2 takes a while to inflate it); returns its sha256."""
+    line = b"%08d ember restore text, compressible but not trivially so\n"
+    with open(path, "wb") as f:
+        written, n = 0, 0
+        while written < size:
+            chunk = b"".join(line % (n + i) for i in range(4096))[:size - written]
+            f.write(chunk)
+            written, n = written + len(chunk), n + 4096
+    return _sha(path)
+
+
+def _sha(path: str, length: int | None = None) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        digest.update(f.read() if length is None else f.read(length))
+    return digest.hexdigest()
+
+
+def test_cli_async_and_a_worker_killed_mid_restore(cluster):
+    """``ember … --async`` hands create, restore and delete to the workers and returns
+    once one has it; a worker SIGKILLed mid-restore is repaired by the other (backup
+    available, target volume error_restoring); the restore run again is bit-exact."""
+    cluster.write_config(backup_compression_algorithm="bz2")
+    cluster.start_worker("w1")
+    cluster.start_worker("w2")
+    size = 48 * MiB
+    source = os.path.join(cluster.shared, "text.img")
+    expected = _text(source, size)
+    cluster.ember("volume", "create", "--path", source, "text")
+    made = json.loads(cluster.ember("volume", "backup", "create", "--async", "--name", "b",
+                                    "text", "-f", "json"))
+    assert made["status"] in ("creating", "available"), made
+    wait_settled(cluster, [made["id"]])
+    restored = json.loads(cluster.ember("volume", "backup", "restore", "--async", "b",
+                                        "first", "-f", "json"))
+    deadline = time.monotonic() + 60
+    while not re.search(r"Took restore of backup %s" % made["id"], "".join(
+            cluster.log(h) for h in cluster.workers)):
+        assert time.monotonic() < deadline, "no worker took the restore"
+        time.sleep(0.05)
+    runner = next(h for h in cluster.workers
+                  if "Took restore of backup %s" % made["id"] in cluster.log(h))
+    cluster.kill(runner)
+    wait_settled(cluster, [made["id"]])
+    volume = cluster.service.get_volume(ADMIN, restored["volume_id"])
+    assert volume["status"] == "error_restoring", volume
+    again = json.loads(cluster.ember("volume", "backup", "restore", "--async", "b", "second",
+                                     "-f", "json"))
+    wait_settled(cluster, [made["id"]])
+    volume = cluster.service.get_volume(ADMIN, again["volume_id"])
+    assert volume["status"] == "available", volume
+    assert _sha(volume["path"], size) == expected
+    cluster.ember("volume", "backup", "delete", "--async", "b")
+    wait_gone(cluster, [made["id"]])
+    assert [f for _d, _s, files in os.walk(cluster.repo) for f in files] == []
