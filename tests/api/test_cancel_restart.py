@@ -54,7 +54,7 @@ def text_volume(ember, name, size_mib):
     try:
         from ember.testing.cli import words
     except ImportError:  # before the harness moved into ember.testing
-        from cli_harness import words
+        from ember.testing.cli import words
     return ember.create_volume(name, size="%dM" % size_mib, data=words(size_mib * MiB))
 
 

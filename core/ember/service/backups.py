@@ -12,8 +12,9 @@ import uuid
 
 import sqlalchemy as sa
 
-from ember import cbt, errors
-from ember import format as fmt
+from ember import errors
+from ember.engine import cbt
+from ember.engine import format as fmt
 from ember import policy as rules
 from ember import volumes as vols
 from ember.catalog import ownership, views
@@ -180,7 +181,7 @@ class BackupCreateMixin(ServiceBase):
 
     def _run_backup(self, row: Backup, source: str, from_in_use: bool, parent, volume_meta,
                     progress) -> dict:
-        from ember.engine import BackupSpec
+        from ember.engine.engine import BackupSpec
 
         temp_path, tracked = None, None
         token = StatusToken(
@@ -243,7 +244,7 @@ class BackupCreateMixin(ServiceBase):
         self._tracker(row.volume_id).keep(tracked, row.id)
         return self.get_backup_row(row.id)
 
-    # ---- change tracking (ember.cbt) --------------------------------------------------
+    # ---- change tracking (ember.engine.cbt) ------------------------------------------
     def _tracker(self, volume_id: str) -> cbt.Tracker:
         return cbt.Tracker(self.conf.backup_change_tracking_dir, volume_id)
 

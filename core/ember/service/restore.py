@@ -135,7 +135,7 @@ class RestoreMixin(ServiceBase):
     def _size_limit(backup: Backup) -> int:
         """The most bytes the row lets the backup's volume have: its exact byte size when
         Ember recorded one, else its size in GiB (a Cinder record)."""
-        from ember.plan import MAX_VOLUME
+        from ember.engine.plan import MAX_VOLUME
 
         return min(MAX_VOLUME, backup.size_bytes or backup.size * vols.GiB)
 

@@ -21,10 +21,9 @@ import os
 import threading
 import time
 
-import oslo_messaging as messaging
-
 from ember.service.handoff import GONE, MINE, TAKEN
 from ember.workers import rpc
+from ember.workers.rpc import messaging
 
 LOG = logging.getLogger(__name__)
 #: seconds a worker that did not answer is passed over

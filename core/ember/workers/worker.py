@@ -25,11 +25,10 @@ import signal
 import sys
 import threading
 
-import oslo_messaging as messaging
-
 from ember import errors
 from ember.service.handoff import GONE, TAKEN
 from ember.workers import rpc
+from ember.workers.rpc import messaging
 
 LOG = logging.getLogger(__name__)
 BINARY = "cinder-backup"  # what `openstack volume service list` shows, as for Cinder
