@@ -53,6 +53,8 @@ def _cluster(root, db_url, image: str, **options) -> Cluster:
     options.setdefault("backup_file_size", 64 * MiB)
     options.setdefault("backup_engine_threads", 0)
     options.setdefault("backup_max_operations", 15)
+    options.setdefault("report_interval", 10)  # Cinder's defaults: a busy worker on two
+    options.setdefault("service_down_time", 60)  # loaded cores may beat a few seconds late
     return Cluster(root, db_url, **options)
 
 

@@ -2,8 +2,9 @@
 catalogue database of its own on the real PostgreSQL, the real RabbitMQ, a posix
 repository and volume directory that every "host" shares, ``ember-backup`` workers
 started as real processes with their own ``--host`` names, and optionally ``ember-api``.
-Heartbeats are fast by default (``report_interval = 1``, ``service_down_time = 4``) so a
-killed worker is noticed within seconds.
+Heartbeats are fast by default (``report_interval = 1``, ``service_down_time = 8``) so a
+killed worker is noticed within seconds (8: a busy worker on two loaded cores may beat a
+few seconds late).
 """
 
 import os
@@ -70,7 +71,7 @@ class Cluster:
                   "backup_driver": "posix", "backup_posix_path": self.repo,
                   "backup_file_size": MiB, "backup_compression_algorithm": "none",
                   "backup_engine_threads": 2, "report_interval": 1,
-                  "service_down_time": 4, "backup_max_operations": 4,
+                  "service_down_time": 8, "backup_max_operations": 4,
                   "backup_shared_volume_paths": "%s,%s" % (
                       self.shared, os.path.join(self.root, "state", "volumes")),
                   "quota_backups": -1, "quota_backup_gigabytes": -1,
