@@ -179,8 +179,9 @@ def test_cli_async_and_a_worker_killed_mid_restore(cluster):
                                     "text", "-f", "json"))
     assert made["status"] in ("creating", "available"), made
     cluster.wait_settled([made["id"]])
-    restored = json.loads(cluster.ember("volume", "backup", "restore", "--async", "b",
-                                        "first", "-f", "json"))
+    # the CLI returns once a worker has the restore; the kill must not wait for that
+    restoring = cluster.start_ember("volume", "backup", "restore", "--async", "b", "first",
+                                    "-f", "json")
     deadline = time.monotonic() + 60
     while not re.search(r"Took restore of backup %s" % made["id"], "".join(
             cluster.log(h) for h in cluster.workers)):
@@ -189,6 +190,7 @@ def test_cli_async_and_a_worker_killed_mid_restore(cluster):
     runner = next(h for h in cluster.workers
                   if "Took restore of backup %s" % made["id"] in cluster.log(h))
     cluster.kill(runner)
+    restored = json.loads(cluster.finish(restoring))
     cluster.wait_settled([made["id"]])
     volume = cluster.service.get_volume(ADMIN, restored["volume_id"])
     assert volume["status"] == "error_restoring", volume

@@ -113,11 +113,20 @@ class Cluster:
 
     def ember(self, *args) -> str:
         """``ember`` (the CLI) on this cluster's configuration; its stdout."""
+        return self.finish(self.start_ember(*args))
+
+    def start_ember(self, *args) -> subprocess.Popen:
+        """``ember`` started, not waited for (``finish`` waits)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-        result = subprocess.run([_exe("ember"), "--config-file", self.config, *args],
-                                capture_output=True, text=True, env=env, timeout=180)
-        assert result.returncode == 0, "ember %s: %s" % (" ".join(args), result.stderr)
-        return result.stdout
+        return subprocess.Popen([_exe("ember"), "--config-file", self.config, *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env)
+
+    @staticmethod
+    def finish(proc: subprocess.Popen) -> str:
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, "%s: %s" % (" ".join(proc.args), err)
+        return out
 
     def host(self, name: str) -> str:
         return "%s-%s" % (name, self.tag)
