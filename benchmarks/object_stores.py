@@ -158,8 +158,12 @@ BACKENDS = {
 # ---- the measurement ------------------------------------------------------------------------
 def measure(name: str, make, work: str, source: str, size: int, expected: str,
             codec: str, object_size: int) -> dict | None:
-    from ember.engine import format as fmt
-    from ember.engine.engine import BackupSpec, ChainMember, Engine
+    try:
+        from ember.engine import format as fmt
+        from ember.engine.engine import BackupSpec, ChainMember, Engine
+    except ImportError:  # a tree from before the ember.engine package (PYTHONPATH=old/core)
+        from ember import format as fmt
+        from ember.engine import BackupSpec, ChainMember, Engine
 
     made = make(os.path.join(work, name), object_size)
     if made is None:
