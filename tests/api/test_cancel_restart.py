@@ -8,6 +8,7 @@ import sqlite3
 import time
 
 import pytest
+from ember.testing.cli import words
 
 #: the API hands create, restore and delete to the service's begin/run split
 pytestmark = pytest.mark.skipif(
@@ -51,10 +52,6 @@ def repository_files(ember):
 
 
 def text_volume(ember, name, size_mib):
-    try:
-        from ember.testing.cli import words
-    except ImportError:  # before the harness moved into ember.testing
-        from ember.testing.cli import words
     return ember.create_volume(name, size="%dM" % size_mib, data=words(size_mib * MiB))
 
 
