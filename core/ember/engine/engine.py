@@ -77,6 +77,7 @@ class ChainMember:
     container: str
     prefix: str  # the row's service_metadata
     volume_id: Optional[str] = None  # the row's, checked against its _metadata
+    size_limit: Optional[int] = None  # the most bytes the row allows its volume
 
 
 @dataclass
@@ -211,16 +212,17 @@ class Engine:
             extra = sorted(set(listed) - set(recorded))
             raise InvalidBackup(
                 "backup %s: restore_backup aborted, actual object list does not match object "
-                "list stored in metadata (missing: %s; unexpected: %s)"
+                "list stored in metadata (missing: %s; extra: %s)"
                 % (member.backup_id, _names(missing), _names(extra)))
 
     def plan_restore(self, chain: Sequence[ChainMember],
-                     size_limit: int = plan_.MAX_VOLUME) -> plan_.RestorePlan:
+                     size_limit: int | None = None) -> plan_.RestorePlan:
         """Read and check the chain's documents (oldest first: the full backup, then its
         incrementals up to the requested backup) before anything is written: see
         ``ember.engine.plan``. ``size_limit``: the most bytes the catalogue allows the volume."""
         if not chain:
             raise InvalidInput("restore needs at least one backup in the chain")
+        size_limit = min(size_limit or plan_.MAX_VOLUME, plan_.MAX_VOLUME)
         metas = [self.read_metadata(m, size_limit) for m in chain]
         plan = plan_.build(chain, metas, size_limit)
         for member, md in zip(chain, metas):
