@@ -33,6 +33,7 @@ ALL_PROJECTS = "ember:all_projects"
 VOLUME_GET = "volume:get"
 VOLUME_GET_ALL = "volume:get_all"
 VOLUME_CREATE = "volume:create"
+VOLUME_ADOPT = "volume_extension:volume_manage"
 VOLUME_UPDATE = "volume:update"
 VOLUME_DELETE = "volume:delete"
 VOLUME_ATTACH = "volume:attach"
@@ -67,7 +68,9 @@ _RULES = [
     (ALL_PROJECTS, ADMIN_API, "List resources of every project."),
     (VOLUME_GET_ALL, READER_OR_ADMIN, "List volumes."),
     (VOLUME_GET, READER_OR_ADMIN, "Show a volume."),
-    (VOLUME_CREATE, MEMBER_OR_ADMIN, "Create or adopt a volume."),
+    (VOLUME_CREATE, MEMBER_OR_ADMIN, "Create a volume."),
+    (VOLUME_ADOPT, ADMIN_API, "Adopt an existing file or block device as a volume "
+     "(volume create --path): it reads and writes any file the service can reach."),
     (VOLUME_UPDATE, MEMBER_OR_ADMIN, "Update a volume."),
     (VOLUME_DELETE, MEMBER_OR_ADMIN, "Delete a volume."),
     (VOLUME_ATTACH, MEMBER_OR_ADMIN, "Attach or detach a volume."),

@@ -40,7 +40,7 @@ from typing import Callable, Optional, Protocol, Sequence
 import zstandard
 
 from ember import opts
-from ember.cbt import ChangedSet
+from ember.engine.cbt import ChangedSet
 from ember.engine import blocks, compression, imagecheck
 from ember.engine import format as fmt
 from ember.engine import plan as plan_
@@ -81,6 +81,7 @@ class ChainMember:
     container: str
     prefix: str  # the row's service_metadata
     volume_id: Optional[str] = None  # the row's, checked against its _metadata
+    size_limit: Optional[int] = None  # the most bytes the row allows its volume
 
 
 @dataclass
@@ -97,7 +98,7 @@ class BackupSpec:
     description: Optional[str] = None
     parent: Optional[ChainMember] = None  # None: a full backup
     volume_meta: Optional[str] = None  # the JSON *string* stored as volume_meta
-    #: an incremental reads only these ranges (``ember.cbt``); None reads everything
+    #: an incremental reads only these ranges (``cbt``); None reads everything
     changed: Optional[ChangedSet] = None
 
 
@@ -181,16 +182,21 @@ class Engine:
                 if parent is not None:
                     parent.close()
 
-    def open_sha256file(self, member: ChainMember) -> "_DigestStream":
-        """Stream one member's ``_sha256file`` (``InvalidBackup`` if it is missing)."""
+    def open_sha256file(self, member: ChainMember,
+                        volume_bytes: Optional[int] = None) -> "_DigestStream":
+        """Stream one member's ``_sha256file`` (``InvalidBackup`` if it is missing, or
+        larger than a backup of ``volume_bytes`` can have; default: the row's limit)."""
         name = fmt.sha256file_name(member.prefix)
+        limit = plan_.sha256file_limit(min(volume_bytes or member.size_limit or
+                                           plan_.MAX_VOLUME, plan_.MAX_VOLUME),
+                                       self.block_size)
         try:
             raw = self.driver.open_reader(member.container, name)
         except ObjectNotFound:
             raise InvalidBackup("backup %s: object %s is missing from container %s; the backup "
                                 "is incomplete or was deleted"
                                 % (member.backup_id, name, member.container)) from None
-        return _DigestStream(raw, member.backup_id, name)
+        return _DigestStream(raw, member.backup_id, name, limit)
 
     def zero_object(self, length: int):
         """(algorithm, body, md5) of a data object of ``length`` zero bytes, computed once
@@ -248,11 +254,11 @@ class Engine:
             extra = sorted(set(listed) - set(recorded))
             raise InvalidBackup(
                 "backup %s: restore_backup aborted, actual object list does not match object "
-                "list stored in metadata (missing: %s; unexpected: %s)"
+                "list stored in metadata (missing: %s; extra: %s)"
                 % (member.backup_id, _names(missing), _names(extra)))
 
     def plan_restore(self, chain: Sequence[ChainMember],
-                     size_limit: int = plan_.MAX_VOLUME) -> plan_.RestorePlan:
+                     size_limit: int | None = None) -> plan_.RestorePlan:
         """Read and check the chain's documents (oldest first: the full backup, then its
         incrementals up to the requested backup) before anything is written: see
         ``ember.engine.plan``. ``size_limit``: the most bytes the catalogue allows the
@@ -260,6 +266,7 @@ class Engine:
         scanned too (its block count must fit the volume; where the data is)."""
         if not chain:
             raise InvalidInput("restore needs at least one backup in the chain")
+        size_limit = min(size_limit or plan_.MAX_VOLUME, plan_.MAX_VOLUME)
         metas = [self.read_metadata(m, size_limit) for m in chain]
         plan = plan_.build(chain, metas, size_limit)
         for member, md in zip(chain, metas):
@@ -334,7 +341,7 @@ class Engine:
         if self.verify == imagecheck.MD5:
             return None
         try:
-            stream = self.open_sha256file(tip)
+            stream = self.open_sha256file(tip, volume_size)
         except InvalidBackup:
             return None  # no list (Cinder never needs one to restore): md5 it is
         try:
@@ -354,7 +361,7 @@ class Engine:
         def map_batches(fn, items):
             return ordered_map(pool, fn, items, self.threads + 1)
 
-        stream = self.open_sha256file(tip)
+        stream = self.open_sha256file(tip, plan.volume_size)
         try:
             with blocks.Source(target_path) as target:
                 imagecheck.verify(stream, shape, target, plan.volume_size,
@@ -805,10 +812,10 @@ class _NoHash:
 class _DigestStream:
     """One ``_sha256file`` read as a stream (see ``fmt.Sha256Reader``)."""
 
-    def __init__(self, raw, backup_id: str, name: str):
+    def __init__(self, raw, backup_id: str, name: str, limit: Optional[int] = None):
         self._raw = raw
         try:
-            self.reader = fmt.Sha256Reader(raw.read, backup_id, name)
+            self.reader = fmt.Sha256Reader(raw.read, backup_id, name, limit)
         except BaseException:
             self.close()
             raise

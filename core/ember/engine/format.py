@@ -320,8 +320,9 @@ class Sha256Reader:
     READ_SIZE = 1 << 20
     MAX_FIELD = 1 << 20  # a field other than the list larger than this is refused
 
-    def __init__(self, read, backup_id: str, name: str):
+    def __init__(self, read, backup_id: str, name: str, limit: Optional[int] = None):
         self._read, self._backup_id, self._name = read, backup_id, name
+        self._limit = limit  # the most bytes the document may hold
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._text, self._pos, self._eof = "", 0, False
         self._fields: dict = {}
@@ -352,6 +353,9 @@ class Sha256Reader:
             self._fail("is not UTF-8 (%s); the backup is damaged" % exc)
         self._size += len(data or b"")
         self._eof = not data
+        if self._limit is not None and self._size > self._limit:
+            self._fail("holds more than the %d bytes a backup of its volume can have; it is "
+                       "damaged or not a backup document" % self._limit)
         return True
 
     def _skip_ws(self) -> str:
