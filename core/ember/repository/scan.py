@@ -1,10 +1,11 @@
-"""``backup record scan``: rebuild catalogue rows from the repository itself.
+"""``backup record scan``, the reading side: find the backups a repository holds.
 
 Cinder's weak point is that losing the database loses the backups: the repository
 holds the data but nothing points at it. Every backup's ``_metadata`` (ids, parent id,
 names, creation time, object list) and ``_sha256file`` (block count and size) hold
 enough to recreate its row, so a scan finds each ``<prefix>_metadata`` in the configured
-repository and imports the backups the catalogue does not know:
+repository, and the service (``Ember.scan_repository``) imports the backups the
+catalogue does not know:
 
 * posix family (posix, nfs, glusterfs): every container (directory) under the driver's
   ``base_path``, or just ``--container``;
@@ -31,14 +32,9 @@ import os
 import re
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
-
 from ember import errors
-from ember.engine import format as fmt
-from ember import policy as rules
-from ember.catalog.models import Backup
-from ember.catalog.states import BackupStatus
 from ember.config import one_line
+from ember.engine import format as fmt
 from ember.driver import POSIX_PREFIX
 
 GiB = 1 << 30
@@ -79,21 +75,18 @@ class Found:
                 "action": self.action, "note": self.note}
 
 
-def scan_repository(service, ctx, *, container: str | None = None,
-                    dry_run: bool = False) -> list[dict]:
-    """Import every backup of the repository the catalogue does not know (admin:
-    policy ``backup:backup-import``). Returns one dict per backup found, parents
-    first, with ``action`` ``imported``, ``would import`` (``dry_run``) or ``skipped``
-    and a ``note`` saying why. With ``dry_run`` nothing is written."""
-    service.policy.enforce(ctx, rules.IMPORT)
-    driver = service.driver
-    found = [_read(driver, c, p) for c, p in _metadata_objects(driver, container)]
-    with service.catalog.session() as session:
-        known = {row.id: row for row in session.scalars(sa.select(Backup).where(
-            Backup.id.in_([f.backup_id for f in found]))).all()} if found else {}
-    ordered = _parents_first(found)
+def find_backups(driver, container: str | None = None) -> list[Found]:
+    """Every backup whose ``_metadata`` is in the repository (or in ``container``),
+    read and checked, parents before their children. Unreadable ones have a ``note``
+    saying why. Reads only."""
+    return _parents_first([_read(driver, c, p) for c, p in _metadata_objects(driver, container)])
+
+
+def plan_imports(found: list[Found], known: dict) -> None:
+    """Mark each readable backup the catalogue does not know (``known``: the catalogue's
+    rows by id, deleted ones included) as ``would import``, or say why not."""
     by_id = {f.backup_id: f for f in found}
-    for item in ordered:
+    for item in found:
         if item.action == SKIPPED and item.note:
             continue  # unreadable
         row = known.get(item.backup_id)
@@ -105,14 +98,6 @@ def scan_repository(service, ctx, *, container: str | None = None,
             item.note = "its parent %s is in neither the repository nor the catalogue" \
                         % item.parent_id
         item.action = WOULD_IMPORT
-    if dry_run:
-        return [f.view() for f in ordered]
-    for item in ordered:
-        if item.action == WOULD_IMPORT:
-            _insert(service, ctx, item)
-    _recount_dependents(service, {f.parent_id for f in ordered
-                                  if f.action == IMPORTED and f.parent_id})
-    return [f.view() for f in ordered]
 
 
 # --- finding the documents --------------------------------------------------------------
@@ -235,41 +220,3 @@ def _inherit_size(item: Found, by_id: dict, known: dict) -> None:
         else:
             parent_id = None
         hops += 1
-
-
-# --- writing rows -----------------------------------------------------------------------
-def _insert(service, ctx, item: Found) -> None:
-    conf, driver = service.conf, service.driver
-    with service.catalog.session() as session:
-        old = session.get(Backup, item.backup_id)
-        if old is not None:
-            if not old.deleted:  # imported meanwhile by someone else
-                item.note = "already in the catalogue (%s)" % old.status
-                item.action = SKIPPED
-                return
-            session.delete(old)  # a deleted row is revived, as import-record does
-            session.flush()
-        session.add(Backup(
-            id=item.backup_id, user_id=ctx.user_id, project_id=ctx.project_id,
-            volume_id=item.volume_id, host=conf.host,
-            availability_zone=conf.storage_availability_zone,
-            display_name=item.name, display_description=item.description,
-            container=item.container, service_metadata=item.prefix,
-            service=driver.cinder_service, parent_id=item.parent_id,
-            status=BackupStatus.AVAILABLE, size=item.size, size_bytes=item.size_bytes,
-            object_count=item.object_count, num_dependent_backups=0,
-            created_at=item.created_at, data_timestamp=item.created_at, properties={}))
-    item.action = IMPORTED
-
-
-def _recount_dependents(service, parent_ids: set) -> None:
-    """num_dependent_backups of each parent = its live children, counted afresh."""
-    if not parent_ids:
-        return
-    with service.catalog.session() as session:
-        for parent_id in sorted(parent_ids):
-            count = session.scalar(sa.select(sa.func.count()).select_from(Backup).where(
-                Backup.parent_id == parent_id, Backup.deleted.is_(False)))
-            session.execute(sa.update(Backup).where(Backup.id == parent_id)
-                            .values(num_dependent_backups=count),
-                            execution_options={"synchronize_session": False})
