@@ -28,20 +28,18 @@ from __future__ import annotations
 
 import datetime
 import math
-import os
 import re
 from dataclasses import dataclass, field
 
 from ember import errors
 from ember.config import one_line
 from ember.engine import format as fmt
-from ember.driver import POSIX_PREFIX
 
 GiB = 1 << 30
 METADATA_SUFFIX = "_metadata"
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-#: the prefixes of spec §1.2: posix ``volume_<vol>_<ts>_backup_<id>`` and object store
-#: ``volume_<vol>/<ts>/az_<az>_backup_<id>``
+#: the prefixes of ``docs/format.md`` (Names by layout family): posix
+#: ``volume_<vol>_<ts>_backup_<id>`` and object store ``volume_<vol>/<ts>/az_<az>_backup_<id>``
 PREFIX_RE = re.compile(r"^(?:.*/)?volume_(%s)[_/](\d{14})[_/](?:az_.*_)?backup_(%s)$"
                        % (_UUID, _UUID))
 
@@ -102,29 +100,27 @@ def plan_imports(found: list[Found], known: dict) -> None:
 
 # --- finding the documents --------------------------------------------------------------
 def _metadata_objects(driver, container: str | None):
-    """(container, prefix) of every ``_metadata`` object in the repository, sorted."""
-    base = getattr(driver, "base_path", None)
-    if driver.capabilities.prefix_style == POSIX_PREFIX and base:
-        return sorted(_walk_posix(driver, base, container))
+    """(container, prefix) of every ``_metadata`` object in the repository (or in
+    ``container`` and the containers under it), sorted; through the driver contract
+    only (``list_containers``, ``list_objects``)."""
+    return sorted((c, name[:-len(METADATA_SUFFIX)])
+                  for c in _containers(driver, container)
+                  for name in driver.list_objects(c, "volume_") if _is_metadata(name))
+
+
+def _containers(driver, container: str | None) -> list[str]:
+    listed = list(driver.list_containers())
     if container is None:
-        container = driver.default_container("")
-    return sorted((container, name[:-len(METADATA_SUFFIX)])
-                  for name in driver.list_objects(container, "volume_")
-                  if _is_metadata(name))
-
-
-def _walk_posix(driver, base: str, container: str | None):
-    top = base if container is None else driver.container_path(container)
-    if not os.path.isdir(top):
-        raise errors.ContainerNotFound("%s: container %s does not exist; check --container "
-                                       "and the repository path"
-                                       % (driver.describe(), container or "(base)"))
-    for dirpath, dirnames, filenames in os.walk(top):
-        dirnames.sort()
-        rel = os.path.relpath(dirpath, base)
-        for name in filenames:
-            if _is_metadata(name) and rel != ".":
-                yield rel.replace(os.sep, "/"), name[:-len(METADATA_SUFFIX)]
+        return listed
+    top = container.rstrip("/")
+    under = [c for c in listed if c == top or c.startswith(top + "/")]
+    if under:
+        return under
+    if any(True for _ in driver.list_objects(container)):
+        return [container]
+    raise errors.ContainerNotFound("%s: container %s does not exist or holds nothing; check "
+                                   "--container and the repository path"
+                                   % (driver.describe(), container))
 
 
 def _is_metadata(name: str) -> bool:

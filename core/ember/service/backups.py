@@ -176,7 +176,8 @@ class BackupCreateMixin(ServiceBase):
         return max(usable, key=lambda b: (b.data_timestamp, b.created_at))
 
     def _volume_meta(self, volume: Volume) -> str:
-        """The ``volume_meta`` JSON string written into the backup (spec §1.7)."""
+        """The ``volume_meta`` JSON string written into the backup (``docs/format.md``,
+        volume_meta)."""
         base = {"id": volume.id, "size": volume.size, "status": VolumeStatus.BACKING_UP,
                 "display_name": volume.display_name,
                 "display_description": volume.display_description,
@@ -198,7 +199,8 @@ class BackupCreateMixin(ServiceBase):
         token = StatusToken(
             self.catalog, row.id,
             # a force delete or any reset (even to available: its objects are not all
-            # written) stops it; Cinder would run on and mark it available (spec 2.8)
+            # written) stops it; Cinder would run on and mark it available
+            # (``docs/format.md``, Cancellation)
             lambda s: s != BackupStatus.CREATING,
             # replaced by _end_cancelled_backup's message, which names the new status
             errors.BackupCancelled, "Backup %s was cancelled while it ran." % row.id)
@@ -267,7 +269,9 @@ class BackupCreateMixin(ServiceBase):
                 if row.parent_id:
                     add_dependent(session, row.parent_id, +1)
                 self._release_source(session, row, failed=False)
-        if not done:  # cancelled after the engine's last check (spec 2.8's finalize window)
+        # not done: cancelled after the engine's last check (the finalize window of
+        # docs/format.md, Cancellation)
+        if not done:
             self._discard_clone(row, tracked)
             raise self._end_cancelled_backup(row, (container, prefix))
         self._tracker(row.volume_id).keep(tracked, row.id)

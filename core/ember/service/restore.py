@@ -1,5 +1,6 @@
 """Restore: onto an existing available volume or a new ``restore_backup_<id>`` one, with
-the volume metadata of spec §3.4 applied and both rows' statuses ended as Cinder does.
+the volume metadata applied (``docs/format.md``, volume_meta) and both rows' statuses
+ended as Cinder does.
 """
 
 from __future__ import annotations
