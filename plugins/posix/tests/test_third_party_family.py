@@ -72,7 +72,7 @@ def test_a_plugin_declares_its_alias_and_joins_the_posix_family(ember):
     assert (shown["status"], shown["service"]) == ("available", ALIAS)
 
     # the posix driver reads it: same family, declared by the plugin, not by Ember
-    restored = ember.json("volume", "backup", "restore", backup["id"], "--name", "copy",
+    restored = ember.json("volume", "backup", "restore", backup["id"], "copy",
                           env={"OS_DEFAULT__BACKUP_DRIVER": "posix"})
     path = ember.volume_path(restored["volume_id"])
     assert sha256_file(path, len(data)) == sha256_file(volume["path"], len(data))
