@@ -131,9 +131,9 @@ def test_cinder_and_ember_read_each_others_s3_chains_with_sse_c():
         pytest.skip("no Cinder venv: run benchmarks/compare.py --only cinder-zlib once")
     require(tcp_open("127.0.0.1", 8333), "S3 server at 127.0.0.1:8333",
             "bash scripts/servers/s3.sh start")
-    proc = subprocess.run([sys.executable, os.path.join(HERE, "cinder_interop.py"),
-                           "--store", "s3", "--sse-c", "--reverse", "--codecs", "zstd",
-                           "--shapes", "multi-piece"],
+    interop = os.path.join(os.path.dirname(HERE), "interop", "cinder_interop.py")
+    proc = subprocess.run([sys.executable, interop, "--store", "s3", "--sse-c", "--reverse",
+                           "--codecs", "zstd", "--shapes", "multi-piece"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("point 0 ok, point 1 ok, point 2 ok") == 2

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ember import errors
 from ember import policy as rules
+from ember.catalog import tenancy
 from ember.catalog.models import Backup
 from ember.catalog.states import BackupStatus
+from ember.config import one_line
 from ember.service.base import Progress, ServiceBase
 
 
@@ -40,15 +43,39 @@ class RepositoryMixin(ServiceBase):
         found = scan.find_backups(self.driver, container)
         with self.catalog.session() as session:
             known = {row.id: row for row in session.scalars(sa.select(Backup).where(
-                Backup.id.in_([f.backup_id for f in found]))).all()} if found else {}
-        scan.plan_imports(found, known)
+                Backup.id.in_({i for f in found for i in (f.backup_id, f.parent_id) if i})
+            )).all()} if found else {}
+        scan.plan_imports(found, known, lambda item, by_id, rows: self._scan_refusal(
+            ctx, item, by_id, rows))
         if not dry_run:
             for item in found:
                 if item.action == scan.WOULD_IMPORT:
                     self._import_found(ctx, item)
-            self._recount_dependents({f.parent_id for f in found
-                                      if f.action == scan.IMPORTED and f.parent_id})
+            self._recount_dependents({i for f in found if f.action == scan.IMPORTED
+                                      for i in (f.parent_id, f.backup_id) if i})
         return [f.view() for f in found]
+
+    def _scan_refusal(self, ctx, item, by_id: dict, known: dict) -> str:
+        """Why a found backup must not be imported ("" when it may): another volume's
+        parent, entries outside its volume, another project's parent, or objects
+        another live row already owns."""
+        from ember.repository.scan import entries_refusal
+
+        parent = by_id.get(item.parent_id) or known.get(item.parent_id)
+        if parent is not None and parent.volume_id != item.volume_id:
+            return "its parent %s is a backup of another volume" % item.parent_id
+        reason = entries_refusal(item)
+        if reason:
+            return reason
+        with self.catalog.session() as session:
+            try:
+                tenancy.refuse_cross_project_chain(session, item.backup_id, item.parent_id,
+                                                   ctx.project_id)
+                tenancy.refuse_shared_objects(session, item.backup_id, item.container,
+                                              item.prefix)
+            except errors.InvalidInput as exc:
+                return one_line(exc).replace("Invalid backup record: ", "")
+        return ""
 
     def _import_found(self, ctx, item) -> None:
         """Insert the row of one found backup (``item.action`` says what happened)."""
@@ -76,14 +103,10 @@ class RepositoryMixin(ServiceBase):
                 created_at=item.created_at, data_timestamp=item.created_at, properties={}))
         item.action = IMPORTED
 
-    def _recount_dependents(self, parent_ids: set) -> None:
-        """num_dependent_backups of each parent = its live children, counted afresh."""
-        if not parent_ids:
+    def _recount_dependents(self, backup_ids: set) -> None:
+        """num_dependent_backups of each row touched = its live children, counted afresh."""
+        if not backup_ids:
             return
         with self.catalog.session() as session:
-            for parent_id in sorted(parent_ids):
-                count = session.scalar(sa.select(sa.func.count()).select_from(Backup).where(
-                    Backup.parent_id == parent_id, Backup.deleted.is_(False)))
-                session.execute(sa.update(Backup).where(Backup.id == parent_id)
-                                .values(num_dependent_backups=count),
-                                execution_options={"synchronize_session": False})
+            for backup_id in sorted(backup_ids):
+                tenancy.count_dependents(session, backup_id)

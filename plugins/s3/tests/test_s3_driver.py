@@ -1,5 +1,7 @@
 """The S3 driver against the real S3 server on 127.0.0.1: options, loading, setup checks,
-bucket rules, multipart streaming, Content-MD5, SSE-C, credentials, error mapping."""
+bucket rules, multipart streaming, Content-MD5, SSE-C, credentials, TLS, error mapping."""
+
+import re
 
 import pytest
 
@@ -280,6 +282,30 @@ def test_the_proxy_option_routes_this_drivers_requests(bucket, s3_conf, s3_endpo
         drv.list_objects(bucket)
     # the same settings without the proxy reach the server: the proxy was the cause
     assert S3BackupDriver(s3_conf()).list_objects(bucket) == []
+
+
+# ---- TLS -------------------------------------------------------------------------------------
+def test_tls_verifies_against_the_ca_file_or_not_at_all(bucket, s3_conf, s3_tls):
+    https, ca_file = s3_tls
+    # SSE-C over TLS, as AWS requires it
+    with S3BackupDriver(s3_conf(backup_s3_endpoint_url=https, backup_s3_ca_cert_file=ca_file,
+                                backup_s3_sse_customer_key=SSE_KEY,
+                                backup_s3_sse_customer_algorithm="AES256")) as verified:
+        verified.ensure_container(bucket)
+        verified.put_object(bucket, "tls", b"over tls")
+        assert verified.get_object(bucket, "tls") == b"over tls"
+    with S3BackupDriver(s3_conf(backup_s3_endpoint_url=https,
+                                backup_s3_verify_ssl=False)) as unverified:
+        assert unverified.list_objects(bucket) == ["tls"]
+    # the system's CA bundle does not know the self-signed certificate
+    with S3BackupDriver(s3_conf(backup_s3_endpoint_url=https)) as refused:
+        with pytest.raises(errors.PermanentDriverError) as err:
+            refused.list_objects(bucket)
+    # OpenSSL's wording of the reason varies by version ("self signed", "self-signed")
+    assert re.fullmatch(
+        r"S3 bucket %s at %s: the TLS handshake failed \(certificate verify failed: "
+        r"self.signed certificate\); check backup_s3_ca_cert_file or backup_s3_verify_ssl"
+        % (bucket, re.escape(https)), str(err.value)), str(err.value)
 
 
 # ---- error mapping for answers this server cannot be made to give --------------------------
