@@ -40,8 +40,8 @@ from ember.engine import plan
 GiB = 1 << 30
 METADATA_SUFFIX = "_metadata"
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-#: the prefixes of spec §1.2: posix ``volume_<vol>_<ts>_backup_<id>`` and object store
-#: ``volume_<vol>/<ts>/az_<az>_backup_<id>``
+#: the prefixes of ``docs/format.md`` (Names by layout family): posix
+#: ``volume_<vol>_<ts>_backup_<id>`` and object store ``volume_<vol>/<ts>/az_<az>_backup_<id>``
 PREFIX_RE = re.compile(r"^(?:.*/)?volume_(%s)[_/](\d{14})[_/](?:az_.*_)?backup_(%s)$"
                        % (_UUID, _UUID))
 
