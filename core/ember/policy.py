@@ -41,6 +41,7 @@ VOLUME_RESET_STATUS = "volume_extension:volume_admin_actions:reset_status"
 SNAPSHOT_GET = "volume:get_snapshot"
 SNAPSHOT_CREATE = "volume:create_snapshot"
 SNAPSHOT_DELETE = "volume:delete_snapshot"
+SNAPSHOT_RESET_STATUS = "volume_extension:snapshot_admin_actions:reset_status"
 # quotas and services (Cinder's names)
 QUOTA_SHOW = "volume_extension:quotas:show"
 QUOTA_UPDATE = "volume_extension:quotas:update"
@@ -78,6 +79,7 @@ _RULES = [
     (SNAPSHOT_GET, READER_OR_ADMIN, "Show or list snapshots."),
     (SNAPSHOT_CREATE, MEMBER_OR_ADMIN, "Create a snapshot."),
     (SNAPSHOT_DELETE, MEMBER_OR_ADMIN, "Delete a snapshot."),
+    (SNAPSHOT_RESET_STATUS, ADMIN_API, "Set a snapshot's status."),
     (QUOTA_SHOW, READER_OR_ADMIN, "Show a project's quotas, usage and the defaults."),
     (QUOTA_UPDATE, ADMIN_API, "Set a project's quotas."),
     (QUOTA_DELETE, ADMIN_API, "Reset a project's quotas to the defaults."),
