@@ -1,4 +1,4 @@
-"""Cinder's backup rules through the service (spec §2.1, 2.9, 3.1–3.5, 5.2–5.4): each
+"""Cinder's backup rules through the service (docs/format.md, The catalogue around the format): each
 with its exact message and the catalogue states afterwards, unchanged on refusal."""
 
 import os

@@ -447,17 +447,18 @@ class Engine:
     # delete
     # ==================================================================================
     def delete(self, container: str, prefix: str) -> int:
-        """Delete every object of one backup (data, ``_metadata``, ``_sha256file``);
-        returns how many were listed and removed. The two documents are deleted even
+        """Delete every object of one backup (data, ``_metadata``, ``_sha256file``), then
+        let the driver sweep what interrupted writes left (``driver.sweep``); returns
+        how many objects were listed and removed. The two documents are deleted even
         when not listed (a backup that crashed before writing them): deletes are
-        idempotent, and a driver may clean a backup's leftovers there (posix removes
-        temporary files of puts that were killed)."""
+        idempotent."""
         names = list(self.driver.list_objects(container, prefix))
         docs = [n for n in (fmt.metadata_name(prefix), fmt.sha256file_name(prefix))
                 if n not in names]
         driver = BoundedDriver(self.driver, self.max_calls)
         with cf.ThreadPoolExecutor(min(self.max_calls, len(names) + len(docs))) as pool:
             list(pool.map(lambda n: driver.delete_object(container, n), names + docs))
+        self.driver.sweep(container, prefix)
         return len(names)
 
 
@@ -800,6 +801,10 @@ class _BackupRun:
                 driver.delete_object(spec.container, name)
             except Exception:  # noqa: BLE001 - keep deleting the rest; the error re-raises
                 pass
+        try:
+            driver.sweep(spec.container, spec.prefix)
+        except Exception:  # noqa: BLE001 - best effort, as the deletes above
+            pass
 
 
 class _NoHash:

@@ -221,6 +221,20 @@ class VolumesMixin(ServiceBase):
             self.policy.enforce(ctx, rules.SNAPSHOT_GET, row.project_id)
             return views.snapshot_view(row)
 
+    def reset_snapshot_status(self, ctx, ref, status: str) -> dict:
+        """Admin: set a snapshot's status (Cinder's snapshot os-reset_status)."""
+        allowed = (SnapshotStatus.AVAILABLE, SnapshotStatus.ERROR, SnapshotStatus.CREATING,
+                   SnapshotStatus.DELETING, "error_deleting")
+        with self.catalog.session() as session:
+            row = self._snapshot(session, ctx, ref)
+            self.policy.enforce(ctx, rules.SNAPSHOT_RESET_STATUS, row.project_id)
+            if status not in allowed:
+                raise errors.InvalidInput("Invalid snapshot status '%s': use one of %s."
+                                          % (status, ", ".join(allowed)))
+            conditional_update(session, Snapshot, row.id, None, status=status)
+            session.refresh(row)
+            return views.snapshot_view(row)
+
     def delete_snapshot(self, ctx, ref) -> None:
         with self.catalog.session() as session:
             row = self._snapshot(session, ctx, ref)
