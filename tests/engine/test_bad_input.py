@@ -92,7 +92,7 @@ def test_missing_object(setup):
     driver.delete_object("cont", gone)
     with pytest.raises(InvalidBackup, match=r"backup bk-1: restore_backup aborted, actual object "
                        r"list does not match object list stored in metadata \(missing: %s; "
-                       r"unexpected: none\)" % re.escape(gone)):
+                       r"extra: none\)" % re.escape(gone)):
         _restore(engine, [m], tmp)
 
 
@@ -101,12 +101,15 @@ def test_extra_object_under_the_prefix(setup):
     m = _backup(engine, source)
     stray = m.prefix + "-00001.tmp"
     driver.put_object("cont", stray, b"stray")
-    with pytest.raises(InvalidBackup, match=r"\(missing: none; unexpected: %s\)" % re.escape(stray)):
+    with pytest.raises(InvalidBackup, match=r"\(missing: none; extra: %s\)" % re.escape(stray)):
         _restore(engine, [m], tmp)
 
 
-def test_md5_mismatch(setup):
-    engine, driver, source, tmp = setup
+@pytest.mark.parametrize("verify", ["md5", "both"])
+def test_md5_mismatch(setup, small_conf, verify):
+    _, driver, source, tmp = setup
+    small_conf.set_override("restore_verify", verify)
+    engine = Engine(driver, small_conf)
     m = _backup(engine, source)
     name = fmt.object_name(m.prefix, 3)
     _edit_metadata(driver, m, lambda d: d["objects"][2][name].update(md5="0" * 32))

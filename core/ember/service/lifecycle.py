@@ -4,13 +4,17 @@ name, description and properties, and the admin reset of its status.
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 
 import sqlalchemy as sa
 
 from ember import errors
 from ember import policy as rules
-from ember.catalog import ownership, views
+from ember import volumes as vols
+from ember.catalog import ownership, tenancy, views
+from ember.config import one_line
 from ember.catalog.models import Backup, utcnow
 from ember.catalog.states import (
     BackupStatus,
@@ -19,6 +23,7 @@ from ember.catalog.states import (
 )
 from ember.service.base import ServiceBase
 
+LOG = logging.getLogger(__name__)
 HAS_DEPENDENTS = "Incremental backups exist for this backup."
 #: how long a force delete waits for a running backup to notice and finish the delete
 FORCE_DELETE_WAIT = 30.0
@@ -38,7 +43,11 @@ class BackupLifecycleMixin(ServiceBase):
         """The begin step: policy, checks and the row made ``deleting``; returns the
         keyword arguments of ``run_delete_backup``: ``backup_id``, ``was`` (the status it
         left) and ``running`` (a live process runs its creation and finishes the delete
-        itself: this process does not own it, and nothing is to be run elsewhere)."""
+        itself: this process does not own it, and nothing is to be run elsewhere).
+
+        Otherwise the calling process owns the claim until it runs the delete or a
+        worker takes it over. A ``creating`` backup whose run has not started (no object
+        prefix) is not running: its source is given back here and its run will refuse."""
         with self.catalog.session() as session:
             row = self._backup(session, ctx, ref)
             self.policy.enforce(ctx, rules.DELETE, row.project_id)
@@ -51,23 +60,42 @@ class BackupLifecycleMixin(ServiceBase):
             if row.status not in allowed:
                 raise errors.InvalidState('Backup %s status must be available or error, but '
                                           'the current status is "%s".' % (row.id, row.status))
-            if session.scalar(sa.select(sa.func.count()).select_from(Backup).where(
-                    Backup.parent_id == row.id, Backup.deleted.is_(False))):
+            if tenancy.dependents(session, row):
                 raise errors.InvalidBackup(HAS_DEPENDENTS)
             was = row.status
+            unstarted = was == BackupStatus.CREATING and not row.service_metadata
             running = (was in (BackupStatus.CREATING, BackupStatus.DELETING)
-                       and self._owner_alive(row))
+                       and not unstarted and self._owner_alive(row))
+            stmt = sa.update(Backup).where(Backup.id == row.id, Backup.deleted.is_(False),
+                                           Backup.status == was)
+            if unstarted:  # a run starting meanwhile makes this claim fail
+                stmt = stmt.where(Backup.service_metadata.is_(None))
             claim = {} if running else self._owner()
-            if not conditional_update(session, Backup, row.id, [was],
-                                      status=BackupStatus.DELETING, **claim):
+            if session.execute(stmt.values(status=BackupStatus.DELETING, updated_at=utcnow(),
+                                           **claim),
+                               execution_options={"synchronize_session": False}
+                               ).rowcount != 1:
                 raise errors.InvalidState("Backup %s changed status meanwhile; try again."
                                           % row.id)
+            if unstarted:
+                self._release_source(session, row, failed=True)  # its run never will
+                was = BackupStatus.DELETING
             return {"backup_id": row.id, "was": was, "running": running}
 
     def run_delete_backup(self, ctx, backup_id: str, *, was: str = BackupStatus.DELETING,
                           running: bool = False) -> None:
         """The run step of a begun delete: remove the objects, then the row (or, when
-        ``running``, wait a while for the backup's own process to do so)."""
+        ``running``, wait a while for the backup's own process to do so). A row already
+        deleted is left alone (nothing to do); one not ``deleting`` or not owned by the
+        calling process is refused with ``InvalidState`` and nothing done."""
+        if not running:
+            with self.catalog.session() as session:
+                row = session.get(Backup, backup_id)
+                if row is None or row.deleted:
+                    return
+                if not self._runnable(row, BackupStatus.DELETING):
+                    raise self._not_runnable(backup_id, row)
+
         def run(_report):
             if running:  # its own process finishes the delete
                 self._wait_gone(backup_id)
@@ -88,10 +116,19 @@ class BackupLifecycleMixin(ServiceBase):
     def _delete_objects_and_row(self, backup_id: str, was: str) -> None:
         with self.catalog.session() as session:
             row = session.get(Backup, backup_id)
+            sharing = tenancy.sharing_rows(session, row.container, row.service_metadata,
+                                           exclude=row.id)
         try:
-            if row.service and row.container and row.service_metadata:
+            if sharing:
+                LOG.warning("Backup %s: its objects also belong to backup %s; only the row is "
+                            "deleted, the objects are kept.", row.id, sharing[0].id)
+            elif row.service and row.container and row.service_metadata:
                 self._check_service(row)
                 self._engine().delete(row.container, row.service_metadata)
+        except errors.OutsideRepository as exc:
+            LOG.warning("Backup %s: its objects cannot be reached (%s); only the row is "
+                        "deleted, nothing in the repository was touched.", row.id,
+                        one_line(exc))
         except Exception as exc:
             with self.catalog.session() as session:
                 conditional_update(session, Backup, backup_id, [BackupStatus.DELETING],
@@ -107,6 +144,9 @@ class BackupLifecycleMixin(ServiceBase):
                     add_dependent(session, row.parent_id, -1)
                 if was == BackupStatus.CREATING:  # its owner died: free the source too
                     self._release_source(session, row, failed=True)
+        if row.temp_snapshot_id:  # an in-use backup's point-in-time copy, if still there
+            vols.remove(os.path.join(self._dir("snapshots"), "snapshot-%s"
+                                     % row.temp_snapshot_id))
 
     def update_backup(self, ctx, ref, *, name=None, description=None, properties=None,
                       no_property=False, remove_properties=()) -> dict:

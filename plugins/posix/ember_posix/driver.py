@@ -8,6 +8,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import stat
 import uuid
 from typing import BinaryIO, Iterable
 
@@ -55,8 +56,8 @@ class PosixBackupDriver(ChunkedBackupDriver):
 
     name = "posix"
     cinder_service = "cinder.backup.drivers.posix.PosixBackupDriver"
-    capabilities = DriverCapabilities(max_concurrency=8, streaming=True,
-                                      prefix_style=POSIX_PREFIX)
+    capabilities = DriverCapabilities(max_concurrency=8, prefix_style=POSIX_PREFIX,
+                                      family="posix")
 
     def __init__(self, conf):
         super().__init__(conf)
@@ -107,14 +108,14 @@ class PosixBackupDriver(ChunkedBackupDriver):
             raise errors.PermanentDriverError(
                 "%s: container name %r is empty or contains NUL" % (self.describe(), container))
         if os.path.isabs(container) or ".." in container.split("/"):
-            raise errors.PermanentDriverError(
+            raise errors.OutsideRepository(
                 "%s: container %s would leave the repository; use a relative path "
                 "without '..'" % (self.describe(), container))
         base = os.path.realpath(self.base_path)
         path = os.path.join(base, container)
         real = os.path.realpath(path)
         if real != base and not real.startswith(base + os.sep):
-            raise errors.PermanentDriverError(
+            raise errors.OutsideRepository(
                 "%s: container %s resolves to %s, outside the repository (a symlink?); "
                 "refusing it" % (self.describe(), container, real))
         return path
@@ -209,7 +210,7 @@ class PosixBackupDriver(ChunkedBackupDriver):
             try:
                 return reader.read()
             except OSError as exc:
-                raise self._error(exc, "read", reader.name) from None
+                raise self._error(exc, "read", self._object_path(container, name)) from None
 
     def delete_object(self, container: str, name: str) -> None:
         path = self._object_path(container, name)
@@ -222,23 +223,39 @@ class PosixBackupDriver(ChunkedBackupDriver):
         temp = temp_path(path)
         try:
             remove_stale_temp(temp)  # what a killed put of this name left behind
-            prefix = _document_prefix(name)
-            if prefix:  # a backup is being deleted: its killed puts' leftovers go too
-                self._sweep_stale_temps(os.path.dirname(path), prefix)
         except OSError as exc:
             raise self._error(exc, "delete the leftover temporary file", temp) from None
 
-    @staticmethod
-    def _sweep_stale_temps(directory: str, prefix: str) -> None:
-        """Remove unlocked temporary files of puts of ``prefix``'s objects."""
+    def sweep(self, container: str, prefix: str) -> None:
+        """Remove the unlocked temporary files of puts of ``prefix``'s objects (puts
+        killed mid-write); a live put holds its lock and is left alone."""
+        directory = self.container_path(container)
         start = TEMP_PREFIX + prefix
         try:
             with os.scandir(directory) as entries:
                 names = [e.name for e in entries if e.name.startswith(start)]
-        except FileNotFoundError:
+            for name in names:
+                remove_stale_temp(os.path.join(directory, name))
+        except (FileNotFoundError, NotADirectoryError):
             return
-        for name in names:
-            remove_stale_temp(os.path.join(directory, name))
+        except OSError as exc:
+            raise self._error(exc, "sweep", directory) from None
+
+    def list_containers(self) -> Iterable[str]:
+        """Every directory under ``base_path`` that holds an object, as a relative
+        path ("/"-separated), sorted; symlinked directories are not followed."""
+        base = os.path.realpath(self.base_path)
+        found = []
+        try:
+            for dirpath, dirnames, filenames in os.walk(base, onerror=_raise):
+                dirnames.sort()
+                if dirpath != base and any(not n.startswith(TEMP_PREFIX) for n in filenames):
+                    found.append(os.path.relpath(dirpath, base).replace(os.sep, "/"))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise self._error(exc, "list", base) from None
+        return found
 
     def flush(self, container: str) -> None:
         """fsync the container directory and each directory above it up to
@@ -260,17 +277,40 @@ class PosixBackupDriver(ChunkedBackupDriver):
         return PosixObjectWriter(self, self._object_path(container, name))
 
     def open_reader(self, container: str, name: str) -> BinaryIO:
+        """The object's file, opened without following a symbolic link and only if it
+        is a regular file: a FIFO would block, a device or a link out of the repository
+        would be read as if it were backup data (``UnsafeObject``, naming it)."""
         path = self._object_path(container, name)
         try:
-            return open(path, "rb")
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
             raise errors.ObjectNotFound("%s: object %s not found in container %s"
                                         % (self.describe(), name, container)) from None
-        except IsADirectoryError:
-            raise errors.ObjectNotFound("%s: %s is a directory, not an object"
-                                        % (self.describe(), path)) from None
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise errors.UnsafeObject("%s: %s is a symbolic link, not an object; it is "
+                                          "never followed" % (self.describe(), path)) from None
             raise self._error(exc, "open", path) from None
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise errors.UnsafeObject("%s: %s is a %s, not an object; it is never read"
+                                          % (self.describe(), path, _kind(mode)))
+            os.set_blocking(fd, True)
+            return os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
+
+
+def _kind(mode: int) -> str:
+    """What a non-regular file is, for messages."""
+    for test, kind in ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return kind
+    return "special file"
 
 
 class PosixObjectWriter(ObjectWriter):
@@ -336,13 +376,8 @@ class PosixObjectWriter(ObjectWriter):
                 pass  # a failed flush of a file we are throwing away
 
 
-def _document_prefix(name: str) -> str:
-    """The backup prefix of a ``<prefix>_metadata`` / ``<prefix>_sha256file`` name, or
-    "" for any other object."""
-    for suffix in ("_metadata", "_sha256file"):
-        if name.endswith(suffix):
-            return name[:-len(suffix)]
-    return ""
+def _raise(exc: OSError) -> None:
+    raise exc
 
 
 def temp_path(final_path: str) -> str:
