@@ -84,7 +84,8 @@ def test_a_status_reset_stops_a_running_backup(ember, command):
     assert reacted < ember.NOTICE_WITHIN
     assert ember.files() == []
     backup = ember.json("volume", "backup", "show", backup_id)
-    # Cinder would let it run on and mark it available (spec 2.8); here it ends error
+    # Cinder would let it run on and mark it available (docs/format.md, Cancellation);
+    # here it ends error
     assert (backup["status"], backup["fail_reason"]) == (
         "error", "Cancelled by a reset to %s while running; its objects were removed."
         % wanted)

@@ -1,6 +1,6 @@
 """Cancelling a running ``ember volume backup restore`` from another process: a reset of
 the backup's status stops it within ``ember.NOTICE_WITHIN`` (2) seconds, the target
-volume ends ``error``, the backup ``available`` (as in Cinder, spec §3.5), and
+volume ends ``error``, the backup ``available`` (as in Cinder: docs/format.md, Cancellation), and
 ``restore`` exits 1 saying so."""
 
 import os

@@ -16,7 +16,6 @@ import time
 
 import pytest
 from ember.context import RequestContext
-from ember.repository.verify import verify_backup
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +45,7 @@ def check_outcome(cluster, rows: dict) -> None:
     for backup in rows.values():
         assert backup["status"] in ("available", "error"), backup
         if backup["status"] == "available":
-            report = verify_backup(cluster.service, ADMIN, backup["id"])
+            report = cluster.service.verify_backup(ADMIN, backup["id"])
             assert not report.damaged, report.summary()
     for backup in rows.values():
         if backup["status"] == "error":

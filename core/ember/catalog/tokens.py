@@ -1,4 +1,4 @@
-"""Status-driven cancellation tokens (DESIGN: cancellation), polling the catalogue.
+"""Status-driven cancellation tokens (``docs/format.md``, Cancellation), polling the catalogue.
 
 The engine calls ``raise_if_cancelled()`` often (between objects and inside large ones);
 the token reads the row at most every ``interval`` seconds, so the database sees a few
