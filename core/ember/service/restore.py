@@ -174,8 +174,10 @@ class RestoreMixin(ServiceBase):
                                             plan=plan, cancel=token, progress=progress)
             with self.catalog.session() as session:
                 self._apply_volume_meta(session, backup, target_id, result.volume_meta)
-        except errors.Cancelled:
-            self._end_restore(backup.id, target_id, VolumeStatus.ERROR, None)
+        except (errors.Cancelled, errors.RestoreMismatch) as exc:
+            # a wrong image was written: the target is unusable, not merely unfinished
+            self._end_restore(backup.id, target_id, VolumeStatus.ERROR,
+                              exc if isinstance(exc, errors.RestoreMismatch) else None)
             raise
         except Exception as exc:
             self._end_restore(backup.id, target_id, VolumeStatus.ERROR_RESTORING, exc)
