@@ -78,3 +78,13 @@ def test_nothing_reaches_past_a_layer():
             if mine == "base" or order.index(theirs) != order.index(mine) + 1:
                 wrong.append("%s (%s) imports %s (%s)" % (name, mine, target, theirs))
     assert sorted(wrong) == []
+
+
+def test_only_the_service_reaches_the_catalogue():
+    """Rows are written by ``ember.service`` and ``ember.catalog`` alone: nothing else
+    imports the catalogue."""
+    reaching = sorted(
+        name for name, path in modules()
+        if not name.startswith(("ember.service", "ember.catalog"))
+        and any(t == "ember.catalog" or t.startswith("ember.catalog.") for t in imports(path)))
+    assert reaching == []

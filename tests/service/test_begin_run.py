@@ -153,15 +153,3 @@ def test_a_second_begin_on_a_claimed_source_is_refused(service, volume):
     service.begin_create_backup(ADMIN, "vol")
     with pytest.raises(errors.InvalidState, match="backing-up"):
         service.begin_create_backup(ADMIN, "vol")
-
-
-def test_run_needs_the_claim_and_take_over_hands_it_on(service, conf, volume):
-    begun = service.begin_create_backup(ADMIN, "vol")
-    with service.catalog.session() as s:  # as if another live process had begun it
-        s.get(Backup, begun["id"]).owner_pid = 1
-    with pytest.raises(errors.InvalidState, match="not waiting for this process"):
-        service.run(ADMIN, "create", {"backup_id": begun["id"]})
-    assert service.get_backup(ADMIN, begun["id"])["status"] == "creating"
-    assert service.take_over(begun["id"], conf.host, 1) == "taken"
-    done = service.run(ADMIN, "create", {"backup_id": begun["id"]})
-    assert done["status"] == "available"
