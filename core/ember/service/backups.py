@@ -227,7 +227,7 @@ class BackupCreateMixin(ServiceBase):
         ends error); ``objects`` = (container, prefix) still to remove. Returns the error
         to raise, which says which of the two happened."""
         if objects is not None:
-            self._engine().delete(*objects)
+            self._delete_objects(row.id, *objects)
         with self.catalog.session() as session:
             status = session.scalar(sa.select(Backup.status).where(Backup.id == row.id))
             if status in (None, BackupStatus.DELETING, BackupStatus.DELETED):

@@ -78,7 +78,7 @@ class BackupLifecycleMixin(ServiceBase):
         try:
             if row.service and row.container and row.service_metadata:
                 self._check_service(row)
-                self._engine().delete(row.container, row.service_metadata)
+                self._delete_objects(row.id, row.container, row.service_metadata)
         except Exception as exc:
             with self.catalog.session() as session:
                 conditional_update(session, Backup, backup_id, [BackupStatus.DELETING],

@@ -41,6 +41,7 @@ class VolumesMixin(ServiceBase):
         if path is not None:
             path = os.path.abspath(path)
             size_bytes, owns = vols.source_size(path), False
+            self._refuse_adopted_twice(path)
         else:
             size_bytes, owns = vols.parse_size(size), True
             path = os.path.join(self._dir("volumes"), "volume-%s" % volume_id)
@@ -60,6 +61,18 @@ class VolumesMixin(ServiceBase):
                 vols.remove(path)
             raise
         return views.volume_view(row)
+
+    def _refuse_adopted_twice(self, path: str) -> None:
+        """Two volumes on one file would let a restore onto one silently change the
+        other, and a backup of one read the other's writes."""
+        real = os.path.realpath(path)
+        with self.catalog.session() as session:
+            for row in session.scalars(sa.select(Volume).where(Volume.deleted.is_(False))):
+                if os.path.realpath(row.path) == real:
+                    raise errors.InvalidInput(
+                        "%s is already volume %s%s; use that volume, or delete it first."
+                        % (path, row.id, " (%s)" % row.display_name if row.display_name
+                           else ""))
 
     def list_volumes(self, ctx, *, name=None, status=None, all_projects=False) -> list[dict]:
         """Volumes of the caller's project (all projects for admins who ask)."""
