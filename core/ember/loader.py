@@ -2,7 +2,7 @@
 ``ember.backup.drivers``).
 
 Users name a driver by its short entry-point name (``posix``, ``nfs``, ``glusterfs``,
-``swift``, ``gcs``, ``memory``) or by the Cinder class path a ``cinder.conf`` already
+``swift``, ``gcs``) or by the Cinder class path a ``cinder.conf`` already
 holds (``cinder.backup.drivers.nfs.NFSBackupDriver``); both load the same driver. Each
 driver ships in its own distribution, so a missing one is an install away: the error
 says which.
@@ -59,10 +59,44 @@ _NOT_IN_EMBER = ("s3", "ceph", "tsm")
 POSIX_FAMILY = frozenset(("posix", "nfs", "glusterfs"))
 
 
+#: a driver shipped in this package is a testing tool (the in-memory driver): it is not
+#: offered to users, and the ``ember`` command refuses it unless TESTING_ENV is "1"
+TESTING_PACKAGE = "ember.testing."
+TESTING_ENV = "EMBER_ENABLE_TESTING_DRIVERS"
+
+
 def installed_drivers() -> list[str]:
     """Short names registered in ``ember.backup.drivers`` by installed distributions,
     sorted (read from package metadata; nothing is imported)."""
     return sorted({ep.name for ep in importlib.metadata.entry_points(group=NAMESPACE)})
+
+
+def is_testing_tool(name: str) -> bool:
+    """True for a driver that lives in ``ember.testing`` (nothing it stores survives
+    the process, so a backup with it could never be restored)."""
+    return any(ep.name == name and ep.value.startswith(TESTING_PACKAGE)
+               for ep in importlib.metadata.entry_points(group=NAMESPACE))
+
+
+def offered_drivers() -> list[str]:
+    """The installed drivers a user may choose: every one but the testing tools."""
+    return [name for name in installed_drivers() if not is_testing_tool(name)]
+
+
+def check_choice(conf, *, allow_testing: bool = False) -> str:
+    """Check ``backup_driver`` without importing anything: it must name an installed
+    driver, and not a testing tool unless ``allow_testing``. Returns the short name.
+    The ``ember`` command calls it before any work, so a misspelled driver fails every
+    command at once instead of leaving an ``error`` backup behind."""
+    short = driver_name(conf.backup_driver)
+    if short not in installed_drivers():
+        raise errors.DriverNotFound(_not_installed_message(conf.backup_driver, short))
+    if is_testing_tool(short) and not allow_testing:
+        raise errors.ConfigError(
+            "backup_driver %s is a testing tool (what it stores is gone when the command "
+            "ends); choose a repository driver: %s" % (conf.backup_driver,
+                                                        ", ".join(offered_drivers())))
+    return short
 
 
 def driver_name(value: str) -> str:
@@ -77,7 +111,7 @@ def driver_name(value: str) -> str:
         if kind in _NOT_IN_EMBER:
             raise errors.DriverNotFound(
                 "backup_driver %s: Ember has no %s driver; installed drivers: %s"
-                % (value, kind, ", ".join(installed_drivers()) or "none"))
+                % (value, kind, ", ".join(offered_drivers()) or "none"))
     return value
 
 
@@ -155,7 +189,7 @@ def _load_failed(manager, entry_point, exc) -> None:
 
 def _not_installed_message(requested: str, short: str) -> str:
     shown = requested if requested == short else "%s (%s)" % (requested, short)
-    installed = ", ".join(installed_drivers()) or "none"
+    installed = ", ".join(offered_drivers()) or "none"
     if short in DISTRIBUTIONS:
         return ("backup_driver %s is not installed: pip install %s (installed drivers: %s)"
                 % (shown, DISTRIBUTIONS[short], installed))

@@ -39,3 +39,34 @@ def test_deleting_backups_removes_their_emptied_container_directories(ember):
     # a container the user named stays (others may share it); nothing else is left
     assert sorted(p.name for p in repository.iterdir()) == ["mine"]
     assert list((repository / "mine").iterdir()) == []
+
+
+def test_the_memory_driver_is_a_testing_tool_refused_unless_a_fixture_enables_it(ember):
+    ember.ok("volume", "create", "--size", "4M", "v")
+    before = ember.catalogue()
+    memory = {"OS_DEFAULT__BACKUP_DRIVER": "memory"}
+    for command in (("volume", "backup", "create", "v"), ("volume", "list")):
+        line = ember.fails(*command, env=memory)
+        assert line.startswith("ember: backup_driver memory is a testing tool (what it stores "
+                               "is gone when the command ends); choose a repository driver: ")
+        assert "posix" in line.split(":")[-1] and "memory" not in line.split(":")[-1], line
+    assert ember.catalogue() == before
+    # not offered where drivers are listed to users
+    line = ember.fails("volume", "list", env={"OS_DEFAULT__BACKUP_DRIVER": "tape"})
+    assert "installed drivers: " in line and "memory" not in line
+    # a test fixture enables it
+    enabled = dict(memory, EMBER_ENABLE_TESTING_DRIVERS="1")
+    assert ember.json("volume", "backup", "create", "v", env=enabled)["status"] == "available"
+
+
+def test_an_unknown_driver_stops_every_command_before_any_row(ember):
+    ember.ok("volume", "create", "--size", "4M", "v")
+    before = ember.catalogue()
+    tape = {"OS_DEFAULT__BACKUP_DRIVER": "tape"}
+    for command in (("volume", "backup", "create", "v"), ("volume", "list"),
+                    ("volume", "create", "--size", "4M", "w")):
+        line = ember.fails(*command, env=tape)
+        assert line.startswith("ember: backup_driver tape is not a known driver; installed "
+                               "drivers: "), line
+    assert ember.catalogue() == before
+    assert ember.json("volume", "show", "v")["previous_status"] is None
