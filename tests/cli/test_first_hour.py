@@ -70,3 +70,23 @@ def test_an_unknown_driver_stops_every_command_before_any_row(ember):
                                "drivers: "), line
     assert ember.catalogue() == before
     assert ember.json("volume", "show", "v")["previous_status"] is None
+
+
+def test_configuration_mistakes_leave_no_row_and_no_changed_status(ember):
+    ember.ok("volume", "create", "--size", "4M", "v")
+    before = ember.catalogue()
+    line = ember.fails("volume", "backup", "create", "v",
+                       env={"OS_DEFAULT__BACKUP_FILE_SIZE": "12345"})
+    assert line == ("ember: object size 12345 (backup_file_size or the driver's object size "
+                    "option) is not a multiple of the SHA block size 4096 "
+                    "(backup_sha_block_size_bytes); change one of them")
+    line = ember.fails("volume", "backup", "create", "--container", "../../escape", "v")
+    assert line == ("ember: posix repository %s: container ../../escape would leave the "
+                    "repository; use a relative path without '..'" % (ember.state / "backup"))
+    unreachable = ember.root / "not-a-directory"
+    unreachable.write_bytes(b"")
+    line = ember.fails("volume", "backup", "create", "v",
+                       env={"OS_DEFAULT__BACKUP_POSIX_PATH": str(unreachable)})
+    assert line.startswith("ember: posix repository %s" % unreachable), line
+    assert ember.catalogue() == before  # no row, and the volume's statuses unchanged
+    assert ember.json("volume", "backup", "list") == []

@@ -44,6 +44,7 @@ class BackupCreateMixin(ServiceBase):
         raised; a force delete (or any status reset) from elsewhere cancels it with
         ``BackupCancelled`` and no objects left behind."""
         backup_id = str(uuid.uuid4())
+        self._check_backup_target(container or self.driver.default_container(backup_id))
         with self.catalog.session() as session:
             volume = self._volume(session, ctx, volume_ref)
             self.policy.enforce(ctx, rules.CREATE, volume.project_id)
@@ -86,6 +87,16 @@ class BackupCreateMixin(ServiceBase):
             "backup.create", ctx, row.id, row.volume_id,
             lambda report: self._run_backup(row, source, from_in_use, chain_parent,
                                             volume_meta, report), progress)
+
+    def _check_backup_target(self, container: str) -> None:
+        """Everything that can be checked before a row exists: the driver loads, the
+        object and SHA block sizes fit (the engine checks them), the repository is
+        reachable and the container is one the driver accepts. A mistake then leaves
+        no ``error`` row behind and no volume status changed."""
+        self._engine()
+        self.driver.check_setup()
+        # a listing names nothing but proves the container valid and readable
+        self.driver.list_objects(container, "ember-check-")
 
     def _claim_volume(self, session, volume_id: str, allowed) -> bool:
         # previous_status first: MySQL assigns SET items left to right
