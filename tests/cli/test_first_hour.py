@@ -90,3 +90,21 @@ def test_configuration_mistakes_leave_no_row_and_no_changed_status(ember):
     assert line.startswith("ember: posix repository %s" % unreachable), line
     assert ember.catalogue() == before  # no row, and the volume's statuses unchanged
     assert ember.json("volume", "backup", "list") == []
+
+
+def test_record_import_keeps_the_name_so_the_guide_can_restore_by_it(ember, cli_class,
+                                                                      tmp_path):
+    data = ember.pattern(3, MiB)
+    ember.create_volume("db-disk", "4M", data)
+    ember.ok("volume", "backup", "create", "--name", "nightly", "--description", "before "
+             "upgrade", "db-disk")
+    service, record = ember.ok("volume", "backup", "record", "export", "nightly", "-f",
+                               "value").stdout.split()
+    # another installation reading the same repository
+    other = cli_class(tmp_path / "other",
+                      extra_env={"OS_DEFAULT__BACKUP_POSIX_PATH": str(ember.state / "backup")})
+    imported = other.json("volume", "backup", "record", "import", service, record)
+    assert (imported["name"], imported["description"]) == ("nightly", "before upgrade")
+    restored = other.json("volume", "backup", "restore", "nightly", "copy")
+    assert other.sha256(other.volume_path(restored["volume_id"]), MiB) == \
+        ember.sha256(ember.volume_path("db-disk"), MiB)
