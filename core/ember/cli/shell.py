@@ -176,6 +176,8 @@ class EmberApp(app.App):
         return bar
 
     def clean_up(self, cmd, result, err):
+        if isinstance(err, KeyboardInterrupt):  # cliff then exits 130
+            self.stderr.write("ember: %s\n" % (config.one_line(err) or "Interrupted."))
         close = getattr(self._service, "close", None)
         if close is not None:
             close()

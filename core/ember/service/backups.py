@@ -164,7 +164,7 @@ class BackupCreateMixin(ServiceBase):
                     progress) -> dict:
         from ember.engine import BackupSpec
 
-        temp_path = None
+        temp_path, objects = None, None
         token = StatusToken(
             self.catalog, row.id,
             # a force delete or any reset (even to available: its objects are not all
@@ -176,6 +176,7 @@ class BackupCreateMixin(ServiceBase):
             driver = self.driver
             container = row.container or driver.default_container(row.id)
             prefix = driver.object_prefix(row.volume_id, row.id, fmt.timestamp())
+            objects = (container, prefix)
             if from_in_use:  # crash-consistent: read a point-in-time copy, not the live image
                 temp_id = str(uuid.uuid4())
                 temp_path = os.path.join(self._dir("snapshots"), "snapshot-%s" % temp_id)
@@ -197,6 +198,8 @@ class BackupCreateMixin(ServiceBase):
             result = self._engine().backup(spec, cancel=token, progress=progress)
         except errors.Cancelled:
             raise self._end_cancelled_backup(row, None) from None
+        except KeyboardInterrupt:
+            raise self._end_interrupted_backup(row, objects) from None
         except Exception as exc:
             self._fail_backup(row, exc)
             raise
@@ -232,6 +235,22 @@ class BackupCreateMixin(ServiceBase):
                                status=BackupStatus.ERROR, fail_reason=reason,
                                **ownership.RELEASE)
             self._release_source(session, row, failed=True)
+
+    def _end_interrupted_backup(self, row: Backup, objects) -> errors.Interrupted:
+        """Ctrl-C: remove what the backup wrote and its row at once (not at the next
+        command's repair), give the source its status back, and say so."""
+        if objects is not None:  # the engine removed its own; this also covers a put
+            self._delete_objects(row.id, *objects)  # that raced the interrupt
+        with self.catalog.session() as session:
+            conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
+                               status=BackupStatus.DELETED, deleted=True,
+                               deleted_at=utcnow(), **ownership.RELEASE)
+            self._release_source(session, row, failed=False)
+        source = ("snapshot %s" % row.snapshot_id if row.snapshot_id
+                  else "volume %s" % row.volume_id)
+        return errors.Interrupted("Interrupted: backup %s was stopped; the objects it wrote "
+                                  "and its catalogue row were removed, and %s has its status "
+                                  "back." % (row.id, source))
 
     def _end_cancelled_backup(self, row: Backup, objects) -> errors.BackupCancelled:
         """Finish a backup cancelled by a force delete (row deleted) or a reset (row

@@ -79,6 +79,15 @@ class BackupLifecycleMixin(ServiceBase):
             if row.service and row.container and row.service_metadata:
                 self._check_service(row)
                 self._delete_objects(row.id, row.container, row.service_metadata)
+        except KeyboardInterrupt:
+            reason = "The delete was interrupted; delete the backup again to finish it."
+            with self.catalog.session() as session:
+                conditional_update(session, Backup, backup_id, [BackupStatus.DELETING],
+                                   status=BackupStatus.ERROR, fail_reason=reason,
+                                   **ownership.RELEASE)
+            raise errors.Interrupted("Interrupted: the delete of backup %s was stopped with "
+                                     "part of its objects removed; it is now error: delete "
+                                     "it again to finish." % backup_id) from None
         except Exception as exc:
             with self.catalog.session() as session:
                 conditional_update(session, Backup, backup_id, [BackupStatus.DELETING],

@@ -125,10 +125,33 @@ class RestoreMixin(ServiceBase):
         except errors.Cancelled:
             self._end_restore(backup.id, target_id, VolumeStatus.ERROR, None)
             raise
+        except KeyboardInterrupt:
+            raise self._end_interrupted_restore(backup.id, target_id, target_path,
+                                                is_new) from None
         except Exception as exc:
             self._end_restore(backup.id, target_id, VolumeStatus.ERROR_RESTORING, exc)
             raise
         self._end_restore(backup.id, target_id, VolumeStatus.AVAILABLE, None)
+
+    def _end_interrupted_restore(self, backup_id, volume_id, path,
+                                 is_new: bool) -> errors.Interrupted:
+        """Ctrl-C: the backup is available again at once; a new volume holding part of
+        the backup is removed, an existing one is marked error_restoring (it holds part
+        of the backup over its old content)."""
+        self._end_restore(backup_id, volume_id, VolumeStatus.ERROR_RESTORING, None)
+        if is_new:
+            with self.catalog.session() as session:
+                conditional_update(session, Volume, volume_id,
+                                   [VolumeStatus.ERROR_RESTORING], status="deleted",
+                                   deleted=True, deleted_at=utcnow())
+            vols.remove(path)
+            return errors.Interrupted("Interrupted: the restore of backup %s was stopped; "
+                                      "the new volume %s it was writing was removed."
+                                      % (backup_id, volume_id))
+        return errors.Interrupted(
+            "Interrupted: the restore of backup %s was stopped; volume %s holds part of it "
+            "and is now error_restoring: restore again after 'ember volume set --state "
+            "available %s'." % (backup_id, volume_id, volume_id))
 
     def _end_restore(self, backup_id, volume_id, volume_status, exc) -> None:
         with self.catalog.session() as session:
