@@ -108,3 +108,61 @@ def test_record_import_keeps_the_name_so_the_guide_can_restore_by_it(ember, cli_
     restored = other.json("volume", "backup", "restore", "nightly", "copy")
     assert other.sha256(other.volume_path(restored["volume_id"]), MiB) == \
         ember.sha256(ember.volume_path("db-disk"), MiB)
+
+
+def _write_config(ember, text, name="ember.conf"):
+    directory = ember.home / ".config" / "ember"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(text)
+    return directory / name
+
+
+def test_misspelled_options_and_sections_are_named_one_line_each(ember, tmp_path):
+    conf = _write_config(ember, "[DEFAULT]\nbackup_posix_pth = /srv/backup\n"
+                                "backup_compression_algorithm = zstd\n"
+                                "[defualt]\nbackup_driver = nfs\n"
+                                "[database]\nconection = sqlite://\n")
+    result = ember.run("volume", "list")
+    assert result.returncode == 0
+    assert result.stderr.splitlines() == [
+        "ember: unknown option backup_posix_pth in [DEFAULT] of %s is ignored; did you mean "
+        "backup_posix_path?" % conf,
+        "ember: unknown section [defualt] in %s is ignored; did you mean [DEFAULT]?" % conf,
+        "ember: unknown option conection in [database] of %s is ignored; did you mean "
+        "connection?" % conf]
+    # a cinder.conf: Cinder's own names are not Ember's business, near-misses are
+    cinder = tmp_path / "cinder.conf"
+    cinder.write_text("[DEFAULT]\nvolume_driver = lvm\nenabled_backends = a\n"
+                      "backup_sha_block_size_byte = 4096\n[keystone_authtoken]\nauth_url = x\n")
+    result = ember.run("--config-file", str(cinder), "volume", "list")
+    assert result.stderr.splitlines() == [
+        "ember: unknown option backup_sha_block_size_byte in [DEFAULT] of %s is ignored; did "
+        "you mean backup_sha_block_size_bytes?" % cinder]
+
+
+def test_config_check_validates_without_doing_any_work(ember):
+    checks = {row["Check"]: (row["Result"], row["Detail"])
+              for row in ember.json("config", "check")}
+    assert checks == {
+        "configuration": ("ok", "no file: the embedded defaults"),
+        "backup_driver": ("ok", "posix (ember-backup-posix)"),
+        "driver options": ("ok", "every option of posix has a valid value"),
+        "object sizes": ("ok", "1048576-byte objects, 4096-byte SHA blocks, zlib compression"),
+        "repository": ("ok", "posix repository %s is reachable" % (ember.state / "backup")),
+        "catalogue": ("ok", "SQLite %s (created by the first command)"
+                      % (ember.state / "ember.sqlite"))}
+    assert not (ember.state / "ember.sqlite").exists()  # nothing was created
+    _write_config(ember, "[DEFAULT]\nbackup_posix_pth = /srv\n")
+    result = ember.run("config", "check", "-f", "json",
+                       env={"OS_DEFAULT__BACKUP_FILE_SIZE": "12345"})
+    assert result.returncode == 1
+    rows = {(r["Check"], r["Result"]): r["Detail"] for r in result.json()}
+    assert rows[("unknown name", "warning")].startswith("unknown option backup_posix_pth")
+    assert rows[("object sizes", "error")].startswith("object size 12345 (backup_file_size")
+    assert result.stderr == ""  # the warnings are rows here, not repeated on stderr
+    result = ember.run("config", "check", "-f", "json", env={"OS_DEFAULT__BACKUP_DRIVER": "tape"})
+    assert result.returncode == 1
+    rows = {r["Check"]: (r["Result"], r["Detail"]) for r in result.json()}
+    assert rows["backup_driver"][0] == "error"
+    assert rows["backup_driver"][1].startswith("backup_driver tape is not a known driver")
+    assert "repository" not in rows  # what depends on the driver is not tried

@@ -81,6 +81,9 @@ class EmberApp(app.App):
         )
         self._conf = None
         self._service = None
+        #: warn about unknown names in the configuration files when loading them
+        #: (``config check`` lists them itself)
+        self.warn_unregistered = True
 
     def build_option_parser(self, description, version, argparse_kwargs=None):
         parser = super().build_option_parser(description, version, argparse_kwargs)
@@ -115,7 +118,8 @@ class EmberApp(app.App):
     @property
     def conf(self):
         if self._conf is None:
-            self._conf = config.load(self.options.config_file, self.options.config_dir)
+            self._conf = config.load(self.options.config_file, self.options.config_dir,
+                                     warn=self.warn_unregistered)
         return self._conf
 
     @property
