@@ -166,3 +166,20 @@ def test_config_check_validates_without_doing_any_work(ember):
     assert rows["backup_driver"][0] == "error"
     assert rows["backup_driver"][1].startswith("backup_driver tape is not a known driver")
     assert "repository" not in rows  # what depends on the driver is not tried
+
+
+def test_a_plain_restore_names_the_new_volume_as_help_says(ember):
+    ember.create_volume("db-disk", "4M", ember.pattern(5, MiB))
+    ember.ok("volume", "backup", "create", "--name", "nightly", "db-disk")
+    restored = ember.json("volume", "backup", "restore", "nightly")
+    # Cinder's behaviour, kept: restore_backup_<id>, then the source volume's name
+    assert restored["volume_name"] == "db-disk"
+    line = ember.fails("volume", "backup", "restore", "nightly", "db-disk")
+    assert line == "ember: More than one volume exists with the name 'db-disk'; use its ID."
+    usage = " ".join(ember.ok("volume", "backup", "restore", "--help").stdout.split())
+    assert ("Without it, a new volume is created as restore_backup_<backup id> and then, as "
+            "Cinder does, given the name of the volume that was backed up, so two volumes "
+            "may share that name.") in usage
+    # the guides' way cannot trip: a named new volume
+    assert ember.json("volume", "backup", "restore", "nightly", "db-copy")["volume_name"] == \
+        "db-copy"

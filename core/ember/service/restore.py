@@ -29,7 +29,9 @@ class RestoreMixin(ServiceBase):
     def restore_backup(self, ctx, backup_ref, volume_ref=None, *, name=None, force=False,
                        progress: Progress | None = None) -> dict:
         """Restore onto the existing available volume ``volume_ref`` (at least the
-        backup's size) or a new ``restore_backup_<id>`` volume (or ``name``). ``force``
+        backup's size) or a new volume named ``name``; without either, the new volume is
+        created as ``restore_backup_<id>`` and renamed after the backed-up volume when the
+        backup records its name (Cinder's behaviour). ``force``
         is accepted as OpenStackClient spells it. Returns ``{"backup_id", "volume_id",
         "volume_name"}``. The backup ends ``available`` whatever happens; the volume
         ends ``available``, ``error_restoring`` (failure) or ``error`` (cancelled)."""
