@@ -21,6 +21,9 @@ reader finds the writer's containers, prefixes and parents.
     python3 benchmarks/cinder_interop.py              # Ember writes, Cinder restores
     python3 benchmarks/cinder_interop.py --reverse    # also Cinder writes, Ember restores
     python3 benchmarks/cinder_interop.py --writer cinder --reader cinder   # harness self-check
+    python3 benchmarks/cinder_interop.py --store s3 --reverse [--sse-c]
+        # the same through Cinder's and Ember's s3 drivers against the S3 server of
+        # scripts/servers/s3.sh (one fresh bucket per chain, removed afterwards)
 Exit status 0 only if every point of every chain restored bit-exact.
 """
 
@@ -75,10 +78,29 @@ def change(path: str, rng: random.Random, zero_out: bool) -> None:
             f.write(bytes(vol.MiB))
 
 
+def ensure_cinder_s3() -> None:
+    """Cinder's s3 driver needs boto3, its ``s3`` extra: add it to the Cinder venv."""
+    if subprocess.run([CINDER_PY, "-c", "import boto3"], capture_output=True).returncode:
+        print("installing cinder[s3]'s boto3 into the Cinder venv", flush=True)
+        subprocess.run([CINDER_PY, "-m", "pip", "install", "-q", "boto3>=1.18.49"], check=True)
+
+
+def s3_bucket(command: str, repo: str) -> dict:
+    """``s3_bucket.py COMMAND REPO`` in Ember's venv (the S3 client lives there)."""
+    proc = subprocess.run([EMBER_PY, os.path.join(HERE, "s3_bucket.py"), command, repo],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError("s3_bucket.py %s failed: %s" % (
+            command, (proc.stderr.strip().splitlines() or ["(no output)"])[-1]))
+    return json.loads(proc.stdout)
+
+
 def recorded_codecs(repo: str) -> str:
     """How the writer recorded its objects, e.g. ``zlib x14, none x6``: shows the codec
     was really exercised (objects compression does not shrink are stored ``none``)."""
     counts: collections.Counter = collections.Counter()
+    if repo.startswith("s3://"):
+        counts.update(s3_bucket("codecs", repo))
     for base, _, files in os.walk(repo):
         for name in files:
             if name.endswith("_metadata"):
@@ -89,14 +111,26 @@ def recorded_codecs(repo: str) -> str:
 
 
 def check_codec(writer: str, reader: str, codec: str, shape: str, base: str,
-                seed: int) -> tuple[list[str], str]:
+                seed: int, store: str = "posix") -> tuple[list[str], str]:
     """Write a 3-point chain with ``writer``, restore each point with ``reader``.
     Returns one line per point (``ok`` or what differed) and the recorded codecs."""
     volume_size, object_size = SHAPES[shape]
-    d = os.path.join(base, "%s-to-%s-%s-%s" % (writer, reader, codec, shape))
+    d = os.path.join(base, "%s-%s-to-%s-%s-%s" % (store, writer, reader, codec, shape))
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
     repo, catalog, volume = (os.path.join(d, n) for n in ("repo", "catalog.json", "volume.img"))
+    if store == "s3":  # a fresh bucket on the S3 server, removed afterwards
+        repo = "s3://ember-interop-%s" % uuid.uuid4().hex[:12]
+    try:
+        return _check_chain(writer, reader, codec, repo, catalog, volume, volume_size,
+                            object_size, seed, d)
+    finally:
+        if store == "s3":
+            s3_bucket("remove", repo)
+
+
+def _check_chain(writer, reader, codec, repo, catalog, volume, volume_size, object_size,
+                 seed, d) -> tuple[list[str], str]:
     vol.build(volume, volume_size, seed)
     rng = random.Random(seed)
     points: list[tuple[str, str]] = []
@@ -136,21 +170,32 @@ def main(argv=None) -> int:
     p.add_argument("--codecs", default=",".join(CODECS))
     p.add_argument("--shapes", default=",".join(SHAPES))
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--store", choices=("posix", "s3"), default="posix",
+                   help="posix: a directory; s3: the S3 server of scripts/servers/s3.sh, "
+                        "through Cinder's and Ember's s3 drivers")
+    p.add_argument("--sse-c", action="store_true",
+                   help="with --store s3: every object encrypted with an SSE-C key")
     args = p.parse_args(argv)
+    if args.sse_c:
+        os.environ["EMBER_S3_SSE_CUSTOMER_KEY"] = "ember-interop-sse-c-key-32-bytes"
     ensure_cinder()
+    if args.store == "s3":
+        ensure_cinder_s3()
     base = os.path.join(WORK, "interop")
     directions = [(args.writer, args.reader)]
     if args.reverse and args.writer != args.reader:
         directions.append((args.reader, args.writer))
     failures = 0
-    print("chain full + 2 incrementals, SHA block %d; shapes: %s" % (SHA_BLOCK, ", ".join(
+    print("%s: chain full + 2 incrementals, SHA block %d; shapes: %s" % (
+        args.store + (" with SSE-C" if args.sse_c else ""), SHA_BLOCK, ", ".join(
         "%s = %d-byte volume in %d-byte objects" % (n, *SHAPES[n])
         for n in args.shapes.split(","))))
     for shape in args.shapes.split(","):
         for writer, reader in directions:
             for codec in args.codecs.split(","):
                 try:
-                    lines, codecs = check_codec(writer, reader, codec, shape, base, args.seed)
+                    lines, codecs = check_codec(writer, reader, codec, shape, base, args.seed,
+                                                args.store)
                 except RuntimeError as e:
                     lines, codecs = ["backup: %s" % e], "?"
                 failures += sum(1 for ln in lines if ln != "ok")

@@ -1,4 +1,5 @@
-"""Drive the real Cinder posix backup driver (``cinder.backup.drivers.posix``) directly.
+"""Drive the real Cinder posix backup driver (``cinder.backup.drivers.posix``) directly
+(or its s3 driver, ``cinder.backup.drivers.s3``, for ``--repo s3://BUCKET``).
 
 Runs with the *Cinder* throwaway venv's Python (``benchmarks/work/cinder-venv``), never
 with Ember's: Ember does not import Cinder. Cinder's driver needs a backup record, a
@@ -106,8 +107,13 @@ def make_driver(repo: str, catalog: dict, codec: str, object_size: int,
         return FakeBackup(catalog[backup_id])
 
     objects.Backup.get_by_id = staticmethod(get_by_id)
-    driver = posix.PosixBackupDriver(context.get_admin_context(), backup_path=repo)
-    return driver
+    s3 = runner_cli.s3_options(repo, object_size, sha_block_size)
+    if s3 is not None:  # Cinder's own s3 driver (boto3), options as in cinder.conf
+        from cinder.backup.drivers import s3 as s3_driver  # registers the s3 options
+        for name, value in s3.items():
+            conf.set_override(name, value)
+        return s3_driver.S3BackupDriver(context.get_admin_context())
+    return posix.PosixBackupDriver(context.get_admin_context(), backup_path=repo)
 
 
 def cmd_backup(args) -> int:

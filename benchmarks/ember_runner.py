@@ -1,4 +1,5 @@
-"""Drive Ember's engine with the posix driver, one operation per process.
+"""Drive Ember's engine with the posix driver (the s3 driver for ``--repo s3://BUCKET``),
+one operation per process.
 
 Runs with Ember's venv (``.venv/bin/python``). It takes the same arguments as
 ``cinder_posix_runner.py`` so ``compare.py`` and ``cinder_interop.py`` treat both alike;
@@ -31,6 +32,17 @@ def make_engine(repo: str, codec: str, object_size: int, sha_block_size: int):
     from ember.testing.config import make_conf
     from ember_posix.driver import PosixBackupDriver
 
+    s3 = runner_cli.s3_options(repo, object_size, sha_block_size)
+    if s3 is not None:
+        from ember_s3 import opts as s3_opts
+        from ember_s3.driver import S3BackupDriver
+
+        # the smallest part S3 allows, so objects above 5 MiB are multipart uploads
+        conf = make_conf(extra_opts=s3_opts.s3_opts, backup_compression_algorithm=codec,
+                         backup_s3_part_size=s3_opts.MIN_PART_SIZE, **s3)
+        driver = S3BackupDriver(conf)
+        driver.check_setup()
+        return Engine(driver, conf), driver
     conf = make_conf(backup_compression_algorithm=codec, backup_file_size=object_size,
                      backup_sha_block_size_bytes=sha_block_size)
     driver = PosixBackupDriver(conf)

@@ -7,7 +7,7 @@ second) with the ratio to posix measured in the same run. Every backend uses the
 object size and codec, so the difference is the transport.
 
     .venv/bin/python benchmarks/object_stores.py [--size 256M] [--codec none]
-        [--object-size 32M] [--backends posix,gcs,swift] [--json OUT]
+        [--object-size 32M] [--backends posix,gcs,swift,s3] [--json OUT]
 
 Each backend is one function ``<name>_driver(work_dir, object_size) -> driver`` in
 ``BACKENDS``; it returns ``None`` with a printed reason when its server is not running
@@ -113,10 +113,40 @@ def swift_driver(work: str, object_size: int):
     return driver, drop_container
 
 
+def s3_driver(work: str, object_size: int):
+    """The S3 driver on the SeaweedFS of ``scripts/servers/s3.sh`` (``EMBER_S3_ENDPOINT``
+    or 127.0.0.1:8333), in a fresh bucket, with Cinder's defaults otherwise (Content-MD5
+    on, 10 connections) and Ember's 8 MiB multipart parts."""
+    import urllib.parse
+
+    import runner_cli  # beside this file: the S3 server's address and keys
+    from ember.testing.config import make_conf
+    from ember.testing.services import tcp_open
+    from ember_s3 import opts
+    from ember_s3.driver import S3BackupDriver
+
+    bucket = "ember-bench-%s" % uuid.uuid4().hex[:10]
+    options = runner_cli.s3_options("s3://" + bucket, object_size, SHA_BLOCK)
+    url = urllib.parse.urlsplit(options["backup_s3_endpoint_url"])
+    if not tcp_open(url.hostname, url.port or 80):
+        print("s3: skipped, nothing at %s (bash scripts/servers/s3.sh start)"
+              % options["backup_s3_endpoint_url"])
+        return None
+    driver = S3BackupDriver(make_conf(extra_opts=opts.s3_opts, **options))
+    driver.check_setup()
+    driver.ensure_container(bucket)
+
+    def drop_bucket():
+        driver.client().delete_bucket(Bucket=bucket)
+
+    return driver, drop_bucket
+
+
 BACKENDS = {
     "posix": posix_driver,
     "gcs": gcs_driver,
     "swift": swift_driver,
+    "s3": s3_driver,
 }
 
 

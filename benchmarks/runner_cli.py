@@ -1,11 +1,44 @@
 """What both chain runners share (``cinder_posix_runner.py`` in Cinder's venv,
 ``ember_runner.py`` in Ember's): the same ``backup`` and ``restore`` sub-commands and the
 same JSON chain catalogue file, so the interop check and the comparison drive either tool
-the same way and either reads the other's chains. Standard library only."""
+the same way and either reads the other's chains. Standard library only.
+
+``--repo`` is a directory (the posix driver), or ``s3://BUCKET``: the S3 server of
+``scripts/servers/s3.sh`` through each tool's s3 driver (``EMBER_S3_ENDPOINT``,
+``EMBER_S3_ACCESS_KEY``, ``EMBER_S3_SECRET_KEY`` move it; ``EMBER_S3_SSE_CUSTOMER_KEY``
+turns on SSE-C). Cinder and Ember name the S3 options alike.
+"""
+
+from __future__ import annotations
 
 import argparse
 import json
 import os
+
+
+S3_SCHEME = "s3://"
+
+
+def s3_options(repo: str, object_size: int, sha_block_size: int) -> dict | None:
+    """The ``backup_s3_*`` options (the same in cinder.conf and ember.conf) for an
+    ``s3://BUCKET`` repository; None for a directory."""
+    if not repo.startswith(S3_SCHEME):
+        return None
+    options = {
+        "backup_s3_endpoint_url": os.environ.get("EMBER_S3_ENDPOINT", "http://127.0.0.1:8333"),
+        "backup_s3_store_access_key": os.environ.get("EMBER_S3_ACCESS_KEY", "emberaccess"),
+        "backup_s3_store_secret_key": os.environ.get("EMBER_S3_SECRET_KEY",
+                                                     "embersecretkey0123456789"),
+        "backup_s3_store_bucket": repo[len(S3_SCHEME):],
+        "backup_s3_object_size": object_size,
+        "backup_s3_block_size": sha_block_size,
+        "backup_s3_enable_progress_timer": False,
+    }
+    key = os.environ.get("EMBER_S3_SSE_CUSTOMER_KEY")
+    if key:
+        options.update(backup_s3_sse_customer_key=key,
+                       backup_s3_sse_customer_algorithm="AES256")
+    return options
 
 
 def load_catalog(path: str) -> dict:

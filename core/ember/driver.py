@@ -37,11 +37,14 @@ Retries, logging and rate limits are wrappers around any driver
 from __future__ import annotations
 
 import abc
+import concurrent.futures as cf
 import io
+import queue
 from dataclasses import dataclass
-from typing import BinaryIO, ClassVar, Iterable
+from typing import BinaryIO, Callable, ClassVar, Iterable, Optional
 
 from ember import format as fmt
+from ember.errors import PermanentDriverError
 
 POSIX_PREFIX = "posix"
 OBJECT_STORE_PREFIX = "object_store"
@@ -120,6 +123,122 @@ class BufferedObjectWriter(ObjectWriter):
     def abort(self) -> None:
         self._done = True
         self._parts = []
+
+
+class _UploadAborted(Exception):
+    """Raised inside a piped upload's body so the request fails and stores nothing."""
+
+
+_END = object()
+
+
+class _Pipe:
+    """The body a ``PipedObjectWriter``'s upload reads: iterable (chunks as written) and
+    file-like (``read(n)``), ending when the writer commits, raising when it aborts."""
+
+    def __init__(self, chunks: "queue.Queue"):
+        self._chunks, self._rest, self._ended = chunks, memoryview(b""), False
+
+    def _next(self) -> Optional[bytes]:
+        if self._ended:
+            return None
+        item = self._chunks.get()
+        if item is _END:
+            self._ended = True
+            return None
+        if isinstance(item, BaseException):
+            self._ended = True
+            raise item
+        return item
+
+    def __iter__(self):
+        while (chunk := self._next()) is not None:
+            yield chunk
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            return bytes(self._rest) + b"".join(self)
+        while not self._rest:
+            chunk = self._next()
+            if chunk is None:
+                return b""
+            self._rest = memoryview(chunk)
+        out, self._rest = self._rest[:n], self._rest[n:]
+        return bytes(out)
+
+
+class PipedObjectWriter(ObjectWriter):
+    """A streaming writer for clients whose upload call *reads* its body (an iterable, as
+    swiftclient's chunked ``put_object`` takes, or a file-like, as boto3's
+    ``upload_fileobj``): ``upload(body)`` runs on a thread of ``pool`` (so on that thread's
+    own connection) and pulls the bytes as ``write`` hands them over, through a queue of
+    at most ``depth`` chunks, so an object is never held whole. ``commit`` returns what
+    ``upload`` returned; ``abort`` makes the body raise, so the request fails and the
+    store keeps nothing (the upload's own errors are swallowed then)."""
+
+    def __init__(self, upload: Callable[[_Pipe], object], pool: cf.Executor, depth: int = 4):
+        self._chunks: queue.Queue = queue.Queue(depth)
+        self._future = pool.submit(upload, _Pipe(self._chunks))
+        self._done = False
+
+    def _send(self, item) -> bool:
+        """Queue ``item``; False if the upload ended first (its error is in the future)."""
+        while True:
+            try:
+                self._chunks.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                if self._future.done():
+                    return False
+
+    def write(self, data: bytes) -> None:
+        if data and not self._send(bytes(data)):
+            self._future.result()  # raises the upload's error
+            raise PermanentDriverError("the upload ended before all its data was written")
+
+    def commit(self):
+        if self._done:
+            return None
+        self._done = True
+        self._send(_END)
+        return self._future.result()
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._send(_UploadAborted("upload aborted"))
+        try:
+            self._future.result()
+        except Exception:  # noqa: BLE001 - the failed request is the point of aborting
+            pass
+
+
+class IterReader(io.RawIOBase):
+    """A read-only file over an iterable of byte chunks (a streamed download), with
+    ``on_close`` run once when it is closed (to release the connection)."""
+
+    def __init__(self, chunks: Iterable[bytes], on_close: Optional[Callable[[], None]] = None):
+        super().__init__()
+        self._chunks, self._rest, self._on_close = iter(chunks), memoryview(b""), on_close
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        while not self._rest:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._rest = memoryview(chunk)
+        n = min(len(buf), len(self._rest))
+        buf[:n], self._rest = self._rest[:n], self._rest[n:]
+        return n
+
+    def close(self) -> None:
+        if not self.closed and self._on_close is not None:
+            self._on_close()
+        super().close()
 
 
 class ChunkedBackupDriver(abc.ABC):

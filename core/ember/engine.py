@@ -40,7 +40,9 @@ from typing import Callable, Optional, Protocol, Sequence
 import zstandard
 
 from ember import blocks, compression, opts
+from ember import plan as plan_
 from ember import format as fmt
+from ember.cbt import ChangedSet
 from ember.errors import (ConfigError, CorruptObject, InvalidBackup, InvalidInput,
                           ObjectNotFound)
 from ember.extents import ChangedRuns, Coverage
@@ -73,6 +75,7 @@ class ChainMember:
     backup_id: str
     container: str
     prefix: str  # the row's service_metadata
+    volume_id: Optional[str] = None  # the row's, checked against its _metadata
 
 
 @dataclass
@@ -89,6 +92,8 @@ class BackupSpec:
     description: Optional[str] = None
     parent: Optional[ChainMember] = None  # None: a full backup
     volume_meta: Optional[str] = None  # the JSON *string* stored as volume_meta
+    #: an incremental reads only these ranges (``ember.cbt``); None reads everything
+    changed: Optional[ChangedSet] = None
 
 
 @dataclass
@@ -184,10 +189,15 @@ class Engine:
     # ==================================================================================
     # restore
     # ==================================================================================
-    def read_metadata(self, member: ChainMember) -> fmt.BackupMetadata:
-        """Read and parse one member's ``_metadata`` (errors name backup and object)."""
+    def read_metadata(self, member: ChainMember,
+                      volume_bytes: int = plan_.MAX_VOLUME) -> fmt.BackupMetadata:
+        """Read and parse one member's ``_metadata``, refused unread when larger than a
+        backup of ``volume_bytes`` can have (errors name backup and object)."""
         name = fmt.metadata_name(member.prefix)
-        return fmt.parse_metadata(_get(self.driver, member, name), member.backup_id, name)
+        limit = plan_.metadata_limit(volume_bytes, self.block_size, member.prefix)
+        data = plan_.read_document(self.driver, member.container, name, limit,
+                                   member.backup_id)
+        return fmt.parse_metadata(data, member.backup_id, name)
 
     def check_objects(self, member: ChainMember, md: fmt.BackupMetadata) -> None:
         """Cinder's check: the names under the prefix (minus the two documents) must be
@@ -203,47 +213,52 @@ class Engine:
                 "list stored in metadata (missing: %s; unexpected: %s)"
                 % (member.backup_id, _names(missing), _names(extra)))
 
+    def plan_restore(self, chain: Sequence[ChainMember],
+                     size_limit: int = plan_.MAX_VOLUME) -> plan_.RestorePlan:
+        """Read and check the chain's documents (oldest first: the full backup, then its
+        incrementals up to the requested backup) before anything is written: see
+        ``ember.plan``. ``size_limit``: the most bytes the catalogue allows the volume."""
+        if not chain:
+            raise InvalidInput("restore needs at least one backup in the chain")
+        metas = [self.read_metadata(m, size_limit) for m in chain]
+        plan = plan_.build(chain, metas, size_limit)
+        for member, md in zip(chain, metas):
+            self.check_objects(member, md)
+        return plan
+
     def restore(self, chain: Sequence[ChainMember], target_path: str, *,
-                target_is_new: bool, cancel: CancelToken | None = None,
+                target_is_new: bool, plan: plan_.RestorePlan | None = None,
+                cancel: CancelToken | None = None,
                 progress: Progress | None = None) -> RestoreResult:
-        """Restore ``chain`` (oldest first: the full backup, then its incrementals up to
-        the requested backup) onto ``target_path``. ``target_is_new`` means the target
-        is freshly created and all zeros (zero runs may then be skipped).
+        """Restore ``chain`` onto ``target_path``, through ``plan`` when the caller
+        checked it already (``plan_restore``, before creating the target), else through
+        one checked here before the target is opened.
+        ``target_is_new`` means the target is freshly created and all zeros (zero runs
+        may then be skipped).
 
         Equivalent to Cinder's oldest-first replay, but each byte range is written once,
         from the newest member holding it; objects wholly superseded are not read. Every
         object read has its length and md5 verified (``CorruptObject``). Nothing beyond
-        the backup's size is touched on a larger target. Raises on any failure."""
-        if not chain:
-            raise InvalidInput("restore needs at least one backup in the chain")
+        the backup's size is touched on a larger target, and a smaller target is refused
+        before a byte is written. Raises on any failure."""
+        plan = plan if plan is not None else self.plan_restore(chain)
         check = CancelCheck(cancel, self.cancel_interval)
-        metas = [self.read_metadata(m) for m in chain]
-        for member, md in zip(chain, metas):
-            self.check_objects(member, md)
-        volume_size = max((o.end for o in metas[0].objects), default=0)
-        # newest first: what a newer member wrote, an older one must not
-        coverage, plan = Coverage(), []
-        for member, md in zip(reversed(chain), reversed(metas)):
-            for entry in md.objects:
-                ranges = coverage.claim(entry.offset, entry.end)
-                if ranges:
-                    plan.append((member, entry, ranges))
-        plan.sort(key=lambda p: p[1].offset)
-        total = sum(e - s for _, _, ranges in plan for s, e in ranges)
+        total = plan.total
         meter = Meter(progress, total, step=self.object_size)
         fd = os.open(target_path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
         try:
-            self._prepare_target(fd, target_path, volume_size, target_is_new)
+            self._prepare_target(fd, target_path, plan.volume_size, target_is_new)
             driver = BoundedDriver(self.driver, self.max_calls)
             # the final fsync then waits for the last few MiB, not the whole volume
             write_behind = blocks.WriteBehind(fd)
             with cf.ThreadPoolExecutor(self.threads, thread_name_prefix="ember-restore") as pool:
                 window = Window(pool, self.threads + 1, meter.report)
                 try:
-                    for member, entry, ranges in plan:
+                    for step in plan.steps:
                         check()
-                        window.submit(self._restore_object, driver, fd, member, entry,
-                                      ranges, target_is_new, check, meter, write_behind)
+                        window.submit(self._restore_object, driver, fd, step.member,
+                                      step.entry, step.ranges, target_is_new, check, meter,
+                                      write_behind)
                     window.drain()
                 except BaseException as exc:
                     check.stop(exc)
@@ -254,7 +269,7 @@ class Engine:
         finally:
             os.close(fd)
         meter.report(final=True)
-        return RestoreResult(bytes_written=total, volume_meta=metas[-1].volume_meta)
+        return RestoreResult(bytes_written=total, volume_meta=plan.volume_meta)
 
     def _md5(self, length: int):
         """md5 of one object: on a side thread when the object has several pieces."""
@@ -452,9 +467,25 @@ class _BackupRun:
 
     def _scan_piece(self, rng) -> list:
         self.check()
+        if self.spec.changed is not None:
+            return self._scan_changed(*rng)
         data, zero = self._read_piece(*rng)
         self.meter.add(len(data))
         return blocks.block_digests(data, self.e.block_size, known_zero=zero)
+
+    def _scan_changed(self, off: int, length: int) -> list:
+        """``_scan_piece`` under change tracking: the parent's digests, with those of
+        the blocks that may have changed read and hashed anew."""
+        bs = self.e.block_size
+        first = off // bs
+        digests = list(self.parent[first:first + -(-length // bs)])
+        for start, end in self.spec.changed.within(off, length):
+            data, zero = self._read_piece(start, end - start)
+            i = start // bs - first
+            fresh = blocks.block_digests(data, bs, known_zero=zero)
+            digests[i:i + len(fresh)] = fresh
+        self.meter.add(length)
+        return digests
 
     def _prepare_piece(self, rng, hash_blocks: bool, deflate: bool) -> _Piece:
         self.check()

@@ -2,7 +2,7 @@
 ``ember.backup.drivers``).
 
 Users name a driver by its short entry-point name (``posix``, ``nfs``, ``glusterfs``,
-``swift``, ``gcs``) or by the Cinder class path a ``cinder.conf`` already
+``swift``, ``gcs``, ``s3``) or by the Cinder class path a ``cinder.conf`` already
 holds (``cinder.backup.drivers.nfs.NFSBackupDriver``); both load the same driver. Each
 driver ships in its own distribution, so a missing one is an install away: the error
 says which.
@@ -30,6 +30,7 @@ DISTRIBUTIONS = {
     "glusterfs": "ember-backup-glusterfs",
     "swift": "ember-backup-swift",
     "gcs": "ember-backup-gcs",
+    "s3": "ember-backup-s3",
     "memory": "ember-backup",
 }
 
@@ -44,16 +45,18 @@ CINDER_ALIASES = {
     _CINDER + "swift.SwiftBackupDriver": "swift",
     _CINDER + "gcs.GoogleBackupDriver": "gcs",
     _CINDER + "google.GoogleBackupDriver": "gcs",
+    _CINDER + "s3.S3BackupDriver": "s3",
     _CINDER + "posix": "posix",
     _CINDER + "nfs": "nfs",
     _CINDER + "glusterfs": "glusterfs",
     _CINDER + "swift": "swift",
     _CINDER + "gcs": "gcs",
     _CINDER + "google": "gcs",
+    _CINDER + "s3": "s3",
 }
 
 #: Cinder drivers Ember does not implement (the error says so instead of "not installed")
-_NOT_IN_EMBER = ("s3", "ceph", "tsm")
+_NOT_IN_EMBER = ("ceph", "tsm")
 
 #: drivers that share the posix layout (restoring across them is safe)
 POSIX_FAMILY = frozenset(("posix", "nfs", "glusterfs"))

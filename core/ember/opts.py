@@ -65,8 +65,19 @@ backup_opts = [
     cfg.IntOpt("backup_timer_interval", default=120, min=1,
                help="Seconds between timer progress notifications."),
     cfg.IntOpt("backup_max_operations", default=15, min=0,
-               help="Concurrent backup and restore operations (0 = unlimited)." + _COMPAT),
-    cfg.BoolOpt("backup_use_same_host", default=False, help="Routing of backups." + _COMPAT),
+               help="Backups and restores an ember-backup worker runs at once (0 = "
+                    "unlimited); a worker running this many takes no more work until one "
+                    "ends."),
+    cfg.BoolOpt("backup_use_same_host", default=False,
+                help="Send the backups and restores of every volume to the ember-backup "
+                     "worker of the volume's own host, even when the volume lies under "
+                     "backup_shared_volume_paths. A volume on a host's local disk always "
+                     "goes to that host's worker."),
+    cfg.ListOpt("backup_shared_volume_paths", default=[],
+                help="Directories mounted at the same path on every host that runs "
+                     "ember-backup (shared storage). The backups and restores of a volume "
+                     "under one of them may run on any live worker; any other volume's "
+                     "work runs on its own host's worker."),
     cfg.IntOpt("backup_driver_init_check_interval", default=60, min=5, help=_COMPAT.strip()),
     cfg.IntOpt("backup_driver_stats_polling_interval", default=60, min=10,
                deprecated_name="backup_driver_status_check_interval", help=_COMPAT.strip()),
@@ -103,6 +114,16 @@ engine_opts = [
     cfg.IntOpt("backup_engine_threads", default=0, min=0,
                help="Worker threads of the backup/restore pipeline (reading, hashing, "
                     "compression, uploads overlap). 0 means the number of CPUs."),
+    cfg.BoolOpt("backup_change_tracking", default=True,
+                help="On a file system that can reflink (XFS with reflink, btrfs), read "
+                     "every backup of an image file from a reflink clone made when it "
+                     "starts, and keep that clone afterwards; the next incremental then "
+                     "reads and hashes only the extents that differ between the two "
+                     "clones. A clone costs only the space of the blocks written since. "
+                     "Anywhere else backups read everything, and say why."),
+    cfg.StrOpt("backup_change_tracking_dir", default="$state_path/cbt",
+               help="Where the clones of change tracking are kept; it must be on the same "
+                    "file system as the volumes."),
 ]
 
 database_opts = [

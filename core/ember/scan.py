@@ -8,7 +8,7 @@ repository and imports the backups the catalogue does not know:
 
 * posix family (posix, nfs, glusterfs): every container (directory) under the driver's
   ``base_path``, or just ``--container``;
-* object stores (swift, gcs): the configured container/bucket, or ``--container``.
+* object stores (swift, gcs, s3): the configured container/bucket, or ``--container``.
 
 A row gets: id, volume id, name, description, parent id, ``created_at`` and
 ``data_timestamp`` (the metadata's creation time; Cinder sets both alike for a volume

@@ -49,8 +49,17 @@ def create_sparse(path: str, size_bytes: int) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
     try:
         os.ftruncate(fd, size_bytes)
-    finally:
+    except OSError as exc:
         os.close(fd)
+        remove(path)  # a failed creation leaves no file
+        raise errors.InvalidInput("Cannot create an image of %d bytes at %s: %s; choose a "
+                                  "smaller size or another file system."
+                                  % (size_bytes, path, exc.strerror or exc)) from None
+    except BaseException:
+        os.close(fd)
+        remove(path)
+        raise
+    os.close(fd)
 
 
 def source_size(path: str) -> int:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO, Callable, Iterable, TypeVar
 
 from ember import errors
 from ember.driver import ChunkedBackupDriver, ObjectWriter, RetryPolicy
 
 LOG = logging.getLogger("ember.driver")
+T = TypeVar("T")
 
 
 class DriverWrapper(ChunkedBackupDriver):
@@ -130,19 +131,9 @@ class RetryingDriver(DriverWrapper):
         self._sleep = sleep
 
     def _call(self, what: str, fn, *args):
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return fn(*args)
-            except errors.TransientDriverError as exc:
-                if attempt == self.attempts:
-                    if self.attempts == 1:
-                        raise
-                    raise _with_message(exc, "%s (gave up after %d attempts)"
-                                        % (exc, self.attempts)) from exc
-                delay = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
-                LOG.warning("%s %s failed (%s); retry %d/%d in %.1fs", self.describe(), what,
-                            exc, attempt, self.attempts - 1, delay)
-                self._sleep(delay)
+        return retry_call(lambda: fn(*args), attempts=self.attempts, backoff=self.backoff,
+                          what="%s %s" % (self.describe(), what),
+                          max_backoff=self.max_backoff, sleep=self._sleep)
 
     def ensure_container(self, container):
         self._call("ensure_container", self.inner.ensure_container, container)
@@ -169,6 +160,28 @@ class RetryingDriver(DriverWrapper):
 
     def flush(self, container):
         self._call("flush", self.inner.flush, container)
+
+
+def retry_call(fn: Callable[[], T], *, attempts: int, backoff: float, what: str,
+               max_backoff: float = 30.0, sleep: Callable[[float], None] = time.sleep) -> T:
+    """``fn()``, tried up to ``attempts`` times while it raises ``TransientDriverError``
+    (the loop of ``RetryingDriver``, for a driver that retries a piece of a stream, such
+    as one part of a multipart upload, under its own ``retry_policy``). ``what`` names
+    the operation in the warning logged before each retry."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except errors.TransientDriverError as exc:
+            if attempt == attempts:
+                if attempts == 1:
+                    raise
+                raise _with_message(exc, "%s (gave up after %d attempts)"
+                                    % (exc, attempts)) from exc
+            delay = min(backoff * 2 ** (attempt - 1), max_backoff)
+            LOG.warning("%s failed (%s); retry %d/%d in %.1fs", what, exc, attempt,
+                        attempts - 1, delay)
+            sleep(delay)
+    raise AssertionError("unreachable: attempts >= 1")
 
 
 def _with_message(exc: errors.TransientDriverError, message: str) -> errors.DriverError:

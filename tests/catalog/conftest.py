@@ -7,11 +7,9 @@ EMBER_TEST_MYSQL_URL (a URL whose database the test user may create siblings of)
 """
 
 import os
-import uuid
 
 import pytest
-import sqlalchemy as sa
-from ember.testing.services import require, tcp_open
+from ember.testing.services import scratch_database
 
 SERVERS = {
     "postgresql": (os.environ.get("EMBER_TEST_PG_URL",
@@ -24,20 +22,8 @@ BACKENDS = ["sqlite", "postgresql", "mysql"]
 
 
 def _server_db(backend: str):
-    base = sa.engine.make_url(SERVERS[backend][0])
-    require(tcp_open(base.host or "127.0.0.1", base.port), backend + " at %s:%s"
-            % (base.host, base.port), SERVERS[backend][1])
-    name = "ember_test_" + uuid.uuid4().hex[:12]
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql("CREATE DATABASE " + name)
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        force = " WITH (FORCE)" if backend == "postgresql" else ""
-        with admin.connect() as conn:
-            conn.exec_driver_sql("DROP DATABASE IF EXISTS " + name + force)
-        admin.dispose()
+    with scratch_database(*SERVERS[backend]) as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

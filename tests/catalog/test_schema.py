@@ -34,7 +34,7 @@ def test_migrate_creates_the_tables_at_head_and_is_idempotent(catalog):
     backup_columns = {c["name"] for c in inspector.get_columns("backups")}
     assert {"owner_host", "owner_pid", "heartbeat_at", "num_dependent_backups",
             "service_metadata", "data_timestamp", "restore_volume_id", "encryption_key_id",
-            "deleted", "deleted_at", "fail_reason", "temp_snapshot_id"} <= backup_columns
+            "deleted", "deleted_at", "fail_reason", "temp_snapshot_id", "change_tracking"} <= backup_columns
     with catalog.session() as s:
         assert s.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == schema.HEAD
 

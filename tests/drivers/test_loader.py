@@ -34,6 +34,7 @@ def test_load_by_option_and_by_name():
     ("cinder.backup.drivers.gcs.GoogleBackupDriver", "gcs"),
     ("cinder.backup.drivers.google.GoogleBackupDriver", "gcs"),
     ("cinder.backup.drivers.swift", "swift"),  # module path, as old rows store it
+    ("cinder.backup.drivers.s3.S3BackupDriver", "s3"),
     (" posix ", "posix"),
 ])
 def test_cinder_paths_are_aliases(path, name):
@@ -43,9 +44,9 @@ def test_cinder_paths_are_aliases(path, name):
 
 def test_cinder_driver_ember_lacks():
     with pytest.raises(errors.DriverNotFound) as raised:
-        load_driver(make_conf(backup_driver="cinder.backup.drivers.s3.S3BackupDriver"))
+        load_driver(make_conf(backup_driver="cinder.backup.drivers.ceph.CephBackupDriver"))
     assert str(raised.value) == (
-        "backup_driver cinder.backup.drivers.s3.S3BackupDriver: Ember has no s3 driver; "
+        "backup_driver cinder.backup.drivers.ceph.CephBackupDriver: Ember has no ceph driver; "
         "installed drivers: %s" % ", ".join(loader.offered_drivers()))
 
 
@@ -77,7 +78,7 @@ def test_known_driver_not_installed_names_its_distribution(monkeypatch):
     assert str(raised.value) == (
         "backup_driver tape is not a known driver; installed drivers: posix; not "
         "installed: gcs from ember-backup-gcs, glusterfs from ember-backup-glusterfs, nfs "
-        "from ember-backup-nfs, swift from ember-backup-swift")
+        "from ember-backup-nfs, s3 from ember-backup-s3, swift from ember-backup-swift")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from ember import errors
 from ember.testing.config import make_conf
 from ember.testing.faulty import FaultyDriver
 from ember.testing.memory import MemoryBackupDriver, MemoryStore
-from ember.wrappers import LoggingDriver, ReadOnlyDriver, RetryingDriver, unwrap
+from ember.wrappers import LoggingDriver, ReadOnlyDriver, RetryingDriver, retry_call, unwrap
 
 C = "ab/cd/abcd"
 
@@ -89,6 +89,31 @@ def test_one_attempt_means_no_retry(faulty):
     assert sleeps == []
     with pytest.raises(errors.ConfigError, match="at least 1"):
         RetryingDriver(faulty, 0)
+
+
+def test_retry_call_is_the_same_loop_for_a_piece_of_a_stream(caplog):
+    # what a streaming writer uses to resend one part under the driver's retry policy
+    outcomes = [errors.TransientDriverError("part 3 refused"), None]
+    delays = []
+
+    def send():
+        outcome = outcomes.pop(0)
+        if outcome:
+            raise outcome
+        return "etag"
+
+    with caplog.at_level(logging.WARNING, logger="ember.driver"):
+        assert retry_call(send, attempts=3, backoff=0.5, what="s3 part 3",
+                          sleep=delays.append) == "etag"
+    assert delays == [0.5]
+    assert "s3 part 3 failed (part 3 refused); retry 1/2 in 0.5s" in caplog.text
+
+    def refuse():
+        raise errors.TransientDriverError("still refused")
+
+    with pytest.raises(errors.TransientDriverError) as err:
+        retry_call(refuse, attempts=2, backoff=0.5, what="s3 part 4", sleep=delays.append)
+    assert str(err.value) == "still refused (gave up after 2 attempts)"
 
 
 def test_wrappers_delegate_policy_and_attributes(memory):

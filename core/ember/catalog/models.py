@@ -113,6 +113,9 @@ class Backup(_Timestamps, _Ownership, Base):
     restore_volume_id: Mapped[str | None] = mapped_column(UUID)
     encryption_key_id: Mapped[str | None] = mapped_column(UUID)
     properties: Mapped[dict] = mapped_column(sa.JSON, default=dict)  # Cinder's metadata
+    # Ember only: how the backup read its source (changed extents only, or everything
+    # and why), one line for ``show``
+    change_tracking: Mapped[str | None] = mapped_column(NAME)
 
 
 class Quota(_Timestamps, Base):

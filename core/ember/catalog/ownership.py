@@ -17,7 +17,8 @@ import os
 
 from ember.catalog.models import utcnow
 
-#: a heartbeat older than this means the owner on another host is gone
+#: a heartbeat older than this means the owner on another host is gone (the default of
+#: ``service_down_time``, which callers with a configuration pass instead)
 HEARTBEAT_TIMEOUT = datetime.timedelta(seconds=60)
 #: /proc/stat's boot time has whole seconds; a start this close to the heartbeat is
 #: not taken as proof of pid reuse
@@ -67,7 +68,7 @@ def pid_reused(row) -> bool:
             and started > row.heartbeat_at + START_SLACK)
 
 
-def owner_alive(row, host: str) -> bool:
+def owner_alive(row, host: str, down_after: datetime.timedelta = HEARTBEAT_TIMEOUT) -> bool:
     """True when the row's owner may still be working on it (never guess "dead" for a
     live one: a false "alive" only delays a repair, a false "dead" corrupts state)."""
     if row.owner_pid is None:
@@ -75,7 +76,7 @@ def owner_alive(row, host: str) -> bool:
     if row.owner_host == host:
         return pid_alive(row.owner_pid) and not pid_reused(row)
     beat = row.heartbeat_at or row.updated_at or row.created_at
-    return beat is not None and utcnow() - beat < HEARTBEAT_TIMEOUT
+    return beat is not None and utcnow() - beat < down_after
 
 
 def claim(host: str) -> dict:

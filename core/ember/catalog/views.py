@@ -44,6 +44,7 @@ def backup_view(row: Backup) -> dict:
         "service_metadata": row.service_metadata,
         "restore_volume_id": row.restore_volume_id,
         "host": row.host,
+        "change_tracking": row.change_tracking,
     }
 
 

@@ -12,13 +12,15 @@ racing for one volume, exactly one gets it and the other a clear ``InvalidState`
 engine access, hooks, lookup), ``recovery`` (crash repair), ``volumes`` (volumes and
 snapshots), ``backups`` (create), ``queries`` (show, list, chains), ``restore``,
 ``lifecycle`` (delete, update, reset-state), ``records`` (export, import) and
-``quotas`` (quota sets, the backup quota check) and ``services`` (the services table).
+``quotas`` (quota sets, the backup quota check), ``services`` (the services table) and
+``handoff`` (begun work handed to ``ember-backup`` workers: ownership, routing).
 """
 
 from __future__ import annotations
 
 from ember.service.backups import IN_USE_NEEDS_FORCE, NO_INCREMENTAL_PARENT, BackupCreateMixin
 from ember.service.base import Progress, ServiceBase
+from ember.service.handoff import HandoffMixin
 from ember.service.lifecycle import FORCE_DELETE_WAIT, HAS_DEPENDENTS, BackupLifecycleMixin
 from ember.service.queries import BackupQueriesMixin
 from ember.service.quotas import QuotasMixin
@@ -33,6 +35,6 @@ __all__ = ["Ember", "Progress", "NO_INCREMENTAL_PARENT", "IN_USE_NEEDS_FORCE",
 
 
 class Ember(RecoveryMixin, VolumesMixin, BackupCreateMixin, BackupQueriesMixin, RestoreMixin,
-            BackupLifecycleMixin, RecordsMixin, QuotasMixin, ServicesMixin,
+            BackupLifecycleMixin, RecordsMixin, QuotasMixin, ServicesMixin, HandoffMixin,
             ServiceBase):
     """Backups, volumes and snapshots of one Ember installation."""

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import os
 import uuid
 
 import sqlalchemy as sa
 
-from ember import errors
+from ember import cbt, errors
 from ember import format as fmt
 from ember import policy as rules
 from ember import volumes as vols
@@ -27,6 +28,8 @@ from ember.catalog.states import (
 )
 from ember.catalog.tokens import StatusToken
 from ember.service.base import Progress, ServiceBase, chain_member
+
+LOG = logging.getLogger(__name__)
 
 NO_INCREMENTAL_PARENT = "No backups available to do an incremental backup."
 IN_USE_NEEDS_FORCE = "Backing up an in-use volume must use the force flag."
@@ -164,7 +167,7 @@ class BackupCreateMixin(ServiceBase):
                     progress) -> dict:
         from ember.engine import BackupSpec
 
-        temp_path, objects = None, None
+        temp_path, tracked, objects = None, None, None
         token = StatusToken(
             self.catalog, row.id,
             # a force delete or any reset (even to available: its objects are not all
@@ -177,30 +180,38 @@ class BackupCreateMixin(ServiceBase):
             container = row.container or driver.default_container(row.id)
             prefix = driver.object_prefix(row.volume_id, row.id, fmt.timestamp())
             objects = (container, prefix)
-            if from_in_use:  # crash-consistent: read a point-in-time copy, not the live image
+            # the clone is a point-in-time copy too: an in-use volume needs no other
+            tracked = self._track(row, source, parent)
+            LOG.info("Backup %s of volume %s: %s", row.id, row.volume_id, tracked.note)
+            temp_id = None
+            if tracked.clone is None and from_in_use:
+                # crash-consistent: read a point-in-time copy, not the live image
                 temp_id = str(uuid.uuid4())
                 temp_path = os.path.join(self._dir("snapshots"), "snapshot-%s" % temp_id)
                 vols.copy_point_in_time(source, temp_path)
-                source = temp_path
-            else:
-                temp_id = None
+                tracked.path = temp_path
             with self.catalog.session() as session:
                 conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
                                    container=container, service_metadata=prefix,
-                                   service=driver.cinder_service, temp_snapshot_id=temp_id)
+                                   service=driver.cinder_service, temp_snapshot_id=temp_id,
+                                   change_tracking=tracked.note[:255])
             token.raise_if_cancelled()
-            spec = BackupSpec(backup_id=row.id, volume_id=row.volume_id, source_path=source,
-                              container=container, prefix=prefix,
+            spec = BackupSpec(backup_id=row.id, volume_id=row.volume_id,
+                              source_path=tracked.path, container=container, prefix=prefix,
                               created_at=str(row.created_at.replace(
                                   tzinfo=datetime.timezone.utc)),
                               name=row.display_name, description=row.display_description,
-                              parent=parent, volume_meta=volume_meta)
+                              parent=parent, volume_meta=volume_meta,
+                              changed=tracked.changed)
             result = self._engine().backup(spec, cancel=token, progress=progress)
         except errors.Cancelled:
+            self._discard_clone(row, tracked)
             raise self._end_cancelled_backup(row, None) from None
         except KeyboardInterrupt:
+            self._discard_clone(row, tracked)
             raise self._end_interrupted_backup(row, objects) from None
         except Exception as exc:
+            self._discard_clone(row, tracked)
             self._fail_backup(row, exc)
             raise
         finally:
@@ -216,8 +227,25 @@ class BackupCreateMixin(ServiceBase):
                     add_dependent(session, row.parent_id, +1)
                 self._release_source(session, row, failed=False)
         if not done:  # cancelled after the engine's last check (spec 2.8's finalize window)
+            self._discard_clone(row, tracked)
             raise self._end_cancelled_backup(row, (container, prefix))
+        self._tracker(row.volume_id).keep(tracked, row.id)
         return self.get_backup_row(row.id)
+
+    # ---- change tracking (ember.cbt) --------------------------------------------------
+    def _tracker(self, volume_id: str) -> cbt.Tracker:
+        return cbt.Tracker(self.conf.backup_change_tracking_dir, volume_id)
+
+    def _track(self, row: Backup, source: str, parent) -> cbt.Tracked:
+        if not self.conf.backup_change_tracking:
+            return cbt.Tracked(source, None, "read everything: backup_change_tracking is off")
+        return self._tracker(row.volume_id).begin(
+            source, row.id, parent.backup_id if parent else None,
+            self.conf.backup_sha_block_size_bytes)
+
+    def _discard_clone(self, row: Backup, tracked) -> None:
+        if tracked is not None:
+            self._tracker(row.volume_id).discard(tracked)
 
     def _release_source(self, session, row: Backup, failed: bool) -> None:
         if row.snapshot_id:

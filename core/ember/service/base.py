@@ -9,6 +9,7 @@ meant to be instantiated.
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Callable
 
@@ -34,7 +35,8 @@ def chain_member(row: Backup):
     """The engine's ``ChainMember`` for a catalogue row."""
     from ember.engine import ChainMember
 
-    return ChainMember(backup_id=row.id, container=row.container, prefix=row.service_metadata)
+    return ChainMember(backup_id=row.id, container=row.container, prefix=row.service_metadata,
+                       volume_id=row.volume_id)
 
 
 class ServiceBase:
@@ -123,6 +125,12 @@ class ServiceBase:
 
     def _owner(self) -> dict:
         return ownership.claim(self.conf.host)
+
+    def _owner_alive(self, row) -> bool:
+        """Whether the process owning ``row`` may still run it: on this host its pid
+        tells; from elsewhere a heartbeat within ``service_down_time``."""
+        return ownership.owner_alive(row, self.conf.host, datetime.timedelta(
+            seconds=self.conf.service_down_time))
 
     def _find(self, session, model, kind: str, ctx, ref):
         """The live row whose id or name is ``ref`` in the caller's project; an admin

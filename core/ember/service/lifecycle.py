@@ -48,7 +48,7 @@ class BackupLifecycleMixin(ServiceBase):
                 raise errors.InvalidBackup(HAS_DEPENDENTS)
             was = row.status
             running = (was in (BackupStatus.CREATING, BackupStatus.DELETING)
-                       and ownership.owner_alive(row, self.conf.host))
+                       and self._owner_alive(row))
             claim = {} if running else self._owner()
             if not conditional_update(session, Backup, row.id, [was],
                                       status=BackupStatus.DELETING, **claim):

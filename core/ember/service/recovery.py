@@ -42,7 +42,7 @@ class RecoveryMixin(ServiceBase):
                 Backup.deleted.is_(False), Backup.status.in_(busy))).all()
         repaired = []
         for row in rows:
-            if ownership.owner_alive(row, self.conf.host):
+            if self._owner_alive(row):
                 continue
             try:
                 if self._repair(row):

@@ -9,7 +9,6 @@ import os
 import uuid
 
 from ember import errors
-from ember import format as fmt
 from ember import policy as rules
 from ember import volumes as vols
 from ember.catalog import ownership
@@ -35,6 +34,25 @@ class RestoreMixin(ServiceBase):
         is accepted as OpenStackClient spells it. Returns ``{"backup_id", "volume_id",
         "volume_name"}``. The backup ends ``available`` whatever happens; the volume
         ends ``available``, ``error_restoring`` (failure) or ``error`` (cancelled)."""
+        made = []  # the new volume's image, removed again if its row is not committed
+        try:
+            backup, plan, target_id, target_path, is_new = self._begin_restore(
+                ctx, backup_ref, volume_ref, name, made)
+        except BaseException:
+            for path in made:
+                vols.remove(path)
+            raise
+        self._observed("backup.restore", ctx, backup.id, target_id,
+                       lambda report: self._run_restore(backup, plan, target_id, target_path,
+                                                        is_new, report), progress)
+        with self.catalog.session() as session:
+            volume = session.get(Volume, target_id)
+            return {"backup_id": backup.id, "volume_id": volume.id,
+                    "volume_name": volume.display_name}
+
+    def _begin_restore(self, ctx, backup_ref, volume_ref, name, made):
+        """Check everything, then claim the backup and the target (existing, or a new
+        volume whose image path is appended to ``made``) in one transaction."""
         with self.catalog.session() as session:
             backup = self._backup(session, ctx, backup_ref)
             self.policy.enforce(ctx, rules.RESTORE, backup.project_id)
@@ -47,50 +65,55 @@ class RestoreMixin(ServiceBase):
                                            % backup.id)
             self._check_service(backup)
             chain = self._chain(session, backup)
+            # every document checked before a target is created, claimed or written
+            plan = self._engine().plan_restore(chain, self._size_limit(backup))
             if volume_ref is not None:
                 target = self._volume(session, ctx, volume_ref)
                 self.policy.enforce(ctx, rules.RESTORE, target.project_id)
-                self._check_restore_target(backup, target)
+                self._check_restore_target(backup, target, plan.volume_size)
                 is_new = False
                 if not conditional_update(session, Volume, target.id, [VolumeStatus.AVAILABLE],
                                           status=VolumeStatus.RESTORING_BACKUP):
                     raise errors.InvalidState("Volume %s changed status meanwhile; try again."
                                               % target.id)
             else:
-                target, is_new = self._new_restore_volume(session, ctx, backup, chain, name), True
+                target, is_new = self._new_restore_volume(session, ctx, backup, plan, name,
+                                                          made), True
             if not conditional_update(session, Backup, backup.id, [BackupStatus.AVAILABLE],
                                       status=BackupStatus.RESTORING,
                                       restore_volume_id=target.id, **self._owner()):
                 raise errors.InvalidState("Backup %s changed status meanwhile; try again."
                                           % backup.id)
-            target_id, target_path = target.id, target.path
-        self._observed("backup.restore", ctx, backup.id, target_id,
-                       lambda report: self._run_restore(backup, chain, target_id, target_path,
-                                                        is_new, report), progress)
-        with self.catalog.session() as session:
-            volume = session.get(Volume, target_id)
-            return {"backup_id": backup.id, "volume_id": volume.id,
-                    "volume_name": volume.display_name}
+            return backup, plan, target.id, target.path, is_new
 
 
     @staticmethod
-    def _check_restore_target(backup: Backup, target: Volume) -> None:
+    def _check_restore_target(backup: Backup, target: Volume, volume_size: int) -> None:
         if target.status != VolumeStatus.AVAILABLE:
             raise errors.InvalidState('Volume %s to restore into must be available, but the '
                                       'current status is "%s".' % (target.id, target.status))
         if backup.size > target.size:
             raise errors.InvalidInput("volume size %d is too small to restore backup of size "
                                       "%d." % (target.size, backup.size))
-        if backup.size_bytes and backup.size_bytes > target.size_bytes:
+        needed = max(backup.size_bytes or 0, volume_size)
+        if needed > target.size_bytes:
             raise errors.InvalidInput("volume %s has %d bytes, too few to restore backup of %d "
-                                      "bytes." % (target.id, target.size_bytes,
-                                                  backup.size_bytes))
+                                      "bytes." % (target.id, target.size_bytes, needed))
 
-    def _new_restore_volume(self, session, ctx, backup: Backup, chain, name) -> Volume:
+    @staticmethod
+    def _size_limit(backup: Backup) -> int:
+        """The most bytes the row lets the backup's volume have: its exact byte size when
+        Ember recorded one, else its size in GiB (a Cinder record)."""
+        from ember.plan import MAX_VOLUME
+
+        return min(MAX_VOLUME, backup.size_bytes or backup.size * vols.GiB)
+
+    def _new_restore_volume(self, session, ctx, backup: Backup, plan, name, made) -> Volume:
         volume_id = str(uuid.uuid4())
-        size_bytes = backup.size_bytes or self._repository_size(chain) or backup.size * vols.GiB
+        size_bytes = plan.volume_size
         path = os.path.join(self._dir("volumes"), "volume-%s" % volume_id)
         vols.create_sparse(path, size_bytes)
+        made.append(path)
         row = Volume(id=volume_id, user_id=ctx.user_id, project_id=ctx.project_id,
                      display_name=name or "restore_backup_%s" % backup.id,
                      display_description="auto-created_from_restore_from_backup",
@@ -101,27 +124,15 @@ class RestoreMixin(ServiceBase):
         session.add(row)
         return row
 
-    def _repository_size(self, chain) -> int | None:
-        """Bytes the full backup read (end of its last object), for records imported
-        without Ember's size_bytes; None when the repository cannot tell."""
-        full = chain[0]
-        try:
-            doc = json.loads(self.driver.get_object(full.container,
-                                                    fmt.metadata_name(full.prefix)))
-            return max(info["offset"] + info["length"]
-                       for obj in doc["objects"] for info in obj.values()) or None
-        except Exception:  # noqa: BLE001 - only a sizing hint; restore reports real errors
-            return None
-
-    def _run_restore(self, backup: Backup, chain, target_id, target_path, is_new,
+    def _run_restore(self, backup: Backup, plan, target_id, target_path, is_new,
                      progress) -> None:
         token = StatusToken(self.catalog, backup.id, lambda s: s != BackupStatus.RESTORING,
                             errors.RestoreCancelled,
                             "Restore of backup %s into volume %s was cancelled; the volume is "
                             "now in error." % (backup.id, target_id))
         try:
-            result = self._engine().restore(chain, target_path, target_is_new=is_new,
-                                            cancel=token, progress=progress)
+            result = self._engine().restore(plan.chain, target_path, target_is_new=is_new,
+                                            plan=plan, cancel=token, progress=progress)
             with self.catalog.session() as session:
                 self._apply_volume_meta(session, backup, target_id, result.volume_meta)
         except errors.Cancelled:
@@ -172,14 +183,20 @@ class RestoreMixin(ServiceBase):
         if meta_text:
             try:
                 meta = json.loads(meta_text)
-            except ValueError:
+            except (ValueError, TypeError, RecursionError):
+                meta = None
+            if not isinstance(meta, dict):
                 raise errors.InvalidBackup("Backup %s has unreadable volume metadata."
-                                           % backup.id) from None
+                                           % backup.id)
             version = meta.get("version")
             if version not in (1, 2):
                 raise errors.InvalidBackup("Metadata restore failed due to incompatible "
                                            "version")
             base = meta.get("volume-base-metadata") or {}
+            if not isinstance(base, dict) or not isinstance(meta.get("volume-metadata", {}),
+                                                            dict):
+                raise errors.InvalidBackup("Backup %s has malformed volume metadata."
+                                           % backup.id)
             if base.get("display_name") and (not volume.display_name or
                                              volume.display_name.startswith("restore_backup_")):
                 volume.display_name = base["display_name"]

@@ -11,7 +11,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from ember import errors
+from ember import cbt, errors
 from ember import policy as rules
 from ember import volumes as vols
 from ember.catalog import views
@@ -133,6 +133,7 @@ class VolumesMixin(ServiceBase):
                 raise errors.InvalidState("Volume %s changed status meanwhile; try again."
                                           % row.id)
             path, owns = row.path, row.owns_path
+        cbt.Tracker(self.conf.backup_change_tracking_dir, row.id).forget()
         if owns:
             vols.remove(path)
 

@@ -1,8 +1,10 @@
 """Tests that need a real server: skip with a reason on a machine without it,
 fail under ``CI=true`` (where .ci/run starts every server, so nothing may be skipped)."""
 
+import contextlib
 import os
 import socket
+import uuid
 
 import pytest
 
@@ -28,3 +30,27 @@ def require(available: bool, what: str, how: str) -> None:
     if in_ci():
         pytest.fail(message + " -- CI=true, so this is a failure, not a skip", pytrace=False)
     pytest.skip(message)
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str, how: str):
+    """A new, empty database ``ember_test_<random>`` on the server of the SQLAlchemy URL
+    ``server_url`` (whose user may create databases), dropped afterwards; yields its URL.
+    Skips (fails in CI) when the server is not listening; ``how`` says how to start it."""
+    import sqlalchemy as sa
+
+    base = sa.engine.make_url(server_url)
+    backend = base.get_backend_name()
+    require(tcp_open(base.host or "127.0.0.1", base.port), "%s at %s:%s"
+            % (backend, base.host, base.port), how)
+    name = "ember_test_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql("CREATE DATABASE " + name)
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        force = " WITH (FORCE)" if backend == "postgresql" else ""
+        with admin.connect() as conn:
+            conn.exec_driver_sql("DROP DATABASE IF EXISTS " + name + force)
+        admin.dispose()

@@ -14,17 +14,18 @@ timeouts, refused connections, an ETag mismatch).
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import hashlib
 import importlib.util
 import threading
-from typing import Iterable
+from typing import BinaryIO, Iterable
 
 import swiftclient
 from swiftclient.exceptions import ClientException
 
 from ember import errors
 from ember.driver import (OBJECT_STORE_PREFIX, ChunkedBackupDriver, DriverCapabilities,
-                          RetryPolicy)
+                          IterReader, ObjectWriter, PipedObjectWriter, RetryPolicy)
 
 from ember_swift import auth, opts
 from ember_swift.errormap import is_network_error, translate
@@ -35,7 +36,8 @@ class SwiftBackupDriver(ChunkedBackupDriver):
 
     name = "swift"
     cinder_service = "cinder.backup.drivers.swift.SwiftBackupDriver"
-    capabilities = DriverCapabilities(max_concurrency=8, prefix_style=OBJECT_STORE_PREFIX)
+    capabilities = DriverCapabilities(max_concurrency=8, prefix_style=OBJECT_STORE_PREFIX,
+                                      streaming=True)
 
     def __init__(self, conf):
         super().__init__(conf)
@@ -44,6 +46,7 @@ class SwiftBackupDriver(ChunkedBackupDriver):
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[swiftclient.Connection] = []
+        self._uploads: cf.ThreadPoolExecutor | None = None
 
     # ---- naming, sizes and retry settings (Cinder's Swift options) ---------------------
     def default_container(self, backup_id: str) -> str:
@@ -131,6 +134,9 @@ class SwiftBackupDriver(ChunkedBackupDriver):
     def close(self) -> None:
         with self._lock:
             connections, self._connections = self._connections, []
+            uploads, self._uploads = self._uploads, None
+        if uploads is not None:
+            uploads.shutdown(wait=True)
         for conn in connections:
             conn.close()
         self._local = threading.local()
@@ -162,7 +168,10 @@ class SwiftBackupDriver(ChunkedBackupDriver):
         data = bytes(data)
         etag = self._call("put", container, name, "put_object", container, name,
                           contents=data, content_length=len(data))
-        md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        self._check_etag(container, name, etag,
+                         hashlib.md5(data, usedforsecurity=False).hexdigest())
+
+    def _check_etag(self, container: str, name: str, etag: str, md5: str) -> None:
         if etag != md5:
             # the stored object is not what was sent: remove it so no reader sees it
             self.delete_object(container, name)
@@ -170,6 +179,25 @@ class SwiftBackupDriver(ChunkedBackupDriver):
                 "Swift put of object %s in container %s at %s returned ETag %s but the md5 "
                 "of the bytes sent is %s; the object was deleted, retry the upload"
                 % (name, container, self._endpoint(), etag, md5))
+
+    def open_writer(self, container: str, name: str) -> ObjectWriter:
+        """A plain object streamed as it is produced (chunked transfer encoding), on an
+        upload thread's own connection; Swift stores nothing if the body breaks off."""
+        return _SwiftWriter(self, container, name)
+
+    def open_reader(self, container: str, name: str) -> BinaryIO:
+        """The object streamed in 1 MiB chunks (the engine checks its md5)."""
+        _headers, body = self._call("get", container, name, "get_object", container, name,
+                                    resp_chunk_size=1 << 20)
+        return IterReader(body, on_close=body.close)
+
+    def _upload_pool(self) -> cf.Executor:
+        with self._lock:
+            if self._uploads is None:
+                # one more thread than streams in flight: a writer never waits for one
+                self._uploads = cf.ThreadPoolExecutor(
+                    self.capabilities.max_concurrency + 1, thread_name_prefix="swift-upload")
+            return self._uploads
 
     def get_object(self, container: str, name: str) -> bytes:
         _headers, body = self._call("get", container, name, "get_object", container, name)
@@ -180,6 +208,28 @@ class SwiftBackupDriver(ChunkedBackupDriver):
             self._call("delete", container, name, "delete_object", container, name)
         except (errors.ObjectNotFound, errors.ContainerNotFound):
             pass  # deleting a missing object is not an error
+
+
+class _SwiftWriter(PipedObjectWriter):
+    """``PipedObjectWriter`` into ``put_object``, checking the ETag on commit."""
+
+    def __init__(self, driver: SwiftBackupDriver, container: str, name: str):
+        self._driver, self._container, self._name = driver, container, name
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        super().__init__(self._upload, driver._upload_pool())
+
+    def _upload(self, body) -> str:
+        def chunks():
+            for chunk in body:
+                self._md5.update(chunk)
+                yield chunk
+        return self._driver._call("put", self._container, self._name, "put_object",
+                                  self._container, self._name, contents=chunks())
+
+    def commit(self) -> None:
+        etag = super().commit()
+        if etag is not None:
+            self._driver._check_etag(self._container, self._name, etag, self._md5.hexdigest())
 
 
 def _require_keystoneclient(settings: auth.SwiftAuth) -> None:

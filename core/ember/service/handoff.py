@@ -1,0 +1,158 @@
+"""Handing begun work to an ``ember-backup`` worker, and keeping a live process's claims.
+
+The process that begins an operation (``ember-api``, or ``ember … --async``) owns the
+backup row (``owner_host``, ``owner_pid``) until a worker takes it over with one
+conditional UPDATE naming that previous owner: of two workers offered the same work (a
+message re-sent after a lost reply), exactly one wins and the other hears ``gone``.
+Every live process refreshes the heartbeat of the rows it owns, so a claim held by a
+live process, busy or waiting, is never taken for a dead one's (``ember.service.recovery``).
+
+Routing: a volume on one host's local disk can only be read or written there, so its
+work goes to that host's worker; a volume under one of ``backup_shared_volume_paths``
+(mounted at the same path on every host) goes to any live worker, unless
+``backup_use_same_host`` pins it to its host as in Cinder. A delete needs only the shared
+repository: any live worker. Live workers are tried least busy first.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import random
+
+import sqlalchemy as sa
+
+from ember.catalog import ownership
+from ember.catalog.models import Backup, Service, Snapshot, Volume, utcnow
+from ember.catalog.states import BackupStatus, VolumeStatus, conditional_update
+from ember.service.base import ServiceBase
+from ember.service.services import BACKUP_BINARY
+
+#: answers of ``take_over``
+TAKEN, MINE, GONE = "taken", "mine", "gone"
+_BUSY = (BackupStatus.CREATING, BackupStatus.RESTORING, BackupStatus.DELETING)
+
+
+def _under(path: str, roots) -> bool:
+    path = os.path.normpath(path)
+    for root in roots:
+        root = os.path.normpath(root)
+        if path == root or path.startswith(root.rstrip(os.sep) + os.sep):
+            return True
+    return False
+
+
+class HandoffMixin(ServiceBase):
+    """Ownership hand-off between processes, claim heartbeats and routing."""
+
+    def _mine(self):
+        return Backup.owner_host == self.conf.host, Backup.owner_pid == os.getpid()
+
+    def take_over(self, backup_id: str, from_host: str, from_pid: int) -> str:
+        """Become the owner of the row ``from_host``/``from_pid`` owns: ``TAKEN``;
+        ``MINE`` if this process owns it already (the same work offered twice);
+        ``GONE`` if someone else owns it or it is finished."""
+        with self.catalog.session() as session:
+            won = session.execute(
+                sa.update(Backup).where(Backup.id == backup_id, Backup.deleted.is_(False),
+                                        Backup.owner_host == from_host,
+                                        Backup.owner_pid == from_pid)
+                # as Cinder's backup.host: the backup service that makes the backup
+                .values(host=sa.case((Backup.status == BackupStatus.CREATING, self.conf.host),
+                                     else_=Backup.host),
+                        updated_at=Backup.updated_at, **ownership.claim(self.conf.host)),
+                execution_options={"synchronize_session": False}).rowcount == 1
+            if won:
+                return TAKEN
+            mine = session.scalar(sa.select(sa.func.count()).select_from(Backup).where(
+                Backup.id == backup_id, *self._mine()))
+        return MINE if mine else GONE
+
+    def owns(self, backup_id: str) -> bool:
+        """True while this process owns the live row ``backup_id``."""
+        with self.catalog.session() as session:
+            return bool(session.scalar(sa.select(sa.func.count()).select_from(Backup).where(
+                Backup.id == backup_id, Backup.deleted.is_(False), *self._mine())))
+
+    def refresh_claims(self) -> int:
+        """Heartbeat every row this process owns; returns how many."""
+        with self.catalog.session() as session:
+            return session.execute(
+                sa.update(Backup).where(Backup.deleted.is_(False), *self._mine())
+                # updated_at kept: a heartbeat is not a change
+                .values(heartbeat_at=utcnow(), updated_at=Backup.updated_at),
+                execution_options={"synchronize_session": False}).rowcount
+
+    def route(self, backup_id: str) -> tuple[list[str], str | None]:
+        """``(hosts, pinned)``: the live, enabled backup workers that may run the work
+        begun on ``backup_id``, least busy first, and the one host its volume pins it
+        to (None when any host will do)."""
+        with self.catalog.session() as session:
+            row = session.get(Backup, backup_id)
+            if row is None:
+                return [], None
+            pinned = self._pinned_host(session, row)
+            down_after = datetime.timedelta(seconds=self.conf.service_down_time)
+            live = sa.select(Service.host).where(
+                Service.binary == BACKUP_BINARY, Service.deleted.is_(False),
+                Service.disabled.isnot(True), Service.updated_at >= utcnow() - down_after)
+            if pinned is not None:
+                live = live.where(Service.host == pinned)
+            elif row.availability_zone:
+                live = live.where(Service.availability_zone == row.availability_zone)
+            hosts = sorted(set(session.scalars(live)))
+            load = dict(session.execute(
+                sa.select(Backup.owner_host, sa.func.count()).where(
+                    Backup.deleted.is_(False), Backup.status.in_(_BUSY),
+                    Backup.owner_host.in_(hosts)).group_by(Backup.owner_host)).all())
+        random.shuffle(hosts)  # equal loads share the work
+        return sorted(hosts, key=lambda h: load.get(h, 0)), pinned
+
+    def _pinned_host(self, session, row: Backup) -> str | None:
+        if row.status == BackupStatus.CREATING:
+            volume = session.get(Volume, row.volume_id)
+            snap = session.get(Snapshot, row.snapshot_id) if row.snapshot_id else None
+            path = snap.path if snap is not None else volume.path if volume else None
+        elif row.status == BackupStatus.RESTORING and row.restore_volume_id:
+            volume = session.get(Volume, row.restore_volume_id)
+            path = volume.path if volume else None
+        else:  # a delete touches only the shared repository
+            return None
+        if volume is None:
+            return None
+        if self.conf.backup_use_same_host or not _under(path,
+                                                          self.conf.backup_shared_volume_paths):
+            return volume.host
+        return None
+
+    def abandon(self, backup_id: str, reason: str) -> bool:
+        """End work this process began but no worker took: a backup ends ``error``
+        (source released), a restore gives the backup back ``available`` and leaves the
+        volume ``error_restoring``, a delete ends ``error``; ``reason`` is the
+        fail_reason. False (nothing changed) if a worker took it meanwhile."""
+        reason = reason[:255]
+        with self.catalog.session() as session:
+            row = session.get(Backup, backup_id)
+            if row is None:
+                return False
+            end = {BackupStatus.CREATING: dict(status=BackupStatus.ERROR, fail_reason=reason),
+                   BackupStatus.RESTORING: dict(status=BackupStatus.AVAILABLE),
+                   BackupStatus.DELETING: dict(status=BackupStatus.ERROR, fail_reason=reason)}
+            if row.status not in end:
+                return False
+            # the owner in the WHERE: a worker taking it over at the same time wins or loses
+            # as a whole
+            won = session.execute(
+                sa.update(Backup).where(Backup.id == backup_id, Backup.status == row.status,
+                                        *self._mine())
+                .values(updated_at=utcnow(), **end[row.status], **ownership.RELEASE),
+                execution_options={"synchronize_session": False}).rowcount == 1
+            if not won:
+                return False
+            if row.status == BackupStatus.CREATING:
+                self._release_source(session, row, failed=True)
+            elif row.status == BackupStatus.RESTORING and row.restore_volume_id:
+                conditional_update(session, Volume, row.restore_volume_id,
+                                   [VolumeStatus.RESTORING_BACKUP],
+                                   status=VolumeStatus.ERROR_RESTORING)
+        return True

@@ -1,0 +1,175 @@
+"""Handing begun work to ``ember-backup`` workers over RPC.
+
+``RPCDispatcher.dispatch`` returns at once (``ember-api`` answers 202 meanwhile): a
+thread offers the work to the live workers its route allows, least busy first, until
+one takes it. Until then this process owns the rows and heartbeats them, so nobody
+mistakes waiting work for a dead process's. A worker that is busy
+(``backup_max_operations``), unreachable or silent is skipped and the work offered again
+later, to it or another, a worker started meanwhile included; an offer whose answer was
+lost is harmless, since a claim names its previous owner. Work that no live worker may
+run for ``service_down_time`` seconds is ended (``abandon``) with a fail reason naming
+the host it needed. ``hand_off`` does the same in the foreground, for a CLI that exits
+once a worker has the work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+
+import oslo_messaging as messaging
+
+from ember.service.handoff import GONE, MINE, TAKEN
+from ember.workers import rpc
+
+LOG = logging.getLogger(__name__)
+#: seconds a worker that did not answer is passed over
+PASS_OVER = 5.0
+#: longest wait between two offers of one piece of work
+MAX_BACKOFF = 4.0
+#: seconds a worker has to answer an offer (a claim is one UPDATE)
+ANSWER_TIMEOUT = 10
+
+
+@dataclasses.dataclass
+class _Work:
+    ctx: dict
+    operation: str
+    ids: dict
+    since: float = dataclasses.field(default_factory=time.monotonic)
+    offers: int = 0
+    next_offer: float = 0.0
+
+    @property
+    def backup_id(self) -> str:
+        return self.ids["backup_id"]
+
+
+class RPCDispatcher:
+    """Offers begun work to the workers; ``dispatch`` in the background, ``hand_off`` in
+    the foreground."""
+
+    def __init__(self, service, transport=None):
+        self.service = service
+        self.conf = service.conf
+        self._transport = transport or rpc.transport(self.conf)
+        # retry=0: an unreachable RabbitMQ fails the offer at once; the offer is repeated
+        self._client = messaging.get_rpc_client(self._transport, rpc.target(),
+                                                timeout=ANSWER_TIMEOUT, retry=0)
+        self._passed_over: dict[str, float] = {}
+        self._pending: list[_Work] = []
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._thread = None
+
+    # --- background --------------------------------------------------------------------
+    def dispatch(self, ctx, operation: str, ids: dict) -> None:
+        """Queue work begun by this process (its rows owned by it) for a worker.
+
+        Work begun on a backup whose earlier work still waits here replaces it, except
+        that a waiting create absorbs a later (force) delete: the create, once a worker
+        runs it, sees the delete and cancels itself, leaving nothing behind."""
+        work = _Work(rpc.context_to_dict(ctx), operation, dict(ids))
+        with self._wake:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="rpc-dispatcher",
+                                                daemon=True)
+                self._thread.start()
+            waiting = [w for w in self._pending if w.backup_id == work.backup_id]
+            if waiting and waiting[0].operation == "create" and operation == "delete":
+                return
+            for earlier in waiting:
+                self._pending.remove(earlier)
+            self._pending.append(work)
+            self._wake.notify()
+
+    def _loop(self) -> None:
+        next_beat = 0.0
+        while True:
+            with self._wake:
+                if self._stopping:
+                    return
+                now = time.monotonic()
+                due = [w for w in self._pending if w.next_offer <= now]
+                if not due:
+                    wake_at = min([w.next_offer for w in self._pending] + [next_beat])
+                    self._wake.wait(max(0.05, min(wake_at - now, 1.0)))
+                    continue
+            if time.monotonic() >= next_beat and self._beat():
+                next_beat = time.monotonic() + self.conf.report_interval
+            for work in due:
+                if self._offer_once(work):
+                    with self._wake:
+                        self._pending.remove(work)
+
+    def _beat(self) -> bool:
+        try:
+            self.service.refresh_claims()
+            return True
+        except Exception as exc:  # the database away: the claims are refreshed later
+            LOG.warning("Could not refresh the claims of waiting work: %s", exc)
+            return False
+
+    def _offer_once(self, work: _Work) -> bool:
+        """One round of offers; True when the work needs no more (taken or ended)."""
+        try:
+            if self._offer(work):
+                return True
+        except Exception as exc:  # the database away: offered again later
+            LOG.warning("Could not offer %s of backup %s: %s", work.operation,
+                        work.backup_id, exc)
+        work.offers += 1
+        work.next_offer = time.monotonic() + min(0.25 * 2 ** work.offers, MAX_BACKOFF)
+        return False
+
+    # --- foreground --------------------------------------------------------------------
+    def hand_off(self, ctx, operation: str, ids: dict) -> None:
+        """Offer the work until a worker takes it (or it is ended as no worker may run
+        it), refreshing this process's claim meanwhile."""
+        work = _Work(rpc.context_to_dict(ctx), operation, dict(ids))
+        next_beat = time.monotonic() + self.conf.report_interval
+        while not self._offer_once(work):
+            time.sleep(max(0.0, work.next_offer - time.monotonic()))
+            if time.monotonic() >= next_beat and self._beat():
+                next_beat = time.monotonic() + self.conf.report_interval
+
+    # --- one round -----------------------------------------------------------------------
+    def _offer(self, work: _Work) -> bool:
+        if not self.service.owns(work.backup_id):
+            return True  # taken by a worker whose answer was lost, or ended meanwhile
+        hosts, pinned = self.service.route(work.backup_id)
+        now = time.monotonic()
+        for host in hosts:
+            if self._passed_over.get(host, 0.0) > now:
+                continue
+            try:
+                answer = self._client.prepare(server=host).call(
+                    work.ctx, "take", operation=work.operation, ids=work.ids,
+                    owner_host=self.conf.host, owner_pid=os.getpid())
+            except messaging.MessagingException as exc:
+                LOG.warning("Backup worker %s did not answer (%s); offering backup %s to "
+                            "another", host, type(exc).__name__, work.backup_id)
+                self._passed_over[host] = time.monotonic() + PASS_OVER
+                continue
+            if answer in (TAKEN, MINE, GONE):
+                LOG.info("%s of backup %s: %s by %s", work.operation, work.backup_id, answer,
+                         host)
+                return True
+        if not hosts and time.monotonic() - work.since > self.conf.service_down_time:
+            where = " on host %s" % pinned if pinned else ""
+            reason = ("No backup service%s was up to run it for %d seconds; start "
+                      "ember-backup%s." % (where, self.conf.service_down_time, where))
+            if self.service.abandon(work.backup_id, reason):
+                LOG.error("%s of backup %s ended: %s", work.operation, work.backup_id, reason)
+            return True
+        return False
+
+    def close(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        self._transport.cleanup()
+

@@ -1,0 +1,189 @@
+"""``ember-backup``: the worker service that runs create, restore and delete work for
+``ember-api`` (or ``ember … --async``) on one host.
+
+It registers itself in the services table (``openstack volume service list`` shows it)
+and then, until SIGTERM or SIGINT:
+
+- answers ``take`` calls on ``Target(topic=ember-backup, server=<host>)``: the claim on
+  the row is committed before the answer, and a worker already running
+  ``backup_max_operations`` creates and restores answers ``busy`` and takes no more;
+- every ``report_interval`` seconds heartbeats its services row and every row it owns;
+- every ``report_interval`` seconds repairs the rows of owners whose heartbeat stopped
+  ``service_down_time`` ago (a killed worker, API or CLI), on its own thread so a long
+  repair never delays a heartbeat.
+
+oslo.messaging reconnects to RabbitMQ by itself; the work running meanwhile needs only
+the catalogue and the repository. On SIGTERM it stops taking work and waits for the work
+it runs to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+import oslo_messaging as messaging
+
+from ember import errors
+from ember.service.handoff import GONE, TAKEN
+from ember.workers import rpc
+
+LOG = logging.getLogger(__name__)
+BINARY = "cinder-backup"  # what `openstack volume service list` shows, as for Cinder
+#: operations that count against backup_max_operations (as Cinder's semaphore)
+LIMITED = ("create", "restore")
+
+
+class Worker:
+    """One ``ember-backup`` service around an ``ember.service.Ember``."""
+
+    def __init__(self, service):
+        self.service = service
+        self.conf = service.conf
+        self._lock = threading.Lock()
+        self._limited = 0
+        self._threads: set[threading.Thread] = set()
+        self._stopping = threading.Event()
+        self._server = None
+        self._service_id = None
+
+    # --- the RPC endpoint --------------------------------------------------------------
+    target = messaging.Target(version=rpc.VERSION)
+
+    def take(self, ctxt, operation, ids, owner_host, owner_pid):
+        """Take over the work begun on ``ids["backup_id"]`` and start it; the answer is
+        sent only once the claim is committed."""
+        if operation not in self.service.RUNNABLE or not isinstance(ids, dict):
+            LOG.warning("Refused unknown work %r %r", operation, ids)
+            return GONE
+        backup_id = str(ids.get("backup_id"))
+        with self._lock:  # capacity is checked and reserved before the claim is made
+            if self._stopping.is_set():
+                return rpc.BUSY
+            limit = self.conf.backup_max_operations
+            limited = operation in LIMITED
+            if limited and limit and self._limited >= limit:
+                return rpc.BUSY
+            self._limited += limited
+        try:
+            answer = self.service.take_over(backup_id, str(owner_host), int(owner_pid))
+        except Exception:
+            self._done(limited)
+            raise
+        if answer != TAKEN:
+            self._done(limited)
+            return answer  # MINE: running here already; GONE: not this worker's to run
+        LOG.info("Took %s of backup %s from %s/%s", operation, backup_id, owner_host,
+                 owner_pid)
+        thread = threading.Thread(target=self._run, name="%s-%s" % (operation, backup_id),
+                                  args=(rpc.context_from_dict(ctxt), operation, ids, limited))
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+        return TAKEN
+
+    def _run(self, ctx, operation, ids, limited):
+        try:
+            self.service.run(ctx, operation, ids)
+            LOG.info("Finished %s of backup %s", operation, ids.get("backup_id"))
+        except errors.EmberError as exc:  # recorded on the rows by the run step
+            LOG.warning("%s of backup %s ended: %s", operation, ids.get("backup_id"), exc)
+        except Exception:
+            LOG.exception("%s of backup %s failed", operation, ids.get("backup_id"))
+        finally:
+            self._done(limited)
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def _done(self, limited: bool) -> None:
+        with self._lock:
+            self._limited -= limited
+
+    # --- the service's life ------------------------------------------------------------
+    def start(self) -> None:
+        self._service_id = self.service.register_service(BINARY, rpc.TOPIC)
+        self._server = messaging.get_rpc_server(rpc.transport(self.conf),
+                                                rpc.target(server=self.conf.host), [self],
+                                                executor="threading")
+        self._server.start()
+        for name, beat in (("heartbeat", self._heartbeat), ("repair", self._repair)):
+            threading.Thread(target=self._every, args=(beat,), name=name, daemon=True).start()
+        LOG.info("ember-backup on host %s takes work on topic %s", self.conf.host, rpc.TOPIC)
+
+    def _every(self, action) -> None:
+        while not self._stopping.wait(self.conf.report_interval):
+            try:
+                action()
+            except Exception as exc:  # the database may be away for a while: try again
+                LOG.warning("%s failed: %s", action.__name__.strip("_"), exc)
+
+    def _heartbeat(self) -> None:
+        self.service.service_heartbeat(self._service_id)
+        self.service.refresh_claims()
+
+    def _repair(self) -> None:
+        repaired = self.service.repair()
+        if repaired:
+            LOG.warning("Repaired rows left by a gone owner: %s", ", ".join(repaired))
+
+    def stop(self) -> None:
+        """Take no more work; wait for the running work to end."""
+        with self._lock:
+            self._stopping.set()
+        if self._server is not None:
+            self._server.stop()
+            self._server.wait()
+        while True:
+            with self._lock:
+                running = list(self._threads)
+            if not running:
+                break
+            for thread in running:
+                thread.join()
+        LOG.info("ember-backup on host %s stopped", self.conf.host)
+
+
+def _parse(argv):
+    parser = argparse.ArgumentParser(
+        prog="ember-backup", description="Run Ember's backup work sent by ember-api over "
+        "RabbitMQ (transport_url).")
+    parser.add_argument("--config-file", metavar="PATH", action="append", default=[],
+                        help="Configuration file (repeatable; default: the ember.conf "
+                             "search of the ember command)")
+    parser.add_argument("--config-dir", metavar="DIR", action="append", default=[],
+                        help="Directory of *.conf files read after the config files")
+    parser.add_argument("--host", metavar="NAME",
+                        help="Name of this worker's host (default: [DEFAULT] host)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    """Console entry point of ``ember-backup``."""
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    try:
+        from ember import config
+        from ember.service import Ember
+
+        conf = config.load(args.config_file, args.config_dir)
+        if args.host:
+            conf.set_override("host", args.host)
+        if not rpc.transport_configured(conf):
+            raise errors.ConfigError("ember-backup needs [DEFAULT] transport_url (for "
+                                     "example rabbit://user:password@host:5672/)")
+        worker = Worker(Ember(conf))
+        worker.start()
+    except errors.EmberError as exc:
+        print("ember-backup: %s" % config.one_line(exc), file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+    worker.stop()
+    return 0

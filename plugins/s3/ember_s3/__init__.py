@@ -1,0 +1,1 @@
+"""Ember's S3 repository driver (distribution ember-backup-s3)."""

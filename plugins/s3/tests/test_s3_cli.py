@@ -1,0 +1,159 @@
+"""The ``ember`` command with ``backup_driver = s3`` against the S3 server: full and
+incremental backups restored bit-exact, objects named as Cinder names them, large
+objects uploaded in parts, delete and cancel leave nothing (no object, no unfinished
+upload), the one-line errors for wrong credentials and a missing bucket, and SSE-C."""
+
+import time
+
+import pytest
+
+from cli_harness import EmberCLI, MiB, pattern, sha256_file, words
+
+from ember_s3.driver import S3BackupDriver
+
+#: 8 MiB objects in 5 MiB parts: every full object is a two-part multipart upload
+OBJECT_SIZE = 8 * MiB
+PART_SIZE = 5 * MiB
+SSE_KEY = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def ember(tmp_path, s3_credentials, bucket):
+    endpoint, access_key, secret_key = s3_credentials
+    return EmberCLI(tmp_path, {
+        "OS_DEFAULT__BACKUP_DRIVER": "s3",
+        "OS_DEFAULT__BACKUP_S3_ENDPOINT_URL": endpoint,
+        "OS_DEFAULT__BACKUP_S3_STORE_ACCESS_KEY": access_key,
+        "OS_DEFAULT__BACKUP_S3_STORE_SECRET_KEY": secret_key,
+        "OS_DEFAULT__BACKUP_S3_STORE_BUCKET": bucket,
+        "OS_DEFAULT__BACKUP_S3_OBJECT_SIZE": str(OBJECT_SIZE),
+        "OS_DEFAULT__BACKUP_S3_BLOCK_SIZE": "4096",
+        "OS_DEFAULT__BACKUP_S3_PART_SIZE": str(PART_SIZE),
+        "OS_DEFAULT__BACKUP_S3_RETRY_MAX_ATTEMPTS": "0",
+    })
+
+
+@pytest.fixture
+def store(bucket, s3_conf):
+    """The bucket as the server shows it (a driver of our own, outside the CLI)."""
+    with S3BackupDriver(s3_conf(backup_s3_store_bucket=bucket)) as driver:
+        yield driver
+
+
+def gone(store, bucket, prefix) -> bool:
+    """No object under ``prefix`` and no unfinished multipart upload in the bucket,
+    waiting up to 10 s (delete may finish in the background)."""
+    for _ in range(100):
+        uploads = store.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        if not store.list_objects(bucket, prefix) and not uploads:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_full_incremental_restore_and_delete(ember, store, bucket):
+    volume = ember.create_volume("vol1", size="20M", data=pattern(5, 20 * MiB - 4096))
+    first = sha256_file(volume["path"])
+    full = ember.json("volume", "backup", "create", "--name", "full", "vol1")
+    assert (full["status"], full["container"], full["object_count"]) == (
+        "available", bucket, 3)
+    assert full["service"] == "cinder.backup.drivers.s3.S3BackupDriver"
+    assert full["service_metadata"].startswith("volume_%s/" % volume["id"])
+    # the 8 MiB objects went up as two-part multipart uploads (S3's ETag says so)
+    head = store.client().head_object(Bucket=bucket, Key=full["service_metadata"] + "-00001")
+    assert head["ETag"].endswith('-2"') and head["ContentLength"] == OBJECT_SIZE
+
+    ember.write_at(volume["path"], OBJECT_SIZE - 4096, pattern(6, 8192))  # across a boundary
+    second = sha256_file(volume["path"])
+    incr = ember.json("volume", "backup", "create", "--incremental", "--name", "incr", "vol1")
+    assert incr["is_incremental"] and incr["parent_id"] == full["id"]
+    assert incr["object_count"] == 2  # the run split at the object boundary
+
+    for backup, expected in ((incr, second), (full, first)):
+        prefix = backup["service_metadata"]
+        assert sorted(store.list_objects(bucket, prefix)) == sorted(
+            ["%s-%05d" % (prefix, n) for n in range(1, backup["object_count"] + 1)]
+            + [prefix + "_metadata", prefix + "_sha256file"])
+        restored = ember.json("volume", "backup", "restore", backup["id"],
+                              "restored-" + backup["name"])
+        target = ember.json("volume", "show", restored.get("volume_id") or
+                            "restored-" + backup["name"])
+        assert sha256_file(target["path"]) == expected
+
+    for backup in (incr, full):
+        assert ember.run("volume", "backup", "delete", backup["id"]).returncode == 0
+    assert gone(store, bucket, "volume_%s/" % volume["id"])
+    assert ember.json("volume", "backup", "list") == []
+
+
+def test_cancel_during_upload_leaves_nothing(ember, store, bucket):
+    volume = ember.create_volume("big", size="128M", data=words(128 * MiB))
+    # bz2 on 128 MiB of text with one engine thread takes several seconds, so the force
+    # delete (a new process: ~1 s) lands while the backup runs
+    proc = ember.start("volume", "backup", "create", "--name", "doomed", "big",
+                       env={"OS_DEFAULT__BACKUP_COMPRESSION_ALGORITHM": "bz2",
+                            "OS_DEFAULT__BACKUP_ENGINE_THREADS": "1",
+                            "OS_DEFAULT__BACKUP_S3_OBJECT_SIZE": str(32 * MiB)})
+    prefix = "volume_%s/" % volume["id"]
+    try:
+        deadline = time.monotonic() + 60
+        while not store.list_objects(bucket, prefix):  # wait for the first objects
+            assert proc.poll() is None, "backup ended before any object was seen"
+            assert time.monotonic() < deadline, "no object uploaded within 60 s"
+            time.sleep(0.05)
+        deleted = ember.run("volume", "backup", "delete", "--force", "doomed")
+        assert deleted.returncode == 0, deleted.stderr
+        code = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        out, err = proc.communicate()
+    assert code == 1, (out, err)
+    assert gone(store, bucket, prefix)
+    assert ember.json("volume", "backup", "list") == []
+    assert ember.json("volume", "show", "big")["status"] == "available"
+
+
+def test_wrong_credentials_are_one_line_without_the_key(ember, bucket, s3_endpoint):
+    ember.create_volume("vol1", size="1M", data=b"x" * 4096)
+    line = ember.fails("volume", "backup", "create", "vol1",
+                       env={"OS_DEFAULT__BACKUP_S3_STORE_SECRET_KEY": "not-the-secret-key"})
+    assert ("S3 bucket %s at %s: the credentials were refused (HTTP 403 "
+            "SignatureDoesNotMatch: " % (bucket, s3_endpoint)) in line
+    assert "check backup_s3_store_access_key and backup_s3_store_secret_key" in line
+    assert "not-the-secret-key" not in line
+    assert [b["Status"] for b in ember.json("volume", "backup", "list")] == ["error"]
+
+
+def test_a_missing_bucket_is_one_clear_line(ember, bucket, s3_endpoint):
+    ember.create_volume("vol1", size="1M", data=b"x" * 4096)
+    line = ember.fails("volume", "backup", "create", "vol1",
+                       env={"OS_DEFAULT__BACKUP_CREATE_CONTAINERS": "false"})
+    assert ("S3 bucket %s does not exist at %s and backup_create_containers is False; "
+            "create the bucket or allow Ember to" % (bucket, s3_endpoint)) in line
+
+
+def test_sse_c_round_trip_and_a_wrong_key_is_refused(ember, store, bucket, s3_endpoint):
+    sse = {"OS_DEFAULT__BACKUP_S3_SSE_CUSTOMER_KEY": SSE_KEY,
+           "OS_DEFAULT__BACKUP_S3_SSE_CUSTOMER_ALGORITHM": "AES256"}
+    volume = ember.create_volume("vol1", size="12M", data=pattern(9, 12 * MiB))
+    expected = sha256_file(volume["path"])
+    backup = ember.json("volume", "backup", "create", "--name", "secret", "vol1", env=sse)
+    first = backup["service_metadata"] + "-00001"  # a multipart upload, encrypted
+    # the server keeps the objects encrypted: without the key it refuses to return them
+    with pytest.raises(Exception) as refused:
+        store.client().get_object(Bucket=bucket, Key=first)
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+    restored = ember.json("volume", "backup", "restore", backup["id"], "back", env=sse)
+    target = ember.json("volume", "show", restored.get("volume_id") or "back")
+    assert sha256_file(target["path"]) == expected
+
+    wrong = dict(sse, OS_DEFAULT__BACKUP_S3_SSE_CUSTOMER_KEY="W" * 32)
+    line = ember.fails("volume", "backup", "restore", backup["id"], "wrong", env=wrong)
+    assert line == (
+        "ember: S3 s3://%s/%s_metadata at %s: access denied (HTTP 403 AccessDenied: Access "
+        "Denied.); the object was stored with another SSE-C key than "
+        "backup_s3_sse_customer_key, or these credentials may not read it"
+        % (bucket, backup["service_metadata"], s3_endpoint))
+    assert "W" * 32 not in line and SSE_KEY not in line

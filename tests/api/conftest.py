@@ -1,0 +1,251 @@
+"""The API in process (``app``: the real WSGI application on a fresh catalogue, called
+with webob requests) and as a real ``ember-api`` server on 127.0.0.1 (``api_server``)
+that the stock clients talk to.
+
+(pytest runs with --import-mode=importlib: helpers reach tests through fixtures.)"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import types
+
+import pytest
+import webob
+from ember.api.app import make_app
+from ember.api.opts import register
+from ember.context import RequestContext
+from ember.service import Ember
+from ember.service.dispatch import ThreadPoolDispatcher
+from ember.testing.config import make_conf
+from ember.testing.memory import MemoryBackupDriver, MemoryStore
+from ember.testing.services import require
+
+ADMIN = RequestContext.default()
+OSCLIENTS = os.environ.get("EMBER_OSCLIENTS_BASE", "/tmp/ember-osclients")
+
+
+# --- in process -------------------------------------------------------------------------------
+@pytest.fixture
+def conf(tmp_path):
+    conf = register(make_conf(state_path=str(tmp_path / "state"), backup_driver="memory",
+                              backup_file_size=1 << 20, backup_sha_block_size_bytes=4096))
+    conf.set_override("auth_strategy", "noauth")
+    return conf
+
+
+@pytest.fixture
+def service(conf):
+    return Ember(conf, driver=MemoryBackupDriver(conf, store=MemoryStore()))
+
+
+@pytest.fixture
+def dispatcher(service):
+    pool = ThreadPoolDispatcher(service, 2)
+    yield pool
+    pool.shutdown()
+
+
+class Api:
+    """Calls the WSGI app as ``user:project`` (noauth) and decodes the JSON."""
+
+    def __init__(self, app, token="u1:p1", project="p1"):
+        self.app, self.token, self.project = app, token, project
+
+    def __call__(self, method, path, body=None, *, version=None, headers=None,
+                 token=None, raw=None):
+        url = path if path.startswith("/") else "/v3/%s/%s" % (self.project, path)
+        req = webob.Request.blank(url, method=method)
+        req.headers["X-Auth-Token"] = token or self.token
+        if version:
+            req.headers["OpenStack-API-Version"] = "volume " + version
+        req.headers.update(headers or {})
+        if raw is not None:
+            req.body = raw
+        elif body is not None:
+            req.body = json.dumps(body).encode()
+            req.content_type = "application/json"
+        resp = req.get_response(self.app)
+        return resp
+
+    def as_(self, token, project):
+        return Api(self.app, token, project)
+
+
+@pytest.fixture
+def app(conf, service, dispatcher):
+    return make_app(conf, service=service, dispatcher=dispatcher)
+
+
+@pytest.fixture
+def api(app):
+    return Api(app)
+
+
+def wait_status(service, backup_id, wanted, timeout=30.0):
+    """Wait until the backup's status is one of ``wanted`` (background work)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = service.get_backup(ADMIN, backup_id)["status"]
+        if status in wanted or time.monotonic() > deadline:
+            return status
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def helpers():
+    return types.SimpleNamespace(wait_status=wait_status, ADMIN=ADMIN)
+
+
+# --- a real server and the stock clients -----------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ApiServer:
+    """``ember-api`` in a subprocess, sharing ``cli``'s state (catalogue, volumes,
+    repository), so the ``ember`` CLI and the API see the same installation."""
+
+    def __init__(self, cli, config_text=None, auth_strategy="noauth"):
+        self.cli = cli
+        self.config_text = config_text
+        self.port = free_port()
+        self.env = dict(cli.env, OS_DEFAULT__OSAPI_VOLUME_LISTEN="127.0.0.1",
+                        OS_DEFAULT__OSAPI_VOLUME_LISTEN_PORT=str(self.port),
+                        OS_DEFAULT__OSAPI_VOLUME_WORKERS="1",
+                        OS_DEFAULT__AUTH_STRATEGY=auth_strategy)
+        self.log = cli.root / ("ember-api-%d.log" % self.port)
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self) -> "ApiServer":
+        exe = shutil.which("ember-api", path=os.path.dirname(cli_exe(self.cli)))
+        argv = [exe]
+        if self.config_text:
+            path = self.cli.root / ("ember-api-%d.conf" % self.port)
+            path.write_text(self.config_text)
+            argv += ["--config-file", str(path)]
+        self.proc = subprocess.Popen(argv, env=self.env, cwd=str(self.cli.root),
+                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("ember-api did not start: " + self.log.read_text()[-3000:])
+
+    def stop(self, sig=signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)  # gunicorn's master and its workers
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+
+def cli_exe(cli) -> str:
+    return cli.argv()[0]
+
+
+@pytest.fixture
+def api_server(ember):
+    """A running noauth ``ember-api`` over ``ember``'s state."""
+    server = ApiServer(ember).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_server(ember):
+    servers = []
+
+    def make(config_text=None, auth_strategy="noauth"):
+        servers.append(ApiServer(ember, config_text, auth_strategy))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+class Clients:
+    """The stock ``openstack`` and ``cinder`` against one endpoint, without Keystone."""
+
+    def __init__(self, server, project="default", user="admin"):
+        self.server, self.project, self.user = server, project, user
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        self.env["HOME"] = str(server.cli.home)
+
+    def endpoint(self) -> str:
+        return "%s/v3/%s" % (self.server.url, self.project)
+
+    def run(self, argv, check=True, timeout=120):
+        proc = subprocess.run(argv, capture_output=True, text=True, env=self.env,
+                              timeout=timeout)
+        if check:
+            assert proc.returncode == 0, "%s failed (%d): %s" % (
+                " ".join(argv), proc.returncode, proc.stderr)
+        return proc
+
+    def openstack(self, *args, check=True):
+        return self.run([OSCLIENTS + "/bin/openstack", "--os-auth-type", "none",
+                         "--os-endpoint", self.endpoint(), *args], check)
+
+    def openstack_json(self, *args):
+        return json.loads(self.openstack(*args, "-f", "json").stdout)
+
+    def cinder(self, *args, check=True):
+        return self.run([OSCLIENTS + "/bin/cinder", "--os-auth-type", "noauth",
+                         "--os-user-id", self.user, "--os-project-id", self.project,
+                         "--os-endpoint", self.endpoint(), *args], check)
+
+    def as_project(self, project, user="admin") -> "Clients":
+        return Clients(self.server, project, user)
+
+
+def require_clients():
+    require(os.access(OSCLIENTS + "/bin/openstack", os.X_OK)
+            and os.access(OSCLIENTS + "/bin/cinder", os.X_OK),
+            "python-openstackclient and python-cinderclient (%s)" % OSCLIENTS,
+            "bash scripts/servers/osclients.sh install")
+
+
+@pytest.fixture
+def clients(api_server):
+    require_clients()
+    return Clients(api_server)
+
+
+@pytest.fixture
+def clients_for():
+    """``clients_for(server)``: the stock clients against another running server."""
+    require_clients()
+    return Clients
+
+
+@pytest.fixture
+def server_for(cli_class, clients):
+    """``server_for(root, **options)``: a second installation (its own state under
+    ``root``, ``[DEFAULT]`` options from ``options``) with its own running ember-api;
+    returns (its ``ember`` CLI, ``Clients`` for it)."""
+    servers = []
+
+    def make(root, **options):
+        cli = cli_class(root, {"OS_DEFAULT__%s" % k.upper(): str(v)
+                               for k, v in options.items()})
+        servers.append(ApiServer(cli).start())
+        return cli, Clients(servers[-1])
+
+    yield make
+    for server in servers:
+        server.stop()

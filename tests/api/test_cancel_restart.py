@@ -1,0 +1,107 @@
+"""Long operations run off the request: ``openstack volume backup delete --force``
+cancels a running backup, ``openstack volume backup set --state error`` cancels a
+running restore, and an ``ember-api`` killed mid-backup leaves rows that the repair on
+its next start puts right. "Long" is bz2 on 48 MiB of text with one engine thread."""
+
+import sqlite3
+import time
+
+import pytest
+
+#: the API hands create, restore and delete to the service's begin/run split
+pytestmark = pytest.mark.skipif(
+    not hasattr(__import__("ember.service").service.Ember, "begin_create_backup"),
+    reason="needs the service's begin/run split (being landed)")
+
+MiB = 1 << 20
+
+
+@pytest.fixture
+def slow(ember):
+    """Make ``ember`` (and the ember-api started on it) slow on purpose."""
+    ember.env.update(OS_DEFAULT__BACKUP_COMPRESSION_ALGORITHM="bz2",
+                     OS_DEFAULT__BACKUP_ENGINE_THREADS="1")
+    return ember
+
+
+def query(ember, sql, *params):
+    db = sqlite3.connect("file:%s?mode=ro" % (ember.state / "ember.sqlite"), uri=True,
+                         timeout=10)
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
+
+
+def wait_for(ember, sql, *params, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = query(ember, sql, *params)
+        if rows:
+            return rows[0]
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for: %s %r" % (sql, params))
+
+
+def repository_files(ember):
+    repo = ember.state / "backup"
+    return sorted(p for p in repo.rglob("*") if p.is_file()) if repo.exists() else []
+
+
+def text_volume(ember, name, size_mib):
+    try:
+        from ember.testing.cli import words
+    except ImportError:  # before the harness moved into ember.testing
+        from cli_harness import words
+    return ember.create_volume(name, size="%dM" % size_mib, data=words(size_mib * MiB))
+
+
+def test_force_delete_cancels_a_running_backup(slow, make_server, clients_for):
+    server = make_server().start()
+    clients = clients_for(server)
+    text_volume(slow, "big", 48)
+    made = clients.openstack_json("volume", "backup", "create", "--name", "running", "big")
+    wait_for(slow, "SELECT 1 FROM backups WHERE id = ? AND object_count > 0", made["id"])
+    clients.openstack("volume", "backup", "delete", "--force", made["id"])
+    wait_for(slow, "SELECT 1 FROM backups WHERE id = ? AND deleted", made["id"])
+    assert query(slow, "SELECT status FROM volumes WHERE display_name = 'big'") == [
+        ("available",)]
+    assert repository_files(slow) == []
+
+
+def test_reset_to_error_cancels_a_running_restore(slow, make_server, clients_for):
+    server = make_server().start()
+    clients = clients_for(server)
+    text_volume(slow, "src", 48)
+    slow.ok("volume", "backup", "create", "--name", "b", "src")
+    slow.create_volume("dst", size="48M")
+    clients.openstack("volume", "backup", "restore", "--force", "b", "dst")
+    wait_for(slow, "SELECT 1 FROM volumes WHERE display_name = 'dst' "
+                   "AND status = 'restoring-backup'")
+    time.sleep(0.5)
+    clients.openstack("volume", "backup", "set", "--state", "error", "b")
+    wait_for(slow, "SELECT 1 FROM volumes WHERE display_name = 'dst' AND status = 'error'")
+    assert query(slow, "SELECT status FROM backups WHERE display_name = 'b'") == [("error",)]
+
+
+def test_a_restart_mid_backup_leaves_rows_the_repair_handles(slow, make_server, clients_for):
+    import signal
+
+    server = make_server().start()
+    clients = clients_for(server)
+    text_volume(slow, "big", 48)
+    made = clients.openstack_json("volume", "backup", "create", "--name", "cut", "big")
+    wait_for(slow, "SELECT 1 FROM backups WHERE id = ? AND object_count > 0", made["id"])
+    server.stop(signal.SIGKILL)  # the master and its workers, mid-backup
+    assert query(slow, "SELECT status FROM backups WHERE id = ?", made["id"]) == [
+        ("creating",)]
+    server.start()  # its workers repair on start
+    row = wait_for(slow, "SELECT status, fail_reason FROM backups WHERE id = ? "
+                         "AND status != 'creating'", made["id"])
+    assert row[0] == "error"
+    assert query(slow, "SELECT status FROM volumes WHERE display_name = 'big'") == [
+        ("available",)]
+    # the volume backs up again through the restarted API
+    again = clients.openstack_json("volume", "backup", "create", "--name", "again", "big")
+    wait_for(slow, "SELECT 1 FROM backups WHERE id = ? AND status = 'available'", again["id"],
+             timeout=120)

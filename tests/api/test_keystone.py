@@ -1,0 +1,167 @@
+"""``auth_strategy = keystone`` against a real Keystone (scripts/servers/keystone.sh):
+keystonemiddleware checks the tokens, a member sees only its project, an admin more,
+and a bad or revoked token is refused. Driven by the stock clients and by plain HTTP."""
+
+import json
+import os
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+from ember.testing.services import require, tcp_open
+
+NEEDS_BEGIN = pytest.mark.skipif(
+    not hasattr(__import__("ember.service").service.Ember, "begin_create_backup"),
+    reason="needs the service's begin/run split (being landed)")
+KEYSTONE = "http://127.0.0.1:%s/v3" % os.environ.get("EMBER_KEYSTONE_PORT", "15357")
+OSCLIENTS = os.environ.get("EMBER_OSCLIENTS_BASE", "/tmp/ember-osclients")
+
+
+def keystone_call(method, path, body=None, token=None):
+    req = urllib.request.Request(KEYSTONE + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json",
+                                          **({"X-Auth-Token": token} if token else {})})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return resp.headers.get("X-Subject-Token"), json.loads(resp.read() or b"null")
+
+
+def token_for(user, password, project):
+    token, body = keystone_call("POST", "/auth/tokens", {"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"id": "default"}, "password": password}}},
+        "scope": {"project": {"name": project, "domain": {"id": "default"}}}}})
+    return token, body["token"]["project"]["id"]
+
+
+def api_call(url, method="GET", token=None, body=None, version="3.64"):
+    req = urllib.request.Request(url, method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"OpenStack-API-Version": "volume " + version,
+                                          "Content-Type": "application/json",
+                                          **({"X-Auth-Token": token} if token else {})})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            return exc.code, json.loads(raw)
+        except ValueError:
+            return exc.code, raw.decode(errors="replace")
+
+
+@pytest.fixture
+def keystone_api(make_server):
+    require(tcp_open("127.0.0.1", int(KEYSTONE.split(":")[2].split("/")[0])),
+            "Keystone on %s" % KEYSTONE, "bash scripts/servers/keystone.sh start")
+    server = make_server(config_text="""[DEFAULT]
+auth_strategy = keystone
+[keystone_authtoken]
+www_authenticate_uri = %(url)s
+auth_url = %(url)s
+auth_type = password
+username = admin
+password = admin-secret
+project_name = admin
+user_domain_id = default
+project_domain_id = default
+""" % {"url": KEYSTONE}, auth_strategy="keystone")
+    return server.start()
+
+
+@NEEDS_BEGIN
+def test_members_admins_and_refused_tokens(keystone_api, ember):
+    member1, p1 = token_for("ember-member1", "member-secret", "ember-p1")
+    member2, p2 = token_for("ember-member2", "member-secret", "ember-p2")
+    admin, admin_project = token_for("ember-admin", "admin-secret", "ember-p1")
+    base = keystone_api.url + "/v3/"
+
+    status, body = api_call(base + p1 + "/volumes", "POST", member1,
+                            {"volume": {"size": 1, "name": "kv1"}})
+    assert status == 202, body
+    volume_id = body["volume"]["id"]
+    status, body = api_call(base + p1 + "/backups", "POST", member1,
+                            {"backup": {"volume_id": volume_id, "name": "kb1"}})
+    assert status == 202, body
+    backup_id = body["backup"]["id"]
+
+    # a member sees its own project only; another project's member gets 404
+    status, body = api_call(base + p1 + "/backups/" + backup_id, token=member1)
+    assert status == 200 and "os-backup-project-attr:project_id" not in body["backup"]
+    status, body = api_call(base + p2 + "/backups/" + backup_id, token=member2)
+    assert status == 404 and "itemNotFound" in body
+    # nor may a member use another project's URL, or list every project, or reset
+    status, body = api_call(base + p1 + "/backups", token=member2)
+    assert (status, body) == (400, {"badRequest": {"code": 400,
+                                                   "message": "Malformed request url"}})
+    status, body = api_call(base + p1 + "/backups?all_tenants=1", token=member1)
+    assert status == 403 and body["forbidden"]["message"].startswith(
+        "Policy doesn't allow ember:all_projects to be performed")
+    status, body = api_call(base + p1 + "/backups/%s/action" % backup_id, "POST", member1,
+                            {"os-reset_status": {"status": "error"}})
+    assert status == 403 and "forbidden" in body
+    status, body = api_call(base + p1 + "/os-quota-sets/" + p1, "PUT", member1,
+                            {"quota_set": {"backups": 1}})
+    assert status == 403
+    # the admin (role admin in ember-p1) sees project and user, and every project
+    status, body = api_call(base + p1 + "/backups/" + backup_id, token=admin)
+    assert status == 200 and body["backup"]["os-backup-project-attr:project_id"] == p1
+    status, body = api_call(base + admin_project + "/backups?all_tenants=1", token=admin)
+    assert status == 200 and backup_id in [b["id"] for b in body["backups"]]
+
+    # a bad token, and a revoked one, are refused by keystonemiddleware
+    status, _ = api_call(base + p1 + "/backups", token="not-a-token")
+    assert status == 401
+    status, _ = api_call(base + p1 + "/backups")
+    assert status == 401
+    revoked, _ = token_for("ember-member1", "member-secret", "ember-p1")
+    assert api_call(base + p1 + "/backups", token=revoked)[0] == 200
+    req = urllib.request.Request(KEYSTONE + "/auth/tokens", method="DELETE",
+                                 headers={"X-Auth-Token": admin, "X-Subject-Token": revoked})
+    urllib.request.urlopen(req, timeout=30)
+    status, _ = api_call(base + p1 + "/backups", token=revoked)
+    assert status == 401
+
+
+@NEEDS_BEGIN
+def test_stock_clients_with_keystone(keystone_api, tmp_path):
+    require(os.access(OSCLIENTS + "/bin/openstack", os.X_OK),
+            "python-openstackclient (%s)" % OSCLIENTS,
+            "bash scripts/servers/osclients.sh install")
+    _, p1 = token_for("ember-member1", "member-secret", "ember-p1")
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(json.dumps({"clouds": {"ember": {
+        "auth_type": "password",
+        "auth": {"auth_url": KEYSTONE, "username": "ember-member1",
+                 "password": "member-secret", "project_name": "ember-p1",
+                 "user_domain_id": "default", "project_domain_id": "default"},
+        "block_storage_endpoint_override": "%s/v3/%s" % (keystone_api.url, p1)}}}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env.update(OS_CLIENT_CONFIG_FILE=str(clouds), HOME=str(tmp_path))
+
+    def openstack(*args):
+        proc = subprocess.run([OSCLIENTS + "/bin/openstack", "--os-cloud", "ember", *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+        return proc
+
+    made = openstack("volume", "create", "--size", "1", "kvol", "-f", "json")
+    assert made.returncode == 0, made.stderr
+    backup = openstack("volume", "backup", "create", "--name", "kb", "kvol", "-f", "json")
+    assert backup.returncode == 0, backup.stderr
+    listed = openstack("volume", "backup", "list", "-f", "json")
+    assert "kb" in [b["Name"] for b in json.loads(listed.stdout)]
+    refused = openstack("volume", "backup", "list", "--all-projects")
+    assert refused.returncode == 1
+    assert "Policy doesn't allow ember:all_projects to be performed" in refused.stderr
+
+    cinder = subprocess.run([OSCLIENTS + "/bin/cinder", "--os-auth-url", KEYSTONE,
+                             "--os-username", "ember-member1", "--os-password",
+                             "member-secret", "--os-project-name", "ember-p1",
+                             "--os-user-domain-id", "default", "--os-project-domain-id",
+                             "default", "--os-endpoint", "%s/v3/%s" % (keystone_api.url, p1),
+                             "backup-list"], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert cinder.returncode == 0, cinder.stderr
+    assert "kb" in cinder.stdout

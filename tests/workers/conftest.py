@@ -1,0 +1,143 @@
+"""A cluster on this machine for the worker tests: a catalogue database of its own on the
+real PostgreSQL, the real RabbitMQ, a posix repository and volume directory that every
+"host" shares, and ``ember-backup`` workers started as real processes with their own
+``--host`` names. Heartbeats are fast (``report_interval = 1``, ``service_down_time =
+4``) so a killed worker is noticed within seconds.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from ember.testing.services import require, scratch_database, tcp_open
+
+PG_URL = os.environ.get("EMBER_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+RABBIT = os.environ.get("EMBER_TEST_RABBIT_URL", "rabbit://guest:guest@127.0.0.1:5672/")
+MiB = 1 << 20
+
+
+def require_rabbitmq() -> None:
+    require(tcp_open("127.0.0.1", 5672), "RabbitMQ on 127.0.0.1:5672 (guest/guest)",
+            "bash scripts/servers/databases.sh start")
+
+
+class Cluster:
+    """Config file, workers and the begin side (this test process, as ``ember-api``)."""
+
+    def __init__(self, root, db_url):
+        self.root = str(root)
+        self.db_url = db_url
+        self.tag = uuid.uuid4().hex[:6]  # host names unique on a RabbitMQ others share
+        self.shared = os.path.join(self.root, "shared")
+        self.repo = os.path.join(self.root, "repo")
+        os.makedirs(self.shared)
+        self.config = os.path.join(self.root, "ember.conf")
+        self.write_config()
+        self.workers: dict[str, subprocess.Popen] = {}
+        self._service = None
+        self._dispatcher = None
+
+    def write_config(self, **extra) -> None:
+        values = {"state_path": os.path.join(self.root, "state"), "transport_url": RABBIT,
+                  "backup_driver": "posix", "backup_posix_path": self.repo,
+                  "backup_file_size": MiB, "backup_compression_algorithm": "none",
+                  "backup_engine_threads": 2, "report_interval": 1,
+                  "service_down_time": 4, "backup_max_operations": 4,
+                  "backup_shared_volume_paths": "%s,%s" % (
+                      self.shared, os.path.join(self.root, "state", "volumes")),
+                  "host": "api-" + self.tag}
+        values.update(extra)
+        with open(self.config, "w") as f:
+            f.write("[DEFAULT]\n")
+            f.writelines("%s = %s\n" % item for item in values.items())
+            f.write("[database]\nconnection = %s\n" % self.db_url)
+
+    def host(self, name: str) -> str:
+        return "%s-%s" % (name, self.tag)
+
+    def start_worker(self, name: str, *extra_args) -> subprocess.Popen:
+        host = self.host(name)
+        log = open(os.path.join(self.root, "%s.log" % host), "ab")
+        proc = subprocess.Popen([shutil.which("ember-backup") or os.path.join(
+            os.path.dirname(sys.executable), "ember-backup"), "--config-file", self.config,
+            "--host", host, *extra_args], stdout=log, stderr=subprocess.STDOUT,
+            env={k: v for k, v in os.environ.items() if not k.startswith("OS_")})
+        self.workers[host] = proc
+        self.wait_up(host)
+        return proc
+
+    def wait_up(self, host: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.state_of(host) == "up":
+                return
+            proc = self.workers.get(host)
+            if proc is not None and proc.poll() is not None:
+                pytest.fail("ember-backup --host %s exited %s:\n%s"
+                            % (host, proc.returncode, self.log(host)))
+            time.sleep(0.2)
+        pytest.fail("ember-backup --host %s never reported up:\n%s" % (host, self.log(host)))
+
+    def state_of(self, host: str) -> str | None:
+        from ember.context import RequestContext
+
+        for row in self.service.list_services(RequestContext.default(), host=host):
+            return row["state"]
+        return None
+
+    def log(self, host: str) -> str:
+        with open(os.path.join(self.root, "%s.log" % host), errors="replace") as f:
+            return f.read()
+
+    def kill(self, host: str) -> None:
+        proc = self.workers[host]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    @property
+    def service(self):
+        if self._service is None:
+            from ember import config
+            from ember.service import Ember
+
+            self._service = Ember(config.load([self.config]))
+        return self._service
+
+    @property
+    def dispatcher(self):
+        if self._dispatcher is None:
+            from ember.workers.dispatcher import RPCDispatcher
+
+            self._dispatcher = RPCDispatcher(self.service)
+        return self._dispatcher
+
+    def close(self) -> None:
+        for proc in self.workers.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.workers.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._dispatcher is not None:
+            self._dispatcher.close()
+        if self._service is not None:
+            self._service.catalog.close()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    require_rabbitmq()
+    with scratch_database(PG_URL, "bash scripts/servers/databases.sh start") as db_url:
+        c = Cluster(tmp_path, db_url)
+        try:
+            yield c
+        finally:
+            c.close()
