@@ -9,10 +9,12 @@ real ``ember`` executable.
   exit 0.
 * user guide: in fenced blocks, a line ``$ COMMAND`` is a command and the lines after it
   are what it prints (stdout and stderr together). A command must exit 0 unless what it
-  prints ends with an ``ember: …`` error line; ``echo $?`` prints the previous status.
+  prints ends with an error line (``ember: …``, or ``ember CMD: error: …`` for a
+  malformed command line); ``echo $?`` prints the previous status.
   Shown output must match what the command printed, line by line, where a UUID stands
-  for any UUID, ``…`` for any text, ``~`` for the home directory, and runs of spaces or
-  of table dashes for any run (column widths follow the data).
+  for any UUID, ``…`` for any text, ``~`` for the home directory, a timestamp in an object
+  name for any timestamp, and runs of spaces or of table dashes for any run (column
+  widths follow the data).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from ember.testing.services import require
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
+#: the last line a refused command prints: "ember: …" or argparse's "ember CMD: error: …"
+ERROR_LINE = re.compile(r"ember( [a-z -]+: error)?: ")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -100,6 +104,7 @@ def matches(expected: list[str], printed: str, home: str) -> bool:
     for want, got in zip(expected, actual):
         parts = [re.escape(p) for p in UUID.split(_normal(want))]
         pattern = "[0-9a-f-]{36}".join(parts).replace(re.escape("…"), ".*")
+        pattern = re.sub(r"_\d{14}_", "_[0-9]{14}_", pattern)
         if not re.fullmatch(pattern, _normal(got)):
             return False
     return True
@@ -133,7 +138,7 @@ def test_user_guide_runs_as_written(shell):
     assert len(steps) >= 40
     for command, expected in steps:
         done = shell.run(command)
-        failing = bool(expected) and expected[-1].startswith("ember: ")
+        failing = bool(expected) and ERROR_LINE.match(expected[-1]) is not None
         assert failing or done.returncode == 0, "user guide: %s\n%s" % (command, done.stdout)
         if expected:
             assert matches(expected, done.stdout, shell.home), (
