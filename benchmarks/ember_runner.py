@@ -28,7 +28,7 @@ VOLUME_ID = "5f0c3a5e-0b7e-4d6a-9c52-6e1d2c0b1e11"
 
 def make_engine(repo: str, codec: str, object_size: int, sha_block_size: int):
     """An ``Engine`` over a posix driver whose ``backup_posix_path`` is ``repo``."""
-    from ember.engine import Engine
+    from ember.engine.engine import Engine
     from ember.testing.config import make_conf
     from ember_posix.driver import PosixBackupDriver
 
@@ -52,14 +52,14 @@ def make_engine(repo: str, codec: str, object_size: int, sha_block_size: int):
 
 
 def member(row: dict):
-    from ember.engine import ChainMember
+    from ember.engine.engine import ChainMember
     return ChainMember(backup_id=row["id"], container=row["container"],
                        prefix=row["service_metadata"])
 
 
 def cmd_backup(args) -> dict:
-    from ember import format as fmt
-    from ember.engine import BackupSpec
+    from ember.engine import format as fmt
+    from ember.engine.engine import BackupSpec
 
     catalog = load_catalog(args.catalog)
     engine, driver = make_engine(args.repo, args.codec, args.object_size, args.sha_block_size)

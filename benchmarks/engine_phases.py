@@ -48,7 +48,7 @@ def timed(owner, attr: str, label: str) -> None:
 
 
 def instrument() -> None:
-    from ember import blocks, compression, engine
+    from ember.engine import blocks, compression, engine
     from ember_posix import driver as posix
 
     run = engine._BackupRun

@@ -1,13 +1,17 @@
 """MB/s of an Ember backup and restore to each local object-store server, next to posix.
 
 One run backs the same seeded volume (``benchmarks/volume.py``) up to every backend in
-turn through ``ember.engine.Engine``, restores it into a new sparse file, checks the
+turn through ``ember.engine.engine.Engine``, restores it into a new sparse file, checks the
 restore's sha256, deletes the backup, and prints MB/s (volume bytes per wall-clock
 second) with the ratio to posix measured in the same run. Every backend uses the same
 object size and codec, so the difference is the transport.
 
-    .venv/bin/python benchmarks/object_stores.py [--size 256M] [--codec none]
-        [--object-size 32M] [--backends posix,gcs,swift,s3] [--json OUT]
+    .venv/bin/python benchmarks/object_stores.py [--size 1G] [--codec none]
+        [--object-size 50M] [--backends posix,gcs,swift,s3] [--json OUT]
+
+Each backend runs in its own process (``--one``), so the peak RSS printed is that
+backend's own (``os.wait4`` rusage). The default object size is Cinder's default for
+Swift, GCS and S3 (52,428,800 bytes), used for posix too so only the transport differs.
 
 Each backend is one function ``<name>_driver(work_dir, object_size) -> driver`` in
 ``BACKENDS``; it returns ``None`` with a printed reason when its server is not running
@@ -20,6 +24,7 @@ import argparse
 import datetime
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -153,8 +158,12 @@ BACKENDS = {
 # ---- the measurement ------------------------------------------------------------------------
 def measure(name: str, make, work: str, source: str, size: int, expected: str,
             codec: str, object_size: int) -> dict | None:
-    from ember import format as fmt
-    from ember.engine import BackupSpec, ChainMember, Engine
+    try:
+        from ember.engine import format as fmt
+        from ember.engine.engine import BackupSpec, ChainMember, Engine
+    except ImportError:  # a tree from before the ember.engine package (PYTHONPATH=old/core)
+        from ember import format as fmt
+        from ember.engine import BackupSpec, ChainMember, Engine
 
     made = make(os.path.join(work, name), object_size)
     if made is None:
@@ -199,22 +208,47 @@ def measure(name: str, make, work: str, source: str, size: int, expected: str,
 
 def table(rows: list[dict]) -> str:
     base = next((r for r in rows if r["backend"] == "posix"), None)
-    lines = ["| backend | objects | backup MB/s | vs posix | restore MB/s | vs posix |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| backend | objects | backup MB/s | vs posix | restore MB/s | vs posix "
+             "| peak RSS MiB |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         ratio = (lambda key: "%.2f" % (r[key] / base[key]) if base else "-")
-        lines.append("| %s | %d | %.1f | %s | %.1f | %s |" % (
+        lines.append("| %s | %d | %.1f | %s | %.1f | %s | %.0f |" % (
             r["backend"], r["objects"], r["backup_MBps"], ratio("backup_MBps"),
-            r["restore_MBps"], ratio("restore_MBps")))
+            r["restore_MBps"], ratio("restore_MBps"), r.get("peak_rss_MiB", 0)))
     return "\n".join(lines)
+
+
+def run_isolated(name: str, args, work: str, source: str, expected: str) -> dict | None:
+    """``measure`` for one backend in a child process; adds its peak RSS."""
+    out = os.path.join(work, "%s.json" % name)
+    cmd = [sys.executable, os.path.abspath(__file__), "--one", name, "--source", source,
+           "--expected", expected, "--work", work, "--size", args.size, "--codec", args.codec,
+           "--object-size", args.object_size, "--json", out]
+    proc = subprocess.Popen(cmd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit("%s: the measuring process failed (exit %d)"
+                         % (name, os.waitstatus_to_exitcode(status)))
+    if not os.path.exists(out):
+        return None  # skipped: the server is not running
+    with open(out) as f:
+        row = json.load(f)
+    row["peak_rss_MiB"] = round(usage.ru_maxrss / 1024, 1)
+    return row
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size", default="256M", help="volume size (default 256M)")
+    p.add_argument("--size", default="1G", help="volume size (default 1G)")
     p.add_argument("--codec", default="none",
                    help="backup_compression_algorithm (default none: measure transport)")
-    p.add_argument("--object-size", default="32M", help="object size for every backend")
+    p.add_argument("--object-size", default="52428800",
+                   help="object size for every backend (default Cinder's 52428800)")
+    p.add_argument("--one", help=argparse.SUPPRESS)  # the child: measure this backend
+    p.add_argument("--source", help=argparse.SUPPRESS)
+    p.add_argument("--expected", help=argparse.SUPPRESS)
+    p.add_argument("--work", help=argparse.SUPPRESS)
     p.add_argument("--backends", default=",".join(BACKENDS),
                    help="comma-separated, from: %s" % ", ".join(BACKENDS))
     p.add_argument("--seed", type=int, default=2024)
@@ -224,6 +258,14 @@ def main(argv=None) -> int:
     if object_size % SHA_BLOCK:
         p.error("--object-size must be a multiple of %d" % SHA_BLOCK)
 
+    if args.one:
+        row = measure(args.one, BACKENDS[args.one], args.work, args.source, size,
+                      args.expected, args.codec, object_size)
+        if row:
+            with open(args.json, "w") as f:
+                json.dump(row, f)
+        return 0
+
     rows = []
     with tempfile.TemporaryDirectory(prefix="ember-objstores-") as work:
         source = os.path.join(work, "volume.img")
@@ -232,12 +274,12 @@ def main(argv=None) -> int:
             if name not in BACKENDS:
                 p.error("unknown backend %s (known: %s)" % (name, ", ".join(BACKENDS)))
             bench_volume.warm(source)
-            row = measure(name, BACKENDS[name], work, source, size, expected, args.codec,
-                          object_size)
+            row = run_isolated(name, args, work, source, expected)
             if row:
                 rows.append(row)
-                print("%s: backup %.1f MB/s, restore %.1f MB/s" % (
-                    name, row["backup_MBps"], row["restore_MBps"]), flush=True)
+                print("%s: backup %.1f MB/s, restore %.1f MB/s, peak RSS %.0f MiB" % (
+                    name, row["backup_MBps"], row["restore_MBps"], row["peak_rss_MiB"]),
+                    flush=True)
     print()
     print("%s volume, codec %s, %s objects, %d cores" % (
         args.size, args.codec, args.object_size, os.cpu_count() or 0))

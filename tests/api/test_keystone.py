@@ -71,8 +71,7 @@ project_domain_id = default
     return server.start()
 
 
-@NEEDS_BEGIN
-def test_members_admins_and_refused_tokens(keystone_api, ember):
+def test_members_admins_and_refused_tokens(keystone_api):
     member1, p1 = token_for("ember-member1", "member-secret", "ember-p1")
     member2, p2 = token_for("ember-member2", "member-secret", "ember-p2")
     admin, admin_project = token_for("ember-admin", "admin-secret", "ember-p1")
@@ -82,47 +81,66 @@ def test_members_admins_and_refused_tokens(keystone_api, ember):
                             {"volume": {"size": 1, "name": "kv1"}})
     assert status == 202, body
     volume_id = body["volume"]["id"]
-    status, body = api_call(base + p1 + "/backups", "POST", member1,
-                            {"backup": {"volume_id": volume_id, "name": "kb1"}})
-    assert status == 202, body
-    backup_id = body["backup"]["id"]
-
     # a member sees its own project only; another project's member gets 404
-    status, body = api_call(base + p1 + "/backups/" + backup_id, token=member1)
-    assert status == 200 and "os-backup-project-attr:project_id" not in body["backup"]
-    status, body = api_call(base + p2 + "/backups/" + backup_id, token=member2)
+    status, body = api_call(base + p1 + "/volumes/" + volume_id, token=member1)
+    assert status == 200 and "os-vol-tenant-attr:tenant_id" not in body["volume"]
+    status, body = api_call(base + p2 + "/volumes/" + volume_id, token=member2)
     assert status == 404 and "itemNotFound" in body
-    # nor may a member use another project's URL, or list every project, or reset
+    # nor may a member use another project's URL, list every project, or set quotas
     status, body = api_call(base + p1 + "/backups", token=member2)
     assert (status, body) == (400, {"badRequest": {"code": 400,
                                                    "message": "Malformed request url"}})
     status, body = api_call(base + p1 + "/backups?all_tenants=1", token=member1)
     assert status == 403 and body["forbidden"]["message"].startswith(
         "Policy doesn't allow ember:all_projects to be performed")
-    status, body = api_call(base + p1 + "/backups/%s/action" % backup_id, "POST", member1,
-                            {"os-reset_status": {"status": "error"}})
-    assert status == 403 and "forbidden" in body
     status, body = api_call(base + p1 + "/os-quota-sets/" + p1, "PUT", member1,
                             {"quota_set": {"backups": 1}})
-    assert status == 403
-    # the admin (role admin in ember-p1) sees project and user, and every project
-    status, body = api_call(base + p1 + "/backups/" + backup_id, token=admin)
-    assert status == 200 and body["backup"]["os-backup-project-attr:project_id"] == p1
-    status, body = api_call(base + admin_project + "/backups?all_tenants=1", token=admin)
-    assert status == 200 and backup_id in [b["id"] for b in body["backups"]]
+    assert status == 403 and "forbidden" in body
+    assert api_call(base + p1 + "/os-services", token=member1)[0] == 403
+    # the admin (role admin in ember-p1) sees the owner, other projects and services
+    status, body = api_call(base + p1 + "/volumes/" + volume_id, token=admin)
+    assert status == 200 and body["volume"]["os-vol-tenant-attr:tenant_id"] == p1
+    status, body = api_call(base + admin_project + "/volumes?all_tenants=1", token=admin)
+    assert status == 200 and volume_id in [v["id"] for v in body["volumes"]]
+    status, body = api_call(base + p1 + "/os-quota-sets/" + p2, "PUT", admin,
+                            {"quota_set": {"backups": 5}})
+    assert status == 200 and body["quota_set"]["backups"] == 5
+    assert api_call(base + p1 + "/os-services", token=admin)[0] == 200
 
-    # a bad token, and a revoked one, are refused by keystonemiddleware
-    status, _ = api_call(base + p1 + "/backups", token="not-a-token")
-    assert status == 401
-    status, _ = api_call(base + p1 + "/backups")
-    assert status == 401
+    # a bad token, no token, and a revoked one are refused by keystonemiddleware
+    assert api_call(base + p1 + "/volumes", token="not-a-token")[0] == 401
+    assert api_call(base + p1 + "/volumes")[0] == 401
+    # (a revoked token that ember-api validated before stays good until keystonemiddleware's
+    # token_cache_time passes, as in Cinder)
     revoked, _ = token_for("ember-member1", "member-secret", "ember-p1")
-    assert api_call(base + p1 + "/backups", token=revoked)[0] == 200
     req = urllib.request.Request(KEYSTONE + "/auth/tokens", method="DELETE",
                                  headers={"X-Auth-Token": admin, "X-Subject-Token": revoked})
     urllib.request.urlopen(req, timeout=30)
-    status, _ = api_call(base + p1 + "/backups", token=revoked)
-    assert status == 401
+    assert api_call(base + p1 + "/volumes", token=revoked)[0] == 401
+    # the version documents need no token (the clients discover first)
+    assert api_call(keystone_api.url + "/v3/")[0] == 200
+
+
+@NEEDS_BEGIN
+def test_backups_are_scoped_to_the_project(keystone_api):
+    member1, p1 = token_for("ember-member1", "member-secret", "ember-p1")
+    member2, p2 = token_for("ember-member2", "member-secret", "ember-p2")
+    admin, _ = token_for("ember-admin", "admin-secret", "ember-p1")
+    base = keystone_api.url + "/v3/"
+    _, body = api_call(base + p1 + "/volumes", "POST", member1,
+                       {"volume": {"size": 1, "name": "kv1"}})
+    status, body = api_call(base + p1 + "/backups", "POST", member1,
+                            {"backup": {"volume_id": body["volume"]["id"], "name": "kb1"}})
+    assert status == 202, body
+    backup_id = body["backup"]["id"]
+    status, body = api_call(base + p1 + "/backups/" + backup_id, token=member1)
+    assert status == 200 and "os-backup-project-attr:project_id" not in body["backup"]
+    assert api_call(base + p2 + "/backups/" + backup_id, token=member2)[0] == 404
+    status, body = api_call(base + p1 + "/backups/%s/action" % backup_id, "POST", member1,
+                            {"os-reset_status": {"status": "error"}})
+    assert status == 403 and "forbidden" in body
+    status, body = api_call(base + p1 + "/backups/" + backup_id, token=admin)
+    assert status == 200 and body["backup"]["os-backup-project-attr:project_id"] == p1
 
 
 @NEEDS_BEGIN

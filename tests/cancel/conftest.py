@@ -20,7 +20,7 @@ import time
 from importlib.metadata import entry_points
 
 import pytest
-from cli_harness import words
+from ember.testing.cli import words
 from ember.testing.services import require
 
 EMBER = os.path.join(os.path.dirname(sys.executable), "ember")

@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 WATCHED = ("alembic", "oslo_messaging", "oslo_policy", "sqlalchemy", "ember.service",
-           "ember.scan", "ember.verify", "ember.engine")
+           "ember.repository.scan", "ember.repository.verify", "ember.engine.engine")
 
 PROBE = """
 import json, sys
@@ -66,5 +66,5 @@ def test_volume_list_at_schema_head_needs_no_alembic_nor_oslo_messaging(ember):
     assert code == 0, proc.stderr
     assert proc.stdout.split() == ["vol1"]
     assert {"sqlalchemy", "ember.service"} <= modules  # the probe saw a real command run
-    assert not modules & {"alembic", "oslo_messaging", "ember.scan", "ember.verify",
-                          "ember.engine"}, modules
+    assert not modules & {"alembic", "oslo_messaging", "ember.repository.scan", "ember.repository.verify",
+                          "ember.engine.engine"}, modules

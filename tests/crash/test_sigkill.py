@@ -25,10 +25,10 @@ import signal
 import pytest
 from ember.catalog.models import Backup, Volume
 from ember.context import RequestContext
-from ember.engine import ChainMember
+from ember.engine.engine import ChainMember
 from ember.service import Ember
 from ember.testing.config import make_conf
-from ember.verify import verify_chain
+from ember.repository.verify import verify_chain
 
 pytestmark = pytest.mark.slow
 

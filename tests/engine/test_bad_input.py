@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from ember import format as fmt
-from ember.engine import BackupSpec, ChainMember, Engine
+from ember.engine import format as fmt
+from ember.engine.engine import BackupSpec, ChainMember, Engine
 from ember.errors import (BackupCancelled, ConfigError, CorruptObject, InvalidBackup,
                           UnsupportedCompression, UnsupportedVersion)
 from ember.testing.config import make_conf

@@ -12,7 +12,7 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ember import compression
+from ember.engine import compression
 from ember.errors import UnsupportedCompression
 
 NAMES = ["none", "off", "no", "zlib", "gzip", "bz2", "bzip2", "zstd", "ZLIB", "Gzip"]

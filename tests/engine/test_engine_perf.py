@@ -16,13 +16,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ember import blocks, compression
-from ember import engine as engine_mod
-from ember import format as fmt
+from ember.engine import blocks, compression
+from ember.engine import engine as engine_mod
+from ember.engine import format as fmt
 from ember.driver import DriverCapabilities
-from ember.engine import BackupSpec, ChainMember, Engine
-from ember.extents import ChangedRuns, changed_runs
-from ember.pipeline import Window
+from ember.engine.engine import BackupSpec, ChainMember, Engine
+from ember.engine.extents import ChangedRuns, changed_runs
+from ember.engine.pipeline import Window
 from ember.testing.config import make_conf
 from ember.testing.memory import MemoryBackupDriver, MemoryStore
 from ember.wrappers import DriverWrapper

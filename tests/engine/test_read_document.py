@@ -2,7 +2,8 @@
 
 import pytest
 
-from ember import errors, plan
+from ember import errors
+from ember.engine import plan
 
 
 class FileReader:

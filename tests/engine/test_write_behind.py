@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from ember import blocks
+from ember.engine import blocks
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="sync_file_range is Linux-only")

@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from ember import compression
+from ember.engine import compression
 
 pytest.importorskip("isal", reason="isal is a core dependency; this tests its use")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_harness import MiB, EmberCLI, require_posix_plugin, words
+from ember.testing.cli import MiB, EmberCLI, require_posix_plugin, words
 
 RECORDER = '''
 import json, os

@@ -10,7 +10,7 @@ import os
 import pytest
 from ember.context import RequestContext
 from ember.driver import OBJECT_STORE_PREFIX
-from ember.scan import scan_repository
+from ember.repository.scan import scan_repository
 from ember.service import Ember
 from ember.testing.config import make_conf
 from ember.testing.memory import MemoryBackupDriver, MemoryStore

@@ -1,4 +1,4 @@
-"""Changed-block tracking (``ember.cbt``) on a real reflink XFS, loop-mounted by the
+"""Changed-block tracking (``ember.engine.cbt``) on a real reflink XFS, loop-mounted by the
 test: incrementals read only the extents that differ from the parent's clone, their
 ``_sha256file`` equals a full re-hash of the volume, and every point restores bit-exact;
 every reason to doubt reads everything and says so."""
@@ -9,7 +9,7 @@ import re
 import subprocess
 
 import pytest
-from ember import format as fmt
+from ember.engine import format as fmt
 from ember.context import RequestContext
 from ember.service import Ember
 from ember.testing.config import make_conf

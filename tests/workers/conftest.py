@@ -8,6 +8,7 @@ real PostgreSQL, the real RabbitMQ, a posix repository and volume directory that
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +19,24 @@ from ember.testing.services import require, scratch_database, tcp_open
 
 PG_URL = os.environ.get("EMBER_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 RABBIT = os.environ.get("EMBER_TEST_RABBIT_URL", "rabbit://guest:guest@127.0.0.1:5672/")
+OSCLIENTS = os.environ.get("EMBER_OSCLIENTS_BASE", "/tmp/ember-osclients")
 MiB = 1 << 20
+
+
+def _exe(name: str) -> str:
+    """A console script of this venv."""
+    return shutil.which(name, path=os.path.dirname(sys.executable)) or name
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _require_openstack_client() -> None:
+    require(os.access(OSCLIENTS + "/bin/openstack", os.X_OK),
+            "python-openstackclient (%s)" % OSCLIENTS, "bash scripts/servers/osclients.sh install")
 
 
 def require_rabbitmq() -> None:
@@ -41,6 +59,7 @@ class Cluster:
         self.workers: dict[str, subprocess.Popen] = {}
         self._service = None
         self._dispatcher = None
+        self.api = None
 
     def write_config(self, **extra) -> None:
         values = {"state_path": os.path.join(self.root, "state"), "transport_url": RABBIT,
@@ -50,6 +69,7 @@ class Cluster:
                   "service_down_time": 4, "backup_max_operations": 4,
                   "backup_shared_volume_paths": "%s,%s" % (
                       self.shared, os.path.join(self.root, "state", "volumes")),
+                  "quota_backups": -1, "quota_backup_gigabytes": -1,
                   "host": "api-" + self.tag}
         values.update(extra)
         with open(self.config, "w") as f:
@@ -57,14 +77,49 @@ class Cluster:
             f.writelines("%s = %s\n" % item for item in values.items())
             f.write("[database]\nconnection = %s\n" % self.db_url)
 
+    def start_api(self) -> str:
+        """``ember-api`` (noauth, one gunicorn worker) on this cluster; returns its URL.
+        With ``transport_url`` set it hands all work to the workers."""
+        port = free_port()
+        log = open(os.path.join(self.root, "ember-api.log"), "ab")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        env.update(OS_DEFAULT__OSAPI_VOLUME_LISTEN="127.0.0.1",
+                   OS_DEFAULT__OSAPI_VOLUME_LISTEN_PORT=str(port),
+                   OS_DEFAULT__OSAPI_VOLUME_WORKERS="1", OS_DEFAULT__AUTH_STRATEGY="noauth")
+        self.api = subprocess.Popen([_exe("ember-api"), "--config-file", self.config],
+                                    stdout=log, stderr=subprocess.STDOUT, env=env,
+                                    start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not tcp_open("127.0.0.1", port, 0.5):
+            assert self.api.poll() is None and time.monotonic() < deadline, self.log("api")
+            time.sleep(0.2)
+        return "http://127.0.0.1:%d" % port
+
+    require_openstack_client = staticmethod(_require_openstack_client)
+
+    def openstack(self, url: str, *args) -> subprocess.CompletedProcess:
+        """The stock ``openstack`` client against ``url`` (project ``default``)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        env["HOME"] = self.root
+        return subprocess.run([OSCLIENTS + "/bin/openstack", "--os-auth-type", "none",
+                               "--os-endpoint", url + "/v3/default", *args],
+                              capture_output=True, text=True, env=env, timeout=180)
+
+    def ember(self, *args) -> str:
+        """``ember`` (the CLI) on this cluster's configuration; its stdout."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        result = subprocess.run([_exe("ember"), "--config-file", self.config, *args],
+                                capture_output=True, text=True, env=env, timeout=180)
+        assert result.returncode == 0, "ember %s: %s" % (" ".join(args), result.stderr)
+        return result.stdout
+
     def host(self, name: str) -> str:
         return "%s-%s" % (name, self.tag)
 
     def start_worker(self, name: str, *extra_args) -> subprocess.Popen:
         host = self.host(name)
         log = open(os.path.join(self.root, "%s.log" % host), "ab")
-        proc = subprocess.Popen([shutil.which("ember-backup") or os.path.join(
-            os.path.dirname(sys.executable), "ember-backup"), "--config-file", self.config,
+        proc = subprocess.Popen([_exe("ember-backup"), "--config-file", self.config,
             "--host", host, *extra_args], stdout=log, stderr=subprocess.STDOUT,
             env={k: v for k, v in os.environ.items() if not k.startswith("OS_")})
         self.workers[host] = proc
@@ -91,7 +146,9 @@ class Cluster:
         return None
 
     def log(self, host: str) -> str:
-        with open(os.path.join(self.root, "%s.log" % host), errors="replace") as f:
+        """The log of the worker on ``host`` (or of ``ember-api`` for "api")."""
+        name = "ember-api" if host == "api" else host
+        with open(os.path.join(self.root, "%s.log" % name), errors="replace") as f:
             return f.read()
 
     def kill(self, host: str) -> None:
@@ -117,6 +174,9 @@ class Cluster:
         return self._dispatcher
 
     def close(self) -> None:
+        if self.api is not None and self.api.poll() is None:
+            os.killpg(self.api.pid, signal.SIGTERM)  # gunicorn's master and its worker
+            self.api.wait(timeout=30)
         for proc in self.workers.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -127,7 +187,7 @@ class Cluster:
                 proc.kill()
                 proc.wait()
         if self._dispatcher is not None:
-            self._dispatcher.close()
+            self._dispatcher.shutdown()
         if self._service is not None:
             self._service.catalog.close()
 

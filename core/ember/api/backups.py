@@ -160,8 +160,9 @@ def delete(req, id):
 
 
 def _delete(req, ref, *, force: bool) -> None:
-    ids = req.service.begin_delete_backup(req.context, ref, force=force)
-    req.dispatcher.dispatch(req.context, "delete", ids)
+    begun = req.service.begin_delete_backup(req.context, ref, force=force)
+    if not begun.get("running"):  # else the backup's own process cancels and deletes it
+        req.dispatcher.dispatch(req.context, "delete", begun)
 
 
 def action(req, id):

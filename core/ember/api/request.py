@@ -35,11 +35,19 @@ class ApiRequest(webob.Request):
 
     def base(self) -> str:
         """``http://host:port/v3/<project>`` (or ``/v3``) of this request, for links."""
-        project = self.environ.get("ember.url_project")
-        return self.host_url + "/v3" + ("/" + project if project else "")
+        return self._link_bases()[0]
+
+    def _link_bases(self) -> tuple[str, str]:
+        """(self base, bookmark base), worked out once per request (lists need 1,000)."""
+        bases = self.environ.get("ember.link_bases")
+        if bases is None:
+            project = self.environ.get("ember.url_project")
+            tail = "/" + project if project else ""
+            bases = self.environ["ember.link_bases"] = (self.host_url + "/v3" + tail,
+                                                        self.host_url + tail)
+        return bases
 
     def link(self, collection: str, item_id: str) -> list:
-        project = self.environ.get("ember.url_project")
-        bookmark = self.host_url + ("/" + project if project else "")
-        return [{"href": "%s/%s/%s" % (self.base(), collection, item_id), "rel": "self"},
+        base, bookmark = self._link_bases()
+        return [{"href": "%s/%s/%s" % (base, collection, item_id), "rel": "self"},
                 {"href": "%s/%s/%s" % (bookmark, collection, item_id), "rel": "bookmark"}]

@@ -20,6 +20,27 @@ def _backup_view(backup: dict):
     return show_columns(backup, {"metadata": DictColumn})
 
 
+def _async_option(parser, what: str) -> None:
+    parser.add_argument("--async", dest="run_async", action="store_true", default=False,
+                        help="Hand the %s to the ember-backup workers ([DEFAULT] "
+                             "transport_url) and return once one has taken it, instead of "
+                             "running it here" % what)
+
+
+def _check_async(command, parsed_args) -> None:
+    """Refuse --async before anything changes when no workers can be reached."""
+    from ember.service.dispatch import require_workers
+
+    if parsed_args.run_async:
+        require_workers(command.service.conf)
+
+
+def _hand_off(command, operation: str, ids: dict) -> None:
+    from ember.service.dispatch import hand_off
+
+    hand_off(command.service, command.context, operation, ids)
+
+
 class CreateVolumeBackup(ShowOne):
     """Back up a volume (runs in the foreground; exits 1 with the fail reason)."""
 
@@ -46,16 +67,23 @@ class CreateVolumeBackup(ShowOne):
                             help="Property to set on the backup (repeatable)")
         parser.add_argument("--availability-zone", metavar="<zone-name>",
                             help="Availability zone recorded on the backup")
+        _async_option(parser, "backup")
         return parser
 
     def act(self, parsed_args):
-        backup = self.service.create_backup(
-            self.context, parsed_args.volume, name=parsed_args.name,
-            description=parsed_args.description, container=parsed_args.container,
-            incremental=parsed_args.incremental, force=parsed_args.force,
-            snapshot=parsed_args.snapshot, metadata=parsed_args.properties,
-            availability_zone=parsed_args.availability_zone,
-            progress=self.app.progress("backup"))
+        _check_async(self, parsed_args)
+        options = dict(name=parsed_args.name, description=parsed_args.description,
+                       container=parsed_args.container, incremental=parsed_args.incremental,
+                       force=parsed_args.force, snapshot=parsed_args.snapshot,
+                       metadata=parsed_args.properties,
+                       availability_zone=parsed_args.availability_zone)
+        if parsed_args.run_async:
+            backup = self.service.begin_create_backup(self.context, parsed_args.volume,
+                                                      **options)
+            _hand_off(self, "create", {"backup_id": backup["id"]})
+            return _backup_view(self.service.get_backup(self.context, backup["id"]))
+        backup = self.service.create_backup(self.context, parsed_args.volume,
+                                            progress=self.app.progress("backup"), **options)
         return _backup_view(backup)
 
 
@@ -135,15 +163,23 @@ class RestoreVolumeBackup(ShowOne):
                             help="Restore onto an existing volume (accepted as "
                                  "OpenStackClient spells it; an existing volume is "
                                  "overwritten with or without it, as in Cinder's guide)")
+        _async_option(parser, "restore")
         return parser
 
     def act(self, parsed_args):
+        _check_async(self, parsed_args)
         target, name = None, None
         if parsed_args.volume is not None:
             try:
                 target = self.service.get_volume(self.context, parsed_args.volume)["id"]
             except errors.NotFound:
                 name = parsed_args.volume  # not a volume: the name of a new one
+        if parsed_args.run_async:
+            begun = self.service.begin_restore_backup(self.context, parsed_args.backup, target,
+                                                      name=name, force=parsed_args.force)
+            _hand_off(self, "restore", begun)
+            return show_columns({k: begun[k] for k in ("backup_id", "volume_id",
+                                                       "volume_name")})
         result = self.service.restore_backup(
             self.context, parsed_args.backup, target, name=name, force=parsed_args.force,
             progress=self.app.progress("restore"))
@@ -160,12 +196,20 @@ class DeleteVolumeBackup(Command):
         parser.add_argument("--force", action="store_true", default=False,
                             help="Allow deleting a backup in a status other than available "
                                  "or error (admin only)")
+        _async_option(parser, "delete")
         return parser
 
     def act(self, parsed_args):
-        each(parsed_args.backups,
-             lambda ref: self.service.delete_backup(self.context, ref, force=parsed_args.force),
-             "backup", "delete", LOG)
+        _check_async(self, parsed_args)
+        each(parsed_args.backups, lambda ref: self._delete(ref, parsed_args), "backup",
+             "delete", LOG)
+
+    def _delete(self, ref, parsed_args) -> None:
+        if not parsed_args.run_async:
+            self.service.delete_backup(self.context, ref, force=parsed_args.force)
+            return
+        _hand_off(self, "delete", self.service.begin_delete_backup(self.context, ref,
+                                                                    force=parsed_args.force))
 
 
 class SetVolumeBackup(Command):

@@ -19,7 +19,7 @@ class VerifyVolumeBackup(Lister):
         return parser
 
     def act(self, parsed_args):
-        from ember.verify import verify_backup  # imported late: start-up stays light
+        from ember.repository.verify import verify_backup  # imported late: start-up stays light
 
         bar = self.app.progress("verify")
         try:
@@ -69,7 +69,7 @@ class ScanBackupRecords(Lister):
         return parser
 
     def act(self, parsed_args):
-        from ember.scan import scan_repository  # imported late: SQLAlchemy, oslo.policy
+        from ember.repository.scan import scan_repository  # imported late: SQLAlchemy, oslo.policy
 
         found = scan_repository(self.service, self.context, container=parsed_args.container,
                                 dry_run=parsed_args.dry_run)

@@ -12,8 +12,9 @@ import uuid
 
 import sqlalchemy as sa
 
-from ember import cbt, errors
-from ember import format as fmt
+from ember import errors
+from ember.engine import cbt
+from ember.engine import format as fmt
 from ember import policy as rules
 from ember import volumes as vols
 from ember.catalog import ownership, views
@@ -46,6 +47,18 @@ class BackupCreateMixin(ServiceBase):
         ``fail_reason``, the volume is back in its previous status, and the error is
         raised; a force delete (or any status reset) from elsewhere cancels it with
         ``BackupCancelled`` and no objects left behind."""
+        backup = self.begin_create_backup(
+            ctx, volume_ref, name=name, description=description, container=container,
+            incremental=incremental, force=force, snapshot=snapshot, metadata=metadata,
+            availability_zone=availability_zone)
+        return self.run_create_backup(ctx, backup["id"], progress=progress)
+
+    def begin_create_backup(self, ctx, volume_ref, *, name=None, description=None,
+                            container=None, incremental=False, force=False, snapshot=None,
+                            metadata=None, availability_zone=None) -> dict:
+        """The begin step: policy, checks, quota, the source claimed and the row made
+        ``creating`` (owned by this process); returns the backup at once. The work is
+        ``run_create_backup``, here or in another process given the id."""
         backup_id = str(uuid.uuid4())
         self._check_backup_target(container or self.driver.default_container(backup_id))
         with self.catalog.session() as session:
@@ -82,10 +95,24 @@ class BackupCreateMixin(ServiceBase):
                          data_timestamp=snap.created_at if snap else now,
                          encryption_key_id=volume.encryption_key_id, **self._owner())
             session.add(row)
+            session.flush()
+            return views.backup_view(row)
+
+    def run_create_backup(self, ctx, backup_id: str, progress: Progress | None = None) -> dict:
+        """The run step of a begun backup, from the catalogue alone: read the source,
+        write the objects, end ``available`` (or ``error``, or cancelled)."""
+        with self.catalog.session() as session:
+            row = session.get(Backup, backup_id)
+            if row is None:
+                raise errors.NotFound("No backup with an ID of '%s' exists." % backup_id)
+            volume = session.get(Volume, row.volume_id)
+            snap = session.get(Snapshot, row.snapshot_id) if row.snapshot_id else None
+            parent = session.get(Backup, row.parent_id) if row.parent_id else None
             volume_meta = self._volume_meta(volume)
             chain_parent = None if parent is None else chain_member(parent)
             source = snap.path if snap else volume.path
-            from_in_use = snap is None and volume.status == VolumeStatus.IN_USE
+            # the claim moved the volume's status to previous_status
+            from_in_use = snap is None and volume.previous_status == VolumeStatus.IN_USE
         return self._observed(
             "backup.create", ctx, row.id, row.volume_id,
             lambda report: self._run_backup(row, source, from_in_use, chain_parent,
@@ -165,7 +192,7 @@ class BackupCreateMixin(ServiceBase):
 
     def _run_backup(self, row: Backup, source: str, from_in_use: bool, parent, volume_meta,
                     progress) -> dict:
-        from ember.engine import BackupSpec
+        from ember.engine.engine import BackupSpec
 
         temp_path, tracked, objects = None, None, None
         token = StatusToken(
@@ -232,7 +259,7 @@ class BackupCreateMixin(ServiceBase):
         self._tracker(row.volume_id).keep(tracked, row.id)
         return self.get_backup_row(row.id)
 
-    # ---- change tracking (ember.cbt) --------------------------------------------------
+    # ---- change tracking (ember.engine.cbt) ------------------------------------------
     def _tracker(self, volume_id: str) -> cbt.Tracker:
         return cbt.Tracker(self.conf.backup_change_tracking_dir, volume_id)
 

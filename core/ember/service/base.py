@@ -33,7 +33,7 @@ def _not_found(kind: str, ref) -> errors.NotFound:
 
 def chain_member(row: Backup):
     """The engine's ``ChainMember`` for a catalogue row."""
-    from ember.engine import ChainMember
+    from ember.engine.engine import ChainMember
 
     return ChainMember(backup_id=row.id, container=row.container, prefix=row.service_metadata,
                        volume_id=row.volume_id)
@@ -67,7 +67,7 @@ class ServiceBase:
         return self._driver
 
     def _engine(self):
-        from ember.engine import Engine
+        from ember.engine.engine import Engine
 
         return Engine(self.driver, self.conf)
 

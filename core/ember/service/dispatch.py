@@ -81,3 +81,26 @@ def make_dispatcher(conf, service, threads: int = 4) -> Dispatcher:
 
         return RPCDispatcher(service)
     return ThreadPoolDispatcher(service, threads)
+
+
+def require_workers(conf) -> None:
+    """Raise ConfigError unless ``transport_url`` names a message bus, so
+    ``ember-backup`` workers can be handed work (``--async``)."""
+    from ember.workers import rpc
+
+    if not rpc.transport_configured(conf):
+        raise errors.ConfigError("--async needs [DEFAULT] transport_url (and ember-backup "
+                                 "workers); without one, leave out --async")
+
+
+def hand_off(service, ctx, operation: str, ids: dict) -> None:
+    """Give work begun by this process to an ``ember-backup`` worker and return once one
+    has taken it (or it was ended because no worker may run it): ``ember … --async``."""
+    from ember.workers.dispatcher import RPCDispatcher
+
+    require_workers(service.conf)
+    dispatcher = RPCDispatcher(service)
+    try:
+        dispatcher.hand_off(ctx, operation, ids)
+    finally:
+        dispatcher.shutdown()

@@ -31,6 +31,9 @@ from ember.service.services import BACKUP_BINARY
 #: answers of ``take_over``
 TAKEN, MINE, GONE = "taken", "mine", "gone"
 _BUSY = (BackupStatus.CREATING, BackupStatus.RESTORING, BackupStatus.DELETING)
+#: the statuses a delete may have left (only ``creating`` changes what its run does)
+_LEFT = (BackupStatus.AVAILABLE, BackupStatus.ERROR, BackupStatus.CREATING,
+         BackupStatus.RESTORING, BackupStatus.ERROR_DELETING, BackupStatus.DELETING)
 
 
 def _under(path: str, roots) -> bool:
@@ -43,7 +46,28 @@ def _under(path: str, roots) -> bool:
 
 
 class HandoffMixin(ServiceBase):
-    """Ownership hand-off between processes, claim heartbeats and routing."""
+    """Ownership hand-off between processes, claim heartbeats, routing, and the run step
+    of any begun work."""
+
+    #: the work a begin step hands over, by the name ``run`` knows it
+    RUNNABLE = ("create", "restore", "delete")
+
+    def run(self, ctx, operation: str, ids: dict):
+        """The run step of begun work, from what its begin step returned: ``create``
+        ``{"backup_id"}``, ``restore`` ``{"backup_id", "target_is_new"}``, ``delete``
+        ``{"backup_id", "was", "running"}``."""
+        backup_id = str(ids["backup_id"])
+        if operation == "create":
+            return self.run_create_backup(ctx, backup_id)
+        if operation == "restore":
+            return self.run_restore_backup(ctx, backup_id,
+                                           target_is_new=ids.get("target_is_new") is True)
+        if operation == "delete":
+            was = ids.get("was")
+            return self.run_delete_backup(ctx, backup_id, was=was if was in _LEFT
+                                          else BackupStatus.DELETING,
+                                          running=ids.get("running") is True)
+        raise ValueError("no such work: %r" % (operation,))
 
     def _mine(self):
         return Backup.owner_host == self.conf.host, Backup.owner_pid == os.getpid()

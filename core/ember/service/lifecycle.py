@@ -31,6 +31,14 @@ class BackupLifecycleMixin(ServiceBase):
         """Delete a backup and its objects. Needs ``available``/``error`` unless
         ``force`` (admin), and no incremental children. Force-deleting a running backup
         cancels it: its process removes the objects and the row."""
+        begun = self.begin_delete_backup(ctx, ref, force=force)
+        self.run_delete_backup(ctx, **begun)
+
+    def begin_delete_backup(self, ctx, ref, *, force=False) -> dict:
+        """The begin step: policy, checks and the row made ``deleting``; returns the
+        keyword arguments of ``run_delete_backup``: ``backup_id``, ``was`` (the status it
+        left) and ``running`` (a live process runs its creation and finishes the delete
+        itself: this process does not own it, and nothing is to be run elsewhere)."""
         with self.catalog.session() as session:
             row = self._backup(session, ctx, ref)
             self.policy.enforce(ctx, rules.DELETE, row.project_id)
@@ -54,7 +62,12 @@ class BackupLifecycleMixin(ServiceBase):
                                       status=BackupStatus.DELETING, **claim):
                 raise errors.InvalidState("Backup %s changed status meanwhile; try again."
                                           % row.id)
-            backup_id = row.id
+            return {"backup_id": row.id, "was": was, "running": running}
+
+    def run_delete_backup(self, ctx, backup_id: str, *, was: str = BackupStatus.DELETING,
+                          running: bool = False) -> None:
+        """The run step of a begun delete: remove the objects, then the row (or, when
+        ``running``, wait a while for the backup's own process to do so)."""
         def run(_report):
             if running:  # its own process finishes the delete
                 self._wait_gone(backup_id)

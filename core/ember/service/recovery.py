@@ -34,7 +34,7 @@ class RecoveryMixin(ServiceBase):
         in its previous status; ``restoring`` → ``available`` with the target volume
         ``error_restoring``; ``deleting`` → the delete is resumed. Then volumes and
         snapshots left busy with no busy backup using them get their status back
-        (``ember.repair``). Returns the ids repaired; a repair that fails is left for
+        (``ember.service.repair``). Returns the ids repaired; a repair that fails is left for
         the next run."""
         busy = (BackupStatus.CREATING, BackupStatus.RESTORING, BackupStatus.DELETING)
         with self.catalog.session() as session:
@@ -49,7 +49,7 @@ class RecoveryMixin(ServiceBase):
                     repaired.append(row.id)
             except errors.EmberError as exc:
                 LOG.warning("Could not repair backup %s: %s", row.id, exc)
-        from ember.repair import release_stuck_sources  # volumes/snapshots nothing uses
+        from ember.service.repair import release_stuck_sources  # volumes/snapshots nothing uses
 
         return repaired + release_stuck_sources(self.catalog)
 

@@ -34,17 +34,50 @@ class RestoreMixin(ServiceBase):
         is accepted as OpenStackClient spells it. Returns ``{"backup_id", "volume_id",
         "volume_name"}``. The backup ends ``available`` whatever happens; the volume
         ends ``available``, ``error_restoring`` (failure) or ``error`` (cancelled)."""
+        begun = self.begin_restore_backup(ctx, backup_ref, volume_ref, name=name, force=force)
+        return self.run_restore_backup(ctx, begun["backup_id"], progress=progress,
+                                       target_is_new=begun["target_is_new"])
+
+    def begin_restore_backup(self, ctx, backup_ref, volume_ref=None, *, name=None,
+                             force=False) -> dict:
+        """The begin step: policy, checks (every repository document read), the target
+        claimed (or made) and the backup ``restoring`` (owned by this process); returns
+        ``{"backup_id", "volume_id", "volume_name", "target_is_new"}`` at once (the last
+        for ``run_restore_backup``, not for users: a new target is all zeros, so zero
+        runs need not be written)."""
         made = []  # the new volume's image, removed again if its row is not committed
         try:
-            backup, plan, target_id, target_path, is_new = self._begin_restore(
+            backup, _plan, target_id, _path, is_new = self._begin_restore(
                 ctx, backup_ref, volume_ref, name, made)
         except BaseException:
             for path in made:
                 vols.remove(path)
             raise
+        with self.catalog.session() as session:
+            volume = session.get(Volume, target_id)
+            return {"backup_id": backup.id, "volume_id": volume.id,
+                    "volume_name": volume.display_name, "target_is_new": is_new}
+
+    def run_restore_backup(self, ctx, backup_id: str, progress: Progress | None = None, *,
+                           target_is_new: bool = False) -> dict:
+        """The run step of a begun restore, from the catalogue alone (the repository's
+        documents are read and checked again here: this may be another host)."""
+        with self.catalog.session() as session:
+            backup = session.get(Backup, backup_id)
+            if backup is None or not backup.restore_volume_id:
+                raise errors.NotFound("No restore of backup '%s' was begun." % backup_id)
+            target = session.get(Volume, backup.restore_volume_id)
+            target_id, target_path = target.id, target.path
+            chain = self._chain(session, backup)
+        try:
+            plan = self._engine().plan_restore(chain, self._size_limit(backup))
+        except Exception as exc:
+            self._end_restore(backup.id, target_id, VolumeStatus.ERROR_RESTORING, exc)
+            raise
         self._observed("backup.restore", ctx, backup.id, target_id,
                        lambda report: self._run_restore(backup, plan, target_id, target_path,
-                                                        is_new, report), progress)
+                                                        bool(target_is_new), report),
+                       progress)
         with self.catalog.session() as session:
             volume = session.get(Volume, target_id)
             return {"backup_id": backup.id, "volume_id": volume.id,
@@ -104,7 +137,7 @@ class RestoreMixin(ServiceBase):
     def _size_limit(backup: Backup) -> int:
         """The most bytes the row lets the backup's volume have: its exact byte size when
         Ember recorded one, else its size in GiB (a Cinder record)."""
-        from ember.plan import MAX_VOLUME
+        from ember.engine.plan import MAX_VOLUME
 
         return min(MAX_VOLUME, backup.size_bytes or backup.size * vols.GiB)
 

@@ -11,7 +11,8 @@ import uuid
 
 import sqlalchemy as sa
 
-from ember import cbt, errors
+from ember import errors
+from ember.engine import cbt
 from ember import policy as rules
 from ember import volumes as vols
 from ember.catalog import views

@@ -1,5 +1,5 @@
 """The chain suite: full backup, incrementals and a restore of every point, bit-exact,
-through ``ember.engine.Engine`` and the driver under test.
+through ``ember.engine.engine.Engine`` and the driver under test.
 
 Same ``driver`` fixture as ``ember.testing.conformance.DriverConformance``. Configure the
 driver with a small object size (at most ``MAX_OBJECT_SIZE``, a multiple of at least 4
@@ -18,8 +18,8 @@ import uuid
 import pytest
 
 from ember import errors
-from ember import format as fmt
-from ember.engine import BackupSpec, ChainMember, Engine
+from ember.engine import format as fmt
+from ember.engine.engine import BackupSpec, ChainMember, Engine
 from ember.testing.conformance import KitFixtures, random_bytes
 from ember.testing.faulty import FaultyDriver
 

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from ember import errors
-from ember import format as fmt
+from ember.engine import format as fmt
 from ember.driver import POSIX_PREFIX
 
 

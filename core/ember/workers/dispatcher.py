@@ -14,16 +14,16 @@ once a worker has the work.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
 import os
 import threading
 import time
 
-import oslo_messaging as messaging
-
 from ember.service.handoff import GONE, MINE, TAKEN
 from ember.workers import rpc
+from ember.workers.rpc import messaging
 
 LOG = logging.getLogger(__name__)
 #: seconds a worker that did not answer is passed over
@@ -31,7 +31,9 @@ PASS_OVER = 5.0
 #: longest wait between two offers of one piece of work
 MAX_BACKOFF = 4.0
 #: seconds a worker has to answer an offer (a claim is one UPDATE)
-ANSWER_TIMEOUT = 10
+ANSWER_TIMEOUT = 5
+#: offers waiting for an answer at once (one silent worker must not hold up the rest)
+OFFERS_AT_ONCE = 8
 
 
 @dataclasses.dataclass
@@ -42,6 +44,12 @@ class _Work:
     since: float = dataclasses.field(default_factory=time.monotonic)
     offers: int = 0
     next_offer: float = 0.0
+    offering: bool = False
+
+    def __eq__(self, other):  # one piece of work is only ever equal to itself
+        return self is other
+
+    __hash__ = object.__hash__
 
     @property
     def backup_id(self) -> str:
@@ -64,6 +72,7 @@ class RPCDispatcher:
         self._wake = threading.Condition()
         self._stopping = False
         self._thread = None
+        self._beating = False
 
     # --- background --------------------------------------------------------------------
     def dispatch(self, ctx, operation: str, ids: dict) -> None:
@@ -75,9 +84,12 @@ class RPCDispatcher:
         work = _Work(rpc.context_to_dict(ctx), operation, dict(ids))
         with self._wake:
             if self._thread is None:
+                self._offers = concurrent.futures.ThreadPoolExecutor(
+                    OFFERS_AT_ONCE, thread_name_prefix="rpc-offer")
                 self._thread = threading.Thread(target=self._loop, name="rpc-dispatcher",
                                                 daemon=True)
                 self._thread.start()
+                self._start_heartbeats()
             waiting = [w for w in self._pending if w.backup_id == work.backup_id]
             if waiting and waiting[0].operation == "create" and operation == "delete":
                 return
@@ -87,23 +99,40 @@ class RPCDispatcher:
             self._wake.notify()
 
     def _loop(self) -> None:
-        next_beat = 0.0
+        """Start an offer of each piece of work that is due and not being offered."""
         while True:
             with self._wake:
                 if self._stopping:
                     return
                 now = time.monotonic()
-                due = [w for w in self._pending if w.next_offer <= now]
-                if not due:
-                    wake_at = min([w.next_offer for w in self._pending] + [next_beat])
-                    self._wake.wait(max(0.05, min(wake_at - now, 1.0)))
-                    continue
-            if time.monotonic() >= next_beat and self._beat():
-                next_beat = time.monotonic() + self.conf.report_interval
-            for work in due:
-                if self._offer_once(work):
-                    with self._wake:
-                        self._pending.remove(work)
+                due = [w for w in self._pending if w.next_offer <= now and not w.offering]
+                for work in due:
+                    work.offering = True
+                    self._offers.submit(self._offer_in_background, work)
+                later = [w.next_offer for w in self._pending if not w.offering]
+                self._wake.wait(max(0.05, min([t - now for t in later] + [1.0])))
+
+    def _offer_in_background(self, work: _Work) -> None:
+        done = self._offer_once(work)
+        with self._wake:
+            work.offering = False
+            if done and work in self._pending:
+                self._pending.remove(work)
+            self._wake.notify()
+
+    def _start_heartbeats(self) -> None:
+        if not self._beating:
+            self._beating = True
+            threading.Thread(target=self._heartbeats, name="rpc-claims", daemon=True).start()
+
+    def _heartbeats(self) -> None:
+        """Keep the claims of waiting work alive, whatever the offers wait for."""
+        while True:
+            with self._wake:
+                if self._stopping:
+                    return
+            self._beat()
+            time.sleep(self.conf.report_interval)
 
     def _beat(self) -> bool:
         try:
@@ -128,13 +157,12 @@ class RPCDispatcher:
     # --- foreground --------------------------------------------------------------------
     def hand_off(self, ctx, operation: str, ids: dict) -> None:
         """Offer the work until a worker takes it (or it is ended as no worker may run
-        it), refreshing this process's claim meanwhile."""
+        it), refreshing this process's claims meanwhile."""
         work = _Work(rpc.context_to_dict(ctx), operation, dict(ids))
-        next_beat = time.monotonic() + self.conf.report_interval
+        with self._wake:
+            self._start_heartbeats()
         while not self._offer_once(work):
             time.sleep(max(0.0, work.next_offer - time.monotonic()))
-            if time.monotonic() >= next_beat and self._beat():
-                next_beat = time.monotonic() + self.conf.report_interval
 
     # --- one round -----------------------------------------------------------------------
     def _offer(self, work: _Work) -> bool:
@@ -167,9 +195,15 @@ class RPCDispatcher:
             return True
         return False
 
-    def close(self) -> None:
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop offering (work still waiting stays owned by this process, which the
+        repair of a live worker ends once this process is gone). The work offered runs
+        on the workers, so there is nothing else to wait for."""
         with self._wake:
             self._stopping = True
             self._wake.notify()
+        if self._thread is not None:
+            self._thread.join()
+            self._offers.shutdown(wait=True, cancel_futures=True)
         self._transport.cleanup()
 

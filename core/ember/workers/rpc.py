@@ -11,8 +11,13 @@ owner, so offering twice never runs anything twice).
 from __future__ import annotations
 
 import importlib
+import warnings
 
-import oslo_messaging as messaging
+with warnings.catch_warnings():
+    # oslo.messaging pulls in eventlet, whose import warns on stderr; Ember does not use
+    # eventlet (the threading executor), and the warning would garble one-line output
+    warnings.simplefilter("ignore")
+    import oslo_messaging as messaging
 
 from ember.context import RequestContext
 

@@ -25,11 +25,10 @@ import signal
 import sys
 import threading
 
-import oslo_messaging as messaging
-
 from ember import errors
 from ember.service.handoff import GONE, TAKEN
 from ember.workers import rpc
+from ember.workers.rpc import messaging
 
 LOG = logging.getLogger(__name__)
 BINARY = "cinder-backup"  # what `openstack volume service list` shows, as for Cinder
@@ -104,11 +103,13 @@ class Worker:
 
     # --- the service's life ------------------------------------------------------------
     def start(self) -> None:
-        self._service_id = self.service.register_service(BINARY, rpc.TOPIC)
         self._server = messaging.get_rpc_server(rpc.transport(self.conf),
                                                 rpc.target(server=self.conf.host), [self],
                                                 executor="threading")
         self._server.start()
+        # registered (and so offered work) only once its queue exists: an offer sent
+        # before would be dropped and wait out its timeout
+        self._service_id = self.service.register_service(BINARY, rpc.TOPIC)
         for name, beat in (("heartbeat", self._heartbeat), ("repair", self._repair)):
             threading.Thread(target=self._every, args=(beat,), name=name, daemon=True).start()
         LOG.info("ember-backup on host %s takes work on topic %s", self.conf.host, rpc.TOPIC)

@@ -33,7 +33,7 @@ CONTENT_TYPE = "application/octet-stream"
 CHUNK_GRANULE = 256 * 1024
 #: streamed uploads and downloads move at least this much per request: Cinder's 2 MiB
 #: default would cost a round trip per 2 MiB; 8 writers hold at most 8 of these
-STREAM_CHUNK = 16 << 20
+STREAM_CHUNK = 8 << 20
 
 
 def md5_base64(data: bytes) -> str:
@@ -199,14 +199,14 @@ class GoogleBackupDriver(ChunkedBackupDriver):
 
     def open_writer(self, container: str, name: str) -> ObjectWriter:
         """A resumable upload fed as the data is produced, in chunks of
-        ``backup_gcs_writer_chunk_size`` (at least 16 MiB; -1: the whole object in one
+        ``backup_gcs_writer_chunk_size`` (at least 8 MiB; -1: the whole object in one
         chunk); GCS makes the object visible only when the last chunk arrives, and checks
         the MD5 of everything sent against what it stored."""
         return _GcsWriter(self, container, name)
 
     def open_reader(self, container: str, name: str) -> BinaryIO:
         """The object in ranged reads of ``backup_gcs_reader_chunk_size`` (at least
-        16 MiB), all of one generation; the engine checks the md5 of what it reads."""
+        8 MiB), all of one generation; the engine checks the md5 of what it reads."""
         bucket = self._client().bucket(container)
         try:
             blob = bucket.get_blob(name, retry=None)  # pins the generation

@@ -18,13 +18,12 @@ gcs_opts = [
                     "backups. backup_gcs_object_size has to be a multiple of "
                     "backup_gcs_block_size."),
     cfg.IntOpt("backup_gcs_reader_chunk_size", default=2097152,
-               help="Accepted for cinder.conf compatibility. Ember reads each object "
-                    "in one request, so the library can check it against the object's "
-                    "MD5 (objects are at most backup_gcs_object_size bytes)."),
+               help="Bytes per ranged read when an object is streamed back (at least "
+                    "8 MiB are read per request whatever this says)."),
     cfg.IntOpt("backup_gcs_writer_chunk_size", default=2097152,
-               help="GCS objects larger than 8 MiB are uploaded in resumable chunks of "
-                    "this many bytes (a multiple of 262144). -1 uploads each object in "
-                    "one request."),
+               help="Objects are uploaded as resumable uploads in chunks of this many "
+                    "bytes (a multiple of 262144), but at least 8 MiB per request. -1 "
+                    "sends each object in one chunk (held whole in memory)."),
     cfg.IntOpt("backup_gcs_num_retries", default=3, min=0,
                help="Times a failed GCS request is retried (with exponential backoff) "
                     "when the failure is transient: a connection error, a timeout, an "

@@ -3,13 +3,12 @@ creation rules, credentials, integrity, error mapping and threads."""
 
 import json
 import os
-import socket
 import threading
 
 import pytest
 
 from ember import errors, loader
-from ember.testing.services import require
+from ember.testing.services import closed_port, require
 from ember.wrappers import RetryingDriver, unwrap
 
 from ember_gcs import connection, opts
@@ -32,13 +31,6 @@ CINDER_DEFAULTS = {
     "backup_gcs_enable_progress_timer": True,
     "backup_gcs_proxy_url": None,
 }
-
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---- options and loading ---------------------------------------------------------------

@@ -9,7 +9,8 @@ from __future__ import annotations
 import socket
 from typing import ClassVar
 
-from ember import errors, mount
+from ember import errors
+from ember_posix import mount
 from ember_posix.driver import PosixBackupDriver
 
 from ember_glusterfs import opts
@@ -31,7 +32,7 @@ class GlusterfsBackupDriver(mount.MountedShare, PosixBackupDriver):
         opts.register(conf)
         super().__init__(conf)
 
-    # ---- the mount (ember.mount.MountedShare) --------------------------------------
+    # ---- the mount (ember_posix.mount.MountedShare) --------------------------------------
     parse_share = staticmethod(parse_share)
 
     def before_mount(self, spec: mount.MountSpec) -> None:

@@ -16,9 +16,9 @@ import shutil
 import uuid
 
 import pytest
-from cli_harness import EmberCLI
-from ember.mount import mount_point_for, mounted_source
-from posix_family_cli import PosixFamilyCLI
+from ember.testing.cli import EmberCLI
+from ember_posix.mount import mount_point_for, mounted_source
+from ember_posix.testing import PosixFamilyCLI
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from ember.testing.config import make_conf
 from ember_glusterfs import opts
 from ember_glusterfs.driver import GlusterfsBackupDriver
 
-from ember.mount import mounted_source
+from ember_posix.mount import mounted_source
 
 
 def test_exact_mount_command_and_point(tmp_path):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ember import mount
+from ember_posix import mount
 from ember_posix.driver import PosixBackupDriver
 
 from ember_nfs import opts
@@ -46,7 +46,7 @@ class NFSBackupDriver(mount.MountedShare, PosixBackupDriver):
         opts.register(conf)
         super().__init__(conf)
 
-    # ---- the mount (ember.mount.MountedShare) --------------------------------------
+    # ---- the mount (ember_posix.mount.MountedShare) --------------------------------------
     parse_share = staticmethod(parse_share)
 
     def mount_options(self) -> str | None:

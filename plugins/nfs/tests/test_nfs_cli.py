@@ -13,8 +13,8 @@ removed afterwards.
 import uuid
 
 import pytest
-from cli_harness import EmberCLI, MiB, pattern, sha256_file
-from posix_family_cli import PosixFamilyCLI, cinder_names, on_share
+from ember.testing.cli import EmberCLI, MiB, pattern, sha256_file
+from ember_posix.testing import PosixFamilyCLI, cinder_names, on_share
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 
-from ember import errors, mount
+from ember import errors
+from ember_posix import mount
 from ember.testing.config import make_conf
 from ember_nfs import opts
 from ember_nfs.driver import NFSBackupDriver

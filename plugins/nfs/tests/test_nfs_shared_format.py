@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from ember import format as fmt
-from ember.engine import BackupSpec, ChainMember, Engine
+from ember.engine import format as fmt
+from ember.engine.engine import BackupSpec, ChainMember, Engine
 from ember.testing.conformance import random_bytes
 from ember_nfs.driver import NFSBackupDriver
 from ember_posix.driver import PosixBackupDriver

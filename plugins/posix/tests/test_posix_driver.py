@@ -17,7 +17,7 @@ import tempfile
 import pytest
 
 from ember import errors
-from ember.engine import ChainMember, Engine
+from ember.engine.engine import ChainMember, Engine
 from ember.loader import load_driver
 from ember.testing.config import make_conf
 from ember.wrappers import unwrap

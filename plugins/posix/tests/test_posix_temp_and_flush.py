@@ -9,8 +9,8 @@ import signal
 import pytest
 
 from ember import errors
-from ember import format as fmt
-from ember.engine import BackupSpec, ChainMember, Engine
+from ember.engine import format as fmt
+from ember.engine.engine import BackupSpec, ChainMember, Engine
 from ember.testing.config import make_conf
 from ember_posix.driver import TEMP_PREFIX, PosixBackupDriver, temp_path
 from ember_posix.opts import posix_opts

@@ -14,6 +14,7 @@ as in Cinder.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Optional
 
@@ -110,6 +111,11 @@ def make_client(conf, settings: Settings):
         verify = conf.backup_s3_ca_cert_file or None  # None: the default CA bundle
     else:
         verify = False
+        # said once here, not by urllib3 on stderr at every request
+        LOG.warning("backup_s3_verify_ssl is False: the certificate of %s is not checked",
+                    settings.where)
+        from urllib3.exceptions import InsecureRequestWarning
+        warnings.filterwarnings("ignore", category=InsecureRequestWarning)
     # a session of our own: the process-wide default session is not thread safe
     session = boto3.session.Session()
     return session.client(

@@ -42,14 +42,14 @@ class S3BackupDriver(ChunkedBackupDriver):
 
     name = "s3"
     cinder_service = "cinder.backup.drivers.s3.S3BackupDriver"
-    capabilities = DriverCapabilities(max_concurrency=10, streaming=True)
+    capabilities = DriverCapabilities(max_concurrency=10)
 
     def __init__(self, conf):
         super().__init__(opts.register(conf))
         self.settings = connection.Settings.from_conf(conf)
         # as many calls in flight as the client has connections
         self.capabilities = DriverCapabilities(
-            max_concurrency=conf.backup_s3_max_pool_connections, streaming=True)
+            max_concurrency=conf.backup_s3_max_pool_connections)
         self._client = None
         self._client_lock = threading.Lock()
         self._part_pool = None

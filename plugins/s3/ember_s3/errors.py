@@ -78,9 +78,11 @@ def translate(exc: BaseException, *, where: str, bucket: str, name: Optional[str
         return errors.ConfigError("%s: no credentials; set backup_s3_store_access_key and "
                                   "backup_s3_store_secret_key" % subject)
     if isinstance(exc, boto.SSLError):
+        inner = str(getattr(exc, "kwargs", {}).get("error") or "")
+        reason = re.sub(r"^\[SSL[^]]*\]\s*|\s*\(_ssl\.c:\d+\)$", "", inner) or "SSLError"
         return errors.PermanentDriverError(
             "%s: the TLS handshake failed (%s); check backup_s3_ca_cert_file or "
-            "backup_s3_verify_ssl" % (subject, _network_reason(exc)))
+            "backup_s3_verify_ssl" % (subject, _first_line(reason)))
     if isinstance(exc, (boto.ConnectionError, boto.HTTPClientError, boto.IncompleteReadError,
                         boto.ResponseStreamingError, ConnectionError, TimeoutError)):
         return errors.TransientDriverError(

@@ -20,6 +20,9 @@ from ember_s3.driver import S3BackupDriver
 ENDPOINT = os.environ.get("EMBER_S3_ENDPOINT", "http://127.0.0.1:8333")
 ACCESS_KEY = os.environ.get("EMBER_S3_ACCESS_KEY", "emberaccess")
 SECRET_KEY = os.environ.get("EMBER_S3_SECRET_KEY", "embersecretkey0123456789")
+#: the same server over TLS, and the self-signed certificate it serves
+HTTPS_ENDPOINT = os.environ.get("EMBER_S3_HTTPS_ENDPOINT", "https://127.0.0.1:8334")
+CA_FILE = os.environ.get("EMBER_S3_CA_FILE", "/tmp/ember-s3/tls/cert.pem")
 #: the read-only identity scripts/servers/s3.sh creates
 READER = ("emberreader", "emberreadersecret")
 
@@ -75,6 +78,16 @@ def s3_credentials(s3_endpoint):
     """(endpoint, access key, secret key) of the test server, for tests that configure
     Ember themselves (test modules cannot import conftest under --import-mode=importlib)."""
     return ENDPOINT, ACCESS_KEY, SECRET_KEY
+
+
+@pytest.fixture(scope="session")
+def s3_tls(s3_endpoint):
+    """(https endpoint, CA file) of the test server's TLS port."""
+    url = urllib.parse.urlsplit(HTTPS_ENDPOINT)
+    require(tcp_open(url.hostname, url.port or 443) and os.path.exists(CA_FILE),
+            "S3 server over TLS at %s (certificate %s)" % (HTTPS_ENDPOINT, CA_FILE),
+            "bash scripts/servers/s3.sh start")
+    return HTTPS_ENDPOINT, CA_FILE
 
 
 @pytest.fixture

@@ -1,11 +1,13 @@
 """The S3 driver against the real S3 server on 127.0.0.1: options, loading, setup checks,
-bucket rules, multipart streaming, Content-MD5, SSE-C, credentials, error mapping."""
+bucket rules, multipart streaming, Content-MD5, SSE-C, credentials, TLS, error mapping."""
 
-import socket
+import re
 
 import pytest
 
 from ember import errors, loader
+from ember.testing.config import make_conf
+from ember.testing.services import closed_port
 from ember.wrappers import RetryingDriver, unwrap
 
 from ember_s3 import opts
@@ -34,13 +36,6 @@ CINDER_DEFAULTS = {
 }
 
 
-def closed_port() -> int:
-    """A port on 127.0.0.1 nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def sent_headers(driver, operation):
     """Record the headers of every ``operation`` request the driver's client sends."""
     seen = []
@@ -53,8 +48,7 @@ def sent_headers(driver, operation):
 
 # ---- options and loading ---------------------------------------------------------------
 def test_every_cinder_option_is_in_default_with_cinders_default():
-    conf = opts.register(__import__("ember.testing.config", fromlist=["make_conf"])
-                         .make_conf())
+    conf = opts.register(make_conf())
     assert {name: conf[name] for name in CINDER_DEFAULTS} == CINDER_DEFAULTS
     for name in ("backup_s3_endpoint_url", "backup_s3_store_access_key",
                  "backup_s3_store_secret_key"):
@@ -86,7 +80,7 @@ def test_sizes_prefix_container_and_concurrency_follow_the_s3_options(s3_conf):
     assert drv.default_container("0f3c") == "b1"
     assert drv.object_prefix("vol", "bid", "20250101120000") == (
         "volume_vol/20250101120000/az_nova_backup_bid")
-    assert drv.capabilities.max_concurrency == 6 and drv.capabilities.streaming
+    assert drv.capabilities.max_concurrency == 6
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -288,6 +282,30 @@ def test_the_proxy_option_routes_this_drivers_requests(bucket, s3_conf, s3_endpo
         drv.list_objects(bucket)
     # the same settings without the proxy reach the server: the proxy was the cause
     assert S3BackupDriver(s3_conf()).list_objects(bucket) == []
+
+
+# ---- TLS -------------------------------------------------------------------------------------
+def test_tls_verifies_against_the_ca_file_or_not_at_all(bucket, s3_conf, s3_tls):
+    https, ca_file = s3_tls
+    # SSE-C over TLS, as AWS requires it
+    with S3BackupDriver(s3_conf(backup_s3_endpoint_url=https, backup_s3_ca_cert_file=ca_file,
+                                backup_s3_sse_customer_key=SSE_KEY,
+                                backup_s3_sse_customer_algorithm="AES256")) as verified:
+        verified.ensure_container(bucket)
+        verified.put_object(bucket, "tls", b"over tls")
+        assert verified.get_object(bucket, "tls") == b"over tls"
+    with S3BackupDriver(s3_conf(backup_s3_endpoint_url=https,
+                                backup_s3_verify_ssl=False)) as unverified:
+        assert unverified.list_objects(bucket) == ["tls"]
+    # the system's CA bundle does not know the self-signed certificate
+    with S3BackupDriver(s3_conf(backup_s3_endpoint_url=https)) as refused:
+        with pytest.raises(errors.PermanentDriverError) as err:
+            refused.list_objects(bucket)
+    # OpenSSL's wording of the reason varies by version ("self signed", "self-signed")
+    assert re.fullmatch(
+        r"S3 bucket %s at %s: the TLS handshake failed \(certificate verify failed: "
+        r"self.signed certificate\); check backup_s3_ca_cert_file or backup_s3_verify_ssl"
+        % (bucket, re.escape(https)), str(err.value)), str(err.value)
 
 
 # ---- error mapping for answers this server cannot be made to give --------------------------

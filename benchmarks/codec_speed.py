@@ -5,7 +5,7 @@ ratio, for sha256, md5, zlib (stdlib), zstd and, when installed, the zlib-compat
 alternatives ``isal`` (ISA-L) and ``zlib-ng``. Each alternative's output is checked to
 decode with the stdlib ``zlib`` module, i.e. with what Cinder uses.
 
-    python benchmarks/codecs.py [--mib 32]      # any Python with zstandard (Ember's .venv)
+    python benchmarks/codec_speed.py [--mib 32]      # any Python with zstandard (Ember's .venv)
 """
 
 from __future__ import annotations

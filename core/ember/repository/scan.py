@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from ember import errors
-from ember import format as fmt
+from ember.engine import format as fmt
 from ember import policy as rules
 from ember.catalog.models import Backup
 from ember.catalog.states import BackupStatus

@@ -30,8 +30,9 @@ from typing import Callable, Sequence
 
 import zstandard
 
-from ember import compression, errors
-from ember import format as fmt
+from ember import errors
+from ember.engine import compression
+from ember.engine import format as fmt
 from ember.config import one_line
 from ember.driver import POSIX_PREFIX
 

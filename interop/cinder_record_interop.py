@@ -17,7 +17,7 @@ The fields Cinder ends up with must equal what ``ember volume backup show`` says
 (The other direction, Cinder's records imported by Ember, is covered by the test suite
 with the records in ``tests/data/cinder-posix``.)
 
-    python3 benchmarks/cinder_record_interop.py      # exit 0 when every record imports
+    python3 interop/cinder_record_interop.py      # exit 0 when every record imports
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+# The runners, the seeded volume and the Cinder venv are shared with the benchmarks.
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+sys.path.insert(0, BENCH)
 from compare import CINDER_PY, EMBER_PY, ensure_cinder  # noqa: E402
 
 EMBER = os.path.join(os.path.dirname(EMBER_PY), "ember")

@@ -4,7 +4,7 @@ The engine owns the repository format, the chain, progress and cancellation. It 
 to a driver by plain names only and never touches the catalogue: the service layer
 hands it what it needs (ids, container, prefix, parent) and records what it returns.
 
-How a backup runs (see ``ember.pipeline`` for the threads):
+How a backup runs (see ``ember.engine.pipeline`` for the threads):
 
 * The volume is cut into *chunks* of ``driver.object_size`` bytes and each chunk into
   *pieces* of at most 4 MiB (whole SHA blocks). Pieces are the unit of memory: an
@@ -39,14 +39,15 @@ from typing import Callable, Optional, Protocol, Sequence
 
 import zstandard
 
-from ember import blocks, compression, opts
-from ember import plan as plan_
-from ember import format as fmt
-from ember.cbt import ChangedSet
+from ember import opts
+from ember.engine import plan as plan_
+from ember.engine.cbt import ChangedSet
+from ember.engine import blocks, compression
+from ember.engine import format as fmt
 from ember.errors import (ConfigError, CorruptObject, InvalidBackup, InvalidInput,
                           ObjectNotFound)
-from ember.extents import ChangedRuns, Coverage
-from ember.pipeline import BoundedDriver, CancelCheck, Meter, SideHasher, Window, ordered_map
+from ember.engine.extents import ChangedRuns, Coverage
+from ember.engine.pipeline import BoundedDriver, CancelCheck, Meter, SideHasher, Window, ordered_map
 
 PIECE_SIZE = 4 << 20  # upper bound of one unit of work and of memory per piece
 _SAMPLES = 4  # samples per object for the "is it compressible at all" test
@@ -92,7 +93,7 @@ class BackupSpec:
     description: Optional[str] = None
     parent: Optional[ChainMember] = None  # None: a full backup
     volume_meta: Optional[str] = None  # the JSON *string* stored as volume_meta
-    #: an incremental reads only these ranges (``ember.cbt``); None reads everything
+    #: an incremental reads only these ranges (``cbt``); None reads everything
     changed: Optional[ChangedSet] = None
 
 
@@ -217,7 +218,7 @@ class Engine:
                      size_limit: int = plan_.MAX_VOLUME) -> plan_.RestorePlan:
         """Read and check the chain's documents (oldest first: the full backup, then its
         incrementals up to the requested backup) before anything is written: see
-        ``ember.plan``. ``size_limit``: the most bytes the catalogue allows the volume."""
+        ``ember.engine.plan``. ``size_limit``: the most bytes the catalogue allows the volume."""
         if not chain:
             raise InvalidInput("restore needs at least one backup in the chain")
         metas = [self.read_metadata(m, size_limit) for m in chain]

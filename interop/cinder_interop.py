@@ -18,10 +18,10 @@ venv ``benchmarks/work/cinder-venv`` (see ``cinder_posix_runner.py``); Ember is 
 and posix driver (``ember_runner.py``). Both share the chain catalogue file format, so the
 reader finds the writer's containers, prefixes and parents.
 
-    python3 benchmarks/cinder_interop.py              # Ember writes, Cinder restores
-    python3 benchmarks/cinder_interop.py --reverse    # also Cinder writes, Ember restores
-    python3 benchmarks/cinder_interop.py --writer cinder --reader cinder   # harness self-check
-    python3 benchmarks/cinder_interop.py --store s3 --reverse [--sse-c]
+    python3 interop/cinder_interop.py              # Ember writes, Cinder restores
+    python3 interop/cinder_interop.py --reverse    # also Cinder writes, Ember restores
+    python3 interop/cinder_interop.py --writer cinder --reader cinder   # harness self-check
+    python3 interop/cinder_interop.py --store s3 --reverse [--sse-c]
         # the same through Cinder's and Ember's s3 drivers against the S3 server of
         # scripts/servers/s3.sh (one fresh bucket per chain, removed afterwards)
 Exit status 0 only if every point of every chain restored bit-exact.
@@ -39,14 +39,15 @@ import subprocess
 import sys
 import uuid
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+# The runners, the seeded volume and the Cinder venv are shared with the benchmarks.
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+sys.path.insert(0, BENCH)
 import volume as vol  # noqa: E402
 from compare import CINDER_PY, EMBER_PY, WORK, ensure_cinder  # noqa: E402
 
 RUNNERS = {
-    "cinder": (CINDER_PY, os.path.join(HERE, "cinder_posix_runner.py")),
-    "ember": (EMBER_PY, os.path.join(HERE, "ember_runner.py")),
+    "cinder": (CINDER_PY, os.path.join(BENCH, "cinder_posix_runner.py")),
+    "ember": (EMBER_PY, os.path.join(BENCH, "ember_runner.py")),
 }
 CODECS = ("none", "zlib", "bz2", "zstd")
 SHAPES = {  # name -> (volume bytes, object size)
@@ -87,7 +88,7 @@ def ensure_cinder_s3() -> None:
 
 def s3_bucket(command: str, repo: str) -> dict:
     """``s3_bucket.py COMMAND REPO`` in Ember's venv (the S3 client lives there)."""
-    proc = subprocess.run([EMBER_PY, os.path.join(HERE, "s3_bucket.py"), command, repo],
+    proc = subprocess.run([EMBER_PY, os.path.join(BENCH, "s3_bucket.py"), command, repo],
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError("s3_bucket.py %s failed: %s" % (

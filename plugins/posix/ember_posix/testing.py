@@ -4,7 +4,7 @@ objects on the share exactly as Cinder names them, delete (nothing of theirs lef
 force delete cancelling a running backup (nothing left, not even a temporary file).
 
 A plugin's test subclasses :class:`PosixFamilyCLI` and provides the fixtures ``ember``
-(an :class:`cli_harness.EmberCLI` configured for its driver), ``container`` (a unique
+(an :class:`ember.testing.cli.EmberCLI` configured for its driver), ``container`` (a unique
 container name, cleaned up afterwards) and ``share_dir`` (where the server keeps the
 containers: looked at directly, not through the driver under test), and sets ``service``.
 """
@@ -13,7 +13,7 @@ import os
 import re
 import time
 
-from cli_harness import MiB, pattern, sha256_file, words, write_at
+from ember.testing.cli import MiB, pattern, sha256_file, words, write_at
 
 CANCELLED = ("ember: Backup %s was cancelled: it was force-deleted while it ran; its "
              "objects were removed.")

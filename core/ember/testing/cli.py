@@ -4,9 +4,9 @@ Every test gets a fresh ``$HOME``, XDG directories and ``state_path`` (SQLite ca
 volume images and the posix repository under it), so no user or system configuration
 and no other test can leak in. Objects are small: 1 MiB objects, 4 KiB SHA blocks.
 
-The fixtures built on it are in ``tests/conftest.py``; a test directory that needs more
-(``tests/progress``) subclasses ``EmberCLI``. Importable as ``cli_harness`` because
-pytest puts ``tests/`` on ``sys.path`` (``pythonpath`` in ``pyproject.toml``).
+Shipped with Ember so that every plugin's tests drive the real CLI the same way; the
+core's fixtures built on it are in ``tests/conftest.py``, and a test directory that needs
+more (``tests/progress``) subclasses ``EmberCLI``.
 """
 
 from __future__ import annotations

@@ -21,10 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from ember import compression
-from ember import format as fmt
+from ember.engine import compression
+from ember.engine import format as fmt
 from ember.errors import InvalidBackup, ObjectNotFound, UnsupportedCompression
-from ember.extents import Coverage
+from ember.engine.extents import Coverage
 
 #: the largest volume a catalogue row can describe (Cinder: a 32-bit count of GiB)
 MAX_VOLUME = (2**31 - 1) << 30

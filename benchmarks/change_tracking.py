@@ -1,0 +1,171 @@
+"""Incrementals with changed-block tracking (``ember.engine.cbt``) against reading everything.
+
+On a reflink XFS loop-mounted by this script (root, xfsprogs: ``bash
+scripts/servers/xfs.sh install``), one seeded volume (``benchmarks/volume.py``, 4 GiB by
+default) is backed up in full by three contenders, 1 % of it is rewritten by random
+4 KiB writes, and each takes an incremental:
+
+* ``cinder-zlib``: Cinder 29's posix driver (``cinder_posix_runner.py``; reads everything);
+* ``ember-read-all``: the ``ember`` CLI with ``backup_change_tracking = false``;
+* ``ember-cbt``: the ``ember`` CLI with change tracking (the default).
+
+Both Ember states adopt the same image file; all use zlib and their default object and
+SHA block sizes. Every step is its own process, measured with ``os.wait4`` (wall, CPU,
+peak RSS). Then the CBT incremental is restored through the CLI and its sha256 must
+equal the changed volume's. Prints the two ratios issue 13 sets targets for.
+
+    python3 benchmarks/change_tracking.py [--size 4G] [--cinder-python PATH] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import compare  # noqa: E402  (measure, CINDER_PY, parse_size: beside this file)
+import volume as vol  # noqa: E402
+
+EMBER = os.path.join(compare.ROOT, ".venv", "bin", "ember")
+
+
+def mount_xfs(work: str, size: int) -> str:
+    image, mountpoint = os.path.join(work, "xfs.img"), os.path.join(work, "xfs")
+    os.makedirs(mountpoint)
+    with open(image, "wb") as f:
+        f.truncate(size)
+    for cmd in (["mkfs.xfs", "-q", "-f", "-m", "reflink=1", image],
+                ["mount", "-o", "loop", image, mountpoint]):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode:
+            sys.exit("%s failed: %s (root and xfsprogs needed: bash scripts/servers/xfs.sh "
+                     "install)" % (cmd[0], proc.stderr.strip()))
+    return mountpoint
+
+
+class EmberState:
+    """The ``ember`` CLI with its own state (catalogue, posix repository) on the XFS."""
+
+    def __init__(self, name: str, root: str, tracking: bool):
+        self.name, self.dir = name, os.path.join(root, name)
+        os.makedirs(self.dir)
+        self.log = os.path.join(self.dir, "log.txt")
+        self.env = {"OS_DEFAULT__STATE_PATH": self.dir, "HOME": self.dir,
+                    "XDG_CONFIG_HOME": os.path.join(self.dir, ".config"),
+                    "OS_DEFAULT__BACKUP_CHANGE_TRACKING": "true" if tracking else "false"}
+        self.last = None
+
+    def json(self, *args):
+        out = subprocess.run([EMBER, *args, "-f", "json"], capture_output=True, text=True,
+                             env=dict(os.environ, **self.env), check=True).stdout
+        return json.loads(out)
+
+    def backup(self, incremental: bool) -> compare.Measure:
+        args = [EMBER, "volume", "backup", "create", "vol", "-f", "json"]
+        result = compare.measure(args + (["--incremental"] if incremental else []), self.log,
+                                 env=self.env)
+        if result.returncode:
+            sys.exit("%s: backup failed, see %s" % (self.name, self.log))
+        self.last = self.json("volume", "backup", "list", "--limit", "1")[0]["ID"]
+        return result
+
+
+def cinder_backup(python: str, work: str, volume: str, parent) -> tuple[compare.Measure, str]:
+    backup_id = str(uuid.uuid4())
+    cmd = [python, os.path.join(HERE, "cinder_posix_runner.py"), "backup", "--repo",
+           os.path.join(work, "cinder-repo"), "--catalog", os.path.join(work, "cinder.json"),
+           "--volume", volume, "--backup-id", backup_id, "--codec", "zlib"]
+    result = compare.measure(cmd + (["--parent", parent] if parent else []),
+                             os.path.join(work, "cinder-log.txt"))
+    if result.returncode:
+        sys.exit("cinder backup failed, see %s" % os.path.join(work, "cinder-log.txt"))
+    return result, backup_id
+
+
+def row(name: str, step: str, m: compare.Measure, size: int) -> dict:
+    return {"tool": name, "step": step, "seconds": round(m.seconds, 2),
+            "cpu_seconds": round(m.cpu_seconds, 2), "peak_rss_mib": round(m.peak_rss_mib, 1),
+            "MB/s": round(size / 1e6 / m.seconds, 1)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", default="4G", help="volume size (default 4G)")
+    p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--cinder-python", default=compare.CINDER_PY,
+                   help="python of a venv with cinder 29 (default: compare.py's)")
+    p.add_argument("--no-cinder", action="store_true", help="leave Cinder out")
+    p.add_argument("--json", help="also write the results here")
+    args = p.parse_args(argv)
+    size = compare.parse_size(args.size)
+    cinder = not args.no_cinder
+    if cinder and not os.path.exists(args.cinder_python):
+        compare.ensure_cinder()
+    if not os.path.exists(EMBER):
+        sys.exit("no %s: run make venv" % EMBER)
+
+    work = tempfile.mkdtemp(prefix="ember-cbt-bench-", dir=os.path.join(HERE, "work")
+                            if os.path.isdir(os.path.join(HERE, "work")) else None)
+    mountpoint = mount_xfs(work, 2 * size + (4 << 30))
+    rows = []
+    try:
+        image = os.path.join(mountpoint, "volume.img")
+        vol.build(image, size, args.seed)
+        read_all = EmberState("ember-read-all", mountpoint, tracking=False)
+        cbt = EmberState("ember-cbt", mountpoint, tracking=True)
+        for state in (read_all, cbt):
+            state.json("volume", "create", "--path", image, "vol")
+        vol.warm(image)
+        if cinder:
+            m, cinder_full = cinder_backup(args.cinder_python, work, image, None)
+            rows.append(row("cinder-zlib", "full", m, size))
+        for state in (read_all, cbt):
+            rows.append(row(state.name, "full", state.backup(False), size))
+        vol.mutate(image, fraction=0.01)
+        expected = vol.sha256_of(image)  # also warms the page cache for every contender
+        if cinder:
+            m, _ = cinder_backup(args.cinder_python, work, image, cinder_full)
+            rows.append(row("cinder-zlib", "incremental", m, size))
+        for state in (read_all, cbt):
+            rows.append(row(state.name, "incremental", state.backup(True), size))
+        note = cbt.json("volume", "backup", "show", cbt.last)["change_tracking"]
+        restored = cbt.json("volume", "backup", "restore", cbt.last)
+        path = cbt.json("volume", "show", restored["volume_id"])["path"]
+        exact = vol.sha256_of(path) == expected
+    finally:
+        subprocess.run(["umount", mountpoint])
+        shutil.rmtree(work, ignore_errors=True)
+
+    inc = {r["tool"]: r["seconds"] for r in rows if r["step"] == "incremental"}
+    print("\n%s volume, 1 %% of it rewritten in 4 KiB writes; zlib; %d cores; load %.1f"
+          % (args.size, os.cpu_count() or 0, os.getloadavg()[0]))
+    print("| tool | step | wall s | CPU s | MB/s | peak RSS MiB |\n|---|---|---:|---:|---:|---:|")
+    for r in rows:
+        print("| %s | %s | %.2f | %.2f | %.1f | %.1f |" % (
+            r["tool"], r["step"], r["seconds"], r["cpu_seconds"], r["MB/s"], r["peak_rss_mib"]))
+    print("\nCBT backup's change_tracking: %s" % note)
+    print("CBT restore bit-exact: %s" % ("yes" if exact else "NO"))
+    ratios = {}
+    for other, target in (("cinder-zlib", 20), ("ember-read-all", 10)):
+        if other in inc:
+            ratios[other] = round(inc[other] / inc["ember-cbt"], 2)
+            print("CBT incremental vs %s: %.2fx (target >= %dx)" % (other, ratios[other],
+                                                                   target))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                       "size": size, "rows": rows, "note": note, "bit_exact": exact,
+                       "ratios": ratios}, f, indent=1)
+    return 0 if exact else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

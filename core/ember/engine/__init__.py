@@ -1,0 +1,9 @@
+"""The engine: Cinder's chunked backup format written and read through a driver.
+
+``engine`` runs backups and restores, ``pipeline`` overlaps reading, hashing,
+compressing and writing, ``blocks`` reads and writes the volume, ``compression`` holds
+the codecs, ``extents`` the changed-block runs, ``cbt`` which ranges of a volume can
+have changed since its last backup (reflink clones), ``format`` the repository's records
+(described in ``docs/format.md``). The engine talks to storage only through the driver
+contract (``ember.driver``); the service above it owns the catalogue.
+"""
