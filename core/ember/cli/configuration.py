@@ -68,7 +68,7 @@ class CheckConfig(Lister):
             return "every option of %s has a valid value" % state["driver"].name
 
         def sizes():
-            from ember.engine import Engine
+            from ember.engine.engine import Engine
 
             engine = Engine(state["driver"], conf)
             return ("%d-byte objects, %d-byte SHA blocks, %s compression"
