@@ -71,7 +71,8 @@ def start_server(state: str, port: int, workers: int) -> subprocess.Popen:
                OS_DEFAULT__OSAPI_VOLUME_LISTEN="127.0.0.1",
                OS_DEFAULT__OSAPI_VOLUME_LISTEN_PORT=str(port),
                OS_DEFAULT__OSAPI_VOLUME_WORKERS=str(workers),
-               OS_DEFAULT__BACKUP_POSIX_PATH=os.path.join(state, "repo"))
+               OS_DEFAULT__BACKUP_POSIX_PATH=os.path.join(state, "repo"),
+               OS_DEFAULT__QUOTA_BACKUPS="-1", OS_DEFAULT__QUOTA_BACKUP_GIGABYTES="-1")
     exe = os.path.join(os.path.dirname(sys.executable), "ember-api")
     proc = subprocess.Popen([exe], env=env, stdout=subprocess.DEVNULL,
                             stderr=open(os.path.join(state, "api.log"), "wb"),

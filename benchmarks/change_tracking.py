@@ -136,7 +136,8 @@ def main(argv=None) -> int:
             rows.append(row("cinder-zlib", "incremental", m, size))
         for state in (read_all, cbt):
             rows.append(row(state.name, "incremental", state.backup(True), size))
-        note = cbt.json("volume", "backup", "show", cbt.last)["change_tracking"]
+        shown = cbt.json("volume", "backup", "show", cbt.last)
+        note = "%s; %d objects" % (shown["change_tracking"], shown["object_count"])
         restored = cbt.json("volume", "backup", "restore", cbt.last)
         path = cbt.json("volume", "show", restored["volume_id"])["path"]
         exact = vol.sha256_of(path) == expected

@@ -46,6 +46,15 @@ class PermanentDriverError(DriverError):
     """A failure that will not go away by retrying (disk full, read-only, bad request)."""
 
 
+class UnsafeObject(PermanentDriverError):
+    """A name in the repository is not a regular file (a symbolic link, FIFO, device or
+    directory): it is reported by name and never read or followed."""
+
+
+class OutsideRepository(PermanentDriverError):
+    """A container would leave the repository (absolute, ``..``, a symlink out)."""
+
+
 # --- backups, the repository format and restores ----------------------------------------
 class InvalidBackup(EmberError):
     """A backup cannot be made or read as asked (format, chain or rule violation)."""

@@ -33,6 +33,7 @@ ALL_PROJECTS = "ember:all_projects"
 VOLUME_GET = "volume:get"
 VOLUME_GET_ALL = "volume:get_all"
 VOLUME_CREATE = "volume:create"
+VOLUME_ADOPT = "volume_extension:volume_manage"
 VOLUME_UPDATE = "volume:update"
 VOLUME_DELETE = "volume:delete"
 VOLUME_ATTACH = "volume:attach"
@@ -40,6 +41,7 @@ VOLUME_RESET_STATUS = "volume_extension:volume_admin_actions:reset_status"
 SNAPSHOT_GET = "volume:get_snapshot"
 SNAPSHOT_CREATE = "volume:create_snapshot"
 SNAPSHOT_DELETE = "volume:delete_snapshot"
+SNAPSHOT_RESET_STATUS = "volume_extension:snapshot_admin_actions:reset_status"
 # quotas and services (Cinder's names)
 QUOTA_SHOW = "volume_extension:quotas:show"
 QUOTA_UPDATE = "volume_extension:quotas:update"
@@ -67,7 +69,9 @@ _RULES = [
     (ALL_PROJECTS, ADMIN_API, "List resources of every project."),
     (VOLUME_GET_ALL, READER_OR_ADMIN, "List volumes."),
     (VOLUME_GET, READER_OR_ADMIN, "Show a volume."),
-    (VOLUME_CREATE, MEMBER_OR_ADMIN, "Create or adopt a volume."),
+    (VOLUME_CREATE, MEMBER_OR_ADMIN, "Create a volume."),
+    (VOLUME_ADOPT, ADMIN_API, "Adopt an existing file or block device as a volume "
+     "(volume create --path): it reads and writes any file the service can reach."),
     (VOLUME_UPDATE, MEMBER_OR_ADMIN, "Update a volume."),
     (VOLUME_DELETE, MEMBER_OR_ADMIN, "Delete a volume."),
     (VOLUME_ATTACH, MEMBER_OR_ADMIN, "Attach or detach a volume."),
@@ -75,6 +79,7 @@ _RULES = [
     (SNAPSHOT_GET, READER_OR_ADMIN, "Show or list snapshots."),
     (SNAPSHOT_CREATE, MEMBER_OR_ADMIN, "Create a snapshot."),
     (SNAPSHOT_DELETE, MEMBER_OR_ADMIN, "Delete a snapshot."),
+    (SNAPSHOT_RESET_STATUS, ADMIN_API, "Set a snapshot's status."),
     (QUOTA_SHOW, READER_OR_ADMIN, "Show a project's quotas, usage and the defaults."),
     (QUOTA_UPDATE, ADMIN_API, "Set a project's quotas."),
     (QUOTA_DELETE, ADMIN_API, "Reset a project's quotas to the defaults."),

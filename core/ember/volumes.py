@@ -19,6 +19,8 @@ _UNITS = {"M": 1 << 20, "G": GiB, "T": 1 << 40}
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*([MGT])?(?:i?B)?\s*$", re.IGNORECASE)
 FICLONE = 0x40049409  # linux/fs.h _IOW(0x94, 9, int)
 _COPY_CHUNK = 8 << 20
+#: the largest volume (GiB) a catalogue row can record (Cinder: a 32-bit count of GiB)
+MAX_GIB = 2**31 - 1
 
 
 def parse_size(size) -> int:
@@ -26,16 +28,22 @@ def parse_size(size) -> int:
     optional M/G/T suffix ("512M", "10G", "1T"; no suffix means GiB)."""
     if isinstance(size, bool):
         size = str(size)
+    shown = size if isinstance(size, int) else str(size)[:64]
+    size_bytes = 0
     if isinstance(size, int):
-        if size > 0:
-            return size * GiB
+        size_bytes = size * GiB
     else:
-        match = _SIZE_RE.match(str(size))
-        if match and int(match.group(1)) > 0:
-            return int(match.group(1)) * _UNITS[(match.group(2) or "G").upper()]
-    raise errors.InvalidInput(
-        "Invalid size %r: give a positive whole number of GiB, or a number with an M, G "
-        "or T suffix (for example 512M, 10G, 1T)." % (size,))
+        match = _SIZE_RE.match(str(size)[:64])
+        if match:
+            size_bytes = int(match.group(1)) * _UNITS[(match.group(2) or "G").upper()]
+    if size_bytes <= 0:
+        raise errors.InvalidInput(
+            "Invalid size %r: give a positive whole number of GiB, or a number with an M, G "
+            "or T suffix (for example 512M, 10G, 1T)." % (shown,))
+    if size_bytes > MAX_GIB * GiB:
+        raise errors.InvalidInput("Invalid size %r: a volume has at most %d GiB."
+                                  % (shown, MAX_GIB))
+    return size_bytes
 
 
 def gib(size_bytes: int) -> int:
@@ -81,6 +89,31 @@ def source_size(path: str) -> int:
     if size == 0:
         raise errors.InvalidInput("Cannot adopt %s: it is empty." % path)
     return size
+
+
+def same_file(path: str, other: str) -> bool:
+    """True when both names lead to one file (equal real paths, or one inode)."""
+    if os.path.realpath(path) == os.path.realpath(other):
+        return True
+    try:
+        a, b = os.stat(path), os.stat(other)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def repository_paths(conf) -> list:
+    """Directories a posix-family repository may be configured at (registered options
+    only): adopting a file there would expose backup objects as a volume."""
+    found = []
+    for option in ("backup_posix_path", "backup_mount_point_base"):
+        try:
+            value = getattr(conf, option)
+        except Exception:  # noqa: BLE001 - the option belongs to a plugin not loaded
+            continue
+        if value:
+            found.append(str(value))
+    return found
 
 
 def remove(path: str) -> None:

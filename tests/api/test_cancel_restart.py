@@ -8,6 +8,7 @@ import sqlite3
 import time
 
 import pytest
+from ember.testing.cli import words
 
 #: the API hands create, restore and delete to the service's begin/run split
 pytestmark = pytest.mark.skipif(
@@ -51,10 +52,6 @@ def repository_files(ember):
 
 
 def text_volume(ember, name, size_mib):
-    try:
-        from ember.testing.cli import words
-    except ImportError:  # before the harness moved into ember.testing
-        from ember.testing.cli import words
     return ember.create_volume(name, size="%dM" % size_mib, data=words(size_mib * MiB))
 
 
@@ -68,12 +65,18 @@ def wait_first_object(ember, backup_id):
         ("creating",)]
 
 
-def test_force_delete_cancels_a_running_backup(slow, make_server, clients_for):
-    server = make_server().start()
-    clients = clients_for(server)
+def running_backup(slow, server, clients):
+    """A backup of 128 MiB of text begun through ``openstack`` and well under way."""
     text_volume(slow, "big", 128)
     made = clients.openstack_json("volume", "backup", "create", "--name", "running", "big")
     wait_first_object(slow, made["id"])
+    return made
+
+
+def test_force_delete_cancels_a_running_backup(slow, make_server, clients_for):
+    server = make_server().start()
+    clients = clients_for(server)
+    made = running_backup(slow, server, clients)
     clients.openstack("volume", "backup", "delete", "--force", made["id"])
     wait_for(slow, "SELECT 1 FROM backups WHERE id = ? AND deleted", made["id"])
     assert query(slow, "SELECT status FROM volumes WHERE display_name = 'big'") == [
@@ -86,14 +89,14 @@ def test_force_delete_cancels_a_running_backup(slow, make_server, clients_for):
 def test_reset_to_error_cancels_a_running_restore(slow, make_server, clients_for):
     server = make_server().start()
     clients = clients_for(server)
-    text_volume(slow, "src", 48)
+    text_volume(slow, "src", 96)
     slow.ok("volume", "backup", "create", "--name", "b", "src")
-    slow.create_volume("dst", size="48M")
+    slow.create_volume("dst", size="96M")
     clients.openstack("volume", "backup", "restore", "--force", "b", "dst")
     wait_for(slow, "SELECT 1 FROM volumes WHERE display_name = 'dst' "
                    "AND status = 'restoring-backup'")
-    time.sleep(0.5)
     clients.openstack("volume", "backup", "set", "--state", "error", "b")
+    # (had the restore finished first, the volume would be available and this would fail)
     wait_for(slow, "SELECT 1 FROM volumes WHERE display_name = 'dst' AND status = 'error'")
     # as after a cancelled restore by the CLI: the backup itself is whole and available
     wait_for(slow, "SELECT 1 FROM backups WHERE display_name = 'b' AND status = 'available' "
@@ -105,9 +108,7 @@ def test_a_restart_mid_backup_leaves_rows_the_repair_handles(slow, make_server, 
 
     server = make_server().start()
     clients = clients_for(server)
-    text_volume(slow, "big", 128)
-    made = clients.openstack_json("volume", "backup", "create", "--name", "cut", "big")
-    wait_first_object(slow, made["id"])
+    made = running_backup(slow, server, clients)
     server.stop(signal.SIGKILL)  # the master and its workers, mid-backup
     assert query(slow, "SELECT status FROM backups WHERE id = ?", made["id"]) == [
         ("creating",)]

@@ -150,3 +150,36 @@ def test_export_and_import_a_record(clients, ember, tmp_path, server_for):
     other.openstack("volume", "backup", "restore", "--force", made["id"], "w")
     volume = wait_volume(other_ember, "w")
     assert ember.sha256(volume["path"]) == sha(data)
+
+
+def test_microversions_and_errors_through_the_clients(clients, ember):
+    ember.create_volume("mv", size="1M", data=ember.pattern(9, MiB))
+    made = clients.openstack_json("volume", "backup", "create", "--name", "mvb",
+                                  "--property", "k=v", "mv")
+    wait_backup(ember, made["id"])
+    # OpenStackClient negotiates 3.64 for backups: properties (3.43) are shown
+    assert clients.openstack_json("volume", "backup", "show", "mvb")["metadata"] == {"k": "v"}
+    # pinned to 3.0, the same backup has no metadata field
+    old = clients.openstack_json("--os-volume-api-version", "3.0", "volume", "backup", "show",
+                                 "mvb")
+    assert old.get("metadata") is None
+    # above the server's maximum: refused before any request, naming the maximum
+    refused = clients.openstack("--os-volume-api-version", "3.72", "volume", "backup", "list",
+                                check=False)
+    assert refused.returncode == 1 and "3.71" in refused.stderr
+    # a missing backup: 404 itemNotFound, then the clients' own name lookups
+    missing = clients.openstack("volume", "backup", "show", "nope", check=False)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "No Backup found for nope"
+    missing = clients.cinder("backup-show", "nope", check=False)
+    assert missing.returncode == 1
+    assert "No volumebackup with a name or ID of 'nope' exists." in missing.stderr
+    # over quota: 413 with Cinder's message, printed by the client
+    clients.cinder("quota-update", "--backups", "1", "default")
+    over = clients.openstack("volume", "backup", "create", "mv", check=False)
+    assert over.returncode == 1
+    assert "Maximum number of backups allowed (1) exceeded" in over.stderr
+    shown = clients.cinder("quota-show", "default").stdout
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip()
+            for line in shown.splitlines() if line.count("|") == 3}
+    assert (rows["backups"], rows["backup_gigabytes"]) == ("1", "1000")

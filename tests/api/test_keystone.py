@@ -71,10 +71,15 @@ project_domain_id = default
     return server.start()
 
 
+def tokens():
+    """(member1, p1, member2, p2, admin, admin's project): tokens and project ids."""
+    return (*token_for("ember-member1", "member-secret", "ember-p1"),
+            *token_for("ember-member2", "member-secret", "ember-p2"),
+            *token_for("ember-admin", "admin-secret", "ember-p1"))
+
+
 def test_members_admins_and_refused_tokens(keystone_api):
-    member1, p1 = token_for("ember-member1", "member-secret", "ember-p1")
-    member2, p2 = token_for("ember-member2", "member-secret", "ember-p2")
-    admin, admin_project = token_for("ember-admin", "admin-secret", "ember-p1")
+    member1, p1, member2, p2, admin, admin_project = tokens()
     base = keystone_api.url + "/v3/"
 
     status, body = api_call(base + p1 + "/volumes", "POST", member1,
@@ -123,9 +128,7 @@ def test_members_admins_and_refused_tokens(keystone_api):
 
 @NEEDS_BEGIN
 def test_backups_are_scoped_to_the_project(keystone_api):
-    member1, p1 = token_for("ember-member1", "member-secret", "ember-p1")
-    member2, p2 = token_for("ember-member2", "member-secret", "ember-p2")
-    admin, _ = token_for("ember-admin", "admin-secret", "ember-p1")
+    member1, p1, member2, p2, admin, _ = tokens()
     base = keystone_api.url + "/v3/"
     _, body = api_call(base + p1 + "/volumes", "POST", member1,
                        {"volume": {"size": 1, "name": "kv1"}})

@@ -240,6 +240,11 @@ def test_volumes_and_snapshots(api, volume):
     assert snap.status_int == 202
     snap_id = snap.json["snapshot"]["id"]
     assert api("GET", "snapshots/" + snap_id).json["snapshot"]["status"] == "available"
+    resp = api("POST", "snapshots/%s/action" % snap_id, {"os-reset_status": {"status": "error"}})
+    assert resp.status_int == 202
+    assert api("GET", "snapshots/" + snap_id).json["snapshot"]["status"] == "error"
+    resp = api("POST", "snapshots/%s/action" % snap_id, {"os-reset_status": {"status": "x"}})
+    assert resp.status_int == 400 and "Invalid snapshot status 'x'" in resp.text
     assert api("DELETE", "snapshots/" + snap_id).status_int == 202
     resp = api("POST", "volumes/%s/action" % volume["id"],
                {"os-reset_status": {"status": "error"}})

@@ -92,7 +92,7 @@ def test_missing_object(setup):
     driver.delete_object("cont", gone)
     with pytest.raises(InvalidBackup, match=r"backup bk-1: restore_backup aborted, actual object "
                        r"list does not match object list stored in metadata \(missing: %s; "
-                       r"unexpected: none\)" % re.escape(gone)):
+                       r"extra: none\)" % re.escape(gone)):
         _restore(engine, [m], tmp)
 
 
@@ -101,7 +101,7 @@ def test_extra_object_under_the_prefix(setup):
     m = _backup(engine, source)
     stray = m.prefix + "-00001.tmp"
     driver.put_object("cont", stray, b"stray")
-    with pytest.raises(InvalidBackup, match=r"\(missing: none; unexpected: %s\)" % re.escape(stray)):
+    with pytest.raises(InvalidBackup, match=r"\(missing: none; extra: %s\)" % re.escape(stray)):
         _restore(engine, [m], tmp)
 
 

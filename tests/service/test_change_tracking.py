@@ -14,6 +14,7 @@ from ember.context import RequestContext
 from ember.service import Ember
 from ember.testing.config import make_conf
 from ember.testing.memory import MemoryBackupDriver, MemoryStore
+from ember.testing.services import require
 from ember.testing.xfs import mounted_xfs
 
 ADMIN = RequestContext.default()
@@ -197,8 +198,8 @@ def test_a_block_device_reads_everything(service, state, store):
     with open(image, "wb") as f:
         f.write(os.urandom(2 * MiB))
     proc = subprocess.run(["losetup", "-f", "--show", image], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip("no free loop device: %s" % proc.stderr.strip())
+    require(proc.returncode == 0, "a free loop device (%s)" % proc.stderr.strip(),
+            "run as root on a machine with loop devices")
     device = proc.stdout.strip()
     try:
         service.create_volume(ADMIN, "dev", path=device)

@@ -109,7 +109,7 @@ def test_export_then_import_elsewhere_restores(service, volume, store, tmp_path,
         "id": "3f73f571-abb8-4739-ab41-32aab3470420", "display_name": None,
         "display_description": None, "container": "c", "size": "big",
         "service_metadata": "p", "object_count": 1}).encode()).decode(),
-     "Invalid backup record: size must be a non-negative integer, not 'big'."),
+     "Invalid backup record: size must be an integer from 0 to 2147483647, not 'big'."),
 ])
 def test_malformed_record_is_one_line_and_changes_nothing(service, url, message):
     with pytest.raises(errors.InvalidInput) as info:

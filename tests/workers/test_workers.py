@@ -21,7 +21,6 @@ from ember.repository.verify import verify_backup
 pytestmark = pytest.mark.slow
 
 ADMIN = RequestContext.default()
-BUSY = {"creating", "restoring", "deleting"}
 MiB = 1 << 20
 
 
@@ -35,52 +34,11 @@ def make_volumes(cluster, count: int, size: int = 8 * MiB) -> list[str]:
     return ids
 
 
-def begin_backups(cluster, volumes, clients: int = 4) -> list[str]:
-    """Begin one backup per volume from ``clients`` threads at once, each handed to the
-    workers as ember-api does; returns the backup ids."""
-    service, dispatcher = cluster.service, cluster.dispatcher
-
-    def one(volume_id):
-        backup = service.begin_create_backup(ADMIN, volume_id, name="b-" + volume_id)
-        dispatcher.dispatch(ADMIN, "create", {"backup_id": backup["id"]})
-        return backup["id"]
-
-    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-        return list(pool.map(one, volumes))
-
-
-def backups(cluster) -> list[dict]:
-    return cluster.service.list_backups(ADMIN, all_projects=True)
-
-
-def wait_settled(cluster, ids, timeout: float = 150) -> dict:
-    """Wait until none of ``ids`` is busy; returns {id: backup}."""
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = {b["id"]: b for b in backups(cluster) if b["id"] in ids}
-        busy = [b for b in rows.values() if b["status"] in BUSY]
-        if not busy and len(rows) == len(ids):
-            return rows
-        if time.monotonic() > deadline:
-            pytest.fail("still busy after %ds: %s\n%s" % (timeout, busy, "\n".join(
-                cluster.log(h)[-3000:] for h in cluster.workers)))
-        time.sleep(0.5)
-
-
 def wait_gone(cluster, ids, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    while {b["id"] for b in backups(cluster)} & set(ids):
+    while {b["id"] for b in cluster.backups()} & set(ids):
         assert time.monotonic() < deadline, "not deleted: %s" % ids
         time.sleep(0.2)
-
-
-def taken(cluster) -> dict[str, list[str]]:
-    """{backup id: [host, ...]} of every create a worker took, from the workers' logs."""
-    runs: dict[str, list[str]] = {}
-    for host in cluster.workers:
-        for backup_id in re.findall(r"Took create of backup (\S+) ", cluster.log(host)):
-            runs.setdefault(backup_id, []).append(host)
-    return runs
 
 
 def check_outcome(cluster, rows: dict) -> None:
@@ -93,8 +51,8 @@ def check_outcome(cluster, rows: dict) -> None:
     for backup in rows.values():
         if backup["status"] == "error":
             cluster.service.delete_backup(ADMIN, backup["id"])
-    assert not [b for b in backups(cluster) if b["status"] != "available"]
-    live_prefixes = {b["id"] for b in backups(cluster)}
+    assert not [b for b in cluster.backups() if b["status"] != "available"]
+    live_prefixes = {b["id"] for b in cluster.backups()}
     for dirpath, _dirs, files in os.walk(cluster.repo):
         for name in files:
             assert any(p in os.path.join(dirpath, name) for p in live_prefixes), (
@@ -128,14 +86,14 @@ def test_twenty_backups_from_openstack_clients_two_workers_one_killed(cluster):
         started = [clients.submit(create, names[n::4]) for n in range(4)]
         w1 = cluster.host("w1")
         deadline = time.monotonic() + 120
-        while not [b for b in backups(cluster) if b["status"] == "creating"
+        while not [b for b in cluster.backups() if b["status"] == "creating"
                    and b["host"] == w1]:
             assert time.monotonic() < deadline, "w1 never ran a backup"
             time.sleep(0.05)
         cluster.kill(w1)
         ids = [i for future in started for i in future.result()]
-    rows = wait_settled(cluster, ids)
-    runs = taken(cluster)
+    rows = cluster.wait_settled(ids)
+    runs = cluster.taken()
     assert sorted(runs) == sorted(ids), "every backup was taken by a worker"
     assert all(len(hosts) == 1 for hosts in runs.values()), runs
     killed = [b for b in rows.values() if runs[b["id"]] == [w1] and b["status"] == "error"]
@@ -157,12 +115,12 @@ def test_rabbitmq_connections_cut_mid_run(cluster):
     cluster.start_worker("w1")
     cluster.start_worker("w2")
     volumes = make_volumes(cluster, 12)
-    ids = begin_backups(cluster, volumes[:6])
+    ids = cluster.begin_backups(volumes[:6])
     subprocess.run(["rabbitmqctl", "close_all_connections", "ember worker test"],
                    check=True, capture_output=True, timeout=60)
-    ids += begin_backups(cluster, volumes[6:])
-    rows = wait_settled(cluster, ids)
-    runs = taken(cluster)
+    ids += cluster.begin_backups(volumes[6:])
+    rows = cluster.wait_settled(ids)
+    runs = cluster.taken()
     assert sorted(runs) == sorted(ids)
     assert all(len(hosts) == 1 for hosts in runs.values()), runs
     assert {b["status"] for b in rows.values()} == {"available"}, rows
@@ -175,11 +133,11 @@ def test_worker_started_later_takes_new_work(cluster):
     cluster.write_config(backup_max_operations=1)
     cluster.start_worker("w1")
     volumes = make_volumes(cluster, 8)
-    first = begin_backups(cluster, volumes[:2], clients=1)
+    first = cluster.begin_backups(volumes[:2], clients=1)
     cluster.start_worker("late")
-    later = begin_backups(cluster, volumes[2:], clients=6)
-    rows = wait_settled(cluster, first + later)
-    runs = taken(cluster)
+    later = cluster.begin_backups(volumes[2:], clients=6)
+    rows = cluster.wait_settled(first + later)
+    runs = cluster.taken()
     assert any(runs[b] == [cluster.host("late")] for b in later), runs
     assert all(len(hosts) == 1 for hosts in runs.values()), runs
     check_outcome(cluster, rows)
@@ -220,9 +178,10 @@ def test_cli_async_and_a_worker_killed_mid_restore(cluster):
     made = json.loads(cluster.ember("volume", "backup", "create", "--async", "--name", "b",
                                     "text", "-f", "json"))
     assert made["status"] in ("creating", "available"), made
-    wait_settled(cluster, [made["id"]])
-    restored = json.loads(cluster.ember("volume", "backup", "restore", "--async", "b",
-                                        "first", "-f", "json"))
+    cluster.wait_settled([made["id"]])
+    # the CLI returns once a worker has the restore; the kill must not wait for that
+    restoring = cluster.start_ember("volume", "backup", "restore", "--async", "b", "first",
+                                    "-f", "json")
     deadline = time.monotonic() + 60
     while not re.search(r"Took restore of backup %s" % made["id"], "".join(
             cluster.log(h) for h in cluster.workers)):
@@ -231,12 +190,13 @@ def test_cli_async_and_a_worker_killed_mid_restore(cluster):
     runner = next(h for h in cluster.workers
                   if "Took restore of backup %s" % made["id"] in cluster.log(h))
     cluster.kill(runner)
-    wait_settled(cluster, [made["id"]])
+    restored = json.loads(cluster.finish(restoring))
+    cluster.wait_settled([made["id"]])
     volume = cluster.service.get_volume(ADMIN, restored["volume_id"])
     assert volume["status"] == "error_restoring", volume
     again = json.loads(cluster.ember("volume", "backup", "restore", "--async", "b", "second",
                                      "-f", "json"))
-    wait_settled(cluster, [made["id"]])
+    cluster.wait_settled([made["id"]])
     volume = cluster.service.get_volume(ADMIN, again["volume_id"])
     assert volume["status"] == "available", volume
     assert _sha(volume["path"], size) == expected

@@ -64,8 +64,16 @@ def delete(req, id):
     return ACCEPTED, None
 
 
+RESET = v.obj({"os-reset_status": v.obj({"status": {"type": "string", "maxLength": 255}},
+                                        ["status"])}, ["os-reset_status"])
+
+
 def action(req, id):
     body = v.parse_json(req.body)
+    if isinstance(body, dict) and "os-reset_status" in body:
+        status = v.check(RESET, body)["os-reset_status"]["status"]
+        req.service.reset_snapshot_status(req.context, id, status)
+        return ACCEPTED, None
     raise bad_request("There is no such action: %s. Verify the request body and "
                       "Content-Type header and try again."
                       % (", ".join(body) if isinstance(body, dict) and body else body))

@@ -28,6 +28,12 @@ DATETIME_FIELDS = ("data_timestamp", "created_at", "updated_at", "deleted_at")
 #: what Cinder's importing service requires (spec §5.5)
 REQUIRED = ("display_name", "display_description", "container", "size",
             "service_metadata", "object_count", "id")
+#: the largest size (GiB) and count a record may carry (Cinder's columns are 32-bit)
+MAX_COUNT = 2**31 - 1
+#: the longest backup_url accepted (a real record is a few KiB)
+MAX_URL = 256 << 10
+#: user metadata of a record: at most this many keys, each key and value this long
+MAX_PROPERTIES, MAX_PROPERTY = 128, 255
 #: not taken from a record: the importer's own values are used instead (owner, status,
 #: the service and host that now hold it), or they describe the old row's life (deletion,
 #: a failure, temporary volumes and snapshots of a backup that has finished). Cinder's
@@ -65,43 +71,54 @@ def _parse_datetime(field: str, value) -> datetime.datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _bad("%s must be a date string, not %r" % (field, value))
+        raise _bad("%s must be a date string, not %s" % (field, _shown(value)))
     text = value.strip().replace(" ", "T")
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
     try:
         parsed = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        raise _bad("%s %r is not a date" % (field, value)) from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError):
+        raise _bad("%s %s is not a date" % (field, _shown(value))) from None
     return parsed
 
 
 def _uuid(field: str, value, required: bool = False) -> str | None:
     if value is None and not required:
         return None
+    if not isinstance(value, str) or len(value) > 64:
+        raise _bad("%s %s is not a UUID" % (field, _shown(value)))
     try:
-        return str(uuid.UUID(str(value)))
+        return str(uuid.UUID(value))
     except ValueError:
-        raise _bad("%s %r is not a UUID" % (field, value)) from None
+        raise _bad("%s %s is not a UUID" % (field, _shown(value))) from None
 
 
 def _count(field: str, value, required: bool = False) -> int | None:
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _bad("%s must be a non-negative integer, not %r" % (field, value))
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise _bad("%s must be an integer from 0 to %d, not %s"
+                   % (field, MAX_COUNT, _shown(value)))
     return value
+
+
+def _shown(value) -> str:
+    """``repr`` of a hostile value, cut to one short line."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def decode(backup_url: str) -> dict:
     """Validated column values (Ember's names) from a ``backup_url``; InvalidInput with
     one line naming the problem otherwise."""
+    if len(str(backup_url)) > MAX_URL:
+        raise _bad("backup_url is longer than %d characters" % MAX_URL)
     try:
         raw = base64.b64decode(str(backup_url).strip(), validate=True)
         record = json.loads(raw.decode("utf-8"))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise errors.InvalidInput("Invalid backup record: can't decode backup_url; it must "
                                   "be the base64 text a record export printed.") from None
     if not isinstance(record, dict):
@@ -119,8 +136,11 @@ def decode(backup_url: str) -> dict:
         raise _bad("container and service_metadata must name where the backup's objects "
                    "are")
     metadata = record.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        raise _bad("metadata must be an object")
+    if not isinstance(metadata, dict) or len(metadata) > MAX_PROPERTIES:
+        raise _bad("metadata must be an object of at most %d keys" % MAX_PROPERTIES)
+    properties = {str(k): str(v) for k, v in metadata.items()}
+    if any(len(k) > MAX_PROPERTY or len(v) > MAX_PROPERTY for k, v in properties.items()):
+        raise _bad("metadata keys and values must be at most %d characters" % MAX_PROPERTY)
     size = _count("size", record["size"], required=True)
     if size == 0:
         raise _bad("size must be at least 1 (GiB)")
@@ -139,9 +159,9 @@ def decode(backup_url: str) -> dict:
         "object_count": _count("object_count", record["object_count"], required=True),
         "num_dependent_backups": _count("num_dependent_backups",
                                         record.get("num_dependent_backups")) or 0,
-        "encryption_key_id": record.get("encryption_key_id"),
-        "restore_volume_id": record.get("restore_volume_id"),
-        "properties": {str(k): str(v) for k, v in metadata.items()},
+        "encryption_key_id": _uuid("encryption_key_id", record.get("encryption_key_id")),
+        "restore_volume_id": _uuid("restore_volume_id", record.get("restore_volume_id")),
+        "properties": properties,
         "created_at": _parse_datetime("created_at", record.get("created_at")),
         "data_timestamp": _parse_datetime("data_timestamp", record.get("data_timestamp")),
         "updated_at": _parse_datetime("updated_at", record.get("updated_at")),

@@ -44,8 +44,7 @@ from ember.engine import plan as plan_
 from ember.engine.cbt import ChangedSet
 from ember.engine import blocks, compression
 from ember.engine import format as fmt
-from ember.errors import (ConfigError, CorruptObject, InvalidBackup, InvalidInput,
-                          ObjectNotFound)
+from ember.errors import ConfigError, CorruptObject, InvalidBackup, InvalidInput
 from ember.engine.extents import ChangedRuns, Coverage
 from ember.engine.pipeline import BoundedDriver, CancelCheck, Meter, SideHasher, Window, ordered_map
 
@@ -77,6 +76,7 @@ class ChainMember:
     container: str
     prefix: str  # the row's service_metadata
     volume_id: Optional[str] = None  # the row's, checked against its _metadata
+    size_limit: Optional[int] = None  # the most bytes the row allows its volume
 
 
 @dataclass
@@ -178,7 +178,10 @@ class Engine:
     def _parent_digests(self, spec: BackupSpec) -> list:
         parent = spec.parent
         name = fmt.sha256file_name(parent.prefix)
-        data = _get(self.driver, parent, name)
+        limit = plan_.sha256file_limit(min(parent.size_limit or plan_.MAX_VOLUME,
+                                           plan_.MAX_VOLUME), self.block_size)
+        data = plan_.read_document(self.driver, parent.container, name, limit,
+                                   parent.backup_id)
         doc = fmt.parse_sha256file(data, parent.backup_id, name)
         if doc.chunk_size != self.block_size:
             raise InvalidBackup(
@@ -211,16 +214,17 @@ class Engine:
             extra = sorted(set(listed) - set(recorded))
             raise InvalidBackup(
                 "backup %s: restore_backup aborted, actual object list does not match object "
-                "list stored in metadata (missing: %s; unexpected: %s)"
+                "list stored in metadata (missing: %s; extra: %s)"
                 % (member.backup_id, _names(missing), _names(extra)))
 
     def plan_restore(self, chain: Sequence[ChainMember],
-                     size_limit: int = plan_.MAX_VOLUME) -> plan_.RestorePlan:
+                     size_limit: int | None = None) -> plan_.RestorePlan:
         """Read and check the chain's documents (oldest first: the full backup, then its
         incrementals up to the requested backup) before anything is written: see
         ``ember.engine.plan``. ``size_limit``: the most bytes the catalogue allows the volume."""
         if not chain:
             raise InvalidInput("restore needs at least one backup in the chain")
+        size_limit = min(size_limit or plan_.MAX_VOLUME, plan_.MAX_VOLUME)
         metas = [self.read_metadata(m, size_limit) for m in chain]
         plan = plan_.build(chain, metas, size_limit)
         for member, md in zip(chain, metas):
@@ -628,15 +632,6 @@ class _BackupRun:
                 driver.delete_object(spec.container, name)
             except Exception:  # noqa: BLE001 - keep deleting the rest; the error re-raises
                 pass
-
-
-def _get(driver, member: ChainMember, name: str) -> bytes:
-    try:
-        return driver.get_object(member.container, name)
-    except ObjectNotFound:
-        raise InvalidBackup("backup %s: object %s is missing from container %s; the backup is "
-                            "incomplete or was deleted" % (member.backup_id, name,
-                                                           member.container)) from None
 
 
 def _pwrite(fd: int, data, offset: int) -> None:

@@ -79,3 +79,39 @@ class Coverage:
         self._starts[i:j] = [new_start]
         self._ends[i:j] = [new_end]
         return free
+
+
+class Ranges:
+    """A set of integers kept as disjoint, sorted ``[start, end)`` ranges: memory grows
+    with the number of ranges, never with their lengths."""
+
+    def __init__(self):
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+
+    def add(self, start: int, end: int) -> None:
+        if end > start:
+            self.remove(start, end)
+            i = bisect.bisect_left(self._starts, start)
+            self._starts.insert(i, start)
+            self._ends.insert(i, end)
+
+    def remove(self, start: int, end: int) -> None:
+        """Take ``[start, end)`` out, splitting a range that holds it."""
+        i = bisect.bisect_right(self._ends, start)
+        j = i
+        keep_s, keep_e = [], []
+        while j < len(self._starts) and self._starts[j] < end:
+            if self._starts[j] < start:
+                keep_s.append(self._starts[j])
+                keep_e.append(start)
+            if self._ends[j] > end:
+                keep_s.append(end)
+                keep_e.append(self._ends[j])
+            j += 1
+        self._starts[i:j] = keep_s
+        self._ends[i:j] = keep_e
+
+    def __contains__(self, value: int) -> bool:
+        i = bisect.bisect_right(self._starts, value) - 1
+        return i >= 0 and value < self._ends[i]

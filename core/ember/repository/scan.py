@@ -2,7 +2,7 @@
 
 Cinder's weak point is that losing the database loses the backups: the repository
 holds the data but nothing points at it. Every backup's ``_metadata`` (ids, parent id,
-names, creation time, object list) and ``_sha256file`` (block count and size) hold
+names, creation time, object list; its objects give the volume's size) holds
 enough to recreate its row, so a scan finds each ``<prefix>_metadata`` in the configured
 repository and imports the backups the catalogue does not know:
 
@@ -12,14 +12,15 @@ repository and imports the backups the catalogue does not know:
 
 A row gets: id, volume id, name, description, parent id, ``created_at`` and
 ``data_timestamp`` (the metadata's creation time; Cinder sets both alike for a volume
-backup), size in GiB (blocks × block size, rounded up), the byte size of the full
-backup's data, ``object_count``, container and prefix (``service_metadata``), the
+backup), the byte size of the full backup's data and that size in GiB (rounded up), ``object_count``, container and prefix (``service_metadata``), the
 configured driver's service, the caller's project, status ``available``. Parents are
 imported before their children and ``num_dependent_backups`` is recounted for every
 parent touched. Backups written by Cinder are found the same way (same format).
 
-A ``_metadata`` without its ``_sha256file``, or one that does not parse, is skipped
-and reported; a backup still being written has no ``_metadata`` yet (it is written
+A ``_metadata`` without its ``_sha256file``, one that does not parse or whose entries
+leave the volume, one that is not a regular file (a FIFO, a symbolic link), a parent of
+another volume or project, and objects another live row owns are skipped and reported
+by name; a backup still being written has no ``_metadata`` yet (it is written
 last), so it is never imported half-made.
 """
 
@@ -34,12 +35,14 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from ember import errors
-from ember.engine import format as fmt
 from ember import policy as rules
+from ember.catalog import tenancy
 from ember.catalog.models import Backup
 from ember.catalog.states import BackupStatus
 from ember.config import one_line
 from ember.driver import POSIX_PREFIX
+from ember.engine import format as fmt
+from ember.engine import plan
 
 GiB = 1 << 30
 METADATA_SUFFIX = "_metadata"
@@ -48,6 +51,10 @@ _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 #: ``volume_<vol>/<ts>/az_<az>_backup_<id>``
 PREFIX_RE = re.compile(r"^(?:.*/)?volume_(%s)[_/](\d{14})[_/](?:az_.*_)?backup_(%s)$"
                        % (_UUID, _UUID))
+
+#: the largest ``_metadata`` a scan reads (no catalogue row bounds it yet): about
+#: 200,000 objects
+METADATA_LIMIT = 64 << 20
 
 IMPORTED, WOULD_IMPORT, SKIPPED = "imported", "would import", "skipped"
 
@@ -70,6 +77,7 @@ class Found:
     action: str = SKIPPED
     note: str = ""
     children: list = field(default_factory=list)
+    metadata: fmt.BackupMetadata | None = None
 
     def view(self) -> dict:
         return {"id": self.backup_id, "name": self.name, "volume_id": self.volume_id,
@@ -90,7 +98,8 @@ def scan_repository(service, ctx, *, container: str | None = None,
     found = [_read(driver, c, p) for c, p in _metadata_objects(driver, container)]
     with service.catalog.session() as session:
         known = {row.id: row for row in session.scalars(sa.select(Backup).where(
-            Backup.id.in_([f.backup_id for f in found]))).all()} if found else {}
+            Backup.id.in_({i for f in found for i in (f.backup_id, f.parent_id) if i})
+        )).all()} if found else {}
     ordered = _parents_first(found)
     by_id = {f.backup_id: f for f in found}
     for item in ordered:
@@ -101,6 +110,10 @@ def scan_repository(service, ctx, *, container: str | None = None,
             item.note = "already in the catalogue (%s)" % row.status
             continue
         _inherit_size(item, by_id, known)
+        refusal = _refusal(service, ctx, item, by_id, known)
+        if refusal:
+            item.note = refusal
+            continue
         if item.parent_id and item.parent_id not in by_id and item.parent_id not in known:
             item.note = "its parent %s is in neither the repository nor the catalogue" \
                         % item.parent_id
@@ -110,8 +123,8 @@ def scan_repository(service, ctx, *, container: str | None = None,
     for item in ordered:
         if item.action == WOULD_IMPORT:
             _insert(service, ctx, item)
-    _recount_dependents(service, {f.parent_id for f in ordered
-                                  if f.action == IMPORTED and f.parent_id})
+    _recount_dependents(service, {i for f in ordered if f.action == IMPORTED
+                                  for i in (f.parent_id, f.backup_id) if i})
     return [f.view() for f in ordered]
 
 
@@ -151,30 +164,29 @@ def _is_metadata(name: str) -> bool:
 def _read(driver, container: str, prefix: str) -> Found:
     backup_id = PREFIX_RE.match(prefix).group(3)
     item = Found(backup_id=backup_id, container=container, prefix=prefix)
+    md_name, sha_name = fmt.metadata_name(prefix), fmt.sha256file_name(prefix)
     try:
-        md_name = fmt.metadata_name(prefix)
-        md = fmt.parse_metadata(driver.get_object(container, md_name), backup_id, md_name)
-        sha_name = fmt.sha256file_name(prefix)
-        try:
-            shas = fmt.parse_sha256file(driver.get_object(container, sha_name), backup_id,
-                                        sha_name)
-        except errors.ObjectNotFound:
+        md = fmt.parse_metadata(plan.read_document(driver, container, md_name,
+                                                   METADATA_LIMIT, backup_id),
+                                backup_id, md_name)
+        if sha_name not in driver.list_objects(container, sha_name):
             item.note = "%s is missing; the backup is incomplete" % sha_name
             return item
+        if md.backup_id != backup_id:
+            item.note = "its _metadata names backup %s, not the %s of its prefix" % (
+                md.backup_id, backup_id)
+            return item
+        if not md.parent_id:  # a full backup's objects are the whole volume
+            item.size_bytes = plan.full_size(backup_id, md, plan.MAX_VOLUME)
+            plan.check_entries(backup_id, md, item.size_bytes, full=True)
     except (errors.InvalidBackup, errors.DriverError) as exc:
         item.note = one_line(exc)
         return item
-    if md.backup_id != backup_id:
-        item.note = "its _metadata names backup %s, not the %s of its prefix" % (
-            md.backup_id, backup_id)
-        return item
+    item.metadata = md
     item.volume_id, item.parent_id = md.volume_id, md.parent_id or None
     item.name, item.description = md.backup_name, md.backup_description
     item.created_at = _parse_time(md.created_at) or _prefix_time(prefix)
-    item.size = max(1, math.ceil(len(shas.sha256s) * shas.chunk_size / GiB))
     item.object_count = len(md.objects)
-    if not item.parent_id:  # a full backup's objects cover the whole volume
-        item.size_bytes = max((o.end for o in md.objects), default=0) or None
     return item
 
 
@@ -223,6 +235,33 @@ def _parents_first(found: list[Found]) -> list[Found]:
     return order
 
 
+def _refusal(service, ctx, item: Found, by_id: dict, known: dict) -> str:
+    """Why ``item`` must not be imported ("" when it may): its entries outside its
+    volume, another volume's or another project's parent, or objects another live row
+    already owns."""
+    parent = by_id.get(item.parent_id) or known.get(item.parent_id)
+    if parent is not None and parent.volume_id != item.volume_id:
+        return "its parent %s is a backup of another volume" % item.parent_id
+    if item.parent_id:
+        limit = item.size_bytes or plan.MAX_VOLUME
+        try:
+            plan.check_entries(item.backup_id, item.metadata, limit, full=False)
+        except errors.InvalidBackup as exc:
+            return one_line(exc)
+        if item.size_bytes is None:  # its full is unknown: at least what it wrote
+            item.size_bytes = max((o.end for o in item.metadata.objects), default=0) or None
+    item.size = max(1, math.ceil((item.size_bytes or 0) / GiB))
+    with service.catalog.session() as session:
+        try:
+            tenancy.refuse_cross_project_chain(session, item.backup_id, item.parent_id,
+                                               ctx.project_id)
+            tenancy.refuse_shared_objects(session, item.backup_id, item.container,
+                                          item.prefix)
+        except errors.InvalidInput as exc:
+            return one_line(exc).replace("Invalid backup record: ", "")
+    return ""
+
+
 def _inherit_size(item: Found, by_id: dict, known: dict) -> None:
     """An incremental restores to its full backup's size: take it from the chain."""
     parent_id, hops = item.parent_id, 0
@@ -262,14 +301,10 @@ def _insert(service, ctx, item: Found) -> None:
     item.action = IMPORTED
 
 
-def _recount_dependents(service, parent_ids: set) -> None:
-    """num_dependent_backups of each parent = its live children, counted afresh."""
-    if not parent_ids:
+def _recount_dependents(service, backup_ids: set) -> None:
+    """num_dependent_backups of each row touched = its live children, counted afresh."""
+    if not backup_ids:
         return
     with service.catalog.session() as session:
-        for parent_id in sorted(parent_ids):
-            count = session.scalar(sa.select(sa.func.count()).select_from(Backup).where(
-                Backup.parent_id == parent_id, Backup.deleted.is_(False)))
-            session.execute(sa.update(Backup).where(Backup.id == parent_id)
-                            .values(num_dependent_backups=count),
-                            execution_options={"synchronize_session": False})
+        for backup_id in sorted(backup_ids):
+            tenancy.count_dependents(session, backup_id)

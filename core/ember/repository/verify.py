@@ -31,10 +31,11 @@ from typing import Callable, Sequence
 import zstandard
 
 from ember import errors
-from ember.engine import compression
-from ember.engine import format as fmt
 from ember.config import one_line
 from ember.driver import POSIX_PREFIX
+from ember.engine import compression, plan
+from ember.engine import format as fmt
+from ember.engine.extents import Ranges
 
 MISSING, EXTRA, CORRUPT = "missing", "extra", "corrupt"
 PIECE = 4 << 20  # bytes decompressed at a time, per thread
@@ -94,14 +95,42 @@ def verify_chain(driver, chain: Sequence, progress: Progress | None = None) -> V
     report = VerifyReport(backup_id=chain[-1].backup_id if chain else "",
                           chain=[m.backup_id for m in chain])
     content = _Content()
-    # every _metadata is read first, so the progress total is known from the start
+    limit = min(getattr(chain[-1], "size_limit", None) or plan.MAX_VOLUME, plan.MAX_VOLUME) \
+        if chain else plan.MAX_VOLUME
+    block = int(driver.sha_block_size)
+    # every _metadata is read and checked first (the same checks as a restore's plan),
+    # so the progress total is known from the start and bounded by the volume
     documents = [_document(driver, member, fmt.metadata_name(member.prefix),
+                           plan.metadata_limit(limit, block, member.prefix),
                            fmt.parse_metadata, _finder(report, member)) for member in chain]
+    _check_plan(chain, documents, limit, report)
     counter = _Counter(progress, sum(e.length for md in documents if md is not None
                                      for e in md.objects))
     for member, md in zip(chain, documents, strict=True):
-        _verify_member(driver, member, md, content, report, counter)
+        _verify_member(driver, member, md, plan.sha256file_limit(limit, block), content,
+                       report, counter)
     return report
+
+
+def _check_plan(chain, documents: list, limit: int, report: VerifyReport) -> None:
+    """A document that names another backup, parent or volume, or whose entries leave
+    the volume, overlap or (full backup) leave a gap, is corrupt: reported and then
+    treated as unreadable (``None`` in ``documents``)."""
+    volume_id = getattr(chain[0], "volume_id", None) if chain else None
+    volume_size = None
+    for i, (member, md) in enumerate(zip(chain, documents)):
+        if md is None:
+            continue
+        try:
+            plan.check_identity(member, md, chain[i - 1].backup_id if i else None,
+                                getattr(member, "volume_id", None) or volume_id)
+            if i == 0:
+                volume_size = plan.full_size(member.backup_id, md, limit)
+            plan.check_entries(member.backup_id, md, volume_size or limit,
+                               full=i == 0)
+        except errors.InvalidBackup as exc:
+            _finder(report, member)(fmt.metadata_name(member.prefix), CORRUPT, one_line(exc))
+            documents[i] = None
 
 
 class _Counter:
@@ -126,22 +155,24 @@ def _finder(report: VerifyReport, member):
 
 
 class _Content:
-    """The digest of every SHA block of the volume at the member being checked.
+    """The digest of every SHA block read so far, at the member being checked.
 
-    ``None`` marks a block whose content is unknown (its object was corrupt); once a
-    member's ``_metadata`` is unreadable, nothing after it can be compared."""
+    ``unknown`` holds the blocks whose content is unknown (their object was damaged) as
+    ranges, whatever length the damaged entry claims; once a member's ``_metadata`` is
+    unreadable, nothing after it can be compared."""
 
     def __init__(self):
-        self.digests: dict[int, str | None] = {}
+        self.digests: dict[int, str] = {}
+        self.unknown = Ranges()
         self.block_size: int | None = None
         self.known = True
 
 
-def _verify_member(driver, member, md, content: _Content, report: VerifyReport,
-                   counter: _Counter) -> None:
+def _verify_member(driver, member, md, sha_limit: int, content: _Content,
+                   report: VerifyReport, counter: _Counter) -> None:
     found = _finder(report, member)
     md_name, sha_name = fmt.metadata_name(member.prefix), fmt.sha256file_name(member.prefix)
-    shas = _document(driver, member, sha_name, fmt.parse_sha256file, found)
+    shas = _document(driver, member, sha_name, sha_limit, fmt.parse_sha256file, found)
     if shas is not None:
         if content.block_size not in (None, shas.chunk_size):
             found(sha_name, CORRUPT, "chunk_size %d differs from the parent's %d"
@@ -186,16 +217,16 @@ def _verify_member(driver, member, md, content: _Content, report: VerifyReport,
         _compare(shas, content, sha_name, found)
 
 
-def _document(driver, member, name, parse, found):
-    """Read and parse one of the two documents; a finding (and None) if it cannot be."""
-    try:
-        data = driver.get_object(member.container, name)
-    except errors.ObjectNotFound:
+def _document(driver, member, name, limit: int, parse, found):
+    """Read (at most ``limit`` bytes) and parse one of the two documents; a finding (and
+    None) if it cannot be."""
+    if name not in driver.list_objects(member.container, name):
         found(name, MISSING, "not in container %s" % member.container)
         return None
     try:
-        return parse(data, member.backup_id, name)
-    except errors.InvalidBackup as exc:  # UnsupportedVersion too
+        return parse(plan.read_document(driver, member.container, name, limit,
+                                        member.backup_id), member.backup_id, name)
+    except (errors.InvalidBackup, errors.DriverError) as exc:  # UnsupportedVersion too
         found(name, CORRUPT, one_line(exc))
         return None
 
@@ -242,6 +273,8 @@ def _check_object(driver, member, entry: fmt.ObjectEntry, block: int | None):
                 close()
     except errors.ObjectNotFound:
         return "disappeared while being read", []
+    except errors.DriverError as exc:  # not a regular file, unreadable
+        return "cannot be read (%s)" % one_line(exc), []
     except (zlib.error, OSError, EOFError, ValueError, zstandard.ZstdError) as exc:
         return "cannot be decompressed as %s (%s)" % (entry.compression, one_line(exc)), []
     if got != entry.length:
@@ -257,6 +290,7 @@ def _record(content: _Content, entry: fmt.ObjectEntry, digests: list) -> None:
     """An intact object's blocks now hold its content."""
     if content.block_size:
         first = entry.offset // content.block_size
+        content.unknown.remove(first, first + len(digests))
         for i, digest in enumerate(digests):
             content.digests[first + i] = digest
 
@@ -269,10 +303,9 @@ def _digests(data: bytes, block: int) -> list[str]:
 def _forget(content: _Content, entry: fmt.ObjectEntry) -> None:
     """The blocks of a damaged object hold unknown content at this point."""
     block = content.block_size
-    if not block:
-        return
-    for idx in range(entry.offset // block, -(-entry.end // block)):
-        content.digests[idx] = None
+    if block:
+        first, end = entry.offset // block, -(-entry.end // block)
+        content.unknown.add(first, end)  # shadows any digest recorded there before
 
 
 def _compare(shas: fmt.Sha256File, content: _Content, name: str, found) -> None:
@@ -280,11 +313,9 @@ def _compare(shas: fmt.Sha256File, content: _Content, name: str, found) -> None:
     by any member read as zeros, as on a restored volume)."""
     block = shas.chunk_size
     bad = []
+    zero = hashlib.sha256(bytes(block)).hexdigest()
     for idx, recorded in enumerate(shas.sha256s):
-        actual = content.digests.get(idx, _ZERO)
-        if actual is _ZERO:
-            actual = hashlib.sha256(bytes(block)).hexdigest()
-        if actual is not None and actual != recorded:
+        if idx not in content.unknown and content.digests.get(idx, zero) != recorded:
             bad.append(idx)
     if bad:
         shown = ", ".join("%d (offset %d)" % (i, i * block) for i in bad[:_SHOWN])
@@ -292,5 +323,3 @@ def _compare(shas: fmt.Sha256File, content: _Content, name: str, found) -> None:
         found(name, CORRUPT, "%d of %d block digests differ from the backed-up content: "
               "block %s%s" % (len(bad), len(shas.sha256s), shown, more))
 
-
-_ZERO = object()

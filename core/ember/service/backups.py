@@ -17,7 +17,7 @@ from ember.engine import cbt
 from ember.engine import format as fmt
 from ember import policy as rules
 from ember import volumes as vols
-from ember.catalog import ownership, views
+from ember.catalog import ownership, tenancy, views
 from ember.catalog.models import Backup, Snapshot, Volume, utcnow
 from ember.catalog.states import (
     BackupStatus,
@@ -69,6 +69,8 @@ class BackupCreateMixin(ServiceBase):
                 self._check_backup_source(volume, force)
             parent = (self._incremental_parent(session, ctx, volume, snap)
                       if incremental else None)
+            if container:  # never write among another project's objects
+                tenancy.refuse_foreign_container(session, container, volume.project_id)
             now = utcnow()
             if snap is not None:
                 claimed = conditional_update(session, Snapshot, snap.id,
@@ -210,18 +212,19 @@ class BackupCreateMixin(ServiceBase):
             # the clone is a point-in-time copy too: an in-use volume needs no other
             tracked = self._track(row, source, parent)
             LOG.info("Backup %s of volume %s: %s", row.id, row.volume_id, tracked.note)
-            temp_id = None
-            if tracked.clone is None and from_in_use:
-                # crash-consistent: read a point-in-time copy, not the live image
-                temp_id = str(uuid.uuid4())
-                temp_path = os.path.join(self._dir("snapshots"), "snapshot-%s" % temp_id)
-                vols.copy_point_in_time(source, temp_path)
-                tracked.path = temp_path
+            # crash-consistent: otherwise an in-use volume is read from a point-in-time
+            # copy, recorded before it is made, so a crash at any point leaves nothing
+            # that repair or delete do not find
+            temp_id = str(uuid.uuid4()) if tracked.clone is None and from_in_use else None
             with self.catalog.session() as session:
                 conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
                                    container=container, service_metadata=prefix,
                                    service=driver.cinder_service, temp_snapshot_id=temp_id,
                                    change_tracking=tracked.note[:255])
+            if temp_id is not None:
+                temp_path = os.path.join(self._dir("snapshots"), "snapshot-%s" % temp_id)
+                vols.copy_point_in_time(source, temp_path)
+                tracked.path = temp_path
             token.raise_if_cancelled()
             spec = BackupSpec(backup_id=row.id, volume_id=row.volume_id,
                               source_path=tracked.path, container=container, prefix=prefix,

@@ -36,7 +36,8 @@ def chain_member(row: Backup):
     from ember.engine.engine import ChainMember
 
     return ChainMember(backup_id=row.id, container=row.container, prefix=row.service_metadata,
-                       volume_id=row.volume_id)
+                       volume_id=row.volume_id,
+                       size_limit=row.size_bytes or (row.size or 0) << 30 or None)
 
 
 class ServiceBase:

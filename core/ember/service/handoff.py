@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from ember.catalog import ownership
 from ember.catalog.models import Backup, Service, Snapshot, Volume, utcnow
-from ember.catalog.states import BackupStatus, VolumeStatus, conditional_update
+from ember.catalog.states import BackupStatus
 from ember.service.base import ServiceBase
 from ember.service.services import BACKUP_BINARY
 
@@ -171,12 +171,6 @@ class HandoffMixin(ServiceBase):
                                         *self._mine())
                 .values(updated_at=utcnow(), **end[row.status], **ownership.RELEASE),
                 execution_options={"synchronize_session": False}).rowcount == 1
-            if not won:
-                return False
-            if row.status == BackupStatus.CREATING:
-                self._release_source(session, row, failed=True)
-            elif row.status == BackupStatus.RESTORING and row.restore_volume_id:
-                conditional_update(session, Volume, row.restore_volume_id,
-                                   [VolumeStatus.RESTORING_BACKUP],
-                                   status=VolumeStatus.ERROR_RESTORING)
-        return True
+            if won:
+                self._release_unfinished(session, row)
+        return won

@@ -4,13 +4,17 @@ name, description and properties, and the admin reset of its status.
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 
 import sqlalchemy as sa
 
 from ember import errors
 from ember import policy as rules
-from ember.catalog import ownership, views
+from ember import volumes as vols
+from ember.catalog import ownership, tenancy, views
+from ember.config import one_line
 from ember.catalog.models import Backup, utcnow
 from ember.catalog.states import (
     BackupStatus,
@@ -19,6 +23,7 @@ from ember.catalog.states import (
 )
 from ember.service.base import ServiceBase
 
+LOG = logging.getLogger(__name__)
 HAS_DEPENDENTS = "Incremental backups exist for this backup."
 #: how long a force delete waits for a running backup to notice and finish the delete
 FORCE_DELETE_WAIT = 30.0
@@ -51,8 +56,7 @@ class BackupLifecycleMixin(ServiceBase):
             if row.status not in allowed:
                 raise errors.InvalidState('Backup %s status must be available or error, but '
                                           'the current status is "%s".' % (row.id, row.status))
-            if session.scalar(sa.select(sa.func.count()).select_from(Backup).where(
-                    Backup.parent_id == row.id, Backup.deleted.is_(False))):
+            if tenancy.dependents(session, row):
                 raise errors.InvalidBackup(HAS_DEPENDENTS)
             was = row.status
             running = (was in (BackupStatus.CREATING, BackupStatus.DELETING)
@@ -88,10 +92,19 @@ class BackupLifecycleMixin(ServiceBase):
     def _delete_objects_and_row(self, backup_id: str, was: str) -> None:
         with self.catalog.session() as session:
             row = session.get(Backup, backup_id)
+            sharing = tenancy.sharing_rows(session, row.container, row.service_metadata,
+                                           exclude=row.id)
         try:
-            if row.service and row.container and row.service_metadata:
+            if sharing:
+                LOG.warning("Backup %s: its objects also belong to backup %s; only the row is "
+                            "deleted, the objects are kept.", row.id, sharing[0].id)
+            elif row.service and row.container and row.service_metadata:
                 self._check_service(row)
                 self._delete_objects(row.id, row.container, row.service_metadata)
+        except errors.OutsideRepository as exc:
+            LOG.warning("Backup %s: its objects cannot be reached (%s); only the row is "
+                        "deleted, nothing in the repository was touched.", row.id,
+                        one_line(exc))
         except KeyboardInterrupt:
             reason = "The delete was interrupted; delete the backup again to finish it."
             with self.catalog.session() as session:
@@ -116,6 +129,9 @@ class BackupLifecycleMixin(ServiceBase):
                     add_dependent(session, row.parent_id, -1)
                 if was == BackupStatus.CREATING:  # its owner died: free the source too
                     self._release_source(session, row, failed=True)
+        if row.temp_snapshot_id:  # an in-use backup's point-in-time copy, if still there
+            vols.remove(os.path.join(self._dir("snapshots"), "snapshot-%s"
+                                     % row.temp_snapshot_id))
 
     def update_backup(self, ctx, ref, *, name=None, description=None, properties=None,
                       no_property=False, remove_properties=()) -> dict:

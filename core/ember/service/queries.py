@@ -130,4 +130,8 @@ class BackupQueriesMixin(ServiceBase):
                 raise errors.InvalidBackup("Backup %s needs its parent %s, which is not in the "
                                            "catalogue; import that record first."
                                            % (row.id, row.parent_id))
+            if parent.project_id != row.project_id:
+                raise errors.InvalidBackup("Backup %s names as its parent %s, a backup of "
+                                           "another project; a chain cannot cross projects."
+                                           % (row.id, parent.id))
             row = parent

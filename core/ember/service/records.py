@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ember import errors
 from ember import policy as rules
-from ember.catalog import records, views
+from ember.catalog import records, tenancy, views
 from ember.catalog.models import Backup, utcnow
 from ember.catalog.states import (
     BackupStatus,
@@ -51,6 +51,10 @@ class RecordsMixin(ServiceBase):
             old = session.get(Backup, values["id"])
             if old is not None and not (old.deleted or old.status == BackupStatus.DELETED):
                 raise errors.InvalidState("Backup already exists in database.")
+            tenancy.refuse_shared_objects(session, values["id"], values["container"],
+                                          values["service_metadata"])
+            tenancy.refuse_cross_project_chain(session, values["id"], values["parent_id"],
+                                               ctx.project_id)
             if old is not None:
                 session.delete(old)
                 session.flush()
@@ -66,4 +70,7 @@ class RecordsMixin(ServiceBase):
                 row.data_timestamp = row.created_at
             session.add(row)
             session.flush()
+            for counted in filter(None, (row.parent_id, row.id)):
+                tenancy.count_dependents(session, counted)
+            session.refresh(row)
             return views.backup_view(row)

@@ -71,12 +71,7 @@ class RecoveryMixin(ServiceBase):
                 execution_options={"synchronize_session": False}).rowcount == 1
             if not won:
                 return False
-            if row.status == BackupStatus.CREATING:
-                self._release_source(session, row, failed=True)
-            elif row.status == BackupStatus.RESTORING and row.restore_volume_id:
-                conditional_update(session, Volume, row.restore_volume_id,
-                                   [VolumeStatus.RESTORING_BACKUP],
-                                   status=VolumeStatus.ERROR_RESTORING)
+            self._release_unfinished(session, row)
         if row.status == BackupStatus.CREATING and row.temp_snapshot_id:
             vols.remove(os.path.join(self._dir("snapshots"), "snapshot-%s"
                                      % row.temp_snapshot_id))
@@ -85,3 +80,14 @@ class RecoveryMixin(ServiceBase):
             was = BackupStatus.CREATING if row.object_count is None else BackupStatus.DELETING
             self._delete_objects_and_row(row.id, was)
         return True
+
+    def _release_unfinished(self, session, row: Backup) -> None:
+        """What an operation ended unfinished leaves busy: a backup's source goes back
+        to its previous status (the volume's previous_status ``error_backing-up``), a
+        restore's target volume ends ``error_restoring``."""
+        if row.status == BackupStatus.CREATING:
+            self._release_source(session, row, failed=True)
+        elif row.status == BackupStatus.RESTORING and row.restore_volume_id:
+            conditional_update(session, Volume, row.restore_volume_id,
+                               [VolumeStatus.RESTORING_BACKUP],
+                               status=VolumeStatus.ERROR_RESTORING)

@@ -40,9 +40,10 @@ class VolumesMixin(ServiceBase):
                                       % (name, "both" if size is not None else "neither"))
         volume_id = str(uuid.uuid4())
         if path is not None:
+            self.policy.enforce(ctx, rules.VOLUME_ADOPT)
             path = os.path.abspath(path)
             size_bytes, owns = vols.source_size(path), False
-            self._refuse_adopted_twice(path)
+            self._refuse_owned_path(path)
         else:
             size_bytes, owns = vols.parse_size(size), True
             path = os.path.join(self._dir("volumes"), "volume-%s" % volume_id)
@@ -63,17 +64,23 @@ class VolumesMixin(ServiceBase):
             raise
         return views.volume_view(row)
 
-    def _refuse_adopted_twice(self, path: str) -> None:
-        """Two volumes on one file would let a restore onto one silently change the
-        other, and a backup of one read the other's writes."""
+    def _refuse_owned_path(self, path: str) -> None:
+        """A path under Ember's own directories (state, repository) or already a live
+        volume's (the same file by any name) is refused, for admins too: adopting it
+        would let one volume's backups read, and its restores overwrite, another's."""
         real = os.path.realpath(path)
+        managed = [self.conf.state_path] + vols.repository_paths(self.conf)
+        for top in map(os.path.realpath, managed):
+            if real == top or real.startswith(top.rstrip(os.sep) + os.sep):
+                raise errors.InvalidInput("Cannot adopt %s: it is under %s, which Ember "
+                                          "manages." % (path, top))
         with self.catalog.session() as session:
-            for row in session.scalars(sa.select(Volume).where(Volume.deleted.is_(False))):
-                if os.path.realpath(row.path) == real:
-                    raise errors.InvalidInput(
-                        "%s is already volume %s%s; use that volume, or delete it first."
-                        % (path, row.id, " (%s)" % row.display_name if row.display_name
-                           else ""))
+            paths = session.scalars(sa.select(Volume.path).where(
+                Volume.deleted.is_(False))).all()
+        for other in paths:
+            if other and vols.same_file(real, other):
+                raise errors.InvalidInput("Cannot adopt %s: it is already the image of a "
+                                          "volume." % path)
 
     def list_volumes(self, ctx, *, name=None, status=None, all_projects=False) -> list[dict]:
         """Volumes of the caller's project (all projects for admins who ask)."""
@@ -212,6 +219,20 @@ class VolumesMixin(ServiceBase):
         with self.catalog.session() as session:
             row = self._snapshot(session, ctx, ref)
             self.policy.enforce(ctx, rules.SNAPSHOT_GET, row.project_id)
+            return views.snapshot_view(row)
+
+    def reset_snapshot_status(self, ctx, ref, status: str) -> dict:
+        """Admin: set a snapshot's status (Cinder's snapshot os-reset_status)."""
+        allowed = (SnapshotStatus.AVAILABLE, SnapshotStatus.ERROR, SnapshotStatus.CREATING,
+                   SnapshotStatus.DELETING, "error_deleting")
+        with self.catalog.session() as session:
+            row = self._snapshot(session, ctx, ref)
+            self.policy.enforce(ctx, rules.SNAPSHOT_RESET_STATUS, row.project_id)
+            if status not in allowed:
+                raise errors.InvalidInput("Invalid snapshot status '%s': use one of %s."
+                                          % (status, ", ".join(allowed)))
+            conditional_update(session, Snapshot, row.id, None, status=status)
+            session.refresh(row)
             return views.snapshot_view(row)
 
     def delete_snapshot(self, ctx, ref) -> None:

@@ -6,9 +6,9 @@ one takes it. Until then this process owns the rows and heartbeats them, so nobo
 mistakes waiting work for a dead process's. A worker that is busy
 (``backup_max_operations``), unreachable or silent is skipped and the work offered again
 later, to it or another, a worker started meanwhile included; an offer whose answer was
-lost is harmless, since a claim names its previous owner. Work that no live worker may
-run for ``service_down_time`` seconds is ended (``abandon``) with a fail reason naming
-the host it needed. ``hand_off`` does the same in the foreground, for a CLI that exits
+lost is harmless, since a claim names its previous owner. Work for which no live worker
+that may run it has been seen for ``service_down_time`` seconds is ended (``abandon``)
+with a fail reason naming the host it needed. ``hand_off`` does the same in the foreground, for a CLI that exits
 once a worker has the work.
 """
 
@@ -41,7 +41,8 @@ class _Work:
     ctx: dict
     operation: str
     ids: dict
-    since: float = dataclasses.field(default_factory=time.monotonic)
+    #: when a worker that may run it was last seen up (at first: when it was begun)
+    seen_worker: float = dataclasses.field(default_factory=time.monotonic)
     offers: int = 0
     next_offer: float = 0.0
     offering: bool = False
@@ -170,6 +171,8 @@ class RPCDispatcher:
             return True  # taken by a worker whose answer was lost, or ended meanwhile
         hosts, pinned = self.service.route(work.backup_id)
         now = time.monotonic()
+        if hosts:
+            work.seen_worker = now
         for host in hosts:
             if self._passed_over.get(host, 0.0) > now:
                 continue
@@ -186,7 +189,7 @@ class RPCDispatcher:
                 LOG.info("%s of backup %s: %s by %s", work.operation, work.backup_id, answer,
                          host)
                 return True
-        if not hosts and time.monotonic() - work.since > self.conf.service_down_time:
+        if not hosts and time.monotonic() - work.seen_worker > self.conf.service_down_time:
             where = " on host %s" % pinned if pinned else ""
             reason = ("No backup service%s was up to run it for %d seconds; start "
                       "ember-backup%s." % (where, self.conf.service_down_time, where))

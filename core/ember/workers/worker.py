@@ -49,9 +49,7 @@ class Worker:
         self._server = None
         self._service_id = None
 
-    # --- the RPC endpoint --------------------------------------------------------------
-    target = messaging.Target(version=rpc.VERSION)
-
+    # --- the RPC endpoint's one method (see _Endpoint) ---------------------------------
     def take(self, ctxt, operation, ids, owner_host, owner_pid):
         """Take over the work begun on ``ids["backup_id"]`` and start it; the answer is
         sent only once the claim is committed."""
@@ -104,7 +102,8 @@ class Worker:
     # --- the service's life ------------------------------------------------------------
     def start(self) -> None:
         self._server = messaging.get_rpc_server(rpc.transport(self.conf),
-                                                rpc.target(server=self.conf.host), [self],
+                                                rpc.target(server=self.conf.host),
+                                                [_Endpoint(self)],
                                                 executor="threading")
         self._server.start()
         # registered (and so offered work) only once its queue exists: an offer sent
@@ -145,6 +144,18 @@ class Worker:
             for thread in running:
                 thread.join()
         LOG.info("ember-backup on host %s stopped", self.conf.host)
+
+
+class _Endpoint:
+    """What RPC may call: ``take`` and nothing else of the worker."""
+
+    target = messaging.Target(version=rpc.VERSION)
+
+    def __init__(self, worker: Worker):
+        self._worker = worker
+
+    def take(self, ctxt, operation, ids, owner_host, owner_pid):
+        return self._worker.take(ctxt, operation, ids, owner_host, owner_pid)
 
 
 def _parse(argv):

@@ -8,6 +8,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import stat
 import uuid
 from typing import BinaryIO, Iterable
 
@@ -107,14 +108,14 @@ class PosixBackupDriver(ChunkedBackupDriver):
             raise errors.PermanentDriverError(
                 "%s: container name %r is empty or contains NUL" % (self.describe(), container))
         if os.path.isabs(container) or ".." in container.split("/"):
-            raise errors.PermanentDriverError(
+            raise errors.OutsideRepository(
                 "%s: container %s would leave the repository; use a relative path "
                 "without '..'" % (self.describe(), container))
         base = os.path.realpath(self.base_path)
         path = os.path.join(base, container)
         real = os.path.realpath(path)
         if real != base and not real.startswith(base + os.sep):
-            raise errors.PermanentDriverError(
+            raise errors.OutsideRepository(
                 "%s: container %s resolves to %s, outside the repository (a symlink?); "
                 "refusing it" % (self.describe(), container, real))
         return path
@@ -220,7 +221,7 @@ class PosixBackupDriver(ChunkedBackupDriver):
             try:
                 return reader.read()
             except OSError as exc:
-                raise self._error(exc, "read", reader.name) from None
+                raise self._error(exc, "read", self._object_path(container, name)) from None
 
     def delete_object(self, container: str, name: str) -> None:
         path = self._object_path(container, name)
@@ -287,17 +288,40 @@ class PosixBackupDriver(ChunkedBackupDriver):
         return PosixObjectWriter(self, self._object_path(container, name))
 
     def open_reader(self, container: str, name: str) -> BinaryIO:
+        """The object's file, opened without following a symbolic link and only if it
+        is a regular file: a FIFO would block, a device or a link out of the repository
+        would be read as if it were backup data (``UnsafeObject``, naming it)."""
         path = self._object_path(container, name)
         try:
-            return open(path, "rb")
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
             raise errors.ObjectNotFound("%s: object %s not found in container %s"
                                         % (self.describe(), name, container)) from None
-        except IsADirectoryError:
-            raise errors.ObjectNotFound("%s: %s is a directory, not an object"
-                                        % (self.describe(), path)) from None
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise errors.UnsafeObject("%s: %s is a symbolic link, not an object; it is "
+                                          "never followed" % (self.describe(), path)) from None
             raise self._error(exc, "open", path) from None
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise errors.UnsafeObject("%s: %s is a %s, not an object; it is never read"
+                                          % (self.describe(), path, _kind(mode)))
+            os.set_blocking(fd, True)
+            return os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
+
+
+def _kind(mode: int) -> str:
+    """What a non-regular file is, for messages."""
+    for test, kind in ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return kind
+    return "special file"
 
 
 class PosixObjectWriter(ObjectWriter):

@@ -7,7 +7,9 @@ about it. Kill points, counted in the order they happen:
 * before every driver call (``ensure_container``, ``list_objects``, ``get_object``,
   ``open_reader``, ``put_object``, ``open_writer``, ``delete_object``, each write to and
   the commit of a writer) and after every call that changes the repository;
-* after every committed catalogue transaction (SQLAlchemy's ``after_commit``).
+* after every committed catalogue transaction (SQLAlchemy's ``after_commit``);
+* while a temporary snapshot is being copied (the file made, its bytes not yet all
+  there): once when the copy starts and once per extent copied.
 
 ``EMBER_TEST_KILL_AT=N`` kills the process with SIGKILL (no clean-up, no atexit, as
 ``kill -9`` or a power cut) at point N. ``EMBER_TEST_KILL_LOG=PATH`` makes a run that
@@ -107,6 +109,18 @@ def _install() -> None:
 
     ember.loader.load_driver = load_driver
     event.listen(Session, "after_commit", lambda session: _tick("catalogue commit"))
+
+    import ember.volumes
+
+    extents = ember.volumes._data_extents
+
+    def data_extents(fd, size):
+        _tick("temporary snapshot copy")  # the copy's file exists, empty
+        for extent in extents(fd, size):
+            yield extent
+            _tick("temporary snapshot copy")  # part of its bytes copied
+
+    ember.volumes._data_extents = data_extents
 
 
 def _short(name: str) -> str:

@@ -1,0 +1,253 @@
+"""A cluster of Ember processes on this machine, for the worker tests and benchmark: a
+catalogue database of its own on the real PostgreSQL, the real RabbitMQ, a posix
+repository and volume directory that every "host" shares, ``ember-backup`` workers
+started as real processes with their own ``--host`` names, and optionally ``ember-api``.
+Heartbeats are fast by default (``report_interval = 1``, ``service_down_time = 8``) so a
+killed worker is noticed within seconds (8: a busy worker on two loaded cores may beat a
+few seconds late).
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from ember.testing.services import require, tcp_open
+
+PG_URL = os.environ.get("EMBER_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+RABBIT = os.environ.get("EMBER_TEST_RABBIT_URL", "rabbit://guest:guest@127.0.0.1:5672/")
+OSCLIENTS = os.environ.get("EMBER_OSCLIENTS_BASE", "/tmp/ember-osclients")
+MiB = 1 << 20
+BUSY = {"creating", "restoring", "deleting"}
+
+
+def _exe(name: str) -> str:
+    """A console script of this venv."""
+    return shutil.which(name, path=os.path.dirname(sys.executable)) or name
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _require_openstack_client() -> None:
+    require(os.access(OSCLIENTS + "/bin/openstack", os.X_OK),
+            "python-openstackclient (%s)" % OSCLIENTS, "bash scripts/servers/osclients.sh install")
+
+
+def require_rabbitmq() -> None:
+    require(tcp_open("127.0.0.1", 5672), "RabbitMQ on 127.0.0.1:5672 (guest/guest)",
+            "bash scripts/servers/databases.sh start")
+
+
+class Cluster:
+    """Config file, workers and the begin side (this test process, as ``ember-api``)."""
+
+    def __init__(self, root, db_url, **options):
+        self.root = str(root)
+        self.db_url = db_url
+        self.tag = uuid.uuid4().hex[:6]  # host names unique on a RabbitMQ others share
+        self.shared = os.path.join(self.root, "shared")
+        self.repo = os.path.join(self.root, "repo")
+        os.makedirs(self.shared)
+        self.config = os.path.join(self.root, "ember.conf")
+        self.options = options
+        self.write_config()
+        self.workers: dict[str, subprocess.Popen] = {}
+        self._service = None
+        self._dispatcher = None
+        self.api = None
+
+    def write_config(self, **extra) -> None:
+        values = {"state_path": os.path.join(self.root, "state"), "transport_url": RABBIT,
+                  "backup_driver": "posix", "backup_posix_path": self.repo,
+                  "backup_file_size": MiB, "backup_compression_algorithm": "none",
+                  "backup_engine_threads": 2, "report_interval": 1,
+                  "service_down_time": 8, "backup_max_operations": 4,
+                  "backup_shared_volume_paths": "%s,%s" % (
+                      self.shared, os.path.join(self.root, "state", "volumes")),
+                  "quota_backups": -1, "quota_backup_gigabytes": -1,
+                  "host": "api-" + self.tag}
+        values.update(self.options)
+        values.update(extra)
+        with open(self.config, "w") as f:
+            f.write("[DEFAULT]\n")
+            f.writelines("%s = %s\n" % item for item in values.items())
+            f.write("[database]\nconnection = %s\n" % self.db_url)
+
+    def start_api(self) -> str:
+        """``ember-api`` (noauth, one gunicorn worker) on this cluster; returns its URL.
+        With ``transport_url`` set it hands all work to the workers."""
+        port = free_port()
+        log = open(os.path.join(self.root, "ember-api.log"), "ab")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        env.update(OS_DEFAULT__OSAPI_VOLUME_LISTEN="127.0.0.1",
+                   OS_DEFAULT__OSAPI_VOLUME_LISTEN_PORT=str(port),
+                   OS_DEFAULT__OSAPI_VOLUME_WORKERS="1", OS_DEFAULT__AUTH_STRATEGY="noauth")
+        self.api = subprocess.Popen([_exe("ember-api"), "--config-file", self.config],
+                                    stdout=log, stderr=subprocess.STDOUT, env=env,
+                                    start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not tcp_open("127.0.0.1", port, 0.5):
+            assert self.api.poll() is None and time.monotonic() < deadline, self.log("api")
+            time.sleep(0.2)
+        return "http://127.0.0.1:%d" % port
+
+    require_openstack_client = staticmethod(_require_openstack_client)
+
+    def openstack(self, url: str, *args) -> subprocess.CompletedProcess:
+        """The stock ``openstack`` client against ``url`` (project ``default``)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        env["HOME"] = self.root
+        return subprocess.run([OSCLIENTS + "/bin/openstack", "--os-auth-type", "none",
+                               "--os-endpoint", url + "/v3/default", *args],
+                              capture_output=True, text=True, env=env, timeout=180)
+
+    def ember(self, *args) -> str:
+        """``ember`` (the CLI) on this cluster's configuration; its stdout."""
+        return self.finish(self.start_ember(*args))
+
+    def start_ember(self, *args) -> subprocess.Popen:
+        """``ember`` started, not waited for (``finish`` waits)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        return subprocess.Popen([_exe("ember"), "--config-file", self.config, *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env)
+
+    @staticmethod
+    def finish(proc: subprocess.Popen) -> str:
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, "%s: %s" % (" ".join(proc.args), err)
+        return out
+
+    def host(self, name: str) -> str:
+        return "%s-%s" % (name, self.tag)
+
+    def start_worker(self, name: str, *extra_args) -> subprocess.Popen:
+        host = self.host(name)
+        log = open(os.path.join(self.root, "%s.log" % host), "ab")
+        proc = subprocess.Popen([_exe("ember-backup"), "--config-file", self.config,
+            "--host", host, *extra_args], stdout=log, stderr=subprocess.STDOUT,
+            env={k: v for k, v in os.environ.items() if not k.startswith("OS_")})
+        self.workers[host] = proc
+        self.wait_up(host)
+        return proc
+
+    def wait_up(self, host: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.state_of(host) == "up":
+                return
+            proc = self.workers.get(host)
+            if proc is not None and proc.poll() is not None:
+                pytest.fail("ember-backup --host %s exited %s:\n%s"
+                            % (host, proc.returncode, self.log(host)))
+            time.sleep(0.2)
+        pytest.fail("ember-backup --host %s never reported up:\n%s" % (host, self.log(host)))
+
+    def state_of(self, host: str) -> str | None:
+        from ember.context import RequestContext
+
+        for row in self.service.list_services(RequestContext.default(), host=host):
+            return row["state"]
+        return None
+
+    def log(self, host: str) -> str:
+        """The log of the worker on ``host`` (or of ``ember-api`` for "api")."""
+        name = "ember-api" if host == "api" else host
+        with open(os.path.join(self.root, "%s.log" % name), errors="replace") as f:
+            return f.read()
+
+    def kill(self, host: str) -> None:
+        proc = self.workers[host]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    @property
+    def service(self):
+        if self._service is None:
+            from ember import config
+            from ember.service import Ember
+
+            self._service = Ember(config.load([self.config]))
+        return self._service
+
+    @property
+    def dispatcher(self):
+        if self._dispatcher is None:
+            from ember.workers.dispatcher import RPCDispatcher
+
+            self._dispatcher = RPCDispatcher(self.service)
+        return self._dispatcher
+
+    # --- work -------------------------------------------------------------------------
+    def backups(self) -> list[dict]:
+        from ember.context import RequestContext
+
+        return self.service.list_backups(RequestContext.default(), all_projects=True)
+
+    def begin_backups(self, volumes, clients: int = 4) -> list[str]:
+        """Begin one backup per volume id from ``clients`` threads at once, each handed to
+        the workers as ember-api does; returns the backup ids."""
+        import concurrent.futures
+
+        from ember.context import RequestContext
+
+        ctx = RequestContext.default()
+        service, dispatcher = self.service, self.dispatcher
+
+        def one(volume_id):
+            backup = service.begin_create_backup(ctx, volume_id, name="b-" + volume_id)
+            dispatcher.dispatch(ctx, "create", {"backup_id": backup["id"]})
+            return backup["id"]
+
+        with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+            return list(pool.map(one, volumes))
+
+    def wait_settled(self, ids, timeout: float = 150) -> dict:
+        """Wait until none of the backups ``ids`` is busy; returns {id: backup}."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = {b["id"]: b for b in self.backups() if b["id"] in ids}
+            busy = [b for b in rows.values() if b["status"] in BUSY]
+            if not busy and len(rows) == len(set(ids)):
+                return rows
+            if time.monotonic() > deadline:
+                pytest.fail("still busy after %ds: %s\n%s" % (timeout, busy, "\n".join(
+                    self.log(h)[-3000:] for h in self.workers)))
+            time.sleep(0.2)
+
+    def taken(self, operation: str = "create") -> dict[str, list[str]]:
+        """{backup id: [host, ...]} of every ``operation`` a worker took, from the logs."""
+        runs: dict[str, list[str]] = {}
+        for host in self.workers:
+            for backup_id in re.findall(r"Took %s of backup (\S+) " % operation,
+                                        self.log(host)):
+                runs.setdefault(backup_id, []).append(host)
+        return runs
+
+    def close(self) -> None:
+        if self.api is not None and self.api.poll() is None:
+            os.killpg(self.api.pid, signal.SIGTERM)  # gunicorn's master and its worker
+            self.api.wait(timeout=30)
+        for proc in self.workers.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.workers.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._dispatcher is not None:
+            self._dispatcher.shutdown()
+        if self._service is not None:
+            self._service.catalog.close()
