@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import shutil
@@ -45,6 +46,7 @@ CINDER_PY = os.path.join(CINDER_VENV, "bin", "python")
 EMBER_PY = os.path.join(ROOT, ".venv", "bin", "python")
 CINDER_SPEC = "cinder>=29,<30"
 DEFAULT_OBJECT_SIZE = 1999994880  # Cinder's posix backup_file_size
+SHA_BLOCK = 32768  # Cinder's backup_sha_block_size_bytes, the runners' default
 MiB = 1 << 20
 
 sys.path.insert(0, HERE)
@@ -184,6 +186,21 @@ class EmberZstd(EmberZlib):
     name, label, codec = "ember-zstd", "Ember posix, zstd", "zstd"
 
 
+def ember_at(rev: str, tool: type) -> type:
+    """``tool`` run from the tree at git revision ``rev`` (``git archive`` of its core and
+    posix plugin, first on PYTHONPATH): the "before" of a before/after in one run."""
+    tree = os.path.join(WORK, "base-" + rev)
+    if not os.path.isdir(tree):
+        os.makedirs(tree)
+        archive = subprocess.run(["git", "-C", ROOT, "archive", rev, "core", "plugins/posix"],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+    path = os.pathsep.join(os.path.join(tree, d) for d in ("core", "plugins/posix"))
+    return type("EmberAt", (tool,), {
+        "name": "%s@%s" % (tool.name, rev), "label": "%s at %s" % (tool.label, rev),
+        "env": lambda self: {"PYTHONPATH": path}, "version": lambda self: rev})
+
+
 class Borg(Tool):
     name, label = "borg", "borg 1.2, lz4 (default), -e none"
 
@@ -289,7 +306,7 @@ class ToolResult:
 
 
 def parse_size(text: str) -> int:
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
     text = text.strip().upper().rstrip("IB")
     if text and text[-1] in units:
         return int(float(text[:-1]) * units[text[-1]])
@@ -327,7 +344,12 @@ def run(args) -> dict:
     shutil.rmtree(run_dir, ignore_errors=True)
     os.makedirs(run_dir)
     volume = prepare_volume(size, args.seed, run_dir)
-    tools = [TOOLS[n](run_dir, args.object_size) for n in names]
+    classes = [TOOLS[n] for n in names]
+    if args.baseline:  # the same Ember tools at the baseline revision, interleaved
+        classes = [c for n in names for c in (
+            (TOOLS[n], ember_at(args.baseline, TOOLS[n])) if n.startswith("ember-")
+            else (TOOLS[n],))]
+    tools = [c(run_dir, args.object_size) for c in classes]
     results = {t.name: ToolResult(t.label, t.version()) for t in tools}
     for t in tools:
         t.setup()
@@ -349,7 +371,7 @@ def run(args) -> dict:
 
     print("full backups of %s (%d MiB)" % (volume, size // MiB), flush=True)
     backup_step("full")
-    vol.mutate(volume, seed=args.seed + 1)
+    changed = vol.mutate(volume, seed=args.seed + 1)
     expected = vol.sha256_of(volume)
     print("incremental backups after 1% random 4 KiB writes", flush=True)
     backup_step("incremental")
@@ -390,15 +412,93 @@ def run(args) -> dict:
                 results[cross.name] = ToolResult(cross.label, cross.version())
                 results[cross.name].steps["restore"] = restore_step(cross)
 
+    for spec in filter(None, (args.sparse or "").split(",")):
+        sparse_run(parse_size(spec), volume, size, expected, args, run_dir, results)
+    changed_bytes = len({o // SHA_BLOCK for o in changed}) * SHA_BLOCK
+    floors = json.loads(subprocess.run([EMBER_PY, os.path.join(HERE, "floors.py"), volume,
+                                        "--changed", str(changed_bytes)],
+                                       capture_output=True, text=True, check=True).stdout)
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "volume_bytes": size, "seed": args.seed, "object_size": args.object_size,
-        "nice": NICE,
+        "nice": NICE, "baseline": args.baseline, "floors": floors,
         "cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg(),
         "tools": {n: {"label": r.label, "version": r.version,
                       "steps": {s: asdict(v) for s, v in r.steps.items()}}
                   for n, r in results.items()},
     }
+
+
+def sparse_run(big: int, dense: str, data: int, expected: str, args, run_dir: str,
+               results: dict) -> None:
+    """Ember (zlib) on a ``big`` sparse volume holding the dense volume's data at its
+    start: full, the same 1 % change (inside the data), incremental, restore onto a new
+    sparse target; the image must equal the data followed by zeros."""
+    tool = EmberZlib(run_dir, args.object_size)
+    tool.name = "ember-zlib-sparse-%dG" % (big >> 30)
+    tool.dir = os.path.join(run_dir, tool.name)
+    tool.repo, tool.catalog = os.path.join(tool.dir, "repo"), os.path.join(tool.dir, "c.json")
+    tool.log = os.path.join(tool.dir, "log.txt")
+    os.makedirs(tool.repo)
+    volume = os.path.join(tool.dir, "volume.img")
+    pristine = os.path.join(WORK, "volumes", "volume-%d-%d.img" % (data, args.seed))
+    subprocess.run(["cp", "--sparse=always", pristine, volume], check=True)
+    os.truncate(volume, big)
+    result = results[tool.name] = ToolResult("Ember posix, zlib, %d GiB sparse volume holding "
+                                             "%d MiB" % (big >> 30, data // MiB),
+                                             tool.version())
+    print("sparse %d GiB volume holding the %d MiB one" % (big >> 30, data // MiB), flush=True)
+
+    def step(name, cmd, stored=True):
+        before = tree_bytes(tool.repo)
+        m = measure(cmd, tool.log)
+        r = StepResult(round(m.seconds, 2), round(m.cpu_seconds, 2),
+                       round(big / 1e6 / m.seconds, 1), round(m.peak_rss_mib, 1),
+                       tree_bytes(tool.repo) - before if stored else None, m.returncode == 0)
+        if not r.ok:
+            r.note = "exit %d, see %s" % (m.returncode, tool.log)
+        result.steps[name] = r
+        return r
+
+    vol.warm(volume)
+    step("full", tool.backup_cmd(volume, "full"))
+    vol.mutate(volume, seed=args.seed + 1, span=data)
+    step("incremental", tool.backup_cmd(volume, "incremental"))
+    target_dir = os.path.join(tool.dir, "restore")
+    os.makedirs(target_dir)
+    cmd, restored = tool.restore_cmd(target_dir, big)
+    r = step("restore", cmd, stored=False)
+    if r.ok:
+        problem = sparse_image_problem(restored, big, data, expected)
+        if problem:
+            r.ok, r.note = False, problem
+    shutil.rmtree(tool.dir, ignore_errors=True)  # a 1 TiB apparent size is no use kept
+    for name, r in result.steps.items():
+        print("  %-23s %-11s %s" % (tool.name, name, fmt_step(r)), flush=True)
+
+
+def sparse_image_problem(path: str, size: int, data: int, expected: str) -> str:
+    """'' if ``path`` is the dense volume's image followed by zeros up to ``size``."""
+    if os.path.getsize(path) != size:
+        return "restored size %d != %d" % (os.path.getsize(path), size)
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        fd, pos = f.fileno(), data
+        for off in range(0, data, 8 * MiB):
+            h.update(os.pread(fd, min(8 * MiB, data - off), off))
+        if h.hexdigest() != expected:
+            return "restored data sha256 %s != %s" % (h.hexdigest()[:12], expected[:12])
+        while pos < size:  # every data extent after the data must be zeros
+            try:
+                pos = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError:
+                break
+            end = os.lseek(fd, pos, os.SEEK_HOLE)
+            for off in range(pos, end, 8 * MiB):
+                if any(os.pread(fd, min(8 * MiB, end - off), off)):
+                    return "non-zero bytes at %d, past the data" % off
+            pos = end
+    return ""
 
 
 # ---- reporting -------------------------------------------------------------------------------
@@ -417,7 +517,7 @@ def _step(res, tool, step):
 
 
 def ratio_rows(res) -> list[tuple[str, str, float | None, str]]:
-    """(comparison, target, measured, verdict) for every target of issue 2."""
+    """(comparison, target, measured, verdict) for every target of issues 2 and 13."""
     rows = []
 
     def speed(ember, other, step, target):
@@ -433,16 +533,45 @@ def ratio_rows(res) -> list[tuple[str, str, float | None, str]]:
         rows.append(("%s incremental growth / %s" % (ember, other), "<= %g" % target, value,
                      verdict(value, lambda v: v <= target), None))
 
-    for step in ("full", "incremental", "restore"):
-        speed("ember-zlib", "cinder-zlib", step, 5)
+    speed("ember-zlib", "cinder-zlib", "full", 5)
+    speed("ember-zlib", "cinder-zlib", "incremental", 2.5)
+    speed("ember-zlib", "cinder-zlib", "restore", 5)
+    growth("ember-zlib", "cinder-zlib", 1.1)
     for ember in ("ember-zlib", "ember-zstd"):  # same objects, restored by both
         speed(ember, "cinder-reads-" + ember, "restore", 5)
     speed("ember-zstd", "borg", "full", 2)
-    speed("ember-zstd", "restic", "restore", 1)
+    speed("ember-zstd", "restic", "restore", 1.5)
     for other in ("borg", "restic"):
         speed("ember-zstd", other, "incremental", 1)
         growth("ember-zstd", other, 0.2)
-    for ember in ("ember-zlib", "ember-zstd"):
+    if res.get("baseline"):  # after / before, same run
+        for ember in ("ember-zlib", "ember-zstd"):
+            for step in ("full", "incremental", "restore"):
+                speed(ember, "%s@%s" % (ember, res["baseline"]), step, 1)
+    for ember, codec in (("ember-zlib", "zlib"), ("ember-zstd", "zstd")):
+        for step, test, target in (("full", lambda v: v >= 0.8, ">= 0.8 of floor"),
+                                   ("incremental", lambda v: v >= 1 / 1.3, ">= 0.77 of floor"),
+                                   ("restore", lambda v: True, "(reported)")):
+            a = _step(res, ember, step)
+            floor = res.get("floors", {}).get("floors", {}).get(codec, {}).get(step)
+            value = floor / a["seconds"] if a and floor else None
+            rows.append(("%s %s: floor %.2f s / wall" % (ember, step, floor or 0), target,
+                         value, verdict(value, test) if target[0] != "(" else "", None))
+    for name, t in res["tools"].items():  # sparse volumes against the dense one
+        if not name.startswith("ember-zlib-sparse-"):
+            continue
+        big = int(name.rsplit("-", 1)[1].rstrip("G"))
+        for step in ("full", "incremental", "restore"):
+            a, dense = _step(res, name, step), _step(res, "ember-zlib", step)
+            if big <= 64:
+                value = a["seconds"] / dense["seconds"] if a and dense else None
+                rows.append(("%s %s time / dense %s" % (name, step, step), "<= 2", value,
+                             verdict(value, lambda v: v <= 2), None))
+            else:
+                value = a["seconds"] if a else None
+                rows.append(("%s %s seconds" % (name, step), "<= 60", value,
+                             verdict(value, lambda v: v <= 60), None))
+    for ember in [n for n in res["tools"] if n.startswith("ember-") and "@" not in n]:
         peaks = [s["peak_rss_mib"] for s in res["tools"].get(ember, {}).get("steps", {}).values()
                  if s["ok"]]
         value = max(peaks) if peaks else None
@@ -474,6 +603,20 @@ def markdown(res) -> str:
                 s["mb_s"] if s["mb_s"] is not None else "",
                 s["peak_rss_mib"] if s["peak_rss_mib"] is not None else "", stored,
                 "yes" if s["ok"] else "NO " + s["note"]))
+    floors = res.get("floors")
+    if floors:
+        lines += ["", "Floors on %d cores ((read + md5 + SHA-256 + codec CPU) / cores for the "
+                  "full; read + SHA-256 of the volume plus the changed blocks' objects for the "
+                  "incremental; inflate + SHA-256 for the restore), measured per byte on this "
+                  "volume's regions by floors.py:" % floors["cores"], "",
+                  "| codec | step | floor s | CPU s | Ember wall s | floor / wall |",
+                  "|---|---|---:|---:|---:|---:|"]
+        for codec, steps in floors["floors"].items():
+            for step in ("full", "incremental", "restore"):
+                a = _step(res, "ember-" + codec, step)
+                lines.append("| %s | %s | %.2f | %.2f | %s | %s |" % (
+                    codec, step, steps[step], steps[step + "_cpu"],
+                    a["seconds"] if a else "", "%.2f" % (steps[step] / a["seconds"]) if a else ""))
     lines += ["", "| comparison | target | measured (wall) | verdict | CPU-time ratio |",
               "|---|---|---:|---|---:|"]
     for what, target, value, v, cpu in ratio_rows(res):
@@ -493,6 +636,12 @@ def main(argv=None) -> int:
     p.add_argument("--object-size", type=int, default=DEFAULT_OBJECT_SIZE,
                    help="Ember's and Cinder's backup_file_size (default Cinder's 1999994880)")
     p.add_argument("--json", help="also write the results here (default: work/results-<date>.json)")
+    p.add_argument("--baseline", metavar="REV",
+                   help="also run the Ember tools from git revision REV (before/after in "
+                        "one run; ratios after/before)")
+    p.add_argument("--sparse", metavar="SIZES",
+                   help="also back up and restore sparse volumes of these sizes holding "
+                        "the benchmark volume's data (e.g. 64G,1024G; Ember zlib only)")
     p.add_argument("--nice", type=int, default=0,
                    help="run every measured tool at this niceness (e.g. -10 as root on a "
                         "shared machine, so other loads disturb the figures less)")

@@ -75,10 +75,12 @@ def build(path: str, size: int, seed: int = 2024) -> str:
     return sha256_of(path)
 
 
-def mutate(path: str, seed: int = 2025, fraction: float = 0.01) -> list[int]:
-    """Overwrite ``fraction`` of the volume with random 4 KiB writes; returns offsets."""
+def mutate(path: str, seed: int = 2025, fraction: float = 0.01,
+           span: int | None = None) -> list[int]:
+    """Overwrite ``fraction`` of the volume (or of its first ``span`` bytes) with random
+    4 KiB writes; returns offsets."""
     rng = random.Random(seed)
-    size = os.path.getsize(path)
+    size = span or os.path.getsize(path)
     slots = size // WRITE
     offsets = sorted(rng.sample(range(slots), max(1, int(slots * fraction))))
     with open(path, "r+b") as f:

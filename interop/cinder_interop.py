@@ -11,7 +11,7 @@ streams each object as several 4 MiB pieces, i.e. its pigz-style joined zlib str
 multi-threaded zstd frame). The odd size makes the last SHA block short; the volume holds
 random data, text, written zeros and a hole. Between points it gets scattered 4 KiB writes, and before the
 second incremental 1 MiB of random data is overwritten with zeros: the region that must not
-show the older data after a restore (spec 3.3 hazard).
+show the older data after a restore (the hazard docs/format.md, Chains, describes).
 
 Cinder is the real ``cinder.backup.drivers.posix.PosixBackupDriver`` from the throwaway
 venv ``benchmarks/work/cinder-venv`` (see ``cinder_posix_runner.py``); Ember is its engine

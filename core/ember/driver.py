@@ -43,7 +43,7 @@ import queue
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, ClassVar, Iterable, Optional
 
-from ember.engine import format as fmt
+from ember import naming
 from ember.errors import PermanentDriverError
 
 POSIX_PREFIX = "posix"
@@ -52,17 +52,18 @@ OBJECT_STORE_PREFIX = "object_store"
 
 @dataclass(frozen=True)
 class DriverCapabilities:
-    """What a driver can do, as data (the conformance suite and the engine read it)."""
+    """What a driver is and can do, as data (the loader, the engine and the conformance
+    kit read it)."""
 
     #: how many calls the engine may have in flight at once
     max_concurrency: int = 4
-    #: puts are atomic (every in-tree driver: yes)
-    atomic_put: bool = True
-    #: ``open_writer``/``open_reader`` stream natively instead of buffering whole objects
-    streaming: bool = False
     #: ``POSIX_PREFIX`` (``volume_<vol>_<TS>_backup_<id>``) or ``OBJECT_STORE_PREFIX``
     #: (``volume_<vol>/<TS>/az_<AZ>_backup_<id>``)
     prefix_style: str = OBJECT_STORE_PREFIX
+    #: drivers declaring the same family share one repository layout, so a backup
+    #: written through one restores and deletes through another ("posix": a directory
+    #: tree under a base path, as posix, nfs and glusterfs write it); "" = only itself
+    family: str = ""
     #: contract tests this driver declares it cannot pass, by test name (rclone style)
     unsupported: tuple[str, ...] = ()
 
@@ -261,11 +262,20 @@ class ChunkedBackupDriver(abc.ABC):
     #: the entry-point name users type in ``backup_driver``
     name: ClassVar[str] = ""
     #: Cinder's class path for this kind of driver, recorded as the backup's ``service``
+    #: (declare it, and the module path older releases stored, as more entry points of
+    #: the class so ``backup_driver`` accepts them: see ``ember.loader``)
     cinder_service: ClassVar[str] = ""
     capabilities: ClassVar[DriverCapabilities] = DriverCapabilities()
 
     def __init__(self, conf):
         self.conf = conf
+
+    @classmethod
+    def create(cls, conf) -> "ChunkedBackupDriver":
+        """The factory the loader calls: a driver for ``conf``. The default is
+        ``cls(conf)``; a plugin with several implementations picks one here (nfs: the
+        kernel mount or the userspace client)."""
+        return cls(conf)
 
     # ---- the five required operations -----------------------------------------------
     @abc.abstractmethod
@@ -299,6 +309,20 @@ class ChunkedBackupDriver(abc.ABC):
         """A file-like reader (default: the whole object via ``get_object``)."""
         return io.BytesIO(self.get_object(container, name))
 
+    def list_containers(self) -> Iterable[str]:
+        """Optional: every container of the repository that may hold backups, for
+        ``backup record scan``. The default is the one container used when none is
+        named (object stores with a configured container or bucket); a driver whose
+        repository holds many (the posix family: directories under a base path) lists
+        them."""
+        return [self.default_container("")]
+
+    def sweep(self, container: str, prefix: str) -> None:
+        """Optional: remove what interrupted writes of the backup ``prefix`` may have
+        left in ``container`` besides its objects (posix: temporary files of killed
+        puts). Called after a backup's objects are deleted. Default: nothing (an object
+        store keeps no partial object to sweep). A missing container is not an error."""
+
     def flush(self, container: str) -> None:
         """Make every put into ``container`` that returned so far durable (see the
         guarantee above). Default: nothing, for stores whose puts are durable when they
@@ -325,14 +349,14 @@ class ChunkedBackupDriver(abc.ABC):
     # ---- naming and sizes (Cinder's per-driver policy, as data) -----------------------
     def default_container(self, backup_id: str) -> str:
         """Container used when the user names none."""
-        return fmt.posix_container(backup_id)
+        return naming.posix_container(backup_id)
 
     def object_prefix(self, volume_id: str, backup_id: str, timestamp: str) -> str:
         """The backup's object-name prefix (stored as ``service_metadata``)."""
         if self.capabilities.prefix_style == POSIX_PREFIX:
-            return fmt.posix_prefix(volume_id, timestamp, backup_id)
+            return naming.posix_prefix(volume_id, timestamp, backup_id)
         az = self.conf.storage_availability_zone
-        return fmt.object_store_prefix(volume_id, timestamp, az, backup_id)
+        return naming.object_store_prefix(volume_id, timestamp, az, backup_id)
 
     @property
     def object_size(self) -> int:

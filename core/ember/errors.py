@@ -64,6 +64,11 @@ class CorruptObject(InvalidBackup):
     """An object's content does not match what its backup's metadata records."""
 
 
+class RestoreMismatch(CorruptObject):
+    """A restored volume differs from its backup's ``_sha256file``: the target was
+    written but is wrong, so it ends ``error``."""
+
+
 class UnsupportedVersion(InvalidBackup):
     """The metadata names a format version Ember cannot read."""
 

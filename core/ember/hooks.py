@@ -27,15 +27,17 @@ def plugin_manager(*plugins, load_entry_points: bool = True) -> pluggy.PluginMan
 
 
 class Hooks:
-    """Calls hooks by name; a subscriber's exception is logged, never raised."""
+    """Calls hooks through pluggy (``pm.hook.<name>(...)``), so pluggy's own ordering
+    holds: ``tryfirst``/``trylast`` and ``wrapper=True`` (new-style wrappers) work as its
+    documentation says. An observer must never fail an operation: an exception from a
+    subscriber is logged and swallowed, and the subscribers pluggy would have called
+    after it miss that one event."""
 
     def __init__(self, pm: pluggy.PluginManager | None = None):
         self.pm = pm or plugin_manager(load_entry_points=False)
 
     def call(self, name: str, **kwargs) -> None:
-        caller = getattr(self.pm.hook, name)
-        for impl in caller.get_hookimpls():
-            try:
-                impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
-            except Exception:  # an observer must never fail the operation
-                LOG.exception("hook %s of %s failed", name, impl.plugin_name)
+        try:
+            getattr(self.pm.hook, name)(**kwargs)
+        except Exception:  # an observer must never fail the operation
+            LOG.exception("a subscriber of hook %s failed", name)

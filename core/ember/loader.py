@@ -1,11 +1,20 @@
 """Finding and loading repository drivers (stevedore, entry-point group
 ``ember.backup.drivers``).
 
-Users name a driver by its short entry-point name (``posix``, ``nfs``, ``glusterfs``,
-``swift``, ``gcs``, ``s3``) or by the Cinder class path a ``cinder.conf`` already
-holds (``cinder.backup.drivers.nfs.NFSBackupDriver``); both load the same driver. Each
-driver ships in its own distribution, so a missing one is an install away: the error
-says which.
+Users name a driver by its short entry-point name (``posix``, ``nfs``, ``swift``, ...) or
+by the Cinder class path a ``cinder.conf`` already holds
+(``cinder.backup.drivers.nfs.NFSBackupDriver``); both load the same driver. The core
+knows no plugin by name: each plugin declares what it is in its own distribution.
+
+* **Names.** A driver's short name is its entry point without a dot; every other name it
+  answers to (Cinder's class path, the module path older Cinder releases stored in
+  backup rows) is one more entry point, with a dot, on the same class.
+* **Family.** ``DriverCapabilities.family``: drivers of one family share one repository
+  layout, so backups written through one restore and delete through another (the posix
+  family: posix, nfs, glusterfs, and any plugin that declares that family).
+
+Each driver ships in its own distribution, so a missing one is an install away: the
+error says so.
 """
 
 from __future__ import annotations
@@ -22,44 +31,17 @@ from ember.driver import ChunkedBackupDriver
 LOG = logging.getLogger(__name__)
 
 NAMESPACE = "ember.backup.drivers"
-
-#: the distribution that provides each driver Ember knows of
-DISTRIBUTIONS = {
-    "posix": "ember-backup-posix",
-    "nfs": "ember-backup-nfs",
-    "glusterfs": "ember-backup-glusterfs",
-    "swift": "ember-backup-swift",
-    "gcs": "ember-backup-gcs",
-    "s3": "ember-backup-s3",
-    "memory": "ember-backup",
-}
-
 _CINDER = "cinder.backup.drivers."
 
-#: Cinder's ``backup_driver`` values (class paths, the deprecated google path and the
-#: module-only paths older releases stored in backup rows) → Ember driver names
-CINDER_ALIASES = {
-    _CINDER + "posix.PosixBackupDriver": "posix",
-    _CINDER + "nfs.NFSBackupDriver": "nfs",
-    _CINDER + "glusterfs.GlusterfsBackupDriver": "glusterfs",
-    _CINDER + "swift.SwiftBackupDriver": "swift",
-    _CINDER + "gcs.GoogleBackupDriver": "gcs",
-    _CINDER + "google.GoogleBackupDriver": "gcs",
-    _CINDER + "s3.S3BackupDriver": "s3",
-    _CINDER + "posix": "posix",
-    _CINDER + "nfs": "nfs",
-    _CINDER + "glusterfs": "glusterfs",
-    _CINDER + "swift": "swift",
-    _CINDER + "gcs": "gcs",
-    _CINDER + "google": "gcs",
-    _CINDER + "s3": "s3",
-}
 
-#: Cinder drivers Ember does not implement (the error says so instead of "not installed")
-_NOT_IN_EMBER = ("ceph", "tsm")
+def _entry_points():
+    return importlib.metadata.entry_points(group=NAMESPACE)
 
-#: drivers that share the posix layout (restoring across them is safe)
-POSIX_FAMILY = frozenset(("posix", "nfs", "glusterfs"))
+
+def installed_drivers() -> list[str]:
+    """Short names registered in ``ember.backup.drivers`` by installed distributions,
+    sorted (read from package metadata; nothing is imported)."""
+    return sorted({ep.name for ep in _entry_points() if "." not in ep.name})
 
 
 #: a driver shipped in this package is a testing tool (the in-memory driver): it is not
@@ -68,22 +50,24 @@ TESTING_PACKAGE = "ember.testing."
 TESTING_ENV = "EMBER_ENABLE_TESTING_DRIVERS"
 
 
-def installed_drivers() -> list[str]:
-    """Short names registered in ``ember.backup.drivers`` by installed distributions,
-    sorted (read from package metadata; nothing is imported)."""
-    return sorted({ep.name for ep in importlib.metadata.entry_points(group=NAMESPACE)})
-
-
 def is_testing_tool(name: str) -> bool:
     """True for a driver that lives in ``ember.testing`` (nothing it stores survives
     the process, so a backup with it could never be restored)."""
     return any(ep.name == name and ep.value.startswith(TESTING_PACKAGE)
-               for ep in importlib.metadata.entry_points(group=NAMESPACE))
+               for ep in _entry_points())
 
 
 def offered_drivers() -> list[str]:
     """The installed drivers a user may choose: every one but the testing tools."""
     return [name for name in installed_drivers() if not is_testing_tool(name)]
+
+
+def distribution_of(name: str) -> str | None:
+    """The distribution that installed the driver ``name`` (None if unknown)."""
+    for ep in _entry_points():
+        if ep.name == name and getattr(ep, "dist", None) is not None:
+            return ep.dist.name
+    return None
 
 
 def check_choice(conf, *, allow_testing: bool = False) -> str:
@@ -102,55 +86,68 @@ def check_choice(conf, *, allow_testing: bool = False) -> str:
     return short
 
 
+def aliases() -> dict[str, str]:
+    """Every dotted name an installed driver answers to → its short name (the
+    dot-less entry point on the same class). Read from metadata; nothing is imported."""
+    points = list(_entry_points())
+    short = {}
+    for ep in sorted(points, key=lambda ep: ep.name):
+        if "." not in ep.name:
+            short.setdefault(ep.value, ep.name)
+    return {ep.name: short[ep.value] for ep in points if "." in ep.name and ep.value in short}
+
+
 def driver_name(value: str) -> str:
     """The short driver name for a ``backup_driver`` value: a short name is returned
-    as is, a Cinder path is translated. Raises ``DriverNotFound`` for a Cinder driver
-    Ember does not have."""
+    as is, a name an installed driver declares (a Cinder path) is translated."""
     value = value.strip()
-    if value in CINDER_ALIASES:
-        return CINDER_ALIASES[value]
-    if value.startswith(_CINDER):
-        kind = value[len(_CINDER):].split(".")[0]
-        if kind in _NOT_IN_EMBER:
-            raise errors.DriverNotFound(
-                "backup_driver %s: Ember has no %s driver; installed drivers: %s"
-                % (value, kind, ", ".join(offered_drivers()) or "none"))
-    return value
+    return aliases().get(value, value)
 
 
 def driver_for_service(service: str) -> str:
-    """The driver name that reads backups whose row ``service`` is ``service`` (Cinder
-    writes its ``backup_driver`` value there: a class path, or a module path in old
-    releases; Ember writes the driver's ``cinder_service``). A short name maps to itself.
-    Raises ``DriverNotFound`` for an empty or foreign value."""
+    """The installed driver that reads backups whose row ``service`` is ``service``
+    (Cinder writes its ``backup_driver`` value there: a class path, or a module path in
+    old releases; Ember writes the driver's ``cinder_service``). Raises
+    ``DriverNotFound`` for an empty value or one no installed driver answers to."""
     if not service:
         raise errors.DriverNotFound(
             "the backup records no service, so its driver is unknown; set it with "
             "backup import or restore with an explicit backup_driver")
     name = driver_name(service)
-    if name in DISTRIBUTIONS:
+    if name in installed_drivers():
         return name
-    for ep in importlib.metadata.entry_points(group=NAMESPACE):
-        if name == ep.name or service == _class_path(ep.value):
+    for ep in _entry_points():
+        if "." not in ep.name and service == ep.value.replace(":", "."):
             return ep.name
     raise errors.DriverNotFound(
-        "backup service %s names no Ember driver; known drivers: %s"
-        % (service, ", ".join(sorted(set(DISTRIBUTIONS) | set(installed_drivers())))))
+        "backup service %s names no installed Ember driver; installed drivers: %s"
+        % (service, ", ".join(installed_drivers()) or "none"))
+
+
+def driver_class(name: str) -> type[ChunkedBackupDriver]:
+    """The class of the installed driver ``name`` (short or declared name); imports
+    its module only."""
+    short = driver_name(name)
+    for ep in _entry_points():
+        if ep.name == short:
+            return ep.load()
+    raise errors.DriverNotFound(_not_installed_message(name, short))
 
 
 def same_layout(service_a: str, service_b: str) -> bool:
-    """True when backups of the two services share one repository layout (the posix
-    family, or the same driver), so a driver of one can read the other's backups."""
+    """True when backups of the two services share one repository layout (the same
+    driver, or two drivers that declare the same family), so a driver of one can read
+    the other's backups."""
     a, b = driver_for_service(service_a), driver_for_service(service_b)
-    return a == b or (a in POSIX_FAMILY and b in POSIX_FAMILY)
-
-
-def _class_path(entry_point_value: str) -> str:
-    return entry_point_value.replace(":", ".")
+    if a == b:
+        return True
+    family_a = driver_class(a).capabilities.family
+    return bool(family_a) and family_a == driver_class(b).capabilities.family
 
 
 def load_driver(conf, name: str | None = None, *, retry: bool = True) -> ChunkedBackupDriver:
-    """Instantiate the driver ``name`` (default ``conf.backup_driver``) with ``conf``.
+    """Make the driver ``name`` (default ``conf.backup_driver``) for ``conf``, through
+    its class's ``create`` factory.
 
     With ``retry`` (the default) the driver comes wrapped in ``RetryingDriver`` as its
     ``retry_policy`` says (nothing is wrapped for a policy of one attempt); use
@@ -171,7 +168,7 @@ def load_driver(conf, name: str | None = None, *, retry: bool = True) -> Chunked
         raise errors.DriverNotFound(
             "backup_driver %s is provided by several installed distributions; uninstall "
             "all but one" % short) from None
-    driver = manager.driver(conf)
+    driver = manager.driver.create(conf)
     if retry:
         policy = driver.retry_policy
         if policy.attempts > 1:
@@ -191,12 +188,10 @@ def _load_failed(manager, entry_point, exc) -> None:
 
 
 def _not_installed_message(requested: str, short: str) -> str:
-    shown = requested if requested == short else "%s (%s)" % (requested, short)
-    installed = ", ".join(offered_drivers()) or "none"
-    if short in DISTRIBUTIONS:
-        return ("backup_driver %s is not installed: pip install %s (installed drivers: %s)"
-                % (shown, DISTRIBUTIONS[short], installed))
-    others = ["%s from %s" % (n, d) for n, d in sorted(DISTRIBUTIONS.items())
-              if n not in installed_drivers()]
-    return ("backup_driver %s is not a known driver; installed drivers: %s%s"
-            % (shown, installed, "; not installed: " + ", ".join(others) if others else ""))
+    """One line: what was asked for, what is installed, and the distribution that would
+    provide it by Ember's naming (``ember-backup-<name>``; a Cinder path's driver kind)."""
+    kind = short[len(_CINDER):].split(".")[0] if short.startswith(_CINDER) else short
+    shown = requested.strip()
+    return ("backup_driver %s is not installed (installed drivers: %s); Ember's drivers "
+            "are the distributions ember-backup-<name>: pip install ember-backup-%s"
+            % (shown, ", ".join(offered_drivers()) or "none", kind))

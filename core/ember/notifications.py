@@ -1,7 +1,8 @@
 """OpenStack notifications of backup operations, sent through oslo.messaging.
 
 A built-in ``ember.hooks`` subscriber. It publishes what Cinder's backup service
-publishes (spec §2.6), so a Telemetry service listening for Cinder sees Ember too:
+publishes (``docs/format.md``, Policy and notifications), so a Telemetry service
+listening for Cinder sees Ember too:
 
 * ``backup.create.start`` / ``backup.createprogress`` / ``backup.create.end``
 * ``backup.restore.start`` / ``backup.restoreprogress`` / ``backup.restore.end``

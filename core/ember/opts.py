@@ -111,6 +111,13 @@ engine_opts = [
                     "instead of 2.75:1); levels below 1 gain no speed here and store about 20 "
                     "percent more than 1. The level is not recorded in the repository, so any "
                     "value stays readable by Cinder."),
+    cfg.StrOpt("restore_verify", default="sha256", choices=("sha256", "md5", "both"),
+               help="How a restore checks what it wrote. sha256: every block of the "
+                    "restored volume against the backup's _sha256file (the final image, "
+                    "end to end, in parallel; blocks the list says are zero are not even "
+                    "read on a new volume); the objects' md5s are not computed. md5: the "
+                    "md5 of every object read, one stream per object (also used when a "
+                    "backup has no _sha256file). both: the two."),
     cfg.IntOpt("backup_engine_threads", default=0, min=0,
                help="Worker threads of the backup/restore pipeline (reading, hashing, "
                     "compression, uploads overlap). 0 means the number of CPUs."),

@@ -1,4 +1,5 @@
-"""Authorisation with oslo.policy, using Cinder's default rules (spec §5.6).
+"""Authorisation with oslo.policy, using Cinder's default rules (``docs/format.md``,
+Policy and notifications).
 
 The defaults are registered in code; an operator overrides any rule in the file named by
 ``[oslo_policy] policy_file`` (YAML or JSON, as for Cinder). Targets carry the owning

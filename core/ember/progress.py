@@ -5,8 +5,8 @@ The engine calls ``progress(done_bytes, total_bytes)`` often (a few times a seco
 rate: every ``backup_object_number_per_notification`` objects' worth of bytes and,
 when both ``backup_enable_progress_timer`` and the driver's own timer option are on,
 every ``backup_timer_interval`` seconds; then exactly once at 100 percent, and only
-when the operation succeeded. Unlike Cinder (spec §2.6, §7 item 14) the percentage
-is the true fraction of the volume done, it never goes down, and the ``backup``
+when the operation succeeded. Unlike Cinder's (which can pass 100), the percentage is
+the true fraction of the volume done, it never goes down, and the ``backup``
 argument is the same small dict each time (it does not grow with the object list).
 The service creates one reporter per operation and calls :meth:`finish` on success.
 """

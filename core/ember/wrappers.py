@@ -23,10 +23,9 @@ T = TypeVar("T")
 
 
 class DriverWrapper(ChunkedBackupDriver):
-    """Delegates everything to ``inner``; subclasses override what they change.
-
-    Attributes the contract does not name (a driver's own helpers) are reached through
-    ``__getattr__``, so a wrapped driver can be used wherever the bare one was."""
+    """Delegates the whole contract to ``inner``, explicitly; subclasses override what
+    they change. Nothing beyond the contract passes through: code that needs a driver's
+    own helpers asks ``unwrap(driver)`` for them."""
 
     def __init__(self, inner: ChunkedBackupDriver):
         super().__init__(inner.conf)
@@ -35,12 +34,6 @@ class DriverWrapper(ChunkedBackupDriver):
         self.name = inner.name
         self.cinder_service = inner.cinder_service
         self.capabilities = inner.capabilities
-
-    def __getattr__(self, attr):
-        # only called for attributes not found normally; never recurse before __init__
-        if attr == "inner":
-            raise AttributeError(attr)
-        return getattr(self.inner, attr)
 
     def __repr__(self) -> str:
         return "%s(%r)" % (type(self).__name__, self.inner)
@@ -65,6 +58,12 @@ class DriverWrapper(ChunkedBackupDriver):
 
     def open_reader(self, container: str, name: str) -> BinaryIO:
         return self.inner.open_reader(container, name)
+
+    def list_containers(self) -> Iterable[str]:
+        return self.inner.list_containers()
+
+    def sweep(self, container: str, prefix: str) -> None:
+        self.inner.sweep(container, prefix)
 
     def flush(self, container: str) -> None:
         self.inner.flush(container)

@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import time
-import types
 
 import pytest
 import webob
@@ -83,21 +82,6 @@ def app(conf, service, dispatcher):
 @pytest.fixture
 def api(app):
     return Api(app)
-
-
-def wait_status(service, backup_id, wanted, timeout=30.0):
-    """Wait until the backup's status is one of ``wanted`` (background work)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status = service.get_backup(ADMIN, backup_id)["status"]
-        if status in wanted or time.monotonic() > deadline:
-            return status
-        time.sleep(0.05)
-
-
-@pytest.fixture
-def helpers():
-    return types.SimpleNamespace(wait_status=wait_status, ADMIN=ADMIN)
 
 
 # --- a real server and the stock clients -----------------------------------------------------

@@ -28,9 +28,6 @@ MiB = 1 << 20
 class Ember:
     """The ``ember`` executable with its own $HOME and state directory."""
 
-    #: how fast a running operation must react to a cancel (the issue's promise)
-    NOTICE_WITHIN = 2.0
-
     def __init__(self, root):
         self.root = root
         self.state = root / "state"

@@ -1,6 +1,6 @@
 """Cancelling a running ``ember volume backup restore`` from another process: a reset of
-the backup's status stops it within ``ember.NOTICE_WITHIN`` (2) seconds, the target
-volume ends ``error``, the backup ``available`` (as in Cinder, spec §3.5), and
+the backup's status stops it, the target
+volume ends ``error``, the backup ``available`` (as in Cinder: docs/format.md, Cancellation), and
 ``restore`` exits 1 saying so."""
 
 import os
@@ -45,13 +45,12 @@ def test_a_reset_to_error_cancels_a_running_restore(ember, backed_up, command, o
                                backed_up)
     ember.wait_for("SELECT 1 FROM volumes WHERE id = ? AND status = 'error'", target)
     reacted = time.monotonic() - before
-    print("reacted in %.2f s" % reacted)  # shown with pytest -s
+    print("reacted in %.2f s" % reacted)  # a figure, shown with pytest -s; tests assert no timings
 
     _, err = proc.communicate(timeout=60)
     assert err.strip().splitlines() == [CANCELLED % (backed_up, target)], err
     assert proc.returncode == 1
     assert shell.close() == ""
-    assert reacted < ember.NOTICE_WITHIN
     assert ember.json("volume", "show", target)["status"] == "error"
     backup = ember.json("volume", "backup", "show", backed_up)
     assert (backup["status"], backup["restore_volume_id"]) == ("available", target)

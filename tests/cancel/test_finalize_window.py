@@ -28,22 +28,37 @@ MiB = 1 << 20
 
 
 class DeleteAt(DriverWrapper):
-    """Runs ``cancel()`` before or after putting the object whose name ends ``suffix``."""
+    """Runs ``cancel()`` before or after putting the object whose name ends ``suffix``
+    (a whole put, or the commit of a streamed one: ``_sha256file`` is streamed)."""
 
     def __init__(self, inner, suffix, when, cancel):
         super().__init__(inner)
         self.suffix, self.when, self.cancel = suffix, when, cancel
         self.fired = False
 
-    def put_object(self, container, name, data):
+    def _around(self, name, put):
         hit = name.endswith(self.suffix) and not self.fired
         if hit and self.when == "before":
             self.fired = True
             self.cancel()
-        super().put_object(container, name, data)
+        put()
         if hit and self.when == "after":
             self.fired = True
             self.cancel()
+
+    def put_object(self, container, name, data):
+        self._around(name, lambda: super(DeleteAt, self).put_object(container, name, data))
+
+    def open_writer(self, container, name):
+        writer, around = super().open_writer(container, name), self._around
+
+        class Writer:
+            write, abort = writer.write, writer.abort
+
+            def commit(self):
+                around(name, writer.commit)
+
+        return Writer()
 
 
 @pytest.mark.parametrize("suffix, when", [("_sha256file", "before"),

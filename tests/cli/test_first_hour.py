@@ -66,7 +66,7 @@ def test_an_unknown_driver_stops_every_command_before_any_row(ember):
     for command in (("volume", "backup", "create", "v"), ("volume", "list"),
                     ("volume", "create", "--size", "4M", "w")):
         line = ember.fails(*command, env=tape)
-        assert line.startswith("ember: backup_driver tape is not a known driver; installed "
+        assert line.startswith("ember: backup_driver tape is not installed (installed "
                                "drivers: "), line
     assert ember.catalogue() == before
     assert ember.json("volume", "show", "v")["previous_status"] is None
@@ -164,7 +164,7 @@ def test_config_check_validates_without_doing_any_work(ember):
     assert result.returncode == 1
     rows = {r["Check"]: (r["Result"], r["Detail"]) for r in result.json()}
     assert rows["backup_driver"][0] == "error"
-    assert rows["backup_driver"][1].startswith("backup_driver tape is not a known driver")
+    assert rows["backup_driver"][1].startswith("backup_driver tape is not installed")
     assert "repository" not in rows  # what depends on the driver is not tried
 
 

@@ -105,8 +105,11 @@ def test_extra_object_under_the_prefix(setup):
         _restore(engine, [m], tmp)
 
 
-def test_md5_mismatch(setup):
-    engine, driver, source, tmp = setup
+@pytest.mark.parametrize("verify", ["md5", "both"])
+def test_md5_mismatch(setup, small_conf, verify):
+    _, driver, source, tmp = setup
+    small_conf.set_override("restore_verify", verify)
+    engine = Engine(driver, small_conf)
     m = _backup(engine, source)
     name = fmt.object_name(m.prefix, 3)
     _edit_metadata(driver, m, lambda d: d["objects"][2][name].update(md5="0" * 32))

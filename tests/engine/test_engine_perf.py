@@ -21,7 +21,7 @@ from ember.engine import engine as engine_mod
 from ember.engine import format as fmt
 from ember.driver import DriverCapabilities
 from ember.engine.engine import BackupSpec, ChainMember, Engine
-from ember.engine.extents import ChangedRuns, changed_runs
+from ember.engine.extents import ChangedRuns, GapBudget, changed_runs
 from ember.engine.pipeline import Window
 from ember.testing.config import make_conf
 from ember.testing.memory import MemoryBackupDriver, MemoryStore
@@ -118,10 +118,10 @@ def test_documents_follow_a_flush_and_are_flushed(tmp_path):
     source.write_bytes(_text(100 * BLOCK, 1))
     member = _backup(engine, source, "b1")
     kinds = [e[0] for e in rec.events]
-    sha = kinds.index("put")
-    assert rec.events[sha] == ("put", fmt.sha256file_name(member.prefix))
-    assert kinds[sha - 1] == "flush" and "commit" not in kinds[sha:]
-    assert kinds.count("commit") == 7  # 100 blocks in objects of 16
+    # the _sha256file is streamed while the objects are written, committed after a flush
+    sha = rec.events.index(("commit", fmt.sha256file_name(member.prefix)))
+    assert kinds[sha - 1] == "flush" and "commit" not in kinds[sha + 1:]
+    assert kinds.count("commit") == 7 + 1  # 100 blocks in objects of 16, and the list
     assert rec.events[-2:] == [("put", fmt.metadata_name(member.prefix)), ("flush", "c")]
 
 
@@ -203,20 +203,55 @@ def test_small_objects_skip_the_sample_and_fall_back_to_raw(tmp_path, monkeypatc
     assert calls  # an object above SMALL_OBJECT is sampled first
 
 
-@settings(max_examples=60, deadline=None)
+def _digest(tag: str) -> bytes:
+    return hashlib.sha256(tag.encode()).digest()
+
+
+@settings(max_examples=80, deadline=None)
 @given(changed=st.lists(st.booleans(), min_size=1, max_size=40),
-       cuts=st.lists(st.integers(0, 40), max_size=6), tail=st.integers(1, 16))
-def test_runs_fed_piece_by_piece_equal_the_whole_chunk(changed, cuts, tail):
-    parent = ["p%d" % i for i in range(len(changed) + 3)]
-    digests = ["n%d" % i if c else parent[i + 3] for i, c in enumerate(changed)]
+       cuts=st.lists(st.integers(0, 40), max_size=6), tail=st.integers(1, 16),
+       merge=st.booleans())
+def test_runs_fed_piece_by_piece_equal_the_whole_chunk(changed, cuts, tail, merge):
+    parent = b"".join(_digest("p%d" % i) for i in range(len(changed)))
+    digests = b"".join(_digest("n%d" % i) if c else parent[i * 32:i * 32 + 32]
+                       for i, c in enumerate(changed))
     length = (len(changed) - 1) * 16 + tail  # the chunk's last block may be short
-    whole = list(changed_runs(digests, parent, 3, 1000, length, 16))
-    runs = ChangedRuns(parent, 3, 1000, length, 16)
+
+    def budget():
+        return GapBudget(2, fraction=0.5) if merge else None
+
+    whole = list(changed_runs(digests, parent, 1000, length, 16, budget()))
+    runs = ChangedRuns(1000, length, 16, budget())
     got, start = [], 0
-    for cut in sorted(set(cuts)) + [len(digests)]:
-        got += runs.feed(digests[start:cut])
-        start = max(start, cut)
+    for cut in sorted(set(cuts)) + [len(changed)]:
+        if cut >= start:
+            got += runs.feed(digests[start * 32:cut * 32], parent[start * 32:cut * 32])
+            start = cut
     assert got + runs.close() == whole
+    # every changed block is inside a run; runs are disjoint, in order, inside the chunk
+    covered = set()
+    for off, n in whole:
+        assert 1000 <= off and off + n <= 1000 + length
+        blocks_ = set(range((off - 1000) // 16, (off - 1000 + n + 15) // 16))
+        assert not covered & blocks_
+        covered |= blocks_
+    assert {i for i, c in enumerate(changed) if c} <= covered
+    unchanged_stored = len(covered) - sum(changed)
+    assert unchanged_stored <= (0.5 * sum(changed) if merge else 0)
+
+
+def test_small_gaps_are_merged_within_the_budget():
+    """Runs 1 block apart merge while merged gaps stay under 10 % of the changed blocks;
+    a gap above the limit never merges."""
+    parent = b"".join(_digest("p%d" % i) for i in range(200))
+    changed = set(range(0, 30)) | {31} | set(range(40, 60)) | {62} | {120}
+    digests = b"".join(_digest("n%d" % i) if i in changed else parent[i * 32:i * 32 + 32]
+                       for i in range(200))
+    runs = list(changed_runs(digests, parent, 0, 200 * 16, 16, GapBudget(4)))
+    # gaps 30 (1 block) and 60-61 (2) merge: 3 <= 10 % of 53; 32-39 (8) and 63-119 do not
+    assert runs == [(0, 32 * 16), (40 * 16, 23 * 16), (120 * 16, 16)]
+    plain = list(changed_runs(digests, parent, 0, 200 * 16, 16))
+    assert len(plain) == 5
 
 
 def test_window_budget_bounds_the_cost_in_flight():
@@ -254,6 +289,6 @@ def test_is_zero_is_exact(data, zero):
 
 def test_block_digests_of_zero_blocks_are_sha256():
     data = bytes(3 * BLOCK) + b"x" + bytes(BLOCK - 1) + bytes(100)
-    expected = [hashlib.sha256(data[i:i + BLOCK]).hexdigest()
-                for i in range(0, len(data), BLOCK)]
+    expected = b"".join(hashlib.sha256(data[i:i + BLOCK]).digest()
+                        for i in range(0, len(data), BLOCK))
     assert blocks.block_digests(data, BLOCK) == expected

@@ -120,7 +120,8 @@ def test_an_incomplete_backup_is_skipped_with_the_reason(ember, history):
 def test_a_missing_container_is_one_line(ember, history):
     line = ember.fails("volume", "backup", "record", "scan", "--container", "no/such")
     assert line.startswith("ember: posix repository ") and line.endswith(
-        ": container no/such does not exist; check --container and the repository path")
+        ": container no/such does not exist or holds nothing; check --container and the "
+        "repository path")
 
 
 def test_scan_needs_an_admin(ember, history):

@@ -10,7 +10,6 @@ import os
 import pytest
 from ember.context import RequestContext
 from ember.driver import OBJECT_STORE_PREFIX
-from ember.repository.scan import scan_repository
 from ember.service import Ember
 from ember.testing.config import make_conf
 from ember.testing.memory import MemoryBackupDriver, MemoryStore
@@ -58,10 +57,10 @@ def test_a_bucket_is_scanned_into_a_new_catalogue(tmp_path, store):
     assert "/az_nova_backup_" in inc["service_metadata"] and inc["container"] == BUCKET
 
     new = _service(tmp_path, store, "new")  # another catalogue, same bucket
-    assert [(r["id"], r["action"]) for r in scan_repository(new, ADMIN, dry_run=True)] == [
+    assert [(r["id"], r["action"]) for r in new.scan_repository(ADMIN, dry_run=True)] == [
         (full["id"], "would import"), (inc["id"], "would import")]
     assert new.list_backups(ADMIN) == []
-    scan_repository(new, ADMIN)
+    new.scan_repository(ADMIN)
     for backup_id, sha in shas.items():
         before, after = old.get_backup(ADMIN, backup_id), new.get_backup(ADMIN, backup_id)
         for key in ("name", "parent_id", "volume_id", "container", "service_metadata",
@@ -77,4 +76,4 @@ def test_other_objects_in_the_bucket_are_ignored(tmp_path, store):
     svc.driver.ensure_container(BUCKET)
     for name in ("volume_notes_metadata", "unrelated/thing_metadata", "volume_x"):
         svc.driver.put_object(BUCKET, name, b"{}")
-    assert scan_repository(svc, ADMIN) == []
+    assert svc.scan_repository(ADMIN) == []

@@ -1,4 +1,4 @@
-"""Cinder's backup rules through the service (spec §2.1, 2.9, 3.1–3.5, 5.2–5.4): each
+"""Cinder's backup rules through the service (docs/format.md, The catalogue around the format): each
 with its exact message and the catalogue states afterwards, unchanged on refusal."""
 
 import os
@@ -305,3 +305,31 @@ def test_volume_metadata_version_1_does_not_carry_the_key(conf, store, tools):
     result = service.restore_backup(ADMIN, backup["id"])
     restored = service.get_volume(ADMIN, result["volume_id"])
     assert (restored["encryption_key_id"], restored["name"]) == (None, "secret")
+
+
+def test_a_restore_that_does_not_match_the_sha256_list_leaves_the_target_in_error(
+        conf, service, volume, store, tools):
+    """An object replaced by other bytes with a matching md5: the image check finds it,
+    the new volume ends ``error`` (it was written, and is wrong), the backup available."""
+    import hashlib
+    import json
+
+    from ember.engine import compression
+    backup = service.create_backup(ADMIN, "vol")
+    driver = MemoryBackupDriver(conf, store=store)
+    (container, name), = [o for o in tools.objects(store) if o[1].endswith("-00001")]
+    data = os.urandom(1 << 20)
+    driver.put_object(container, name, compression.compress("zlib", data))
+    md_name = name[:-len("-00001")] + "_metadata"
+    doc = json.loads(driver.get_object(container, md_name))
+    doc["objects"][0][name].update(md5=hashlib.md5(data).hexdigest(), compression="zlib")
+    driver.put_object(container, md_name, json.dumps(doc, sort_keys=True, indent=2).encode())
+    with pytest.raises(errors.RestoreMismatch) as info:
+        service.restore_backup(ADMIN, backup["id"], name="wrong")
+    assert str(info.value) == (
+        "backup %s: restored blocks 0-255 (bytes 0-1048576) do not match its _sha256file; "
+        "they were written from object %s of backup %s; the backup or the target is damaged"
+        % (backup["id"], name, backup["id"]))
+    target, = [v for v in service.list_volumes(ADMIN) if v["name"] == "wrong"]
+    assert target["status"] == "error"
+    assert service.get_backup(ADMIN, backup["id"])["status"] == "available"

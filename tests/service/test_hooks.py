@@ -67,3 +67,59 @@ def test_failed_operation_ends_with_its_error(recorded):
     with pytest.raises(errors.ContainerNotFound):
         service.create_backup(ADMIN, "v")
     assert recorder.events[-1] == ("end", "backup.create", "error", "ContainerNotFound")
+
+
+class Ordered:
+    """Three subscribers registered first-to-last; pluggy calls the last registered
+    first, unless ``tryfirst``/``trylast`` say otherwise."""
+
+    def __init__(self, calls):
+        self.calls = calls
+
+
+def test_pluggy_orders_the_calls_tryfirst_first_and_runs_wrappers():
+    calls = []
+
+    class Plain(Ordered):
+        @hookimpl
+        def ember_operation_start(self, operation):
+            self.calls.append("plain")
+
+    class First(Ordered):
+        @hookimpl(tryfirst=True)
+        def ember_operation_start(self, operation):
+            self.calls.append("tryfirst")
+
+    class Last(Ordered):
+        @hookimpl(trylast=True)
+        def ember_operation_start(self, operation):
+            self.calls.append("trylast")
+
+    class Around(Ordered):
+        @hookimpl(wrapper=True)
+        def ember_operation_start(self, operation):
+            self.calls.append("wrapper before " + operation)
+            result = yield
+            self.calls.append("wrapper after")
+            return result
+
+    # registered in an order that pluggy's own rules must overrule
+    hooks = Hooks(plugin_manager(First(calls), Last(calls), Plain(calls), Around(calls),
+                                 load_entry_points=False))
+    hooks.call("ember_operation_start", operation="backup.create", backup={}, volume=None,
+               context=ADMIN)
+    assert calls == ["wrapper before backup.create", "tryfirst", "plain", "trylast",
+                     "wrapper after"]
+
+
+def test_a_failing_subscriber_is_logged_and_never_fails_the_operation(caplog):
+    class Broken:
+        @hookimpl
+        def ember_operation_start(self, operation):
+            raise RuntimeError("observer bug")
+
+    hooks = Hooks(plugin_manager(Broken(), load_entry_points=False))
+    hooks.call("ember_operation_start", operation="backup.create", backup={}, volume=None,
+               context=ADMIN)
+    assert "a subscriber of hook ember_operation_start failed" in caplog.text
+    assert "observer bug" in caplog.text

@@ -1,4 +1,5 @@
-"""Cinder's default policy (spec §5.6): members are confined to their project, admin-only
+"""Cinder's default policy (docs/format.md, Policy and notifications): members are
+confined to their project, admin-only
 operations refuse members, and a policy file overrides the defaults."""
 
 import pytest

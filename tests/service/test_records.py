@@ -1,4 +1,4 @@
-"""Export and import of backup records in Cinder's format (spec §5.5), including the
+"""Export and import of backup records in Cinder's format (docs/format.md, Records), including the
 records the real Cinder exported in the fixtures, which must import and restore
 bit-exact through the posix driver."""
 

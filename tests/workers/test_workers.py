@@ -16,7 +16,6 @@ import time
 
 import pytest
 from ember.context import RequestContext
-from ember.repository.verify import verify_backup
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +45,7 @@ def check_outcome(cluster, rows: dict) -> None:
     for backup in rows.values():
         assert backup["status"] in ("available", "error"), backup
         if backup["status"] == "available":
-            report = verify_backup(cluster.service, ADMIN, backup["id"])
+            report = cluster.service.verify_backup(ADMIN, backup["id"])
             assert not report.damaged, report.summary()
     for backup in rows.values():
         if backup["status"] == "error":
@@ -203,3 +202,32 @@ def test_cli_async_and_a_worker_killed_mid_restore(cluster):
     cluster.ember("volume", "backup", "delete", "--async", "b")
     wait_gone(cluster, [made["id"]])
     assert [f for _d, _s, files in os.walk(cluster.repo) for f in files] == []
+
+
+def test_database_connections_cut_mid_run(cluster):
+    """PostgreSQL drops every connection of the catalogue while backups run (the
+    workers', the dispatcher's): they reconnect and go on; each backup is run once and
+    ends available, or error (deletable to nothing) when the cut hit one of its own
+    statements; none is left busy."""
+    import sqlalchemy as sa
+
+    cluster.start_worker("w1")
+    cluster.start_worker("w2")
+    volumes = make_volumes(cluster, 8)
+    ids = cluster.begin_backups(volumes)
+    url = sa.engine.make_url(cluster.db_url)
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            cut = conn.execute(sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = :db AND pid <> pg_backend_pid()"), {"db": url.database})
+            assert cut.scalar() > 0
+    finally:
+        admin.dispose()
+    rows = cluster.wait_settled(ids)
+    runs = cluster.taken()
+    assert sorted(runs) == sorted(ids)
+    assert all(len(hosts) == 1 for hosts in runs.values()), runs
+    assert "available" in {b["status"] for b in rows.values()}, rows
+    check_outcome(cluster, rows)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from ember import policy as rules
 from ember.api import validation as v
 from ember.api.faults import bad_request
 

@@ -54,11 +54,47 @@ def _sqlite_setup(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+#: database → (the DB-API module its extra installs, the URL driver name for it, the extra)
+DB_EXTRAS = {
+    "postgresql": ("psycopg", "postgresql+psycopg", "ember-backup[postgresql]"),
+    "mysql": ("pymysql", "mysql+pymysql", "ember-backup[mysql]"),
+    "mariadb": ("pymysql", "mariadb+pymysql", "ember-backup[mysql]"),
+}
+
+
+def _installed_driver(url: sa.URL) -> sa.URL:
+    """A URL that names only the database (``postgresql://``, ``mysql://``) gets the
+    DB-API module Ember's extra installs (psycopg 3, PyMySQL) when SQLAlchemy's own
+    default for it is not installed; an explicit ``+driver`` is left alone."""
+    extra = DB_EXTRAS.get(url.get_backend_name())
+    if extra is None or "+" in url.drivername:
+        return url
+    try:
+        url.get_dialect().import_dbapi()
+        return url  # SQLAlchemy's default driver is there
+    except ImportError:
+        return url.set(drivername=extra[1])
+
+
+def _missing_driver(url: sa.URL, exc: ImportError) -> str:
+    extra = DB_EXTRAS.get(url.get_backend_name())
+    if extra is not None and url.drivername in (url.get_backend_name(), extra[1]):
+        hint = "pip install '%s'" % extra[2]
+    else:
+        hint = "install the DB-API module %s names" % url.drivername
+    return ("[database] connection %s needs a database driver that is not installed (%s); "
+            "%s" % (url.render_as_string(hide_password=True), exc, hint))
+
+
 class Catalog:
     """A connection pool and session factory for one catalogue database."""
 
     def __init__(self, url: str):
-        self.url = sa.engine.make_url(url)
+        try:
+            self.url = sa.engine.make_url(url)
+        except Exception as exc:  # noqa: BLE001 - a malformed URL is a configuration error
+            raise errors.ConfigError("[database] connection cannot be parsed: %s" % exc) from None
+        self.url = _installed_driver(self.url)
         kwargs = {"future": True}
         if self.url.get_backend_name() == "sqlite":
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
@@ -69,7 +105,9 @@ class Catalog:
             kwargs["isolation_level"] = "READ COMMITTED"
         try:
             self.engine = sa.create_engine(self.url, **kwargs)
-        except Exception as exc:  # bad URL or missing DB-API module
+        except ImportError as exc:
+            raise errors.ConfigError(_missing_driver(self.url, exc)) from exc
+        except Exception as exc:  # bad URL
             raise errors.ConfigError("[database] connection %r cannot be used: %s"
                                      % (self.url.render_as_string(hide_password=True),
                                         exc)) from exc

@@ -1,10 +1,10 @@
 """SQLAlchemy 2 models of the catalogue: volumes, snapshots and backups.
 
-Columns and statuses follow Cinder's Block Storage database (spec §5.1); rows are
-soft-deleted (``deleted``/``deleted_at``) as in Cinder. Datetimes are stored as naive
-UTC with microseconds (MySQL needs ``DATETIME(6)`` for that). ``owner_host``,
-``owner_pid`` and ``heartbeat_at`` mark which process runs an operation on a row, so a
-crashed one can be told from a live one.
+Columns and statuses follow Cinder's Block Storage database (``docs/format.md``, The
+catalogue around the format); rows are soft-deleted (``deleted``/``deleted_at``) as in
+Cinder. Datetimes are stored as naive UTC with microseconds (MySQL needs ``DATETIME(6)``
+for that). ``owner_host``, ``owner_pid`` and ``heartbeat_at`` mark which process runs an
+operation on a row, so a crashed one can be told from a live one.
 """
 
 from __future__ import annotations

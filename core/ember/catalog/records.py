@@ -1,4 +1,4 @@
-"""Backup records in Cinder's export format (spec §5.5), both ways.
+"""Backup records in Cinder's export format (``docs/format.md``, Records), both ways.
 
 ``backup_url`` is standard base64 (with padding) of UTF-8 JSON: ``driver_info`` (``{}``
 for chunked drivers) then every Backup field in Cinder's field order, datetimes as
@@ -25,7 +25,7 @@ FIELDS = ("id", "user_id", "project_id", "volume_id", "host", "availability_zone
           "data_timestamp", "restore_volume_id", "metadata", "encryption_key_id",
           "created_at", "updated_at", "deleted_at", "deleted")
 DATETIME_FIELDS = ("data_timestamp", "created_at", "updated_at", "deleted_at")
-#: what Cinder's importing service requires (spec §5.5)
+#: what Cinder's importing service requires (``docs/format.md``, Records)
 REQUIRED = ("display_name", "display_description", "container", "size",
             "service_metadata", "object_count", "id")
 #: the largest size (GiB) and count a record may carry (Cinder's columns are 32-bit)

@@ -1,4 +1,4 @@
-"""Cinder's statuses and the conditional transitions between them (spec §5.2).
+"""Cinder's statuses and the conditional transitions between them (``docs/format.md``, Statuses).
 
 Every transition is one ``UPDATE ... WHERE id = :id AND status IN (:expected)`` whose
 row count says whether this caller won. Nothing reads a status and then writes it in a

@@ -1,4 +1,4 @@
-"""Status-driven cancellation tokens (DESIGN: cancellation), polling the catalogue.
+"""Status-driven cancellation tokens (``docs/format.md``, Cancellation), polling the catalogue.
 
 The engine calls ``raise_if_cancelled()`` often (between objects and inside large ones);
 the token reads the row at most every ``interval`` seconds, so the database sees a few
@@ -39,7 +39,13 @@ class StatusToken:
     def raise_if_cancelled(self) -> None:
         with self._lock:
             if not self._tripped and time.monotonic() >= self._next_poll:
-                self._tripped = self._cancelled(self._poll())
+                try:
+                    self._tripped = self._cancelled(self._poll())
+                except sa.exc.OperationalError:
+                    # the database away for a moment (a cut connection, a restart): the
+                    # work goes on and the next poll asks again; the owner's heartbeat
+                    # thread keeps its claim alive meanwhile
+                    pass
                 self._next_poll = time.monotonic() + self._interval
             if self._tripped:
                 raise self._error(self._message)

@@ -1,4 +1,5 @@
-"""Rows → the dicts the service returns, with Cinder's API field names (spec §6.1)."""
+"""Rows → the dicts the service returns, with Cinder's API field names (what Cinder's
+clients read)."""
 
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ class CheckConfig(Lister):
 
             name = loader.check_choice(conf, allow_testing=os.environ.get(
                 loader.TESTING_ENV) == "1")
-            return "%s (%s)" % (name, loader.DISTRIBUTIONS.get(name, "installed"))
+            return "%s (%s)" % (name, loader.distribution_of(name) or "installed")
 
         def driver_options():
             from ember import config, loader

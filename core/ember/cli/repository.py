@@ -19,12 +19,10 @@ class VerifyVolumeBackup(Lister):
         return parser
 
     def act(self, parsed_args):
-        from ember.repository.verify import verify_backup  # imported late: start-up stays light
-
         bar = self.app.progress("verify")
         try:
-            self._report = verify_backup(self.service, self.context, parsed_args.backup,
-                                         progress=bar)
+            self._report = self.service.verify_backup(self.context, parsed_args.backup,
+                                                      progress=bar)
         finally:
             if bar is not None:
                 bar.close(failed=self._report is None)
@@ -69,10 +67,8 @@ class ScanBackupRecords(Lister):
         return parser
 
     def act(self, parsed_args):
-        from ember.repository.scan import scan_repository  # imported late: SQLAlchemy, oslo.policy
-
-        found = scan_repository(self.service, self.context, container=parsed_args.container,
-                                dry_run=parsed_args.dry_run)
+        found = self.service.scan_repository(self.context, container=parsed_args.container,
+                                             dry_run=parsed_args.dry_run)
         fields = ("id", "name", "volume_id", "parent_id", "container", "created_at", "size",
                   "object_count", "action", "note")
         headers = ("ID", "Name", "Volume", "Parent", "Container", "Created At", "Size",

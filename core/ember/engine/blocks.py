@@ -26,8 +26,9 @@ def zeros(n: int) -> bytes:
 
 
 @functools.lru_cache(maxsize=64)
-def zero_digest(n: int) -> str:
-    return hashlib.sha256(zeros(n)).hexdigest()
+def zero_digest(n: int) -> bytes:
+    """SHA-256 (raw bytes) of ``n`` zero bytes."""
+    return hashlib.sha256(zeros(n)).digest()
 
 
 def is_zero(data) -> bool:
@@ -39,23 +40,29 @@ def is_zero(data) -> bool:
     return not len(mv) or (mv[0] == 0 and zeros(len(mv)).startswith(mv))
 
 
-def block_digests(data, block_size: int, known_zero: bool = False) -> list[str]:
-    """Hex SHA-256 of each ``block_size`` block of ``data`` (the last may be short)."""
+def zero_digests(length: int, block_size: int) -> bytes:
+    """The block digests of ``length`` zero bytes (what a hole hashes to)."""
+    full, tail = divmod(length, block_size)
+    return zero_digest(block_size) * full + (zero_digest(tail) if tail else b"")
+
+
+def block_digests(data, block_size: int, known_zero: bool = False) -> bytes:
+    """Raw SHA-256 of each ``block_size`` block of ``data`` (the last may be short),
+    concatenated: 32 bytes per block."""
     mv = memoryview(data).cast("B")
     n = len(mv)
     if known_zero:
-        full, tail = divmod(n, block_size)
-        out = [zero_digest(block_size)] * full
-        return out + [zero_digest(tail)] if tail else out
+        return zero_digests(n, block_size)
     out = []
     zb = zeros(block_size)
+    sha256 = hashlib.sha256
     for off in range(0, n, block_size):
         block = mv[off:off + block_size]
         if len(block) == block_size and block[0] == 0 and zb.startswith(block):
             out.append(zero_digest(block_size))
         else:
-            out.append(hashlib.sha256(block).hexdigest())
-    return out
+            out.append(sha256(block).digest())
+    return b"".join(out)
 
 
 class Source:
@@ -83,6 +90,25 @@ class Source:
                 return True
             return False  # filesystem without SEEK_DATA support
         return data >= offset + length
+
+    def holes(self, offset: int, end: int, minimum: int) -> list[tuple[int, int]]:
+        """The holes of at least ``minimum`` bytes in [offset, end), in order (none
+        where the source cannot tell, e.g. a block device)."""
+        out: list[tuple[int, int]] = []
+        pos = offset
+        while self._seek_data and pos < end:
+            try:
+                data = min(end, os.lseek(self.fd, pos, os.SEEK_DATA))
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:
+                    return out  # no SEEK_DATA here: no holes known
+                data = end
+            if data - pos >= minimum:
+                out.append((pos, data))
+            if data >= end:
+                break
+            pos = os.lseek(self.fd, data, os.SEEK_HOLE)
+        return out
 
     def read(self, offset: int, length: int) -> bytes:
         """Exactly ``length`` bytes at ``offset`` (short only at end of source)."""

@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
-import math
 import os
 import stat
+import threading
 import zlib
 from dataclasses import dataclass
 from typing import Callable, Optional, Protocol, Sequence
@@ -40,13 +40,15 @@ from typing import Callable, Optional, Protocol, Sequence
 import zstandard
 
 from ember import opts
-from ember.engine import plan as plan_
 from ember.engine.cbt import ChangedSet
-from ember.engine import blocks, compression
+from ember.engine import blocks, compression, imagecheck
 from ember.engine import format as fmt
-from ember.errors import ConfigError, CorruptObject, InvalidBackup, InvalidInput
-from ember.engine.extents import ChangedRuns, Coverage
-from ember.engine.pipeline import BoundedDriver, CancelCheck, Meter, SideHasher, Window, ordered_map
+from ember.engine import plan as plan_
+from ember.errors import (ConfigError, CorruptObject, InvalidBackup, InvalidInput,
+                          ObjectNotFound)
+from ember.engine.extents import ChangedRuns, GapBudget
+from ember.engine.pipeline import (BoundedDriver, CancelCheck, Meter, SideHasher, Window,
+                                   ordered_map)
 
 PIECE_SIZE = 4 << 20  # upper bound of one unit of work and of memory per piece
 _SAMPLES = 4  # samples per object for the "is it compressible at all" test
@@ -55,6 +57,9 @@ _SAMPLES = 4  # samples per object for the "is it compressible at all" test
 #: of the object), and the raw form is chosen afterwards if compression did not shrink
 SMALL_OBJECT = _SAMPLES * compression.SAMPLE_SIZE
 CANCEL_INTERVAL = 0.25  # seconds between two questions to the caller's cancel token
+DIGEST = fmt.DIGEST_SIZE  # bytes of one block digest
+#: a full backup writes a hole of the source at least this large as an object of its own
+HOLE_OBJECT = 64 << 20
 
 
 class CancelToken(Protocol):
@@ -143,9 +148,13 @@ class Engine:
         self.codec = compression.canonical(self.algorithm)
         self.level = compression.level_for(self.codec, conf.backup_compression_level)
         self.threads = conf.backup_engine_threads or os.cpu_count() or 2
+        self.verify = conf.restore_verify
         # a piece is whole SHA blocks and never crosses a chunk boundary
         self.piece_size = max(self.block_size, PIECE_SIZE // self.block_size * self.block_size)
         self.max_calls = max(1, int(driver.capabilities.max_concurrency))
+        self._zero_lock = threading.RLock()
+        self._zero_md5_states = [hashlib.md5(usedforsecurity=False)]
+        self._zero_objects: dict = {}
 
     # ==================================================================================
     # backup
@@ -156,39 +165,70 @@ class Engine:
         ``_sha256file``. Data objects first, then ``_sha256file``, then ``_metadata``.
         On cancellation or failure every object this call wrote is deleted again
         before the error propagates."""
-        parent_shas = self._parent_digests(spec) if spec.parent else None
         with blocks.Source(spec.source_path) as src:
             if src.size <= 0:
                 raise InvalidInput("volume source %s is empty; nothing to back up"
                                    % spec.source_path)
-            if parent_shas is not None and math.ceil(src.size / self.block_size) > len(parent_shas):
-                raise InvalidBackup(
-                    "backup %s: Volume size increased since the last backup. Do a full "
-                    "backup. (%d bytes now, parent %s covers %d blocks of %d)"
-                    % (spec.backup_id, src.size, spec.parent.backup_id, len(parent_shas),
-                       self.block_size))
-            run = _BackupRun(self, spec, src, parent_shas, cancel, progress)
-            self.driver.ensure_container(spec.container)
+            parent = _ParentDigests(self, spec) if spec.parent else None
             try:
-                return run.execute()
-            except BaseException:
-                run.abandon()
-                raise
+                run = _BackupRun(self, spec, src, parent, cancel, progress)
+                self.driver.ensure_container(spec.container)
+                try:
+                    return run.execute()
+                except BaseException:
+                    run.abandon()
+                    raise
+            finally:
+                if parent is not None:
+                    parent.close()
 
-    def _parent_digests(self, spec: BackupSpec) -> list:
-        parent = spec.parent
-        name = fmt.sha256file_name(parent.prefix)
-        limit = plan_.sha256file_limit(min(parent.size_limit or plan_.MAX_VOLUME,
-                                           plan_.MAX_VOLUME), self.block_size)
-        data = plan_.read_document(self.driver, parent.container, name, limit,
-                                   parent.backup_id)
-        doc = fmt.parse_sha256file(data, parent.backup_id, name)
-        if doc.chunk_size != self.block_size:
-            raise InvalidBackup(
-                "backup %s: Hash block size has changed since the last backup. New hash "
-                "block size: %d. Old hash block size: %d. Do a full backup. (parent %s)"
-                % (spec.backup_id, self.block_size, doc.chunk_size, parent.backup_id))
-        return doc.sha256s
+    def open_sha256file(self, member: ChainMember,
+                        volume_bytes: Optional[int] = None) -> "_DigestStream":
+        """Stream one member's ``_sha256file`` (``InvalidBackup`` if it is missing, or
+        larger than a backup of ``volume_bytes`` can have; default: the row's limit)."""
+        name = fmt.sha256file_name(member.prefix)
+        limit = plan_.sha256file_limit(min(volume_bytes or member.size_limit or
+                                           plan_.MAX_VOLUME, plan_.MAX_VOLUME),
+                                       self.block_size)
+        try:
+            raw = self.driver.open_reader(member.container, name)
+        except ObjectNotFound:
+            raise InvalidBackup("backup %s: object %s is missing from container %s; the backup "
+                                "is incomplete or was deleted"
+                                % (member.backup_id, name, member.container)) from None
+        return _DigestStream(raw, member.backup_id, name, limit)
+
+    def zero_object(self, length: int):
+        """(algorithm, body, md5) of a data object of ``length`` zero bytes, computed once
+        per length and codec (hole objects of a sparse volume all share it). Raw zeros
+        are never cached: with no compression the caller streams them."""
+        key = (self.algorithm, self.level, length)
+        with self._zero_lock:
+            cached = self._zero_objects.get(key)
+            if cached is None:
+                sc = compression.StreamCompressor(self.algorithm, length, self.level)
+                parts = []
+                for off in range(0, length, self.piece_size):
+                    parts.append(sc.feed(blocks.zeros(min(self.piece_size, length - off))))
+                parts.append(sc.finish())
+                cached = (self.algorithm, b"".join(parts), self.zero_md5(length))
+                self._zero_objects = {key: cached}  # one length at a time: bounded memory
+            return cached
+
+    def zero_md5(self, length: int) -> str:
+        """md5 of ``length`` zero bytes. md5 runs at ~0.83 GB/s and cannot skip zeros:
+        the states after each whole piece of zeros are kept, so lengths share their
+        common prefix and the work is the longest length once."""
+        whole, rest = divmod(length, self.piece_size)
+        with self._zero_lock:
+            states = self._zero_md5_states
+            while len(states) <= whole:
+                state = states[-1].copy()
+                state.update(blocks.zeros(self.piece_size))
+                states.append(state)
+            md5 = states[whole].copy()
+        md5.update(blocks.zeros(rest))
+        return md5.hexdigest()
 
     # ==================================================================================
     # restore
@@ -221,7 +261,9 @@ class Engine:
                      size_limit: int | None = None) -> plan_.RestorePlan:
         """Read and check the chain's documents (oldest first: the full backup, then its
         incrementals up to the requested backup) before anything is written: see
-        ``ember.engine.plan``. ``size_limit``: the most bytes the catalogue allows the volume."""
+        ``ember.engine.plan``. ``size_limit``: the most bytes the catalogue allows the
+        volume. With ``restore_verify`` sha256 or both, the tip's ``_sha256file`` is
+        scanned too (its block count must fit the volume; where the data is)."""
         if not chain:
             raise InvalidInput("restore needs at least one backup in the chain")
         size_limit = min(size_limit or plan_.MAX_VOLUME, plan_.MAX_VOLUME)
@@ -229,6 +271,7 @@ class Engine:
         plan = plan_.build(chain, metas, size_limit)
         for member, md in zip(chain, metas):
             self.check_objects(member, md)
+        plan.image = self._scan_tip(chain[-1], plan.volume_size)
         return plan
 
     def restore(self, chain: Sequence[ChainMember], target_path: str, *,
@@ -242,13 +285,27 @@ class Engine:
         may then be skipped).
 
         Equivalent to Cinder's oldest-first replay, but each byte range is written once,
-        from the newest member holding it; objects wholly superseded are not read. Every
-        object read has its length and md5 verified (``CorruptObject``). Nothing beyond
-        the backup's size is touched on a larger target, and a smaller target is refused
-        before a byte is written. Raises on any failure."""
+        from the newest member holding it; objects wholly superseded are not read. Nothing
+        beyond the backup's size is touched on a larger target, and a smaller target is
+        refused before a byte is written. Raises on any failure.
+
+        Checks (``restore_verify``): with ``sha256`` (the default) and a ``_sha256file``
+        at the chain's tip, every block of the result is compared with it after the
+        writes (``RestoreMismatch``), objects' md5s are not computed, and on a new target
+        objects that would only write blocks the list says are zero are not read at all;
+        ``md5`` checks each object read (also the fallback without a list); ``both`` does
+        both. Every object read has its length checked (``CorruptObject``)."""
         plan = plan if plan is not None else self.plan_restore(chain)
         check = CancelCheck(cancel, self.cancel_interval)
-        total = plan.total
+        shape = plan.image
+        check_md5 = shape is None or self.verify == imagecheck.BOTH
+        steps = plan.steps
+        if shape is not None and shape.data is not None and target_is_new and not check_md5:
+            # the target is zeros already, and the list is the record of the final image:
+            # an object that would only write blocks it says are zero is not read (an
+            # object that is read writes all its ranges, so the check sees any disagreement)
+            steps = [s for s in steps if imagecheck.only_data(s.ranges, shape.data)]
+        total = sum(e - s for step in steps for s, e in step.ranges)
         meter = Meter(progress, total, step=self.object_size)
         fd = os.open(target_path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
         try:
@@ -259,12 +316,14 @@ class Engine:
             with cf.ThreadPoolExecutor(self.threads, thread_name_prefix="ember-restore") as pool:
                 window = Window(pool, self.threads + 1, meter.report)
                 try:
-                    for step in plan.steps:
+                    for step in steps:
                         check()
                         window.submit(self._restore_object, driver, fd, step.member,
                                       step.entry, step.ranges, target_is_new, check, meter,
-                                      write_behind)
+                                      write_behind, check_md5)
                     window.drain()
+                    if shape is not None:
+                        self._verify_target(plan, target_path, pool, check)
                 except BaseException as exc:
                     check.stop(exc)
                     window.abandon()
@@ -275,6 +334,42 @@ class Engine:
             os.close(fd)
         meter.report(final=True)
         return RestoreResult(bytes_written=total, volume_meta=plan.volume_meta)
+
+    def _scan_tip(self, tip: ChainMember, volume_size: int):
+        """The tip's list, scanned (``imagecheck.ListShape``), or None when the restore
+        checks md5s only (``restore_verify = md5``, or a backup without a list)."""
+        if self.verify == imagecheck.MD5:
+            return None
+        try:
+            stream = self.open_sha256file(tip, volume_size)
+        except InvalidBackup:
+            return None  # no list (Cinder never needs one to restore): md5 it is
+        try:
+            return imagecheck.scan(stream, tip.backup_id, volume_size)
+        finally:
+            stream.close()
+
+    def _verify_target(self, plan: plan_.RestorePlan, target_path: str, pool, check) -> None:
+        tip, shape = plan.chain[-1], plan.image
+
+        def writer_of(offset: int) -> str:
+            for step in plan.steps:
+                if any(s <= offset < e for s, e in step.ranges):
+                    return "object %s of backup %s" % (step.entry.name, step.member.backup_id)
+            return "no object"
+
+        def map_batches(fn, items):
+            return ordered_map(pool, fn, items, self.threads + 1)
+
+        stream = self.open_sha256file(tip, plan.volume_size)
+        try:
+            with blocks.Source(target_path) as target:
+                imagecheck.verify(stream, shape, target, plan.volume_size,
+                                  batch=max(1, self.piece_size // shape.block_size),
+                                  map_batches=map_batches, check=check, writer_of=writer_of,
+                                  backup_id=tip.backup_id)
+        finally:
+            stream.close()
 
     def _md5(self, length: int):
         """md5 of one object: on a side thread when the object has several pieces."""
@@ -296,9 +391,9 @@ class Engine:
 
     def _restore_object(self, driver, fd, member: ChainMember, entry: fmt.ObjectEntry,
                         ranges, target_is_new: bool, check: CancelCheck, meter: Meter,
-                        write_behind: blocks.WriteBehind) -> None:
+                        write_behind: blocks.WriteBehind, check_md5: bool) -> None:
         where = "backup %s: object %s" % (member.backup_id, entry.name)
-        md5 = self._md5(entry.length)
+        md5 = self._md5(entry.length) if check_md5 else _NoHash()
         pos = entry.offset
         ri = 0
         try:
@@ -344,7 +439,7 @@ class Engine:
         if pos != entry.end:
             raise CorruptObject("%s holds %d bytes but its metadata records %d; the object is "
                                 "truncated or corrupt" % (where, pos - entry.offset, entry.length))
-        if entry.md5 is not None and md5.hexdigest() != entry.md5:
+        if check_md5 and entry.md5 is not None and md5.hexdigest() != entry.md5:
             raise CorruptObject("%s has md5 %s but its metadata records %s; the object is corrupt"
                                 % (where, md5.hexdigest(), entry.md5))
 
@@ -352,17 +447,18 @@ class Engine:
     # delete
     # ==================================================================================
     def delete(self, container: str, prefix: str) -> int:
-        """Delete every object of one backup (data, ``_metadata``, ``_sha256file``);
-        returns how many were listed and removed. The two documents are deleted even
+        """Delete every object of one backup (data, ``_metadata``, ``_sha256file``), then
+        let the driver sweep what interrupted writes left (``driver.sweep``); returns
+        how many objects were listed and removed. The two documents are deleted even
         when not listed (a backup that crashed before writing them): deletes are
-        idempotent, and a driver may clean a backup's leftovers there (posix removes
-        temporary files of puts that were killed)."""
+        idempotent."""
         names = list(self.driver.list_objects(container, prefix))
         docs = [n for n in (fmt.metadata_name(prefix), fmt.sha256file_name(prefix))
                 if n not in names]
         driver = BoundedDriver(self.driver, self.max_calls)
         with cf.ThreadPoolExecutor(min(self.max_calls, len(names) + len(docs))) as pool:
             list(pool.map(lambda n: driver.delete_object(container, n), names + docs))
+        self.driver.sweep(container, prefix)
         return len(names)
 
 
@@ -370,8 +466,9 @@ class _BackupRun:
     """State of one ``Engine.backup`` call."""
 
     def __init__(self, engine: Engine, spec: BackupSpec, src: blocks.Source,
-                 parent_shas, cancel, progress):
-        self.e, self.spec, self.src, self.parent = engine, spec, src, parent_shas
+                 parent: "_ParentDigests | None", cancel, progress):
+        self.e, self.spec, self.src, self.parent = engine, spec, src, parent
+        self.sha_writer = None  # the new _sha256file, written as the digests come
         self.check = CancelCheck(cancel, engine.cancel_interval)
         self.meter = Meter(progress, src.size, step=engine.object_size)
         self.driver = BoundedDriver(engine.driver, engine.max_calls)
@@ -392,14 +489,14 @@ class _BackupRun:
             self.objects = Window(objects, in_flight, self.meter.report,
                                   budget=2 * (e.threads + 1) * e.piece_size)
             try:
-                entries, digests = (self._incremental() if self.parent is not None
-                                    else self._full())
+                self._open_sha256file()
+                entries = self._incremental() if self.parent is not None else self._full()
             except BaseException as exc:
                 self.check.stop(exc)
                 self.objects.abandon()
                 raise
         self.check(force=True)
-        self._finalize(entries, digests)
+        self._finalize(entries)
         self.meter.report(final=True)
         return BackupResult(object_count=len(entries), bytes_read=self.src.size,
                             bytes_stored=self.stored)
@@ -418,42 +515,84 @@ class _BackupRun:
         return self.objects.submit(self._write_object, self._new_id(), off, length,
                                    hash_blocks, cost=self._object_memory(length))
 
+    def _open_sha256file(self) -> None:
+        spec = self.spec
+        doc = fmt.Sha256File(backup_id=spec.backup_id, volume_id=spec.volume_id,
+                             created_at=spec.created_at, chunk_size=self.e.block_size,
+                             sha256s=[], backup_name=spec.name,
+                             backup_description=spec.description)
+        self.sha_file = self.driver.open_writer(spec.container, fmt.sha256file_name(spec.prefix))
+        self.sha_writer = fmt.Sha256Writer(doc, self.sha_file.write)
+
     def _full(self):
-        entries, digests = [], []
+        entries = []
 
         def collect(done):
             for entry, shas, stored in done:
                 entries.append(entry)
-                digests.extend(shas)
+                self.sha_writer.add(shas)
                 self.stored += stored
 
-        for off, length in self._chunks():
-            self.check()
-            collect(self._submit_object(off, length, True))
+        for chunk_off, chunk_len in self._chunks():
+            for off, length in self._segments(chunk_off, chunk_len):
+                self.check()
+                collect(self._submit_object(off, length, True))
         collect(self.objects.drain())
-        return entries, digests
+        return entries
+
+    def _segments(self, off: int, length: int):
+        """A full backup's objects in one chunk: the chunk, cut around its holes of at
+        least ``HOLE_OBJECT`` bytes, which become objects of their own (zeros known
+        without reading or hashing); the rest stays one object, as Cinder's."""
+        block, pos = self.e.block_size, off
+        for start, end in self.src.holes(off, off + length, HOLE_OBJECT):
+            start, end = -(-start // block) * block, end // block * block
+            if end - start < HOLE_OBJECT:
+                continue
+            if start > pos:
+                yield pos, start - pos
+            yield start, end - start
+            pos = end
+        if pos < off + length:
+            yield pos, off + length - pos
 
     def _incremental(self):
-        e, entries, digests = self.e, [], []
+        e, entries = self.e, []
+        gaps = GapBudget.for_blocks(e.block_size)
 
         def collect(done):
             for entry, _, stored in done:
                 entries.append(entry)
                 self.stored += stored
 
+        def compare(runs, shas, parent):
+            self.sha_writer.add(shas)
+            for run_off, run_len in runs.feed(shas, parent):
+                collect(self._submit_object(run_off, run_len, False))
+
+        def with_parent(pieces):
+            """Each piece with the parent's digests of its blocks, taken in order here
+            (in this thread) while the pieces ahead are being hashed."""
+            for off, length in pieces:
+                yield off, length, self.parent.take(-(-length // e.block_size) * DIGEST)
+
         for off, length in self._chunks():
             self.check()
-            runs = ChangedRuns(self.parent, off // e.block_size, off, length, e.block_size)
-            pieces = self._piece_ranges(off, length)
-            for shas in ordered_map(self.pieces, self._scan_piece, pieces, e.threads + 1,
-                                    self.meter.report):
-                digests.extend(shas)
-                for run_off, run_len in runs.feed(shas):  # runs this piece closed
-                    collect(self._submit_object(run_off, run_len, False))
+            runs = ChangedRuns(off, length, e.block_size, gaps)
+            if self.src.in_hole(off, length):  # nothing to read: time follows the data
+                self.meter.add(length)
+                shas = blocks.zero_digests(length, e.block_size)
+                compare(runs, shas, self.parent.take(len(shas)))
+            else:
+                pieces = with_parent(self._piece_ranges(off, length))
+                for shas, parent in ordered_map(self.pieces, self._scan_piece, pieces,
+                                                e.threads + 1, self.meter.report):
+                    compare(runs, shas, parent)
             for run_off, run_len in runs.close():
                 collect(self._submit_object(run_off, run_len, False))
         collect(self.objects.drain())
-        return entries, digests
+        self.parent.finish()
+        return entries
 
     def _new_id(self) -> int:
         object_id, self.next_id = self.next_id, self.next_id + 1
@@ -470,27 +609,29 @@ class _BackupRun:
         data = self.src.read(off, length)
         return data, blocks.is_zero(data)
 
-    def _scan_piece(self, rng) -> list:
+    def _scan_piece(self, item) -> tuple[bytes, bytes]:
+        """An incremental's piece: its block digests, and the parent's (passed through)."""
         self.check()
+        off, length, parent = item
         if self.spec.changed is not None:
-            return self._scan_changed(*rng)
-        data, zero = self._read_piece(*rng)
+            return self._scan_changed(off, length, parent), parent
+        data, zero = self._read_piece(off, length)
         self.meter.add(len(data))
-        return blocks.block_digests(data, self.e.block_size, known_zero=zero)
+        return blocks.block_digests(data, self.e.block_size, known_zero=zero), parent
 
-    def _scan_changed(self, off: int, length: int) -> list:
+    def _scan_changed(self, off: int, length: int, parent: bytes) -> bytes:
         """``_scan_piece`` under change tracking: the parent's digests, with those of
         the blocks that may have changed read and hashed anew."""
         bs = self.e.block_size
         first = off // bs
-        digests = list(self.parent[first:first + -(-length // bs)])
+        digests = bytearray(parent)
         for start, end in self.spec.changed.within(off, length):
             data, zero = self._read_piece(start, end - start)
-            i = start // bs - first
+            at = (start // bs - first) * DIGEST
             fresh = blocks.block_digests(data, bs, known_zero=zero)
-            digests[i:i + len(fresh)] = fresh
+            digests[at:at + len(fresh)] = fresh
         self.meter.add(length)
-        return digests
+        return bytes(digests)
 
     def _prepare_piece(self, rng, hash_blocks: bool, deflate: bool) -> _Piece:
         self.check()
@@ -524,6 +665,8 @@ class _BackupRun:
         name = fmt.object_name(self.spec.prefix, object_id)
         if length <= SMALL_OBJECT:
             return self._write_small(name, off, length, hash_blocks)
+        if hash_blocks and self.src.in_hole(off, length):
+            return self._write_hole(name, off, length)
         algorithm = self.e.algorithm if self._compressible(off, length) else compression.NONE
         digests, md5, stored = self._stream(name, off, length, algorithm, hash_blocks)
         if algorithm != compression.NONE and stored >= length:
@@ -532,7 +675,7 @@ class _BackupRun:
             algorithm = compression.NONE
         entry = fmt.ObjectEntry(name=name, offset=off, length=length, compression=algorithm,
                                 md5=md5)
-        return entry, digests or [], stored
+        return entry, digests or b"", stored
 
     def _write_small(self, name: str, off: int, length: int, hash_blocks: bool):
         """``_write_object`` for an object of at most ``SMALL_OBJECT`` bytes (incremental
@@ -540,7 +683,7 @@ class _BackupRun:
         between the compressed and the raw form is made before one ``put_object``."""
         self.check()
         data, zero = self._read_piece(off, length)
-        digests = blocks.block_digests(data, self.e.block_size, zero) if hash_blocks else []
+        digests = blocks.block_digests(data, self.e.block_size, zero) if hash_blocks else b""
         algorithm, body = self.e.algorithm, data
         if self.e.codec != compression.NONE:
             sc = compression.StreamCompressor(algorithm, length, self.e.level)
@@ -555,6 +698,31 @@ class _BackupRun:
         entry = fmt.ObjectEntry(name=name, offset=off, length=length, compression=algorithm,
                                 md5=md5)
         return entry, digests, len(body)
+
+    def _write_hole(self, name: str, off: int, length: int):
+        """A full backup's object wholly in a hole of the source: its bytes (zeros) are
+        known without reading, and its body and md5 are the same for every hole object
+        of this length, so a sparse volume costs the time of its data."""
+        self.check()
+        if self.e.codec == compression.NONE:  # raw zeros: streamed, never held whole
+            algorithm, md5, stored = compression.NONE, self.e.zero_md5(length), length
+            writer = self.driver.open_writer(self.spec.container, name)
+            try:
+                for pos in range(0, length, self.e.piece_size):
+                    self.check()
+                    writer.write(blocks.zeros(min(self.e.piece_size, length - pos)))
+            except BaseException:
+                writer.abort()
+                raise
+            writer.commit()
+        else:
+            algorithm, body, md5 = self.e.zero_object(length)
+            self.driver.put_object(self.spec.container, name, body)
+            stored = len(body)
+        self.meter.add(length)
+        entry = fmt.ObjectEntry(name=name, offset=off, length=length, compression=algorithm,
+                                md5=md5)
+        return entry, blocks.zero_digests(length, self.e.block_size), stored
 
     def _stream(self, name: str, off: int, length: int, algorithm: str, hash_blocks: bool):
         codec = compression.canonical(algorithm)
@@ -577,13 +745,13 @@ class _BackupRun:
                 stored += len(out)
                 writer.write(out)
                 if hash_blocks:
-                    digests.extend(piece.digests)
+                    digests.append(piece.digests)
                     self.meter.add(len(piece.data))
             out = sc.finish()
             stored += len(out)
             if codec != compression.NONE and stored >= length:
                 writer.abort()  # the caller rewrites it raw
-                return digests, None, stored
+                return b"".join(digests), None, stored
             writer.write(out)
             self.check()
         except BaseException:
@@ -593,20 +761,16 @@ class _BackupRun:
             if isinstance(md5, SideHasher):
                 md5.close()
         writer.commit()
-        return digests, md5.hexdigest(), stored
+        return b"".join(digests), md5.hexdigest(), stored
 
     # ---- end ---------------------------------------------------------------------------
-    def _finalize(self, entries, digests) -> None:
+    def _finalize(self, entries) -> None:
         spec = self.spec
         # the objects must be durable before a document names them: a crash must never
         # leave a _metadata whose objects were lost
         self.driver.flush(spec.container)
-        sha = fmt.Sha256File(backup_id=spec.backup_id, volume_id=spec.volume_id,
-                             created_at=spec.created_at, chunk_size=self.e.block_size,
-                             sha256s=digests, backup_name=spec.name,
-                             backup_description=spec.description)
-        self.driver.put_object(spec.container, fmt.sha256file_name(spec.prefix),
-                               fmt.dump_sha256file(sha))
+        self.sha_writer.close()
+        self.sha_file.commit()
         md = fmt.BackupMetadata(backup_id=spec.backup_id, volume_id=spec.volume_id,
                                 created_at=spec.created_at, objects=entries,
                                 backup_name=spec.name, backup_description=spec.description,
@@ -621,6 +785,11 @@ class _BackupRun:
         """Delete everything this run may have written (listing, plus every name handed
         out, in case the listing lags behind a put that was in flight)."""
         spec, driver = self.spec, self.e.driver
+        if self.sha_writer is not None:
+            try:
+                self.sha_file.abort()
+            except Exception:  # noqa: BLE001 - the named deletes below still run
+                pass
         names = {fmt.object_name(spec.prefix, i) for i in range(1, self.next_id)}
         names |= {fmt.metadata_name(spec.prefix), fmt.sha256file_name(spec.prefix)}
         try:
@@ -632,6 +801,82 @@ class _BackupRun:
                 driver.delete_object(spec.container, name)
             except Exception:  # noqa: BLE001 - keep deleting the rest; the error re-raises
                 pass
+        try:
+            driver.sweep(spec.container, spec.prefix)
+        except Exception:  # noqa: BLE001 - best effort, as the deletes above
+            pass
+
+
+class _NoHash:
+    """Stands in for an object's md5 when the image is checked by its SHA-256 list."""
+
+    def update(self, data) -> None:
+        pass
+
+
+class _DigestStream:
+    """One ``_sha256file`` read as a stream (see ``fmt.Sha256Reader``)."""
+
+    def __init__(self, raw, backup_id: str, name: str, limit: Optional[int] = None):
+        self._raw = raw
+        try:
+            self.reader = fmt.Sha256Reader(raw.read, backup_id, name, limit)
+        except BaseException:
+            self.close()
+            raise
+        self.backup_id, self.name = backup_id, name
+
+    def take(self, n: int) -> bytes:
+        return self.reader.take(n)
+
+    def finish(self, exact: bool = True) -> fmt.Sha256File:
+        return self.reader.finish(exact)
+
+    def close(self) -> None:
+        close = getattr(self._raw, "close", None)
+        if close:
+            close()
+
+
+class _ParentDigests:
+    """The parent's block digests, read while the new ones are compared with them."""
+
+    def __init__(self, engine: Engine, spec: BackupSpec):
+        self.spec, self.block_size = spec, engine.block_size
+        self.stream = engine.open_sha256file(spec.parent)
+        self.taken = 0
+        try:
+            self._check_block_size(self.stream.reader.chunk_size())
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_block_size(self, size) -> None:
+        if size is not None and size != self.block_size:
+            raise InvalidBackup(
+                "backup %s: Hash block size has changed since the last backup. New hash "
+                "block size: %d. Old hash block size: %d. Do a full backup. (parent %s)"
+                % (self.spec.backup_id, self.block_size, size, self.spec.parent.backup_id))
+
+    def take(self, n_bytes: int) -> bytes:
+        """The parent's digests of the next blocks (as many bytes as the new ones)."""
+        got = self.stream.take(n_bytes // fmt.DIGEST_SIZE)
+        self.taken += len(got) // fmt.DIGEST_SIZE
+        if len(got) < n_bytes:
+            raise InvalidBackup(
+                "backup %s: Volume size increased since the last backup. Do a full "
+                "backup. (parent %s covers %d blocks of %d)"
+                % (self.spec.backup_id, self.spec.parent.backup_id, self.taken,
+                   self.block_size))
+        return got
+
+    def finish(self) -> None:
+        """Check the rest of the parent's document (a list longer than the volume is
+        allowed: only the blocks the volume has are compared)."""
+        self._check_block_size(self.stream.finish(exact=False).chunk_size)
+
+    def close(self) -> None:
+        self.stream.close()
 
 
 def _pwrite(fd: int, data, offset: int) -> None:

@@ -3,52 +3,111 @@
 from __future__ import annotations
 
 import bisect
-from typing import Sequence
 
 
-def changed_runs(digests: Sequence[str], parent: Sequence[str], first_block: int,
-                 chunk_offset: int, chunk_length: int, block_size: int):
-    """Maximal runs of blocks whose digest differs from the parent's, inside one chunk.
+DIGEST = 32  # bytes of one block digest (raw SHA-256)
+#: the largest unchanged gap merged into one object with the changed runs around it
+MAX_GAP = 128 << 10
+#: merged gaps may add at most this fraction of the changed bytes to a backup
+GAP_FRACTION = 0.1
 
-    ``digests`` are the chunk's block digests, block ``i`` being global block
-    ``first_block + i``. Yields ``(offset, length)`` in volume order; runs never leave
-    the chunk (Cinder: extents never span object-size boundaries)."""
-    runs = ChangedRuns(parent, first_block, chunk_offset, chunk_length, block_size)
-    yield from runs.feed(digests)
+
+class GapBudget:
+    """How many unchanged blocks a backup may still store to join changed runs: a
+    ``fraction`` of the changed blocks seen so far, each gap at most ``max_blocks``.
+    Fewer, larger objects for at most ~10 % more bytes than Cinder's one object per run."""
+
+    def __init__(self, max_blocks: int, fraction: float = GAP_FRACTION):
+        self.max_blocks, self.fraction = max_blocks, fraction
+        self.changed = 0
+        self.spent = 0
+
+    @classmethod
+    def for_blocks(cls, block_size: int) -> "GapBudget":
+        return cls(MAX_GAP // block_size)
+
+    def take(self, gap: int) -> bool:
+        """Spend ``gap`` blocks if allowed; True if the gap may be merged."""
+        if gap > self.max_blocks or self.spent + gap > self.changed * self.fraction:
+            return False
+        self.spent += gap
+        return True
+
+
+def changed_runs(digests: bytes, parent: bytes, chunk_offset: int, chunk_length: int,
+                 block_size: int, gaps: GapBudget | None = None):
+    """Runs of blocks whose digest (``DIGEST`` bytes each) differs from the parent's,
+    inside one chunk; ``parent`` holds the digests of the same blocks. Yields
+    ``(offset, length)`` in volume order; runs never leave the chunk (Cinder: extents
+    never span object-size boundaries). Without ``gaps`` the runs are maximal; with it,
+    runs separated by small unchanged gaps are joined while the budget allows."""
+    runs = ChangedRuns(chunk_offset, chunk_length, block_size, gaps)
+    yield from runs.feed(digests, parent)
     yield from runs.close()
 
 
 class ChangedRuns:
-    """``changed_runs`` fed piece by piece: ``feed`` takes the next block digests of the
-    chunk and returns the runs they closed, so a run can be written while later blocks
-    are still being hashed; ``close`` returns the run still open at the chunk's end.
-    Feeding the digests in any split gives the same runs as ``changed_runs``."""
+    """``changed_runs`` fed piece by piece: ``feed`` takes the next blocks' digests and
+    the parent's and returns the runs they closed, so a run can be written while later
+    blocks are still being hashed; ``close`` returns the run still open at the chunk's
+    end. Feeding the digests in any split gives the same runs as ``changed_runs``."""
 
-    def __init__(self, parent: Sequence[str], first_block: int, chunk_offset: int,
-                 chunk_length: int, block_size: int):
-        self._parent, self._first = parent, first_block
+    def __init__(self, chunk_offset: int, chunk_length: int, block_size: int,
+                 gaps: GapBudget | None = None):
         self._offset, self._length, self._block = chunk_offset, chunk_length, block_size
+        self._gaps = gaps
         self._next = 0  # chunk-relative index of the next block fed
         self._start = None  # chunk-relative index where the open run began
+        self._end = None  # index after the open run's last changed block
 
-    def feed(self, digests: Sequence[str]) -> list[tuple[int, int]]:
-        closed, parent, base = [], self._parent, self._first + self._next
-        for i, digest in enumerate(digests):
-            changed = digest != parent[base + i]
-            if changed and self._start is None:
-                self._start = self._next + i
-            elif not changed and self._start is not None:
-                closed.append((self._offset + self._start * self._block,
-                               (self._next + i - self._start) * self._block))
-                self._start = None
-        self._next += len(digests)
+    def feed(self, digests: bytes, parent: bytes) -> list[tuple[int, int]]:
+        if len(parent) < len(digests):
+            raise ValueError("parent digests missing")  # the caller checks the length first
+        closed = []
+        n = len(digests) // DIGEST
+        if digests == parent[:len(digests)]:  # the common case: nothing changed here
+            self._unchanged_until(self._next + n, closed)
+        else:
+            for i in range(n):
+                at = i * DIGEST
+                if digests[at:at + DIGEST] != parent[at:at + DIGEST]:
+                    self._changed(self._next + i, closed)
+                else:
+                    self._unchanged_until(self._next + i + 1, closed)
+        self._next += n
         return closed
+
+    def _changed(self, index: int, closed: list) -> None:
+        if self._gaps is not None:
+            self._gaps.changed += 1
+        if self._start is not None and index > self._end and not (
+                self._gaps is not None and self._gaps.take(index - self._end)):
+            closed.append(self._run(self._end))
+        if self._start is None:
+            self._start = index
+        self._end = index + 1
+
+    def _unchanged_until(self, index: int, closed: list) -> None:
+        """Blocks up to ``index`` (excluded) are unchanged: close the open run once its
+        gap can no longer be merged."""
+        if self._start is None:
+            return
+        limit = 0 if self._gaps is None else self._gaps.max_blocks
+        if index - self._end > limit:
+            closed.append(self._run(self._end))
+
+    def _run(self, end: int) -> tuple[int, int]:
+        run = (self._offset + self._start * self._block, (end - self._start) * self._block)
+        self._start = self._end = None
+        return run
 
     def close(self) -> list[tuple[int, int]]:
         if self._start is None:
             return []
-        off, self._start = self._start * self._block, None
-        return [(self._offset + off, self._length - off)]
+        off = self._start * self._block
+        end = min(self._length, self._end * self._block)
+        self._start = self._end = None
+        return [(self._offset + off, end - off)]
 
 
 class Coverage:

@@ -20,8 +20,9 @@ from ember.driver import ObjectWriter
 
 
 class BoundedDriver:
-    """Proxy that never lets more than ``limit`` driver calls run at once (each
-    method call, writer write/commit and reader read counts as one call)."""
+    """The object operations of a driver, never more than ``limit`` calls at once (each
+    method call, writer write/commit and reader read counts as one call). Only these
+    pass through; everything else is asked of the driver itself."""
 
     def __init__(self, driver, limit: int):
         self._driver = driver
@@ -31,14 +32,24 @@ class BoundedDriver:
         with self._sem:
             return fn(*args)
 
-    def __getattr__(self, name):
-        attr = getattr(self._driver, name)
-        if name in ("ensure_container", "list_objects", "put_object", "get_object",
-                    "delete_object", "flush"):
-            if name == "list_objects":
-                return lambda *a: self.call(lambda *b: list(attr(*b)), *a)
-            return lambda *a: self.call(attr, *a)
-        return attr
+    def ensure_container(self, container: str) -> None:
+        self.call(self._driver.ensure_container, container)
+
+    def list_objects(self, container: str, prefix: str = "") -> list[str]:
+        # materialised under the bound: a lazy listing would call the store later
+        return self.call(lambda: list(self._driver.list_objects(container, prefix)))
+
+    def put_object(self, container: str, name: str, data: bytes) -> None:
+        self.call(self._driver.put_object, container, name, data)
+
+    def get_object(self, container: str, name: str) -> bytes:
+        return self.call(self._driver.get_object, container, name)
+
+    def delete_object(self, container: str, name: str) -> None:
+        self.call(self._driver.delete_object, container, name)
+
+    def flush(self, container: str) -> None:
+        self.call(self._driver.flush, container)
 
     def open_writer(self, container: str, name: str) -> ObjectWriter:
         return _BoundedWriter(self, self.call(self._driver.open_writer, container, name))

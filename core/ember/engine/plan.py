@@ -99,6 +99,8 @@ class RestorePlan:
     metas: list
     volume_size: int
     steps: list
+    #: the tip's SHA-256 list, scanned (``imagecheck.ListShape``); None: md5 checks only
+    image: object = None
 
     @property
     def total(self) -> int:

@@ -4,11 +4,12 @@ Cinder's weak point is that losing the database loses the backups: the repositor
 holds the data but nothing points at it. Every backup's ``_metadata`` (ids, parent id,
 names, creation time, object list; its objects give the volume's size) holds
 enough to recreate its row, so a scan finds each ``<prefix>_metadata`` in the configured
-repository and imports the backups the catalogue does not know:
+repository, and the service (``Ember.scan_repository``) imports the backups the
+catalogue does not know. It looks in
 
-* posix family (posix, nfs, glusterfs): every container (directory) under the driver's
-  ``base_path``, or just ``--container``;
-* object stores (swift, gcs, s3): the configured container/bucket, or ``--container``.
+every container the driver lists (``list_containers``: the posix family's directories
+under its base path, an object store's configured container or bucket), or just
+``--container`` (and the containers under it).
 
 A row gets: id, volume id, name, description, parent id, ``created_at`` and
 ``data_timestamp`` (the metadata's creation time; Cinder sets both alike for a volume
@@ -28,27 +29,19 @@ from __future__ import annotations
 
 import datetime
 import math
-import os
 import re
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
-
 from ember import errors
-from ember import policy as rules
-from ember.catalog import tenancy
-from ember.catalog.models import Backup
-from ember.catalog.states import BackupStatus
 from ember.config import one_line
-from ember.driver import POSIX_PREFIX
 from ember.engine import format as fmt
 from ember.engine import plan
 
 GiB = 1 << 30
 METADATA_SUFFIX = "_metadata"
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-#: the prefixes of spec §1.2: posix ``volume_<vol>_<ts>_backup_<id>`` and object store
-#: ``volume_<vol>/<ts>/az_<az>_backup_<id>``
+#: the prefixes of ``docs/format.md`` (Names by layout family): posix
+#: ``volume_<vol>_<ts>_backup_<id>`` and object store ``volume_<vol>/<ts>/az_<az>_backup_<id>``
 PREFIX_RE = re.compile(r"^(?:.*/)?volume_(%s)[_/](\d{14})[_/](?:az_.*_)?backup_(%s)$"
                        % (_UUID, _UUID))
 
@@ -87,22 +80,20 @@ class Found:
                 "action": self.action, "note": self.note}
 
 
-def scan_repository(service, ctx, *, container: str | None = None,
-                    dry_run: bool = False) -> list[dict]:
-    """Import every backup of the repository the catalogue does not know (admin:
-    policy ``backup:backup-import``). Returns one dict per backup found, parents
-    first, with ``action`` ``imported``, ``would import`` (``dry_run``) or ``skipped``
-    and a ``note`` saying why. With ``dry_run`` nothing is written."""
-    service.policy.enforce(ctx, rules.IMPORT)
-    driver = service.driver
-    found = [_read(driver, c, p) for c, p in _metadata_objects(driver, container)]
-    with service.catalog.session() as session:
-        known = {row.id: row for row in session.scalars(sa.select(Backup).where(
-            Backup.id.in_({i for f in found for i in (f.backup_id, f.parent_id) if i})
-        )).all()} if found else {}
-    ordered = _parents_first(found)
+def find_backups(driver, container: str | None = None) -> list[Found]:
+    """Every backup whose ``_metadata`` is in the repository (or in ``container``),
+    read and checked, parents before their children. Unreadable ones have a ``note``
+    saying why. Reads only, through the driver contract."""
+    return _parents_first([_read(driver, c, p) for c, p in _metadata_objects(driver, container)])
+
+
+def plan_imports(found: list[Found], known: dict, refusal) -> None:
+    """Mark each readable backup the catalogue does not know as ``would import``, or
+    say why not. ``known``: the catalogue's rows by id (found backups and their
+    parents, deleted ones included); ``refusal(item, by_id, known)``: why the catalogue
+    must not take ``item`` ("" when it may)."""
     by_id = {f.backup_id: f for f in found}
-    for item in ordered:
+    for item in found:
         if item.action == SKIPPED and item.note:
             continue  # unreadable
         row = known.get(item.backup_id)
@@ -110,49 +101,54 @@ def scan_repository(service, ctx, *, container: str | None = None,
             item.note = "already in the catalogue (%s)" % row.status
             continue
         _inherit_size(item, by_id, known)
-        refusal = _refusal(service, ctx, item, by_id, known)
-        if refusal:
-            item.note = refusal
+        reason = refusal(item, by_id, known)
+        if reason:
+            item.note = reason
             continue
         if item.parent_id and item.parent_id not in by_id and item.parent_id not in known:
             item.note = "its parent %s is in neither the repository nor the catalogue" \
                         % item.parent_id
         item.action = WOULD_IMPORT
-    if dry_run:
-        return [f.view() for f in ordered]
-    for item in ordered:
-        if item.action == WOULD_IMPORT:
-            _insert(service, ctx, item)
-    _recount_dependents(service, {i for f in ordered if f.action == IMPORTED
-                                  for i in (f.parent_id, f.backup_id) if i})
-    return [f.view() for f in ordered]
+
+
+def entries_refusal(item: Found) -> str:
+    """Why an incremental's entries make it unimportable ("" when they are fine); sets
+    its size from what it wrote when its full backup is unknown."""
+    if item.parent_id:
+        limit = item.size_bytes or plan.MAX_VOLUME
+        try:
+            plan.check_entries(item.backup_id, item.metadata, limit, full=False)
+        except errors.InvalidBackup as exc:
+            return one_line(exc)
+        if item.size_bytes is None:  # its full is unknown: at least what it wrote
+            item.size_bytes = max((o.end for o in item.metadata.objects), default=0) or None
+    item.size = max(1, math.ceil((item.size_bytes or 0) / GiB))
+    return ""
 
 
 # --- finding the documents --------------------------------------------------------------
 def _metadata_objects(driver, container: str | None):
-    """(container, prefix) of every ``_metadata`` object in the repository, sorted."""
-    base = getattr(driver, "base_path", None)
-    if driver.capabilities.prefix_style == POSIX_PREFIX and base:
-        return sorted(_walk_posix(driver, base, container))
+    """(container, prefix) of every ``_metadata`` object in the repository (or in
+    ``container`` and the containers under it), sorted; through the driver contract
+    only (``list_containers``, ``list_objects``)."""
+    return sorted((c, name[:-len(METADATA_SUFFIX)])
+                  for c in _containers(driver, container)
+                  for name in driver.list_objects(c, "volume_") if _is_metadata(name))
+
+
+def _containers(driver, container: str | None) -> list[str]:
+    listed = list(driver.list_containers())
     if container is None:
-        container = driver.default_container("")
-    return sorted((container, name[:-len(METADATA_SUFFIX)])
-                  for name in driver.list_objects(container, "volume_")
-                  if _is_metadata(name))
-
-
-def _walk_posix(driver, base: str, container: str | None):
-    top = base if container is None else driver.container_path(container)
-    if not os.path.isdir(top):
-        raise errors.ContainerNotFound("%s: container %s does not exist; check --container "
-                                       "and the repository path"
-                                       % (driver.describe(), container or "(base)"))
-    for dirpath, dirnames, filenames in os.walk(top):
-        dirnames.sort()
-        rel = os.path.relpath(dirpath, base)
-        for name in filenames:
-            if _is_metadata(name) and rel != ".":
-                yield rel.replace(os.sep, "/"), name[:-len(METADATA_SUFFIX)]
+        return listed
+    top = container.rstrip("/")
+    under = [c for c in listed if c == top or c.startswith(top + "/")]
+    if under:
+        return under
+    if any(True for _ in driver.list_objects(container)):
+        return [container]
+    raise errors.ContainerNotFound("%s: container %s does not exist or holds nothing; check "
+                                   "--container and the repository path"
+                                   % (driver.describe(), container))
 
 
 def _is_metadata(name: str) -> bool:
@@ -235,33 +231,6 @@ def _parents_first(found: list[Found]) -> list[Found]:
     return order
 
 
-def _refusal(service, ctx, item: Found, by_id: dict, known: dict) -> str:
-    """Why ``item`` must not be imported ("" when it may): its entries outside its
-    volume, another volume's or another project's parent, or objects another live row
-    already owns."""
-    parent = by_id.get(item.parent_id) or known.get(item.parent_id)
-    if parent is not None and parent.volume_id != item.volume_id:
-        return "its parent %s is a backup of another volume" % item.parent_id
-    if item.parent_id:
-        limit = item.size_bytes or plan.MAX_VOLUME
-        try:
-            plan.check_entries(item.backup_id, item.metadata, limit, full=False)
-        except errors.InvalidBackup as exc:
-            return one_line(exc)
-        if item.size_bytes is None:  # its full is unknown: at least what it wrote
-            item.size_bytes = max((o.end for o in item.metadata.objects), default=0) or None
-    item.size = max(1, math.ceil((item.size_bytes or 0) / GiB))
-    with service.catalog.session() as session:
-        try:
-            tenancy.refuse_cross_project_chain(session, item.backup_id, item.parent_id,
-                                               ctx.project_id)
-            tenancy.refuse_shared_objects(session, item.backup_id, item.container,
-                                          item.prefix)
-        except errors.InvalidInput as exc:
-            return one_line(exc).replace("Invalid backup record: ", "")
-    return ""
-
-
 def _inherit_size(item: Found, by_id: dict, known: dict) -> None:
     """An incremental restores to its full backup's size: take it from the chain."""
     parent_id, hops = item.parent_id, 0
@@ -274,37 +243,3 @@ def _inherit_size(item: Found, by_id: dict, known: dict) -> None:
         else:
             parent_id = None
         hops += 1
-
-
-# --- writing rows -----------------------------------------------------------------------
-def _insert(service, ctx, item: Found) -> None:
-    conf, driver = service.conf, service.driver
-    with service.catalog.session() as session:
-        old = session.get(Backup, item.backup_id)
-        if old is not None:
-            if not old.deleted:  # imported meanwhile by someone else
-                item.note = "already in the catalogue (%s)" % old.status
-                item.action = SKIPPED
-                return
-            session.delete(old)  # a deleted row is revived, as import-record does
-            session.flush()
-        session.add(Backup(
-            id=item.backup_id, user_id=ctx.user_id, project_id=ctx.project_id,
-            volume_id=item.volume_id, host=conf.host,
-            availability_zone=conf.storage_availability_zone,
-            display_name=item.name, display_description=item.description,
-            container=item.container, service_metadata=item.prefix,
-            service=driver.cinder_service, parent_id=item.parent_id,
-            status=BackupStatus.AVAILABLE, size=item.size, size_bytes=item.size_bytes,
-            object_count=item.object_count, num_dependent_backups=0,
-            created_at=item.created_at, data_timestamp=item.created_at, properties={}))
-    item.action = IMPORTED
-
-
-def _recount_dependents(service, backup_ids: set) -> None:
-    """num_dependent_backups of each row touched = its live children, counted afresh."""
-    if not backup_ids:
-        return
-    with service.catalog.session() as session:
-        for backup_id in sorted(backup_ids):
-            tenancy.count_dependents(session, backup_id)

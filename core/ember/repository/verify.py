@@ -81,15 +81,6 @@ class VerifyReport:
                                                         counts[EXTRA], counts[CORRUPT]))
 
 
-def verify_backup(service, ctx, ref, progress: Progress | None = None) -> VerifyReport:
-    """Verify the backup ``ref`` (id or name) and its whole chain through the service's
-    driver. Needs read access to the backup (policy ``backup:get``); a backup still
-    being written or deleted is refused (``InvalidState``). ``progress(done, total)``
-    hears the bytes of objects checked so far, of all the chain's recorded objects."""
-    return verify_chain(service.driver, service.backup_chain(ctx, ref, purpose="verify"),
-                        progress)
-
-
 def verify_chain(driver, chain: Sequence, progress: Progress | None = None) -> VerifyReport:
     """Verify ``chain`` (``ChainMember``s, oldest first) and return every finding."""
     report = VerifyReport(backup_id=chain[-1].backup_id if chain else "",

@@ -13,7 +13,28 @@ engine access, hooks, lookup), ``recovery`` (crash repair), ``volumes`` (volumes
 snapshots), ``backups`` (create), ``queries`` (show, list, chains), ``restore``,
 ``lifecycle`` (delete, update, reset-state), ``records`` (export, import) and
 ``quotas`` (quota sets, the backup quota check), ``services`` (the services table) and
-``handoff`` (begun work handed to ``ember-backup`` workers: ownership, routing).
+``handoff`` (begun work handed to ``ember-backup`` workers: ownership, routing) and
+``repository`` (verify, scan). Nothing outside ``ember.service`` and ``ember.catalog``
+writes catalogue rows.
+
+Create, restore and delete each come in two public steps, so a caller (the HTTP API)
+can answer at once and have the work run elsewhere:
+
+* ``begin_create_backup``, ``begin_restore_backup``, ``begin_delete_backup`` check
+  policy, quota and Cinder's rules, claim the rows in one transaction and return the
+  ids. The calling process owns the claimed backup row (``owner_host``, ``owner_pid``)
+  until it runs the work itself or a worker takes it over (``take_over``); crash
+  repair leaves the row alone while its owner lives.
+* ``run_create_backup``, ``run_restore_backup``, ``run_delete_backup`` (or
+  ``run(ctx, operation, ids)``) work from the ids, reading everything else back from
+  the catalogue, so they run in another thread, process or host. A run starts only
+  when the row is still in its claimed status and owned by the calling process (a
+  create also only once: recording its object prefix is one conditional UPDATE);
+  otherwise it changes nothing and raises ``InvalidState``, so a refusal is always safe
+  and an id delivered twice runs once.
+
+``create_backup``, ``restore_backup`` and ``delete_backup`` are begin then run in the
+foreground, as the CLI uses them.
 """
 
 from __future__ import annotations
@@ -26,6 +47,7 @@ from ember.service.queries import BackupQueriesMixin
 from ember.service.quotas import QuotasMixin
 from ember.service.records import RecordsMixin
 from ember.service.recovery import RecoveryMixin
+from ember.service.repository import RepositoryMixin
 from ember.service.restore import RestoreMixin
 from ember.service.services import ServicesMixin
 from ember.service.volumes import VolumesMixin
@@ -36,5 +58,5 @@ __all__ = ["Ember", "Progress", "NO_INCREMENTAL_PARENT", "IN_USE_NEEDS_FORCE",
 
 class Ember(RecoveryMixin, VolumesMixin, BackupCreateMixin, BackupQueriesMixin, RestoreMixin,
             BackupLifecycleMixin, RecordsMixin, QuotasMixin, ServicesMixin, HandoffMixin,
-            ServiceBase):
+            RepositoryMixin, ServiceBase):
     """Backups, volumes and snapshots of one Ember installation."""

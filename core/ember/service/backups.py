@@ -56,9 +56,16 @@ class BackupCreateMixin(ServiceBase):
     def begin_create_backup(self, ctx, volume_ref, *, name=None, description=None,
                             container=None, incremental=False, force=False, snapshot=None,
                             metadata=None, availability_zone=None) -> dict:
-        """The begin step: policy, checks, quota, the source claimed and the row made
-        ``creating`` (owned by this process); returns the backup at once. The work is
-        ``run_create_backup``, here or in another process given the id."""
+        """The begin step: policy, checks, quota, then in one transaction the source
+        claimed (volume or snapshot ``backing-up``) and the row made ``creating``;
+        returns the backup at once. Nothing is read or written in the repository yet:
+        the row has no object prefix (``service_metadata``) until its run starts.
+
+        The calling process owns the claim (``owner_host``, ``owner_pid``) until it runs
+        the work itself or a worker takes it over (``take_over``). While the owner lives,
+        crash repair leaves the row alone; once it is gone, repair fails the backup and
+        gives the source back. A force delete before the run starts deletes the row at
+        once, and the run then refuses."""
         backup_id = str(uuid.uuid4())
         self._check_backup_target(container or self.driver.default_container(backup_id))
         with self.catalog.session() as session:
@@ -102,11 +109,16 @@ class BackupCreateMixin(ServiceBase):
 
     def run_create_backup(self, ctx, backup_id: str, progress: Progress | None = None) -> dict:
         """The run step of a begun backup, from the catalogue alone: read the source,
-        write the objects, end ``available`` (or ``error``, or cancelled)."""
+        write the objects, end ``available`` (or ``error``, or cancelled).
+
+        It starts only when the row is still ``creating``, owned by the calling process
+        and not started (no object prefix yet); recording the prefix is one conditional
+        UPDATE, so of two runs of one id exactly one starts. Otherwise nothing is done
+        and ``InvalidState`` is raised: a refusal is always safe to ignore or retry."""
         with self.catalog.session() as session:
             row = session.get(Backup, backup_id)
-            if row is None:
-                raise errors.NotFound("No backup with an ID of '%s' exists." % backup_id)
+            if not self._runnable(row, BackupStatus.CREATING) or row.service_metadata:
+                raise self._not_runnable(backup_id, row)
             volume = session.get(Volume, row.volume_id)
             snap = session.get(Snapshot, row.snapshot_id) if row.snapshot_id else None
             parent = session.get(Backup, row.parent_id) if row.parent_id else None
@@ -178,7 +190,8 @@ class BackupCreateMixin(ServiceBase):
         return max(usable, key=lambda b: (b.data_timestamp, b.created_at))
 
     def _volume_meta(self, volume: Volume) -> str:
-        """The ``volume_meta`` JSON string written into the backup (spec §1.7)."""
+        """The ``volume_meta`` JSON string written into the backup (``docs/format.md``,
+        volume_meta)."""
         base = {"id": volume.id, "size": volume.size, "status": VolumeStatus.BACKING_UP,
                 "display_name": volume.display_name,
                 "display_description": volume.display_description,
@@ -196,11 +209,12 @@ class BackupCreateMixin(ServiceBase):
                     progress) -> dict:
         from ember.engine.engine import BackupSpec
 
-        temp_path, tracked, objects = None, None, None
+        temp_path, tracked = None, None
         token = StatusToken(
             self.catalog, row.id,
             # a force delete or any reset (even to available: its objects are not all
-            # written) stops it; Cinder would run on and mark it available (spec 2.8)
+            # written) stops it; Cinder would run on and mark it available
+            # (``docs/format.md``, Cancellation)
             lambda s: s != BackupStatus.CREATING,
             # replaced by _end_cancelled_backup's message, which names the new status
             errors.BackupCancelled, "Backup %s was cancelled while it ran." % row.id)
@@ -208,7 +222,25 @@ class BackupCreateMixin(ServiceBase):
             driver = self.driver
             container = row.container or driver.default_container(row.id)
             prefix = driver.object_prefix(row.volume_id, row.id, fmt.timestamp())
-            objects = (container, prefix)
+        except Exception as exc:
+            self._fail_backup(row, exc)
+            raise
+        with self.catalog.session() as session:
+            # the run starts here; another run of the same id, or a delete, may have won
+            if session.execute(sa.update(Backup).where(
+                    Backup.id == row.id, Backup.deleted.is_(False),
+                    Backup.status == BackupStatus.CREATING,
+                    Backup.service_metadata.is_(None), *self._owned()).values(
+                    container=container, service_metadata=prefix,
+                    service=driver.cinder_service, updated_at=utcnow()),
+                    execution_options={"synchronize_session": False}).rowcount != 1:
+                now = session.get(Backup, row.id)
+                if now is None or now.status in (BackupStatus.DELETING, BackupStatus.DELETED):
+                    raise errors.BackupCancelled(
+                        "Backup %s was cancelled: it was force-deleted before it started; "
+                        "nothing was written." % row.id)
+                raise self._not_runnable(row.id, now)
+        try:
             # the clone is a point-in-time copy too: an in-use volume needs no other
             tracked = self._track(row, source, parent)
             LOG.info("Backup %s of volume %s: %s", row.id, row.volume_id, tracked.note)
@@ -218,8 +250,7 @@ class BackupCreateMixin(ServiceBase):
             temp_id = str(uuid.uuid4()) if tracked.clone is None and from_in_use else None
             with self.catalog.session() as session:
                 conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
-                                   container=container, service_metadata=prefix,
-                                   service=driver.cinder_service, temp_snapshot_id=temp_id,
+                                   temp_snapshot_id=temp_id,
                                    change_tracking=tracked.note[:255])
             if temp_id is not None:
                 temp_path = os.path.join(self._dir("snapshots"), "snapshot-%s" % temp_id)
@@ -239,7 +270,7 @@ class BackupCreateMixin(ServiceBase):
             raise self._end_cancelled_backup(row, None) from None
         except KeyboardInterrupt:
             self._discard_clone(row, tracked)
-            raise self._end_interrupted_backup(row, objects) from None
+            raise self._end_interrupted_backup(row, (container, prefix)) from None
         except Exception as exc:
             self._discard_clone(row, tracked)
             self._fail_backup(row, exc)
@@ -256,7 +287,9 @@ class BackupCreateMixin(ServiceBase):
                 if row.parent_id:
                     add_dependent(session, row.parent_id, +1)
                 self._release_source(session, row, failed=False)
-        if not done:  # cancelled after the engine's last check (spec 2.8's finalize window)
+        # not done: cancelled after the engine's last check (the finalize window of
+        # docs/format.md, Cancellation)
+        if not done:
             self._discard_clone(row, tracked)
             raise self._end_cancelled_backup(row, (container, prefix))
         self._tracker(row.volume_id).keep(tracked, row.id)

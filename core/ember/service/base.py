@@ -127,6 +127,24 @@ class ServiceBase:
     def _owner(self) -> dict:
         return ownership.claim(self.conf.host)
 
+    def _owned(self) -> tuple:
+        """WHERE clauses: the backup row is owned by the calling process."""
+        return Backup.owner_host == self.conf.host, Backup.owner_pid == os.getpid()
+
+    def _runnable(self, row, status: str) -> bool:
+        """True when ``row`` is live, in the claimed ``status`` and owned by the calling
+        process (its beginner, or the worker that took it over): what a run step needs
+        before it starts."""
+        return (row is not None and not row.deleted and row.status == status
+                and row.owner_host == self.conf.host and row.owner_pid == os.getpid())
+
+    @staticmethod
+    def _not_runnable(backup_id: str, row) -> errors.InvalidState:
+        status = "deleted" if row is None or row.deleted else row.status
+        return errors.InvalidState(
+            'Backup %s is not waiting for this process to run it (its status is "%s"); '
+            'nothing was done.' % (backup_id, status))
+
     def _owner_alive(self, row) -> bool:
         """Whether the process owning ``row`` may still run it: on this host its pid
         tells; from elsewhere a heartbeat within ``service_down_time``."""

@@ -98,6 +98,16 @@ class HandoffMixin(ServiceBase):
             return bool(session.scalar(sa.select(sa.func.count()).select_from(Backup).where(
                 Backup.id == backup_id, Backup.deleted.is_(False), *self._mine())))
 
+    def repair_own(self, backup_id: str) -> bool:
+        """Repair, as a dead owner's, a row this process owns whose work ended without
+        finishing it (the database went away under the run step, say): left owned, it
+        would look busy for as long as this process lives. True if repaired."""
+        with self.catalog.session() as session:
+            row = session.scalar(sa.select(Backup).where(
+                Backup.id == backup_id, Backup.deleted.is_(False), Backup.status.in_(_BUSY),
+                *self._mine()))
+        return row is not None and self._repair(row)
+
     def refresh_claims(self) -> int:
         """Heartbeat every row this process owns; returns how many."""
         with self.catalog.session() as session:

@@ -43,7 +43,11 @@ class BackupLifecycleMixin(ServiceBase):
         """The begin step: policy, checks and the row made ``deleting``; returns the
         keyword arguments of ``run_delete_backup``: ``backup_id``, ``was`` (the status it
         left) and ``running`` (a live process runs its creation and finishes the delete
-        itself: this process does not own it, and nothing is to be run elsewhere)."""
+        itself: this process does not own it, and nothing is to be run elsewhere).
+
+        Otherwise the calling process owns the claim until it runs the delete or a
+        worker takes it over. A ``creating`` backup whose run has not started (no object
+        prefix) is not running: its source is given back here and its run will refuse."""
         with self.catalog.session() as session:
             row = self._backup(session, ctx, ref)
             self.policy.enforce(ctx, rules.DELETE, row.project_id)
@@ -59,19 +63,39 @@ class BackupLifecycleMixin(ServiceBase):
             if tenancy.dependents(session, row):
                 raise errors.InvalidBackup(HAS_DEPENDENTS)
             was = row.status
+            unstarted = was == BackupStatus.CREATING and not row.service_metadata
             running = (was in (BackupStatus.CREATING, BackupStatus.DELETING)
-                       and self._owner_alive(row))
+                       and not unstarted and self._owner_alive(row))
+            stmt = sa.update(Backup).where(Backup.id == row.id, Backup.deleted.is_(False),
+                                           Backup.status == was)
+            if unstarted:  # a run starting meanwhile makes this claim fail
+                stmt = stmt.where(Backup.service_metadata.is_(None))
             claim = {} if running else self._owner()
-            if not conditional_update(session, Backup, row.id, [was],
-                                      status=BackupStatus.DELETING, **claim):
+            if session.execute(stmt.values(status=BackupStatus.DELETING, updated_at=utcnow(),
+                                           **claim),
+                               execution_options={"synchronize_session": False}
+                               ).rowcount != 1:
                 raise errors.InvalidState("Backup %s changed status meanwhile; try again."
                                           % row.id)
+            if unstarted:
+                self._release_source(session, row, failed=True)  # its run never will
+                was = BackupStatus.DELETING
             return {"backup_id": row.id, "was": was, "running": running}
 
     def run_delete_backup(self, ctx, backup_id: str, *, was: str = BackupStatus.DELETING,
                           running: bool = False) -> None:
         """The run step of a begun delete: remove the objects, then the row (or, when
-        ``running``, wait a while for the backup's own process to do so)."""
+        ``running``, wait a while for the backup's own process to do so). A row already
+        deleted is left alone (nothing to do); one not ``deleting`` or not owned by the
+        calling process is refused with ``InvalidState`` and nothing done."""
+        if not running:
+            with self.catalog.session() as session:
+                row = session.get(Backup, backup_id)
+                if row is None or row.deleted:
+                    return
+                if not self._runnable(row, BackupStatus.DELETING):
+                    raise self._not_runnable(backup_id, row)
+
         def run(_report):
             if running:  # its own process finishes the delete
                 self._wait_gone(backup_id)

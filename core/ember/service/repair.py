@@ -5,7 +5,8 @@ rows whose owning process is gone, releasing their source or target in the same
 transaction. What can still be left is a volume ``backing-up``/``restoring-backup`` or
 a snapshot ``backing-up`` that no busy backup row refers to any more: for instance when
 a crashed backup's row was reset by hand (``reset-state``, or an older Ember) before
-anything repaired it. Cinder's start-up does the same for volumes (spec §2.9).
+anything repaired it. Cinder's start-up does the same for volumes (``docs/format.md``,
+Crash repair).
 
 * volume ``backing-up`` → its ``previous_status`` (``available`` if none), with
   ``previous_status`` ``error_backing-up``, as after a failed backup;

@@ -1,5 +1,6 @@
 """Restore: onto an existing available volume or a new ``restore_backup_<id>`` one, with
-the volume metadata of spec §3.4 applied and both rows' statuses ended as Cinder does.
+the volume metadata applied (``docs/format.md``, volume_meta) and both rows' statuses
+ended as Cinder does.
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ class RestoreMixin(ServiceBase):
     def begin_restore_backup(self, ctx, backup_ref, volume_ref=None, *, name=None,
                              force=False) -> dict:
         """The begin step: policy, checks (every repository document read), the target
-        claimed (or made) and the backup ``restoring`` (owned by this process); returns
+        claimed (or made) and the backup ``restoring`` (owned by this process until it
+        runs the restore or a worker takes it over; crash repair leaves the claim alone
+        while its owner lives, then gives the backup back and marks the target
+        ``error_restoring``); returns
         ``{"backup_id", "volume_id", "volume_name", "target_is_new"}`` at once (the last
         for ``run_restore_backup``, not for users: a new target is all zeros, so zero
         runs need not be written)."""
@@ -61,11 +65,15 @@ class RestoreMixin(ServiceBase):
     def run_restore_backup(self, ctx, backup_id: str, progress: Progress | None = None, *,
                            target_is_new: bool = False) -> dict:
         """The run step of a begun restore, from the catalogue alone (the repository's
-        documents are read and checked again here: this may be another host)."""
+        documents are read and checked again here: this may be another host). It starts
+        only when the backup is still ``restoring`` and owned by the calling process
+        (the beginner, or the worker that took it over); otherwise nothing is done and
+        ``InvalidState`` is raised."""
         with self.catalog.session() as session:
             backup = session.get(Backup, backup_id)
-            if backup is None or not backup.restore_volume_id:
-                raise errors.NotFound("No restore of backup '%s' was begun." % backup_id)
+            if not self._runnable(backup, BackupStatus.RESTORING) or \
+                    not backup.restore_volume_id:
+                raise self._not_runnable(backup_id, backup)
             target = session.get(Volume, backup.restore_volume_id)
             target_id, target_path = target.id, target.path
             chain = self._chain(session, backup)
@@ -168,8 +176,10 @@ class RestoreMixin(ServiceBase):
                                             plan=plan, cancel=token, progress=progress)
             with self.catalog.session() as session:
                 self._apply_volume_meta(session, backup, target_id, result.volume_meta)
-        except errors.Cancelled:
-            self._end_restore(backup.id, target_id, VolumeStatus.ERROR, None)
+        except (errors.Cancelled, errors.RestoreMismatch) as exc:
+            # a wrong image was written: the target is unusable, not merely unfinished
+            self._end_restore(backup.id, target_id, VolumeStatus.ERROR,
+                              exc if isinstance(exc, errors.RestoreMismatch) else None)
             raise
         except KeyboardInterrupt:
             raise self._end_interrupted_restore(backup.id, target_id, target_path,

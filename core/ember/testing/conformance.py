@@ -32,7 +32,7 @@ import pytest
 
 from ember import errors
 from ember.engine import format as fmt
-from ember.driver import POSIX_PREFIX
+from ember.driver import POSIX_PREFIX, ChunkedBackupDriver
 
 
 def random_bytes(size: int, seed: int) -> bytes:
@@ -193,6 +193,33 @@ class DriverConformance(KitFixtures):
         assert sorted(driver.list_objects(container, prefix)) == [put, streamed]
         assert driver.get_object(container, put) == b"put"
         assert driver.get_object(container, streamed) == b"streamed"
+
+    def test_list_containers_finds_where_backups_are(self, driver, container,
+                                                      missing_container, new_prefix):
+        """``list_containers`` names strings; a driver that lists its repository's
+        containers (the posix family) names the one just written to, never a missing
+        one. The default lists the configured container only."""
+        driver.put_object(container, fmt.metadata_name(new_prefix()), b"{}")
+        names = list(driver.list_containers())
+        assert names and all(isinstance(n, str) and n for n in names)
+        assert missing_container not in names
+        if driver.capabilities.family == "posix":
+            assert container in names
+        elif type(driver).list_containers is ChunkedBackupDriver.list_containers:
+            assert names == [driver.default_container("")]
+
+    def test_sweep_keeps_every_object(self, driver, container, missing_container,
+                                      new_prefix):
+        """``sweep`` removes leftovers of interrupted writes, never an object, and is
+        not an error on a missing container or a prefix with nothing."""
+        prefix = new_prefix()
+        names = [fmt.object_name(prefix, 1), fmt.metadata_name(prefix)]
+        for name in names:
+            driver.put_object(container, name, b"kept")
+        driver.sweep(container, prefix)
+        driver.sweep(container, new_prefix())
+        driver.sweep(missing_container, prefix)
+        assert sorted(driver.list_objects(container, prefix)) == sorted(names)
 
     def test_streaming_round_trip(self, driver, container, new_prefix):
         name = fmt.object_name(new_prefix(), 1)

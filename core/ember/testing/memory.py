@@ -61,6 +61,10 @@ class MemoryBackupDriver(ChunkedBackupDriver):
             names = list(self.store.containers.get(container, ()))
         return [name for name in names if name.startswith(prefix)]
 
+    def list_containers(self) -> Iterable[str]:
+        with self.store.lock:
+            return sorted(c for c, objects in self.store.containers.items() if objects)
+
     def put_object(self, container: str, name: str, data: bytes) -> None:
         data = bytes(data)  # a caller's bytearray may change after we return
         with self.store.lock:

@@ -24,9 +24,10 @@ import logging
 import signal
 import sys
 import threading
+import time
 
 from ember import errors
-from ember.service.handoff import GONE, TAKEN
+from ember.service.handoff import GONE, MINE, TAKEN
 from ember.workers import rpc
 from ember.workers.rpc import messaging
 
@@ -34,6 +35,8 @@ LOG = logging.getLogger(__name__)
 BINARY = "cinder-backup"  # what `openstack volume service list` shows, as for Cinder
 #: operations that count against backup_max_operations (as Cinder's semaphore)
 LIMITED = ("create", "restore")
+#: attempts at a claim while the database fails
+TAKE_OVER_TRIES = 5
 
 
 class Worker:
@@ -45,6 +48,7 @@ class Worker:
         self._lock = threading.Lock()
         self._limited = 0
         self._threads: set[threading.Thread] = set()
+        self._running: set[str] = set()  # backup ids whose work runs here
         self._stopping = threading.Event()
         self._server = None
         self._service_id = None
@@ -66,10 +70,15 @@ class Worker:
                 return rpc.BUSY
             self._limited += limited
         try:
-            answer = self.service.take_over(backup_id, str(owner_host), int(owner_pid))
+            answer = self._take_over(backup_id, str(owner_host), int(owner_pid))
         except Exception:
             self._done(limited)
             raise
+        with self._lock:
+            if answer == MINE and backup_id not in self._running:
+                answer = TAKEN  # an earlier attempt committed though its answer was lost
+            if answer == TAKEN:
+                self._running.add(backup_id)
         if answer != TAKEN:
             self._done(limited)
             return answer  # MINE: running here already; GONE: not this worker's to run
@@ -82,6 +91,18 @@ class Worker:
         thread.start()
         return TAKEN
 
+    def _take_over(self, backup_id: str, owner_host: str, owner_pid: int) -> str:
+        """``take_over``, tried again when the database fails meanwhile: a commit whose
+        outcome was lost may have made the row this worker's (then the answer is MINE)."""
+        for attempt in range(TAKE_OVER_TRIES):
+            try:
+                return self.service.take_over(backup_id, owner_host, owner_pid)
+            except Exception as exc:
+                if attempt == TAKE_OVER_TRIES - 1:
+                    raise
+                LOG.warning("Claim of backup %s failed (%s); trying again", backup_id, exc)
+                time.sleep(0.5)
+
     def _run(self, ctx, operation, ids, limited):
         try:
             self.service.run(ctx, operation, ids)
@@ -90,10 +111,26 @@ class Worker:
             LOG.warning("%s of backup %s ended: %s", operation, ids.get("backup_id"), exc)
         except Exception:
             LOG.exception("%s of backup %s failed", operation, ids.get("backup_id"))
+            self._repair_own(str(ids.get("backup_id")))
         finally:
             self._done(limited)
             with self._lock:
                 self._threads.discard(threading.current_thread())
+                self._running.discard(str(ids.get("backup_id")))
+
+    def _repair_own(self, backup_id: str) -> None:
+        """Work that died of something other than its own failure (which the run step
+        records) may have left its row owned here: repair it, retrying while the
+        database is away."""
+        while True:
+            try:
+                if self.service.repair_own(backup_id):
+                    LOG.warning("Repaired backup %s, whose work ended unfinished", backup_id)
+                return
+            except Exception as exc:
+                LOG.warning("Could not repair backup %s yet: %s", backup_id, exc)
+                if self._stopping.wait(self.conf.report_interval):
+                    return
 
     def _done(self, limited: bool) -> None:
         with self._lock:

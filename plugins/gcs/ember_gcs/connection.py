@@ -10,11 +10,11 @@ thread gets its own ``Client`` and session; all of them share one credentials ob
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 from typing import Optional
 
 from ember import errors
+from ember.clients import PerThread
 
 GOOGLE_ENDPOINT = "https://storage.googleapis.com"
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
@@ -98,15 +98,11 @@ class ClientPool:
     def __init__(self, settings: Settings, credentials):
         self.settings = settings
         self.credentials = credentials
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._sessions: list = []
+        # a client's HTTP session is the one made for it in _build
+        self._clients = PerThread(self._build, lambda client: client._http.close())
 
     def get(self):
-        client = getattr(self._local, "client", None)
-        if client is None:
-            client = self._local.client = self._build()
-        return client
+        return self._clients.get()
 
     def _build(self):
         from google.api_core.client_info import ClientInfo
@@ -119,21 +115,14 @@ class ClientPool:
             session.proxies = {"http": self.settings.proxy_url,
                                "https": self.settings.proxy_url}
         options = {"api_endpoint": self.settings.endpoint} if self.settings.endpoint else None
-        client = storage.Client(
+        return storage.Client(
             project=self.settings.project or "ember",
             credentials=self.credentials,
             _http=session,
             client_info=ClientInfo(user_agent=self.settings.user_agent),
             client_options=options,
         )
-        with self._lock:
-            self._sessions.append(session)
-        return client
 
     def close(self) -> None:
         """Close every thread's session (threads that use the pool later get new ones)."""
-        with self._lock:
-            sessions, self._sessions = self._sessions, []
-        for session in sessions:
-            session.close()
-        self._local = threading.local()
+        self._clients.close()

@@ -46,7 +46,7 @@ class GoogleBackupDriver(ChunkedBackupDriver):
 
     name = "gcs"
     cinder_service = "cinder.backup.drivers.gcs.GoogleBackupDriver"
-    capabilities = DriverCapabilities(max_concurrency=8, atomic_put=True, streaming=True)
+    capabilities = DriverCapabilities(max_concurrency=8)
 
     def __init__(self, conf):
         super().__init__(opts.register(conf))

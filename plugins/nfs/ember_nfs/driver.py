@@ -9,8 +9,8 @@ Two clients, chosen by ``backup_nfs_client``, write the same layout on the share
 * ``userspace``: no mount; NFSv3 from this process through libnfs
   (``ember_nfs.userspace.LibnfsBackupDriver``), for hosts and containers that cannot mount.
 
-``NFSBackupDriver(conf)`` returns the driver for the configured client, so the entry
-point stays one name.
+``NFSBackupDriver.create(conf)`` (the factory the loader calls) returns the driver for
+the configured client, so the entry point stays one name.
 """
 
 from __future__ import annotations
@@ -33,14 +33,15 @@ class NFSBackupDriver(mount.MountedShare, PosixBackupDriver):
     share_option: ClassVar[str] = "backup_share"
     mount_base_option: ClassVar[str] = "backup_mount_point_base"
 
-    def __new__(cls, conf, *args, **kwargs):
-        if cls is NFSBackupDriver and opts.register(conf).backup_nfs_client == "userspace":
+    @classmethod
+    def create(cls, conf):
+        """The loader's factory: the userspace client's driver when
+        ``backup_nfs_client = userspace``, else this kernel-mount driver."""
+        if opts.register(conf).backup_nfs_client == "userspace":
             from ember_nfs.userspace import LibnfsBackupDriver
-            # not a subclass, so Python will not call __init__ on it: do it here
-            driver = LibnfsBackupDriver.__new__(LibnfsBackupDriver)
-            driver.__init__(conf, *args, **kwargs)
-            return driver
-        return super().__new__(cls)
+
+            return LibnfsBackupDriver(conf)
+        return cls(conf)
 
     def __init__(self, conf):
         opts.register(conf)

@@ -15,11 +15,11 @@ from __future__ import annotations
 import errno
 import io
 import posixpath
-import threading
 import uuid
 from typing import BinaryIO, ClassVar, Iterable
 
 from ember import errors
+from ember.clients import PerThread
 from ember.driver import POSIX_PREFIX, ChunkedBackupDriver, DriverCapabilities, ObjectWriter
 
 from ember_posix.driver import DIR_MODE, FILE_MODE, TEMP_PREFIX
@@ -51,7 +51,7 @@ class LibnfsBackupDriver(ChunkedBackupDriver):
     name: ClassVar[str] = "nfs"
     cinder_service: ClassVar[str] = "cinder.backup.drivers.nfs.NFSBackupDriver"
     capabilities: ClassVar[DriverCapabilities] = DriverCapabilities(
-        max_concurrency=4, atomic_put=True, streaming=True, prefix_style=POSIX_PREFIX)
+        max_concurrency=4, prefix_style=POSIX_PREFIX, family="posix")
 
     def __init__(self, conf):
         super().__init__(conf)
@@ -61,9 +61,7 @@ class LibnfsBackupDriver(ChunkedBackupDriver):
                 "backup_nfs_client = userspace needs libnfs's Python bindings (%s): %s"
                 % (libnfs_client.IMPORT_ERROR, INSTALL_HINT))
         self._share: NFSShare | None = None
-        self._local = threading.local()
-        self._clients: list[libnfs_client.LibnfsClient] = []
-        self._lock = threading.Lock()
+        self._clients = PerThread(self._connect, lambda client: client.close())
 
     # ---- connection -------------------------------------------------------------------
     @property
@@ -73,17 +71,14 @@ class LibnfsBackupDriver(ChunkedBackupDriver):
         return self._share
 
     def _client(self) -> libnfs_client.LibnfsClient:
-        client = getattr(self._local, "client", None)
-        if client is None:
-            share = self.share
-            try:
-                client = libnfs_client.LibnfsClient(share.host, share.path)
-            except OSError as exc:
-                raise self._connect_error(exc) from None
-            self._local.client = client
-            with self._lock:
-                self._clients.append(client)
-        return client
+        return self._clients.get()
+
+    def _connect(self) -> libnfs_client.LibnfsClient:
+        share = self.share
+        try:
+            return libnfs_client.LibnfsClient(share.host, share.path)
+        except OSError as exc:
+            raise self._connect_error(exc) from None
 
     def _connect_error(self, exc: OSError) -> errors.DriverError:
         share = self.share
@@ -102,11 +97,7 @@ class LibnfsBackupDriver(ChunkedBackupDriver):
         self._client()
 
     def close(self) -> None:
-        with self._lock:
-            clients, self._clients = self._clients, []
-        for client in clients:
-            client.close()
-        self._local = threading.local()
+        self._clients.close()
 
     def describe(self) -> str:
         return "nfs://%s%s (userspace NFSv3)" % (self.share.host, self.share.path)
@@ -167,6 +158,21 @@ class LibnfsBackupDriver(ChunkedBackupDriver):
             raise self._error(exc, container) from None
         return [name for name, is_dir in entries
                 if not is_dir and not name.startswith(TEMP_PREFIX) and name.startswith(prefix)]
+
+    def list_containers(self) -> Iterable[str]:
+        """Every directory of the export that holds an object, sorted."""
+        client, found, pending = self._client(), [], [""]
+        while pending:
+            rel = pending.pop()
+            try:
+                entries = client.listdir("/" + rel)
+            except OSError as exc:
+                raise self._error(exc, rel or "/") from None
+            if rel and any(not d and not n.startswith(TEMP_PREFIX) for n, d in entries):
+                found.append(rel)
+            pending.extend(posixpath.join(rel, n) if rel else n
+                           for n, d in entries if d and n not in (".", ".."))
+        return sorted(found)
 
     def put_object(self, container: str, name: str, data: bytes) -> None:
         with self.open_writer(container, name) as writer:

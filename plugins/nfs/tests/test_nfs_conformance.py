@@ -12,7 +12,7 @@ from ember_nfs.userspace import LibnfsBackupDriver
 
 @pytest.fixture
 def driver(nfs_conf):
-    with NFSBackupDriver(nfs_conf(backup_file_size=256 * 1024,
+    with NFSBackupDriver.create(nfs_conf(backup_file_size=256 * 1024,
                                   backup_sha_block_size_bytes=4096)) as drv:
         assert isinstance(drv, LibnfsBackupDriver)
         yield drv

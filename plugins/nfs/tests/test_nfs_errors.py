@@ -18,7 +18,7 @@ def one_line(exc) -> str:
 
 
 def test_invalid_share_fails_setup(nfs_conf):
-    with NFSBackupDriver(nfs_conf(backup_share="127.0.0.1:export")) as driver:
+    with NFSBackupDriver.create(nfs_conf(backup_share="127.0.0.1:export")) as driver:
         with pytest.raises(errors.ConfigError) as raised:
             driver.check_setup()
     assert "'127.0.0.1:export' is not a valid NFS share" in one_line(raised.value)
@@ -26,7 +26,7 @@ def test_invalid_share_fails_setup(nfs_conf):
 
 def test_unreachable_server_is_transient(nfs_conf):
     # 127.0.0.2 is loopback too, but ganesha listens on 127.0.0.1 only
-    with NFSBackupDriver(nfs_conf(backup_share="127.0.0.2:/export")) as driver:
+    with NFSBackupDriver.create(nfs_conf(backup_share="127.0.0.2:/export")) as driver:
         with pytest.raises(errors.TransientDriverError) as raised:
             driver.check_setup()
     assert one_line(raised.value).startswith(
@@ -35,7 +35,7 @@ def test_unreachable_server_is_transient(nfs_conf):
 
 
 def test_unknown_export_is_refused(nfs_conf):
-    with NFSBackupDriver(nfs_conf(backup_share="127.0.0.1:/no-such-export")) as driver:
+    with NFSBackupDriver.create(nfs_conf(backup_share="127.0.0.1:/no-such-export")) as driver:
         with pytest.raises(errors.AccessDenied) as raised:
             driver.check_setup()
     assert one_line(raised.value).startswith(
@@ -46,7 +46,7 @@ def test_unknown_export_is_refused(nfs_conf):
 def test_read_only_share(nfs_conf, nfs_exports):
     ro_share, ro_dir = nfs_exports.ro_share, nfs_exports.ro_dir
     container = "ro-" + uuid.uuid4().hex[:8]
-    with NFSBackupDriver(nfs_conf(backup_share=ro_share)) as driver:
+    with NFSBackupDriver.create(nfs_conf(backup_share=ro_share)) as driver:
         with pytest.raises(errors.PermanentDriverError) as raised:
             driver.ensure_container(container)
         assert one_line(raised.value) == (
@@ -67,7 +67,7 @@ def test_read_only_share(nfs_conf, nfs_exports):
 def test_full_share_leaves_nothing_behind(nfs_conf, nfs_exports):
     full_share, full_dir = nfs_exports.full_share, nfs_exports.full_dir
     container = "full-" + uuid.uuid4().hex[:8]
-    with NFSBackupDriver(nfs_conf(backup_share=full_share)) as driver:
+    with NFSBackupDriver.create(nfs_conf(backup_share=full_share)) as driver:
         driver.ensure_container(container)
         try:
             with pytest.raises(errors.PermanentDriverError) as raised:
@@ -82,7 +82,7 @@ def test_full_share_leaves_nothing_behind(nfs_conf, nfs_exports):
 
 
 def test_put_into_missing_container(nfs_conf):
-    with NFSBackupDriver(nfs_conf()) as driver:
+    with NFSBackupDriver.create(nfs_conf()) as driver:
         with pytest.raises(errors.ContainerNotFound) as raised:
             driver.put_object("no-such-" + uuid.uuid4().hex[:8], "volume_x-00001", b"x")
     assert "(ensure_container first)" in one_line(raised.value)
@@ -90,7 +90,7 @@ def test_put_into_missing_container(nfs_conf):
 
 @pytest.mark.parametrize("container", ["/etc", "../outside", "a/../../b", "a//b", ""])
 def test_container_outside_the_share_is_refused(nfs_conf, container):
-    with NFSBackupDriver(nfs_conf()) as driver:
+    with NFSBackupDriver.create(nfs_conf()) as driver:
         with pytest.raises(errors.PermanentDriverError) as raised:
             driver.ensure_container(container)
     assert "is not a relative path inside the share" in one_line(raised.value)
@@ -102,7 +102,7 @@ def test_userspace_without_libnfs_says_what_to_install(nfs_conf, monkeypatch):
     monkeypatch.setattr(libnfs_client, "AVAILABLE", False)
     monkeypatch.setattr(libnfs_client, "IMPORT_ERROR", "No module named 'libnfs'")
     with pytest.raises(errors.ConfigError) as raised:
-        NFSBackupDriver(nfs_conf())
+        NFSBackupDriver.create(nfs_conf())
     assert one_line(raised.value) == (
         "backup_nfs_client = userspace needs libnfs's Python bindings (No module named "
         "'libnfs'): pip install 'ember-backup-nfs[userspace]' (it builds against the system "

@@ -26,30 +26,30 @@ def kernel_conf(tmp_path, **overrides):
 
 
 def test_kernel_is_the_default_client(tmp_path):
-    driver = NFSBackupDriver(kernel_conf(tmp_path))
+    driver = NFSBackupDriver.create(kernel_conf(tmp_path))
     assert type(driver) is NFSBackupDriver
     assert driver.cinder_service == "cinder.backup.drivers.nfs.NFSBackupDriver"
 
 
 def test_mount_point_is_md5_of_the_share(tmp_path):
-    spec = NFSBackupDriver(kernel_conf(tmp_path)).mount_spec()
+    spec = NFSBackupDriver.create(kernel_conf(tmp_path)).mount_spec()
     assert spec.mount_point == str(tmp_path / "mnt" / hashlib.md5(SHARE.encode()).hexdigest())
     assert os.path.basename(spec.mount_point) == "cd82877b3a8cae1aaa5839b03f995681"
 
 
 def test_exact_mount_command(tmp_path):
-    driver = NFSBackupDriver(kernel_conf(tmp_path, backup_mount_options="vers=3,nolock"))
+    driver = NFSBackupDriver.create(kernel_conf(tmp_path, backup_mount_options="vers=3,nolock"))
     point = str(tmp_path / "mnt" / "cd82877b3a8cae1aaa5839b03f995681")
     assert driver.mount_spec().command() == [
         "mount", "-t", "nfs", "-o", "vers=3,nolock", "127.0.0.1:/export", point]
-    plain = NFSBackupDriver(kernel_conf(tmp_path))
+    plain = NFSBackupDriver.create(kernel_conf(tmp_path))
     assert plain.mount_spec().command() == ["mount", "-t", "nfs", "127.0.0.1:/export", point]
 
 
 def test_mount_is_retried_then_reports_the_commands_message(tmp_path):
     # A recorder instead of mount(8): the failing-then-failing sequence cannot be made
     # to happen on demand with a real server.
-    spec = NFSBackupDriver(kernel_conf(tmp_path)).mount_spec()
+    spec = NFSBackupDriver.create(kernel_conf(tmp_path)).mount_spec()
     calls = []
 
     def failing(cmd):
@@ -66,7 +66,7 @@ def test_mount_is_retried_then_reports_the_commands_message(tmp_path):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mount(8) needs root")
 def test_real_mount_failure_names_the_share(tmp_path):
-    driver = NFSBackupDriver(kernel_conf(tmp_path))
+    driver = NFSBackupDriver.create(kernel_conf(tmp_path))
     with pytest.raises(errors.PermanentDriverError) as raised:
         driver.check_setup()
     message = str(raised.value)
@@ -123,12 +123,12 @@ def test_existing_mount_is_reused_and_read_by_userspace(tmp_path, bind_mounted_e
                                                        nfs_conf, export_cleanup):
     container = "kernel-" + os.urandom(4).hex()
     export_cleanup.append(container)
-    with NFSBackupDriver(kernel_conf(tmp_path, backup_mount_attempts=3)) as kernel:
+    with NFSBackupDriver.create(kernel_conf(tmp_path, backup_mount_attempts=3)) as kernel:
         kernel.check_setup()  # already mounted: no mount command, no error
         assert kernel.base_path == bind_mounted_export
         kernel.ensure_container(container)
         kernel.put_object(container, "volume_v_20260101000000_backup_b-00001", b"kernel" * 999)
-    with NFSBackupDriver(nfs_conf()) as userspace:
+    with NFSBackupDriver.create(nfs_conf()) as userspace:
         assert isinstance(userspace, LibnfsBackupDriver)
         assert list(userspace.list_objects(container)) == ["volume_v_20260101000000_backup_b-00001"]
         assert userspace.get_object(container, "volume_v_20260101000000_backup_b-00001") == b"kernel" * 999

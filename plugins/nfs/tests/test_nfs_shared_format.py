@@ -49,7 +49,7 @@ def test_posix_backup_restores_through_nfs_and_back(nfs_conf, nfs_exports, expor
     conf = nfs_conf(**SIZES)
     posix_opts.register(conf)
     conf.set_override("backup_posix_path", nfs_exports.dir)
-    posix, nfs = PosixBackupDriver(conf), NFSBackupDriver(conf)
+    posix, nfs = PosixBackupDriver(conf), NFSBackupDriver.create(conf)
     container = fmt.posix_container(str(uuid.uuid4()))
     export_cleanup.append(container.split("/")[0])
     posix.ensure_container(container)

@@ -56,8 +56,8 @@ class PosixBackupDriver(ChunkedBackupDriver):
 
     name = "posix"
     cinder_service = "cinder.backup.drivers.posix.PosixBackupDriver"
-    capabilities = DriverCapabilities(max_concurrency=8, streaming=True,
-                                      prefix_style=POSIX_PREFIX)
+    capabilities = DriverCapabilities(max_concurrency=8, prefix_style=POSIX_PREFIX,
+                                      family="posix")
 
     def __init__(self, conf):
         super().__init__(conf)
@@ -234,9 +234,6 @@ class PosixBackupDriver(ChunkedBackupDriver):
         temp = temp_path(path)
         try:
             remove_stale_temp(temp)  # what a killed put of this name left behind
-            prefix = _document_prefix(name)
-            if prefix:  # a backup is being deleted: its killed puts' leftovers go too
-                self._sweep_stale_temps(os.path.dirname(path), prefix)
         except OSError as exc:
             raise self._error(exc, "delete the leftover temporary file", temp) from None
 
@@ -256,17 +253,36 @@ class PosixBackupDriver(ChunkedBackupDriver):
                 raise self._error(exc, "remove the empty container", current) from None
             current = os.path.dirname(current)
 
-    @staticmethod
-    def _sweep_stale_temps(directory: str, prefix: str) -> None:
-        """Remove unlocked temporary files of puts of ``prefix``'s objects."""
+    def sweep(self, container: str, prefix: str) -> None:
+        """Remove the unlocked temporary files of puts of ``prefix``'s objects (puts
+        killed mid-write); a live put holds its lock and is left alone."""
+        directory = self.container_path(container)
         start = TEMP_PREFIX + prefix
         try:
             with os.scandir(directory) as entries:
                 names = [e.name for e in entries if e.name.startswith(start)]
-        except FileNotFoundError:
+            for name in names:
+                remove_stale_temp(os.path.join(directory, name))
+        except (FileNotFoundError, NotADirectoryError):
             return
-        for name in names:
-            remove_stale_temp(os.path.join(directory, name))
+        except OSError as exc:
+            raise self._error(exc, "sweep", directory) from None
+
+    def list_containers(self) -> Iterable[str]:
+        """Every directory under ``base_path`` that holds an object, as a relative
+        path ("/"-separated), sorted; symlinked directories are not followed."""
+        base = os.path.realpath(self.base_path)
+        found = []
+        try:
+            for dirpath, dirnames, filenames in os.walk(base, onerror=_raise):
+                dirnames.sort()
+                if dirpath != base and any(not n.startswith(TEMP_PREFIX) for n in filenames):
+                    found.append(os.path.relpath(dirpath, base).replace(os.sep, "/"))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise self._error(exc, "list", base) from None
+        return found
 
     def flush(self, container: str) -> None:
         """fsync the container directory and each directory above it up to
@@ -387,13 +403,8 @@ class PosixObjectWriter(ObjectWriter):
                 pass  # a failed flush of a file we are throwing away
 
 
-def _document_prefix(name: str) -> str:
-    """The backup prefix of a ``<prefix>_metadata`` / ``<prefix>_sha256file`` name, or
-    "" for any other object."""
-    for suffix in ("_metadata", "_sha256file"):
-        if name.endswith(suffix):
-            return name[:-len(suffix)]
-    return ""
+def _raise(exc: OSError) -> None:
+    raise exc
 
 
 def temp_path(final_path: str) -> str:

@@ -56,7 +56,8 @@ def test_every_cinder_option_is_in_default_with_cinders_default():
     assert opts.list_opts() == [("DEFAULT", opts.s3_opts)]
 
 
-@pytest.mark.parametrize("name", ["s3", "cinder.backup.drivers.s3.S3BackupDriver"])
+@pytest.mark.parametrize("name", ["s3", "cinder.backup.drivers.s3.S3BackupDriver",
+                                  "cinder.backup.drivers.s3"])
 def test_loader_finds_the_driver_by_short_name_and_cinder_path(name, s3_conf):
     drv = loader.load_driver(s3_conf(backup_s3_retry_max_attempts=4), name)
     assert isinstance(drv, RetryingDriver) and drv.attempts == 5

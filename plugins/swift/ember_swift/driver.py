@@ -24,6 +24,7 @@ import swiftclient
 from swiftclient.exceptions import ClientException
 
 from ember import errors
+from ember.clients import PerThread
 from ember.driver import (OBJECT_STORE_PREFIX, ChunkedBackupDriver, DriverCapabilities,
                           IterReader, ObjectWriter, PipedObjectWriter, RetryPolicy)
 
@@ -36,16 +37,14 @@ class SwiftBackupDriver(ChunkedBackupDriver):
 
     name = "swift"
     cinder_service = "cinder.backup.drivers.swift.SwiftBackupDriver"
-    capabilities = DriverCapabilities(max_concurrency=8, prefix_style=OBJECT_STORE_PREFIX,
-                                      streaming=True)
+    capabilities = DriverCapabilities(max_concurrency=8, prefix_style=OBJECT_STORE_PREFIX)
 
     def __init__(self, conf):
         super().__init__(conf)
         opts.register(conf)
         self._auth: auth.SwiftAuth | None = None
-        self._local = threading.local()
+        self._connections = PerThread(self._connect, lambda conn: conn.close())
         self._lock = threading.Lock()
-        self._connections: list[swiftclient.Connection] = []
         self._uploads: cf.ThreadPoolExecutor | None = None
 
     # ---- naming, sizes and retry settings (Cinder's Swift options) ---------------------
@@ -85,18 +84,16 @@ class SwiftBackupDriver(ChunkedBackupDriver):
 
     def _connection(self) -> swiftclient.Connection:
         """This thread's connection, created on first use."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            settings = self._settings()
-            _require_keystoneclient(settings)
-            conn = swiftclient.Connection(**settings.connection_kwargs())
-            if settings.mode == "single_user":
-                # authenticate now, so a refused key is reported as such and not as the
-                # failure of whatever request happened to come first
-                self._guarded(conn, "authentication", None, None, "get_auth")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
+        return self._connections.get()
+
+    def _connect(self) -> swiftclient.Connection:
+        settings = self._settings()
+        _require_keystoneclient(settings)
+        conn = swiftclient.Connection(**settings.connection_kwargs())
+        if settings.mode == "single_user":
+            # authenticate now, so a refused key is reported as such and not as the
+            # failure of whatever request happened to come first
+            self._guarded(conn, "authentication", None, None, "get_auth")
         return conn
 
     def _call(self, action: str, container: str | None, name: str | None, method: str,
@@ -117,7 +114,7 @@ class SwiftBackupDriver(ChunkedBackupDriver):
 
     def _endpoint(self, conn=None) -> str:
         """The storage URL once authenticated, else the configured endpoint."""
-        conn = conn or getattr(self._local, "conn", None)
+        conn = conn or self._connections.current()
         return (conn.url if conn is not None and conn.url else None) or self._settings().endpoint
 
     def _translate(self, exc, action, container, name, conn=None) -> errors.DriverError:
@@ -133,13 +130,10 @@ class SwiftBackupDriver(ChunkedBackupDriver):
 
     def close(self) -> None:
         with self._lock:
-            connections, self._connections = self._connections, []
             uploads, self._uploads = self._uploads, None
         if uploads is not None:
             uploads.shutdown(wait=True)
-        for conn in connections:
-            conn.close()
-        self._local = threading.local()
+        self._connections.close()
 
     # ---- the contract -----------------------------------------------------------------
     def ensure_container(self, container: str) -> None:
