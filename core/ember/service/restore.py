@@ -79,6 +79,9 @@ class RestoreMixin(ServiceBase):
             chain = self._chain(session, backup)
         try:
             plan = self._engine().plan_restore(chain, self._size_limit(backup))
+        except KeyboardInterrupt:
+            raise self._end_interrupted_restore(backup.id, target_id, target_path,
+                                                bool(target_is_new)) from None
         except Exception as exc:
             self._end_restore(backup.id, target_id, VolumeStatus.ERROR_RESTORING, exc)
             raise
