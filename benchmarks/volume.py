@@ -98,8 +98,10 @@ def sha256_of(path: str) -> str:
     return h.hexdigest()
 
 
-def warm(path: str) -> None:
-    """Read the file once so every tool starts from the same warm page cache."""
+def warm(path: str, length: int | None = None) -> None:
+    """Read the file (or its first ``length`` bytes) once so every tool starts from the
+    same warm page cache."""
     with open(path, "rb") as f:
-        while f.read(8 * MiB):
-            pass
+        done = 0
+        while (length is None or done < length) and f.read(8 * MiB):
+            done += 8 * MiB

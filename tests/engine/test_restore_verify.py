@@ -16,7 +16,7 @@ from ember.engine import format as fmt
 from ember.engine.engine import BackupSpec, ChainMember, Engine
 from ember.errors import CorruptObject, InvalidBackup, RestoreMismatch
 from ember.testing.config import make_conf
-from ember.testing.memory import MemoryBackupDriver, MemoryStore
+from ember.testing.memory import MemoryStore, ReadRecordingDriver
 
 BLOCK = 4096
 OBJECT = 16 * BLOCK
@@ -28,18 +28,6 @@ def _conf(verify="sha256"):
                      backup_compression_algorithm="zlib", restore_verify=verify)
 
 
-class Reads(MemoryBackupDriver):
-    """Counts the data objects opened for reading."""
-
-    def __init__(self, conf, store):
-        super().__init__(conf, store=store)
-        self.opened = []
-
-    def open_reader(self, container, name):
-        self.opened.append(name)
-        return super().open_reader(container, name)
-
-
 @pytest.fixture
 def store():
     return MemoryStore()
@@ -47,7 +35,7 @@ def store():
 
 def _engine(store, verify="sha256"):
     conf = _conf(verify)
-    driver = Reads(conf, store)
+    driver = ReadRecordingDriver(conf, store)
     return Engine(driver, conf), driver
 
 

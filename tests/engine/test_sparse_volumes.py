@@ -15,26 +15,16 @@ from importlib.metadata import entry_points
 from ember.engine import format as fmt
 from ember.engine.engine import HOLE_OBJECT, BackupSpec, ChainMember, Engine
 from ember.testing.config import make_conf
-from ember.testing.memory import MemoryBackupDriver, MemoryStore
+from ember.testing.memory import MemoryStore, ReadRecordingDriver
 from ember.testing.services import require
 
 MiB = 1 << 20
 
 
-class Reads(MemoryBackupDriver):
-    def __init__(self, conf, store):
-        super().__init__(conf, store=store)
-        self.opened = []
-
-    def open_reader(self, container, name):
-        self.opened.append(name)
-        return super().open_reader(container, name)
-
-
 def test_large_holes_are_objects_of_their_own_and_are_never_read(tmp_path):
     conf = make_conf(backup_file_size=128 * MiB, backup_sha_block_size_bytes=32768,
                      backup_compression_algorithm="zlib")
-    driver = Reads(conf, MemoryStore())
+    driver = ReadRecordingDriver(conf, MemoryStore())
     engine = Engine(driver, conf)
     source = tmp_path / "vol.img"
     with open(source, "wb") as f:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -55,9 +56,16 @@ def installed(tmp_path_factory):
     require(build is not None, "the 'build' package", "pip install 'ember-backup[test]'")
     work = tmp_path_factory.mktemp("install")
     wheels = work / "wheels"
-    for dist in DISTRIBUTIONS:  # --no-isolation: this venv's setuptools, no download
+    for dist in DISTRIBUTIONS:
+        # built from a copy: setuptools writes build/ and *.egg-info beside the sources,
+        # and a stale build/ of the tree would leak removed modules into the wheel
+        copy = work / "src" / dist.relative_to(ROOT.parent)
+        shutil.copytree(dist, copy, ignore=shutil.ignore_patterns(
+            "build", "*.egg-info", "__pycache__", ".venv", ".git", ".tox", "plugins",
+            "tests", "benchmarks", "interop", "docs"))
+        # --no-isolation: this venv's setuptools, no download
         _run([sys.executable, "-m", "build", "--wheel", "--no-isolation",
-              "--outdir", wheels, dist], cwd=work)
+              "--outdir", wheels, copy], cwd=work)
     names = sorted(p.name for p in wheels.glob("*.whl"))
     assert len(names) == len(DISTRIBUTIONS), names
     venv = work / "venv"

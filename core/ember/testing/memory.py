@@ -86,3 +86,16 @@ class MemoryBackupDriver(ChunkedBackupDriver):
     def delete_object(self, container: str, name: str) -> None:
         with self.store.lock:
             self.store.containers.get(container, {}).pop(name, None)
+
+
+class ReadRecordingDriver(MemoryBackupDriver):
+    """A memory driver that records the name of every object opened for reading
+    (``opened``): tests of what a restore reads, and what it leaves unread."""
+
+    def __init__(self, conf, store: MemoryStore):
+        super().__init__(conf, store=store)
+        self.opened: list[str] = []
+
+    def open_reader(self, container: str, name: str):
+        self.opened.append(name)
+        return super().open_reader(container, name)
