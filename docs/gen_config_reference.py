@@ -35,10 +35,13 @@ found of `~/.config/ember/ember.conf`, `~/.ember/ember.conf`, `~/ember.conf`,
 (posix repository and SQLite catalogue under `state_path`).
 
 Option names and sections are cinder.conf's, so an operator's backup settings carry
-over (`ember --config-file /etc/cinder/cinder.conf …`); options Ember does not know are
-ignored. cinder.conf's `[database] connection` names Cinder's own database: give Ember
+over (`ember --config-file /etc/cinder/cinder.conf …`). An option or section nothing in
+Ember registered is ignored with a one-line warning naming it (in a cinder.conf only
+those that look like a misspelling of an Ember option are named, since its other
+options are Cinder's). `ember config check` reads the configuration, loads the driver
+and reaches the repository without doing any work. cinder.conf's `[database] connection` names Cinder's own database: give Ember
 its own in a later `--config-file` or with `OS_DATABASE__CONNECTION`. Every option can also be set from the environment as `OS_<GROUP>__<OPTION>`
-(upper case), which wins over the files: `OS_DEFAULT__BACKUP_DRIVER=memory`,
+(upper case), which wins over the files: `OS_DEFAULT__BACKUP_DRIVER=nfs`,
 `OS_DATABASE__CONNECTION=postgresql+psycopg2://…`. A multi-valued option takes the
 variable as its one value (`OS_OSLO_MESSAGING_NOTIFICATIONS__DRIVER=messagingv2`); give
 more than one value in a file.

@@ -15,13 +15,15 @@ Where values come from, lowest precedence first:
    :func:`whole_values_from_environment`).
 
 Option names and sections are cinder.conf's, so ``--config-file /etc/cinder/cinder.conf``
-picks up an operator's backup settings; options Ember does not know are ignored.
+picks up an operator's backup settings; options and sections nothing registered are
+ignored with a warning each (:mod:`ember.config_lint`).
 Plugins register their options when their driver loads; their values are read then.
 Every problem is raised as one :class:`ember.errors.ConfigError` line.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -32,6 +34,7 @@ from oslo_config.sources import _environment
 from ember import errors, opts
 
 PROJECT = "ember"
+LOG = logging.getLogger(__name__)
 
 
 def _xdg_config_dir() -> str:
@@ -92,13 +95,15 @@ def whole_values_from_environment(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
 
 
 def load(config_files: Iterable[str] = (), config_dirs: Iterable[str] = (),
-         conf: cfg.ConfigOpts | None = None) -> cfg.ConfigOpts:
+         conf: cfg.ConfigOpts | None = None, *, warn: bool = True) -> cfg.ConfigOpts:
     """Return a parsed ``ConfigOpts`` with the core options registered and checked.
 
     ``config_files`` / ``config_dirs`` are the user's explicit choices (``--config-file``,
     ``--config-dir``); when ``config_files`` is empty the search of the module docstring
     applies. Raises :class:`ember.errors.ConfigError` for a missing or unparsable file and
     for any core option whose value is invalid, naming the option and where it came from.
+    With ``warn``, each option and section of the files that nothing registered is
+    logged as one warning line.
     """
     conf = opts.register(conf if conf is not None else cfg.ConfigOpts())
     whole_values_from_environment(conf)
@@ -122,7 +127,18 @@ def load(config_files: Iterable[str] = (), config_dirs: Iterable[str] = (),
     except cfg.Error as exc:
         raise errors.ConfigError(one_line(exc))
     check_values(conf)
+    if warn:
+        warn_unregistered(conf)
     return conf
+
+
+def warn_unregistered(conf: cfg.ConfigOpts) -> None:
+    """One warning line per option or section of the files read that nothing
+    registered (a misspelling would otherwise leave the default silently in force)."""
+    from ember import config_lint
+
+    for item in config_lint.unregistered(conf):
+        LOG.warning("%s", item.message())
 
 
 def check_values(conf: cfg.ConfigOpts) -> None:

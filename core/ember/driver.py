@@ -329,6 +329,12 @@ class ChunkedBackupDriver(abc.ABC):
         return (object stores). A file-system driver may sync data per put and the
         directory once here. A missing container is not an error."""
 
+    def remove_empty_container(self, container: str) -> None:
+        """Remove ``container`` if nothing is left in it. Called after the backup that
+        had the driver's default container for itself was deleted; a container named by
+        the user (perhaps shared) is never passed. Default: nothing (object stores have
+        no empty directories to leave)."""
+
     def check_setup(self) -> None:
         """Raise a ``ConfigError``/``DriverError`` if the driver cannot work (missing
         option, unreachable server). Called once before the first operation."""

@@ -89,6 +89,11 @@ class RestoreCancelled(Cancelled):
     """A running restore was cancelled (backup status left ``restoring``)."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped an operation; the message says what was cleaned up. A
+    ``KeyboardInterrupt``, so the command exits 130 as any interrupted program."""
+
+
 # --- catalogue and service -------------------------------------------------------------
 class NotFound(EmberError):
     """A volume, snapshot or backup named by the user does not exist."""

@@ -44,6 +44,48 @@ def installed_drivers() -> list[str]:
     return sorted({ep.name for ep in _entry_points() if "." not in ep.name})
 
 
+#: a driver shipped in this package is a testing tool (the in-memory driver): it is not
+#: offered to users, and the ``ember`` command refuses it unless TESTING_ENV is "1"
+TESTING_PACKAGE = "ember.testing."
+TESTING_ENV = "EMBER_ENABLE_TESTING_DRIVERS"
+
+
+def is_testing_tool(name: str) -> bool:
+    """True for a driver that lives in ``ember.testing`` (nothing it stores survives
+    the process, so a backup with it could never be restored)."""
+    return any(ep.name == name and ep.value.startswith(TESTING_PACKAGE)
+               for ep in _entry_points())
+
+
+def offered_drivers() -> list[str]:
+    """The installed drivers a user may choose: every one but the testing tools."""
+    return [name for name in installed_drivers() if not is_testing_tool(name)]
+
+
+def distribution_of(name: str) -> str | None:
+    """The distribution that installed the driver ``name`` (None if unknown)."""
+    for ep in _entry_points():
+        if ep.name == name and getattr(ep, "dist", None) is not None:
+            return ep.dist.name
+    return None
+
+
+def check_choice(conf, *, allow_testing: bool = False) -> str:
+    """Check ``backup_driver`` without importing anything: it must name an installed
+    driver, and not a testing tool unless ``allow_testing``. Returns the short name.
+    The ``ember`` command calls it before any work, so a misspelled driver fails every
+    command at once instead of leaving an ``error`` backup behind."""
+    short = driver_name(conf.backup_driver)
+    if short not in installed_drivers():
+        raise errors.DriverNotFound(_not_installed_message(conf.backup_driver, short))
+    if is_testing_tool(short) and not allow_testing:
+        raise errors.ConfigError(
+            "backup_driver %s is a testing tool (what it stores is gone when the command "
+            "ends); choose a repository driver: %s" % (conf.backup_driver,
+                                                        ", ".join(offered_drivers())))
+    return short
+
+
 def aliases() -> dict[str, str]:
     """Every dotted name an installed driver answers to → its short name (the
     dot-less entry point on the same class). Read from metadata; nothing is imported."""
@@ -152,4 +194,4 @@ def _not_installed_message(requested: str, short: str) -> str:
     shown = requested.strip()
     return ("backup_driver %s is not installed (installed drivers: %s); Ember's drivers "
             "are the distributions ember-backup-<name>: pip install ember-backup-%s"
-            % (shown, ", ".join(installed_drivers()) or "none", kind))
+            % (shown, ", ".join(offered_drivers()) or "none", kind))

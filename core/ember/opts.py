@@ -40,7 +40,7 @@ core_opts = [
 backup_opts = [
     cfg.StrOpt("backup_driver", default="posix",
                help="Repository driver: an entry point name of the group "
-                    "ember.backup.drivers (posix, nfs, glusterfs, swift, gcs, memory) or "
+                    "ember.backup.drivers (posix, nfs, glusterfs, swift, gcs) or "
                     "Cinder's class path for it (for example "
                     "cinder.backup.drivers.nfs.NFSBackupDriver)."),
     cfg.StrOpt("backup_compression_algorithm", default="zlib",

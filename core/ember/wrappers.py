@@ -68,6 +68,9 @@ class DriverWrapper(ChunkedBackupDriver):
     def flush(self, container: str) -> None:
         self.inner.flush(container)
 
+    def remove_empty_container(self, container: str) -> None:
+        self.inner.remove_empty_container(container)
+
     def check_setup(self) -> None:
         self.inner.check_setup()
 

@@ -1,6 +1,8 @@
 """Cinder's backup guide with ``openstack`` replaced by ``ember``, end to end on the
 embedded default (posix repository + SQLite under a temporary state_path)."""
 
+import os
+
 MiB = 1 << 20
 LIST_TITLES = ["ID", "Name", "Description", "Status", "Size", "Incremental", "Created At"]
 LONG_TITLES = LIST_TITLES + ["Availability Zone", "Volume", "Container"]
@@ -149,17 +151,16 @@ def test_record_export_then_import_restores_bit_exact(ember):
 
 
 def test_failed_backup_exits_1_with_its_fail_reason(ember):
-    # a real fault: the repository path is a regular file, so no container can be made
-    ember.create_volume("vol1", "4M", ember.pattern(6, MiB))
-    blocker = ember.root / "not-a-directory"
-    blocker.write_bytes(b"")
-    line = ember.fails("volume", "backup", "create", "vol1",
-                       env={"OS_DEFAULT__BACKUP_POSIX_PATH": str(blocker)})
+    # a real fault found only while it runs (a broken repository is refused before the
+    # backup is recorded, see test_first_hour): the volume's image has gone
+    image = ember.create_volume("vol1", "4M", ember.pattern(6, MiB))["path"]
+    os.remove(image)
+    line = ember.fails("volume", "backup", "create", "vol1")
     failed = ember.json("volume", "backup", "list")
     assert [r["Status"] for r in failed] == ["error"]
     shown = ember.json("volume", "backup", "show", failed[0]["ID"])
     # the catalogue keeps Cinder's 255 characters of the reason; the CLI prints it whole
     assert shown["fail_reason"] and line.startswith("ember: " + shown["fail_reason"])
-    assert str(blocker) in shown["fail_reason"]
+    assert image in shown["fail_reason"]
     assert ember.json("volume", "show", "vol1")["status"] == "available"
     ember.ok("volume", "backup", "delete", failed[0]["ID"])  # an error backup deletes

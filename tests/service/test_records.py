@@ -59,10 +59,12 @@ def test_export_needs_available(service, volume):
 
 
 def test_export_then_import_elsewhere_restores(service, volume, store, tmp_path, tools):
-    full = service.create_backup(ADMIN, "vol")
+    full = service.create_backup(ADMIN, "vol", name="nightly", description="before upgrade",
+                                 metadata={"keep": "yes"}, availability_zone="zone-b")
     tools.write(volume["path"], 0, b"second point")
     inc = service.create_backup(ADMIN, "vol", incremental=True)
     records = [service.export_record(ADMIN, b["id"]) for b in (full, inc)]
+    originals = [service.get_backup(ADMIN, b["id"]) for b in (full, inc)]
 
     conf = make_conf(state_path=str(tmp_path / "other"), backup_driver="memory",
                      backup_file_size=1 << 20, backup_sha_block_size_bytes=4096)
@@ -73,7 +75,16 @@ def test_export_then_import_elsewhere_restores(service, volume, store, tmp_path,
     imported = [other.import_record(ADMIN, **r) for r in records]
     assert [b["id"] for b in imported] == [full["id"], inc["id"]]
     assert [b["status"] for b in imported] == ["available", "available"]
-    assert imported[1]["parent_id"] == full["id"] and imported[0]["name"] is None
+    assert imported[1]["parent_id"] == full["id"]
+    # every field the record carries is kept (Cinder drops the name; Ember does not)
+    kept = ("name", "description", "metadata", "availability_zone", "container", "size",
+            "object_count", "volume_id", "snapshot_id", "parent_id", "encryption_key_id",
+            "service_metadata")
+    for original, copy in zip(originals, imported, strict=True):
+        assert {k: copy[k] for k in kept} == {k: original[k] for k in kept}
+        for when in ("created_at", "data_timestamp"):  # the format keeps whole seconds
+            assert copy[when] == original[when][:19] + ".000000"
+    assert other.get_backup(ADMIN, "nightly")["id"] == full["id"]  # found by its name
     result = other.restore_backup(ADMIN, inc["id"])
     assert tools.sha(other.get_volume(ADMIN, result["volume_id"])["path"]) == \
         tools.sha(volume["path"])

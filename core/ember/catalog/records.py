@@ -28,15 +28,19 @@ DATETIME_FIELDS = ("data_timestamp", "created_at", "updated_at", "deleted_at")
 #: what Cinder's importing service requires (``docs/format.md``, Records)
 REQUIRED = ("display_name", "display_description", "container", "size",
             "service_metadata", "object_count", "id")
-#: dropped by Cinder's import (the importer's own values are used instead)
 #: the largest size (GiB) and count a record may carry (Cinder's columns are 32-bit)
 MAX_COUNT = 2**31 - 1
 #: the longest backup_url accepted (a real record is a few KiB)
 MAX_URL = 256 << 10
 #: user metadata of a record: at most this many keys, each key and value this long
 MAX_PROPERTIES, MAX_PROPERTY = 128, 255
-DROPPED = ("display_name", "user_id", "project_id", "deleted_at", "deleted", "fail_reason",
-           "status", "service", "availability_zone", "host")
+#: not taken from a record: the importer's own values are used instead (owner, status,
+#: the service and host that now hold it), or they describe the old row's life (deletion,
+#: a failure, temporary volumes and snapshots of a backup that has finished). Cinder's
+#: import drops the name and availability zone too; Ember keeps them, so a backup can be
+#: named after an import as before it.
+DROPPED = ("user_id", "project_id", "deleted_at", "deleted", "fail_reason", "status",
+           "service", "host", "temp_volume_id", "temp_snapshot_id")
 
 
 def _zulu(value: datetime.datetime | None) -> str | None:
@@ -122,8 +126,9 @@ def decode(backup_url: str) -> dict:
     missing = [key for key in REQUIRED if key not in record]
     if missing:
         raise _bad("missing %s" % ", ".join(missing))
-    for field in ("container", "service_metadata", "display_description",
-                  "volume_id", "parent_id", "snapshot_id", "encryption_key_id"):
+    for field in ("container", "service_metadata", "display_name", "display_description",
+                  "availability_zone", "volume_id", "parent_id", "snapshot_id",
+                  "encryption_key_id"):
         value = record.get(field)
         if value is not None and (not isinstance(value, str) or len(value) > 255):
             raise _bad("%s must be a string of at most 255 characters" % field)
@@ -148,7 +153,8 @@ def decode(backup_url: str) -> dict:
         "container": record["container"],
         "service_metadata": record["service_metadata"],
         "display_description": record.get("display_description"),
-        "display_name": None,  # Cinder's import drops the name; so does Ember's
+        "display_name": record.get("display_name"),
+        "availability_zone": record.get("availability_zone"),
         "size": size,
         "object_count": _count("object_count", record["object_count"], required=True),
         "num_dependent_backups": _count("num_dependent_backups",

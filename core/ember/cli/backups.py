@@ -155,8 +155,10 @@ class RestoreVolumeBackup(ShowOne):
         parser.add_argument(
             "volume", metavar="<volume>", nargs="?",
             help="Existing volume to restore onto (name or ID; it must be available and at "
-                 "least the backup's size), or the name of a new volume. Default: a new "
-                 "volume named restore_backup_<backup id>")
+                 "least the backup's size), or the name of a new volume. Without it, a new "
+                 "volume is created as restore_backup_<backup id> and then, as Cinder does, "
+                 "given the name of the volume that was backed up, so two volumes may share "
+                 "that name.")
         parser.add_argument("--force", action="store_true", default=False,
                             help="Restore onto an existing volume (accepted as "
                                  "OpenStackClient spells it; an existing volume is "

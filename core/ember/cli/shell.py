@@ -81,6 +81,9 @@ class EmberApp(app.App):
         )
         self._conf = None
         self._service = None
+        #: warn about unknown names in the configuration files when loading them
+        #: (``config check`` lists them itself)
+        self.warn_unregistered = True
 
     def build_option_parser(self, description, version, argparse_kwargs=None):
         parser = super().build_option_parser(description, version, argparse_kwargs)
@@ -115,7 +118,8 @@ class EmberApp(app.App):
     @property
     def conf(self):
         if self._conf is None:
-            self._conf = config.load(self.options.config_file, self.options.config_dir)
+            self._conf = config.load(self.options.config_file, self.options.config_dir,
+                                     warn=self.warn_unregistered)
         return self._conf
 
     @property
@@ -132,7 +136,12 @@ class EmberApp(app.App):
     @property
     def service(self):
         if self._service is None:
+            from ember import loader
             from ember.service import Ember  # imported late: SQLAlchemy, oslo.policy
+
+            # a misspelled or test-only backup_driver stops every command before any work
+            loader.check_choice(self.conf,
+                                allow_testing=os.environ.get(loader.TESTING_ENV) == "1")
             self._service = Ember(self.conf)
         return self._service
 
@@ -171,6 +180,8 @@ class EmberApp(app.App):
         return bar
 
     def clean_up(self, cmd, result, err):
+        if isinstance(err, KeyboardInterrupt):  # cliff then exits 130
+            self.stderr.write("ember: %s\n" % (config.one_line(err) or "Interrupted."))
         close = getattr(self._service, "close", None)
         if close is not None:
             close()

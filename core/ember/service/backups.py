@@ -67,6 +67,7 @@ class BackupCreateMixin(ServiceBase):
         gives the source back. A force delete before the run starts deletes the row at
         once, and the run then refuses."""
         backup_id = str(uuid.uuid4())
+        self._check_backup_target(container or self.driver.default_container(backup_id))
         with self.catalog.session() as session:
             volume = self._volume(session, ctx, volume_ref)
             self.policy.enforce(ctx, rules.CREATE, volume.project_id)
@@ -130,6 +131,16 @@ class BackupCreateMixin(ServiceBase):
             "backup.create", ctx, row.id, row.volume_id,
             lambda report: self._run_backup(row, source, from_in_use, chain_parent,
                                             volume_meta, report), progress)
+
+    def _check_backup_target(self, container: str) -> None:
+        """Everything that can be checked before a row exists: the driver loads, the
+        object and SHA block sizes fit (the engine checks them), the repository is
+        reachable and the container is one the driver accepts. A mistake then leaves
+        no ``error`` row behind and no volume status changed."""
+        self._engine()
+        self.driver.check_setup()
+        # a listing names nothing but proves the container valid and readable
+        self.driver.list_objects(container, "ember-check-")
 
     def _claim_volume(self, session, volume_id: str, allowed) -> bool:
         # previous_status first: MySQL assigns SET items left to right
@@ -257,6 +268,9 @@ class BackupCreateMixin(ServiceBase):
         except errors.Cancelled:
             self._discard_clone(row, tracked)
             raise self._end_cancelled_backup(row, None) from None
+        except KeyboardInterrupt:
+            self._discard_clone(row, tracked)
+            raise self._end_interrupted_backup(row, (container, prefix)) from None
         except Exception as exc:
             self._discard_clone(row, tracked)
             self._fail_backup(row, exc)
@@ -313,12 +327,28 @@ class BackupCreateMixin(ServiceBase):
                                **ownership.RELEASE)
             self._release_source(session, row, failed=True)
 
+    def _end_interrupted_backup(self, row: Backup, objects) -> errors.Interrupted:
+        """Ctrl-C: remove what the backup wrote and its row at once (not at the next
+        command's repair), give the source its status back, and say so."""
+        if objects is not None:  # the engine removed its own; this also covers a put
+            self._delete_objects(row.id, *objects)  # that raced the interrupt
+        with self.catalog.session() as session:
+            conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
+                               status=BackupStatus.DELETED, deleted=True,
+                               deleted_at=utcnow(), **ownership.RELEASE)
+            self._release_source(session, row, failed=False)
+        source = ("snapshot %s" % row.snapshot_id if row.snapshot_id
+                  else "volume %s" % row.volume_id)
+        return errors.Interrupted("Interrupted: backup %s was stopped; the objects it wrote "
+                                  "and its catalogue row were removed, and %s has its status "
+                                  "back." % (row.id, source))
+
     def _end_cancelled_backup(self, row: Backup, objects) -> errors.BackupCancelled:
         """Finish a backup cancelled by a force delete (row deleted) or a reset (row
         ends error); ``objects`` = (container, prefix) still to remove. Returns the error
         to raise, which says which of the two happened."""
         if objects is not None:
-            self._engine().delete(*objects)
+            self._delete_objects(row.id, *objects)
         with self.catalog.session() as session:
             status = session.scalar(sa.select(Backup.status).where(Backup.id == row.id))
             if status in (None, BackupStatus.DELETING, BackupStatus.DELETED):

@@ -72,6 +72,13 @@ class ServiceBase:
 
         return Engine(self.driver, self.conf)
 
+    def _delete_objects(self, backup_id: str, container: str, prefix: str) -> None:
+        """Delete a backup's objects, then its container if it was the backup's own (the
+        driver's default) and is now empty."""
+        self._engine().delete(container, prefix)
+        if container == self.driver.default_container(backup_id):
+            self.driver.remove_empty_container(container)
+
     def _observed(self, operation: str, ctx, backup_id: str, volume_id, run,
                   progress: Progress | None = None):
         """``run(report)`` between ``ember_operation_start`` and ``ember_operation_end``;

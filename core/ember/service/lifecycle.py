@@ -124,11 +124,20 @@ class BackupLifecycleMixin(ServiceBase):
                             "deleted, the objects are kept.", row.id, sharing[0].id)
             elif row.service and row.container and row.service_metadata:
                 self._check_service(row)
-                self._engine().delete(row.container, row.service_metadata)
+                self._delete_objects(row.id, row.container, row.service_metadata)
         except errors.OutsideRepository as exc:
             LOG.warning("Backup %s: its objects cannot be reached (%s); only the row is "
                         "deleted, nothing in the repository was touched.", row.id,
                         one_line(exc))
+        except KeyboardInterrupt:
+            reason = "The delete was interrupted; delete the backup again to finish it."
+            with self.catalog.session() as session:
+                conditional_update(session, Backup, backup_id, [BackupStatus.DELETING],
+                                   status=BackupStatus.ERROR, fail_reason=reason,
+                                   **ownership.RELEASE)
+            raise errors.Interrupted("Interrupted: the delete of backup %s was stopped with "
+                                     "part of its objects removed; it is now error: delete "
+                                     "it again to finish." % backup_id) from None
         except Exception as exc:
             with self.catalog.session() as session:
                 conditional_update(session, Backup, backup_id, [BackupStatus.DELETING],

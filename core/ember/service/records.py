@@ -59,9 +59,11 @@ class RecordsMixin(ServiceBase):
                 session.delete(old)
                 session.flush()
             self._reserve_backup(session, ctx.project_id, values.get("size") or 0)
+            values["availability_zone"] = (values["availability_zone"]
+                                           or self.conf.storage_availability_zone)
             row = Backup(user_id=ctx.user_id, project_id=ctx.project_id,
                          status=BackupStatus.AVAILABLE, service=mine, host=self.conf.host,
-                         availability_zone=self.conf.storage_availability_zone, **values)
+                         **values)
             if row.created_at is None:
                 row.created_at = utcnow()
             if row.data_timestamp is None:

@@ -29,7 +29,9 @@ class RestoreMixin(ServiceBase):
     def restore_backup(self, ctx, backup_ref, volume_ref=None, *, name=None, force=False,
                        progress: Progress | None = None) -> dict:
         """Restore onto the existing available volume ``volume_ref`` (at least the
-        backup's size) or a new ``restore_backup_<id>`` volume (or ``name``). ``force``
+        backup's size) or a new volume named ``name``; without either, the new volume is
+        created as ``restore_backup_<id>`` and renamed after the backed-up volume when the
+        backup records its name (Cinder's behaviour). ``force``
         is accepted as OpenStackClient spells it. Returns ``{"backup_id", "volume_id",
         "volume_name"}``. The backup ends ``available`` whatever happens; the volume
         ends ``available``, ``error_restoring`` (failure) or ``error`` (cancelled)."""
@@ -77,6 +79,9 @@ class RestoreMixin(ServiceBase):
             chain = self._chain(session, backup)
         try:
             plan = self._engine().plan_restore(chain, self._size_limit(backup))
+        except KeyboardInterrupt:
+            raise self._end_interrupted_restore(backup.id, target_id, target_path,
+                                                bool(target_is_new)) from None
         except Exception as exc:
             self._end_restore(backup.id, target_id, VolumeStatus.ERROR_RESTORING, exc)
             raise
@@ -179,10 +184,33 @@ class RestoreMixin(ServiceBase):
             self._end_restore(backup.id, target_id, VolumeStatus.ERROR,
                               exc if isinstance(exc, errors.RestoreMismatch) else None)
             raise
+        except KeyboardInterrupt:
+            raise self._end_interrupted_restore(backup.id, target_id, target_path,
+                                                is_new) from None
         except Exception as exc:
             self._end_restore(backup.id, target_id, VolumeStatus.ERROR_RESTORING, exc)
             raise
         self._end_restore(backup.id, target_id, VolumeStatus.AVAILABLE, None)
+
+    def _end_interrupted_restore(self, backup_id, volume_id, path,
+                                 is_new: bool) -> errors.Interrupted:
+        """Ctrl-C: the backup is available again at once; a new volume holding part of
+        the backup is removed, an existing one is marked error_restoring (it holds part
+        of the backup over its old content)."""
+        self._end_restore(backup_id, volume_id, VolumeStatus.ERROR_RESTORING, None)
+        if is_new:
+            with self.catalog.session() as session:
+                conditional_update(session, Volume, volume_id,
+                                   [VolumeStatus.ERROR_RESTORING], status="deleted",
+                                   deleted=True, deleted_at=utcnow())
+            vols.remove(path)
+            return errors.Interrupted("Interrupted: the restore of backup %s was stopped; "
+                                      "the new volume %s it was writing was removed."
+                                      % (backup_id, volume_id))
+        return errors.Interrupted(
+            "Interrupted: the restore of backup %s was stopped; volume %s holds part of it "
+            "and is now error_restoring: restore again after 'ember volume set --state "
+            "available %s'." % (backup_id, volume_id, volume_id))
 
     def _end_restore(self, backup_id, volume_id, volume_status, exc) -> None:
         with self.catalog.session() as session:

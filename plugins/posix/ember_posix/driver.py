@@ -169,20 +169,31 @@ class PosixBackupDriver(ChunkedBackupDriver):
                 "%s: container directory %s does not exist and backup_create_containers "
                 "is False; create it or set the option" % (self.describe(), path))
         base = os.path.realpath(self.base_path)
-        try:
-            os.makedirs(base, exist_ok=True)
-            current = base
-            for part in container.split("/"):
-                if not part or part == ".":
-                    continue
-                current = os.path.join(current, part)
-                try:
-                    os.mkdir(current, DIR_MODE)
-                except FileExistsError:
-                    continue  # another thread or process made it; keep its mode
-                os.chmod(current, DIR_MODE)  # mkdir's mode is filtered by the umask
-        except OSError as exc:
-            raise self._error(exc, "create container", path) from None
+        for attempt in range(3):
+            try:
+                self._make_directories(base, container)
+                return
+            except FileNotFoundError:
+                # a delete removed an emptied parent between two mkdirs: start again
+                if attempt == 2:
+                    raise self._error(FileNotFoundError(errno.ENOENT, "removed while "
+                                      "being created"), "create container", path) from None
+            except OSError as exc:
+                raise self._error(exc, "create container", path) from None
+
+    @staticmethod
+    def _make_directories(base: str, container: str) -> None:
+        os.makedirs(base, exist_ok=True)
+        current = base
+        for part in container.split("/"):
+            if not part or part == ".":
+                continue
+            current = os.path.join(current, part)
+            try:
+                os.mkdir(current, DIR_MODE)
+            except FileExistsError:
+                continue  # another thread or process made it; keep its mode
+            os.chmod(current, DIR_MODE)  # mkdir's mode is filtered by the umask
 
     def list_objects(self, container: str, prefix: str = "") -> Iterable[str]:
         path = self.container_path(container)
@@ -225,6 +236,22 @@ class PosixBackupDriver(ChunkedBackupDriver):
             remove_stale_temp(temp)  # what a killed put of this name left behind
         except OSError as exc:
             raise self._error(exc, "delete the leftover temporary file", temp) from None
+
+    def remove_empty_container(self, container: str) -> None:
+        """rmdir the container directory and each parent up to ``base_path`` while they
+        are empty (``id[0:2]/id[2:4]/id`` would otherwise stay behind for ever)."""
+        base = os.path.realpath(self.base_path)
+        current = os.path.realpath(self.container_path(container))
+        while current != base and current.startswith(base + os.sep):
+            try:
+                os.rmdir(current)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.EBUSY):
+                    return  # in use by another backup (or a mount point): it stays
+                raise self._error(exc, "remove the empty container", current) from None
+            current = os.path.dirname(current)
 
     def sweep(self, container: str, prefix: str) -> None:
         """Remove the unlocked temporary files of puts of ``prefix``'s objects (puts
