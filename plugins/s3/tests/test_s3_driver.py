@@ -2,10 +2,12 @@
 bucket rules, multipart streaming, Content-MD5, SSE-C, credentials, TLS, error mapping."""
 
 import re
+import tracemalloc
 
 import pytest
 
 from ember import errors, loader
+from ember.engine.plan import read_document
 from ember.testing.config import make_conf
 from ember.testing.services import closed_port
 from ember.wrappers import RetryingDriver, unwrap
@@ -137,6 +139,28 @@ def test_a_large_object_streams_as_a_multipart_upload_visible_only_once_committe
     assert head["ETag"].endswith('-2"')  # 8 MiB + 4 MiB parts, S3's multipart ETag
     assert [h["Content-MD5"] for h in parts] == [
         content_md5(data[:8 * MiB]), content_md5(data[8 * MiB:])]
+
+
+def test_reads_stream_so_an_oversized_object_is_refused_without_downloading_it(driver,
+                                                                              bucket):
+    # a hostile repository: a "_metadata" of 24 MiB where the backup allows 1 MiB
+    driver.ensure_container(bucket)
+    data = b"{" + b" " * (24 * MiB)
+    with driver.open_writer(bucket, "huge_metadata") as writer:
+        writer.write(data)
+    reader = driver.open_reader(bucket, "huge_metadata")
+    assert reader.read(5) == data[:5]
+    reader.close()
+    tracemalloc.start()
+    try:
+        with pytest.raises(errors.InvalidBackup, match="holds more than the %d bytes" % MiB):
+            read_document(driver, bucket, "huge_metadata", MiB, "b1")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * MiB  # the limit and a chunk or two, never the 24 MiB object
+    with driver.open_reader(bucket, "huge_metadata") as reader:
+        assert reader.read() == data  # read to its end, it is whole
 
 
 def test_an_aborted_or_failed_upload_leaves_no_object_and_no_parts(driver, bucket):
