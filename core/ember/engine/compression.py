@@ -184,6 +184,14 @@ def _deflated_zeros(n: int, level: int) -> bytes:
     return c.compress(_zeros(n)) + c.flush(zlib.Z_SYNC_FLUSH)
 
 
+@functools.lru_cache(maxsize=4)
+def dense_zero_piece(n: int) -> bytes:
+    """A raw-deflate piece of ``n`` zeros at the stdlib's level 9 (about 1,000:1, where
+    ISA-L reaches about 250:1): for bodies computed once and reused (hole objects)."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return c.compress(_zeros(n)) + c.flush(zlib.Z_SYNC_FLUSH)
+
+
 class StreamCompressor:
     """Compresses one object fed in order, piece by piece, into one stream.
 

@@ -209,7 +209,11 @@ class Engine:
                 sc = compression.StreamCompressor(self.algorithm, length, self.level)
                 parts = []
                 for off in range(0, length, self.piece_size):
-                    parts.append(sc.feed(blocks.zeros(min(self.piece_size, length - off))))
+                    piece = blocks.zeros(min(self.piece_size, length - off))
+                    # computed once: worth zlib's densest form (~4x smaller than ISA-L's)
+                    dense = compression.dense_zero_piece(len(piece)) \
+                        if self.codec == compression.ZLIB else None
+                    parts.append(sc.feed(piece, dense))
                 parts.append(sc.finish())
                 cached = (self.algorithm, b"".join(parts), self.zero_md5(length))
                 self._zero_objects = {key: cached}  # one length at a time: bounded memory
