@@ -21,6 +21,19 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
+def assert_unreachable_is_retried(driver, container: str) -> None:
+    """``driver`` points at a ``closed_port()``: wrapped in a RetryingDriver, a put is
+    tried three times with doubling back-off, then refused as transient, saying so."""
+    from ember import errors
+    from ember.wrappers import RetryingDriver
+
+    delays = []
+    retrying = RetryingDriver(driver, attempts=3, backoff=0.5, sleep=delays.append)
+    with pytest.raises(errors.TransientDriverError, match=r"\(gave up after 3 attempts\)$"):
+        retrying.put_object(container, "x", b"1")
+    assert delays == [0.5, 1.0]
+
+
 def tcp_open(host: str, port: int, timeout: float = 1.0) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from ember import errors, loader
-from ember.testing.services import closed_port, require
+from ember.testing.services import assert_unreachable_is_retried, closed_port, require
 from ember.wrappers import RetryingDriver, unwrap
 
 from ember_gcs import connection, opts
@@ -280,11 +280,7 @@ def test_an_unreachable_endpoint_is_transient_and_retried(bucket, gcs_conf):
         drv.get_object(bucket, "x")
     assert str(err.value) == ("GCS gs://%s/x at %s: cannot reach the server ([Errno 111] "
                               "Connection refused)" % (bucket, where))
-    delays = []
-    retrying = RetryingDriver(drv, attempts=3, backoff=0.5, sleep=delays.append)
-    with pytest.raises(errors.TransientDriverError, match=r"\(gave up after 3 attempts\)$"):
-        retrying.put_object(bucket, "x", b"1")
-    assert delays == [0.5, 1.0]
+    assert_unreachable_is_retried(drv, bucket)
 
 
 def test_the_proxy_option_routes_this_drivers_requests(monkeypatch, bucket, gcs_conf):

@@ -9,7 +9,7 @@ import pytest
 from ember import errors, loader
 from ember.engine.plan import read_document
 from ember.testing.config import make_conf
-from ember.testing.services import closed_port
+from ember.testing.services import assert_unreachable_is_retried, closed_port
 from ember.wrappers import RetryingDriver, unwrap
 
 from ember_s3 import opts
@@ -294,11 +294,7 @@ def test_an_unreachable_endpoint_is_transient_and_retried(bucket, s3_conf):
         drv.get_object(bucket, "x")
     assert str(err.value) == ("S3 s3://%s/x at %s: cannot reach the server ([Errno 111] "
                               "Connection refused)" % (bucket, where))
-    delays = []
-    retrying = RetryingDriver(drv, attempts=3, backoff=0.5, sleep=delays.append)
-    with pytest.raises(errors.TransientDriverError, match=r"\(gave up after 3 attempts\)$"):
-        retrying.put_object(bucket, "x", b"1")
-    assert delays == [0.5, 1.0]
+    assert_unreachable_is_retried(drv, bucket)
 
 
 def test_the_proxy_option_routes_this_drivers_requests(bucket, s3_conf, s3_endpoint):
