@@ -153,6 +153,29 @@ def test_a_changed_digest_in_the_sha256_list_is_found(ember, chain):
                                    "block %d (offset %d)" % (block, block * 4096)}]
 
 
+def test_a_sha256_list_written_before_its_chunk_size_is_still_compared(ember, chain):
+    # verify streams the list; a layout that puts the list before chunk_size (not
+    # Cinder's) is read once for the block size, then compared as it is read again
+    full, inc = chain
+    path = os.path.join(_dir(ember, inc), inc["service_metadata"] + "_sha256file")
+    with open(path) as f:
+        doc = json.load(f)
+    reordered = {"sha256s": doc.pop("sha256s"), **doc}
+    with open(path, "w") as f:
+        json.dump(reordered, f)
+    rc, findings, _ = _verify(ember, "inc")
+    assert (rc, findings) == (0, [])
+    block = (MiB + 8192) // 4096
+    reordered["sha256s"][block] = "0" * 64
+    with open(path, "w") as f:
+        json.dump(reordered, f)
+    rc, findings, _ = _verify(ember, "inc")
+    assert rc == 1
+    assert [f["Detail"] for f in findings] == [
+        "1 of 768 block digests differ from the backed-up content: block %d (offset %d)"
+        % (block, block * 4096)]
+
+
 def test_an_unreadable_metadata_document_is_corrupt(ember, chain):
     full, inc = chain
     path = os.path.join(_dir(ember, full), full["service_metadata"] + "_metadata")

@@ -14,9 +14,10 @@ whole chain (oldest first, every object, superseded ones too) and checks, per me
   are reported themselves and their blocks are not compared again).
 
 Nothing is written anywhere. Objects are read ``THREADS`` at a time; memory holds one
-piece per thread plus at most two digests per SHA block of the volume (the volume's,
-and those of the member being read, until they are applied), the size of the
-``_sha256file`` the engine parses anyway.
+piece per thread, the raw digest of every block that holds data (blocks of zeros and
+holes cost nothing), the digests of the member being read until they are applied, and
+damaged blocks as ranges. A ``_sha256file`` is never held whole: it is compared as it is
+read, and trusted only once read to its end and checked.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ MISSING, EXTRA, CORRUPT = "missing", "extra", "corrupt"
 PIECE = 4 << 20  # bytes decompressed at a time, per thread
 THREADS = 4  # objects read at once (at most the driver's max_concurrency)
 _SHOWN = 5  # mismatching blocks named in one finding
+_COMPARED_AT_ONCE = 1 << 15  # digests taken from a streamed _sha256file at a time
 
 Progress = Callable[[int, int], None]
 
@@ -153,7 +155,7 @@ class _Content:
     unreadable, nothing after it can be compared."""
 
     def __init__(self):
-        self.digests: dict[int, str] = {}
+        self.digests: dict[int, bytes] = {}  # raw digests of blocks that are not all zero
         self.unknown = Ranges()
         self.block_size: int | None = None
         self.known = True
@@ -163,14 +165,14 @@ def _verify_member(driver, member, md, sha_limit: int, content: _Content,
                    report: VerifyReport, counter: _Counter) -> None:
     found = _finder(report, member)
     md_name, sha_name = fmt.metadata_name(member.prefix), fmt.sha256file_name(member.prefix)
-    shas = _document(driver, member, sha_name, sha_limit, fmt.parse_sha256file, found)
+    shas = _sha256file_block_size(driver, member, sha_name, sha_limit, found)
     if shas is not None:
-        if content.block_size not in (None, shas.chunk_size):
+        if content.block_size not in (None, shas):
             found(sha_name, CORRUPT, "chunk_size %d differs from the parent's %d"
-                  % (shas.chunk_size, content.block_size))
+                  % (shas, content.block_size))
             shas = None
         else:
-            content.block_size = shas.chunk_size
+            content.block_size = shas
     listed = set(_listing(driver, member))
     if md is None:
         content.known = False  # what this member changed is unknown from here on
@@ -205,7 +207,7 @@ def _verify_member(driver, member, md, sha_limit: int, content: _Content,
             found(entry.name, CORRUPT, problem)
             _forget(content, entry)
     if shas is not None and content.known:
-        _compare(shas, content, sha_name, found)
+        _compare(driver, member, sha_name, sha_limit, content, found)
 
 
 def _document(driver, member, name, limit: int, parse, found):
@@ -220,6 +222,46 @@ def _document(driver, member, name, limit: int, parse, found):
     except (errors.InvalidBackup, errors.DriverError) as exc:  # UnsupportedVersion too
         found(name, CORRUPT, one_line(exc))
         return None
+
+
+def _open_sha256file(driver, member, name: str, limit: int, found):
+    """``name`` as a stream (``fmt.Sha256Reader``) and its raw reader, or a finding (and
+    None) if it is missing or its beginning is damaged."""
+    if name not in driver.list_objects(member.container, name):
+        found(name, MISSING, "not in container %s" % member.container)
+        return None
+    raw = None
+    try:
+        raw = driver.open_reader(member.container, name)
+        return fmt.Sha256Reader(raw.read, member.backup_id, name, limit), raw
+    except (errors.InvalidBackup, errors.DriverError) as exc:  # UnsupportedVersion too
+        _close(raw)
+        found(name, CORRUPT, one_line(exc))
+        return None
+
+
+def _sha256file_block_size(driver, member, name: str, limit: int, found) -> int | None:
+    """The block size the ``_sha256file`` records (None, with a finding, if it is missing
+    or damaged). Cinder's layout has it before the list; any other layout is read to its
+    end for it, a digest at a time."""
+    opened = _open_sha256file(driver, member, name, limit, found)
+    if opened is None:
+        return None
+    reader, raw = opened
+    try:
+        size = reader.chunk_size()
+        return size if size is not None else reader.finish(exact=False).chunk_size
+    except (errors.InvalidBackup, errors.DriverError) as exc:
+        found(name, CORRUPT, one_line(exc))
+        return None
+    finally:
+        _close(raw)
+
+
+def _close(raw) -> None:
+    close = getattr(raw, "close", None)
+    if close:
+        close()
 
 
 def _listing(driver, member) -> list[str]:
@@ -259,9 +301,7 @@ def _check_object(driver, member, entry: fmt.ObjectEntry, block: int | None):
                     digests += _digests(pending[:whole], block)
                     pending = pending[whole:]
         finally:
-            close = getattr(raw, "close", None)
-            if close:
-                close()
+            _close(raw)
     except errors.ObjectNotFound:
         return "disappeared while being read", []
     except errors.DriverError as exc:  # not a regular file, unreadable
@@ -273,7 +313,7 @@ def _check_object(driver, member, entry: fmt.ObjectEntry, block: int | None):
     if entry.md5 is not None and md5.hexdigest() != entry.md5:
         return "md5 %s, its metadata records %s" % (md5.hexdigest(), entry.md5), []
     if pending:
-        digests.append(hashlib.sha256(pending).hexdigest())
+        digests.append(hashlib.sha256(pending).digest())
     return None, digests
 
 
@@ -282,13 +322,26 @@ def _record(content: _Content, entry: fmt.ObjectEntry, digests: list) -> None:
     if content.block_size:
         first = entry.offset // content.block_size
         content.unknown.remove(first, first + len(digests))
-        for i, digest in enumerate(digests):
-            content.digests[first + i] = digest
+        zero = _zero_digest(content.block_size)
+        for i, digest in enumerate(digests, first):
+            if digest == zero:
+                content.digests.pop(i, None)  # zeros are the default: keep nothing
+            else:
+                content.digests[i] = digest
 
 
-def _digests(data: bytes, block: int) -> list[str]:
+def _digests(data: bytes, block: int) -> list[bytes]:
     view = memoryview(data)
-    return [hashlib.sha256(view[i:i + block]).hexdigest() for i in range(0, len(view), block)]
+    return [hashlib.sha256(view[i:i + block]).digest() for i in range(0, len(view), block)]
+
+
+_ZERO_DIGESTS: dict[int, bytes] = {}
+
+
+def _zero_digest(block: int) -> bytes:
+    if block not in _ZERO_DIGESTS:
+        _ZERO_DIGESTS[block] = hashlib.sha256(bytes(block)).digest()
+    return _ZERO_DIGESTS[block]
 
 
 def _forget(content: _Content, entry: fmt.ObjectEntry) -> None:
@@ -299,18 +352,37 @@ def _forget(content: _Content, entry: fmt.ObjectEntry) -> None:
         content.unknown.add(first, end)  # shadows any digest recorded there before
 
 
-def _compare(shas: fmt.Sha256File, content: _Content, name: str, found) -> None:
+def _compare(driver, member, name: str, limit: int, content: _Content, found) -> None:
     """Every recorded digest against the content at this point (blocks never written
-    by any member read as zeros, as on a restored volume)."""
-    block = shas.chunk_size
-    bad = []
-    zero = hashlib.sha256(bytes(block)).hexdigest()
-    for idx, recorded in enumerate(shas.sha256s):
-        if idx not in content.unknown and content.digests.get(idx, zero) != recorded:
-            bad.append(idx)
-    if bad:
-        shown = ", ".join("%d (offset %d)" % (i, i * block) for i in bad[:_SHOWN])
-        more = " and %d more" % (len(bad) - _SHOWN) if len(bad) > _SHOWN else ""
+    by any member read as zeros, as on a restored volume), streamed; the mismatches are
+    reported only once the whole document has been read and checked."""
+    opened = _open_sha256file(driver, member, name, limit, found)
+    if opened is None:
+        return
+    reader, raw = opened
+    block = content.block_size
+    zero, size = _zero_digest(block), fmt.DIGEST_SIZE
+    bad, count, idx = [], 0, 0
+    try:
+        while True:
+            digests = reader.take(_COMPARED_AT_ONCE)
+            if not digests:
+                break
+            for at in range(0, len(digests), size):
+                if (idx not in content.unknown
+                        and content.digests.get(idx, zero) != digests[at:at + size]):
+                    count += 1
+                    if len(bad) < _SHOWN:
+                        bad.append(idx)
+                idx += 1
+        reader.finish()
+    except (errors.InvalidBackup, errors.DriverError) as exc:  # UnsupportedVersion too
+        found(name, CORRUPT, one_line(exc))
+        return
+    finally:
+        _close(raw)
+    if count:
+        shown = ", ".join("%d (offset %d)" % (i, i * block) for i in bad)
+        more = " and %d more" % (count - _SHOWN) if count > _SHOWN else ""
         found(name, CORRUPT, "%d of %d block digests differ from the backed-up content: "
-              "block %s%s" % (len(bad), len(shas.sha256s), shown, more))
-
+              "block %s%s" % (count, idx, shown, more))
