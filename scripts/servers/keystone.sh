@@ -15,6 +15,8 @@
 #   admin/admin-secret (role admin on project admin),
 #   ember-member1/member-secret (member on ember-p1), ember-member2/member-secret
 #   (member on ember-p2), ember-admin/admin-secret (admin on ember-p1).
+# tests/api/test_keystone.py mints an expired token with keystone's own fernet formatter
+# through $BASE/venv/bin/python, $BASE/etc/keystone.conf and its key repository.
 set -euo pipefail
 SERVER=keystone
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"

@@ -1,6 +1,6 @@
 """``auth_strategy = keystone`` against a real Keystone (scripts/servers/keystone.sh):
 keystonemiddleware checks the tokens, a member sees only its project, an admin more,
-and a bad or revoked token is refused. Driven by the stock clients and by plain HTTP."""
+and a bad, revoked or expired token is refused. Driven by the stock clients and by plain HTTP."""
 
 import json
 import os
@@ -16,6 +16,24 @@ NEEDS_BEGIN = pytest.mark.skipif(
     reason="needs the service's begin/run split (being landed)")
 KEYSTONE = "http://127.0.0.1:%s/v3" % os.environ.get("EMBER_KEYSTONE_PORT", "15357")
 OSCLIENTS = os.environ.get("EMBER_OSCLIENTS_BASE", "/tmp/ember-osclients")
+KEYSTONE_BASE = os.environ.get("EMBER_KEYSTONE_BASE", "/tmp/ember-keystone")
+# Keystone's own fernet token formatter, run in its venv with its config and key repository:
+# a genuine project-scoped token for argv user and project expiring argv seconds from now
+# (the token lifetime is one global setting, so an expired token cannot be asked for)
+MINT_TOKEN = """
+import datetime, sys
+import keystone.conf
+keystone.conf.configure()
+keystone.conf.CONF([], project="keystone", default_config_files=[sys.argv[1]])
+from keystone.common import utils
+from keystone.token import provider, token_formatters
+user_id, project_id, seconds = sys.argv[2], sys.argv[3], int(sys.argv[4])
+expires = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+expires += datetime.timedelta(seconds=seconds)
+print(token_formatters.TokenFormatter().create_token(
+    user_id, utils.isotime(expires, subsecond=True), [provider.random_urlsafe_str()],
+    token_formatters.ProjectScopedPayload, methods=["password"], project_id=project_id))
+"""
 
 
 def keystone_call(method, path, body=None, token=None):
@@ -27,12 +45,18 @@ def keystone_call(method, path, body=None, token=None):
         return resp.headers.get("X-Subject-Token"), json.loads(resp.read() or b"null")
 
 
-def token_for(user, password, project):
+def issue_token(user, password, project):
+    """(token, Keystone's token document) for ``user`` scoped to ``project``."""
     token, body = keystone_call("POST", "/auth/tokens", {"auth": {
         "identity": {"methods": ["password"], "password": {"user": {
             "name": user, "domain": {"id": "default"}, "password": password}}},
         "scope": {"project": {"name": project, "domain": {"id": "default"}}}}})
-    return token, body["token"]["project"]["id"]
+    return token, body["token"]
+
+
+def token_for(user, password, project):
+    token, document = issue_token(user, password, project)
+    return token, document["project"]["id"]
 
 
 def api_call(url, method="GET", token=None, body=None, version="3.64"):
@@ -69,6 +93,18 @@ user_domain_id = default
 project_domain_id = default
 """ % {"url": KEYSTONE}, auth_strategy="keystone")
     return server.start()
+
+
+def minted_token(user_id, project_id, seconds):
+    """A fernet token made by Keystone's formatter, expiring ``seconds`` from now."""
+    python = KEYSTONE_BASE + "/venv/bin/python"
+    require(os.access(python, os.X_OK), "Keystone's venv (%s)" % python,
+            "bash scripts/servers/keystone.sh install")
+    proc = subprocess.run([python, "-c", MINT_TOKEN, KEYSTONE_BASE + "/etc/keystone.conf",
+                           user_id, project_id, str(seconds)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
 
 
 def tokens():
@@ -124,6 +160,24 @@ def test_members_admins_and_refused_tokens(keystone_api):
     assert api_call(base + p1 + "/volumes", token=revoked)[0] == 401
     # the version documents need no token (the clients discover first)
     assert api_call(keystone_api.url + "/v3/")[0] == 200
+
+
+def test_an_expired_token_is_refused(keystone_api):
+    _, document = issue_token("ember-member1", "member-secret", "ember-p1")
+    user_id, p1 = document["user"]["id"], document["project"]["id"]
+    url = keystone_api.url + "/v3/" + p1 + "/volumes"
+    # the same formatter's token with a future expiry is accepted: only the expiry differs
+    assert api_call(url, token=minted_token(user_id, p1, 600))[0] == 200
+    expired = minted_token(user_id, p1, -60)
+    req = urllib.request.Request(url, headers={"X-Auth-Token": expired})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=60)
+    # keystonemiddleware's refusal, as Cinder answers
+    assert refused.value.code == 401
+    assert refused.value.headers["WWW-Authenticate"] == 'Keystone uri="%s"' % KEYSTONE
+    assert json.loads(refused.value.read()) == {"error": {
+        "code": 401, "title": "Unauthorized",
+        "message": "The request you have made requires authentication."}}
 
 
 @NEEDS_BEGIN
