@@ -20,8 +20,8 @@ LAYERS = [
                 "ember.cbt")),
     ("driver", ("ember.driver", "ember.wrappers", "ember.clients", "ember_")),
 ]
-BASE = ("ember", "ember.errors", "ember.config", "ember.context", "ember.opts",
-        "ember.naming")
+BASE = ("ember", "ember.errors", "ember.config", "ember.config_lint", "ember.context",
+        "ember.opts", "ember.naming")
 OUTSIDE = ("ember.testing", "ember.catalog.migrations")
 
 

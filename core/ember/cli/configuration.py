@@ -53,26 +53,19 @@ class CheckConfig(Lister):
         rows += [("unknown name", WARNING, item.message()) for item in found]
         conf, state = self.app.conf, {}
 
-        def driver_choice():
-            from ember import loader
+        from ember.service import setup
 
-            name = loader.check_choice(conf, allow_testing=os.environ.get(
-                loader.TESTING_ENV) == "1")
-            return "%s (%s)" % (name, loader.distribution_of(name) or "installed")
+        def driver_choice():
+            name = setup.check_driver_choice(conf)
+            return "%s (%s)" % (name, setup.driver_distribution(name) or "installed")
 
         def driver_options():
-            from ember import config, loader
-
-            state["driver"] = loader.load_driver(conf)
-            config.check_values(conf)  # the driver registered its options
+            state["driver"] = setup.load_checked_driver(conf)
             return "every option of %s has a valid value" % state["driver"].name
 
         def sizes():
-            from ember.engine.engine import Engine
-
-            engine = Engine(state["driver"], conf)
             return ("%d-byte objects, %d-byte SHA blocks, %s compression"
-                    % (engine.object_size, engine.block_size, engine.algorithm))
+                    % setup.engine_sizes(state["driver"], conf))
 
         def repository():
             driver = state["driver"]

@@ -136,12 +136,10 @@ class EmberApp(app.App):
     @property
     def service(self):
         if self._service is None:
-            from ember import loader
-            from ember.service import Ember  # imported late: SQLAlchemy, oslo.policy
+            from ember.service import Ember, setup  # imported late: SQLAlchemy, oslo.policy
 
             # a misspelled or test-only backup_driver stops every command before any work
-            loader.check_choice(self.conf,
-                                allow_testing=os.environ.get(loader.TESTING_ENV) == "1")
+            setup.check_driver_choice(self.conf)
             self._service = Ember(self.conf)
         return self._service
 
