@@ -154,7 +154,7 @@ def load_driver(conf, name: str | None = None, *, retry: bool = True) -> Chunked
     requested = name if name is not None else conf.backup_driver
     short = driver_name(requested)
     points = {ep.value: ep for ep in _entry_points() if ep.name == short}
-    if not points:
+    if not points or short not in installed_drivers():
         raise errors.DriverNotFound(_not_installed_message(requested, short))
     if len(points) > 1:
         raise errors.DriverNotFound(
