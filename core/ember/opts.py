@@ -39,6 +39,10 @@ core_opts = [
                help="Seconds the active ember-scheduler holds its lease in the catalogue "
                     "without renewing it; another takes over once it runs out. Keep it "
                     "well above scheduler_interval."),
+    cfg.IntOpt("backup_max_age", default=26 * 3600, min=60,
+               help="Seconds after which a volume's newest available backup is late: the "
+                    "dashboard shows it amber, and red at twice this age. A volume under a "
+                    "backup policy is judged by its policy's schedule instead."),
     cfg.StrOpt("storage_availability_zone", default="nova",
                help="Availability zone of this backup service; part of object-store "
                     "object names (az_<zone>)."),

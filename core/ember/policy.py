@@ -54,6 +54,9 @@ POLICY_GET = "ember:backup_policy:get"
 POLICY_CREATE = "ember:backup_policy:create"
 POLICY_UPDATE = "ember:backup_policy:update"
 POLICY_DELETE = "ember:backup_policy:delete"
+# monitoring (Ember's own)
+METRICS = "ember:metrics"
+DASHBOARD = "ember:dashboard"
 
 _BASE = [
     ("context_is_admin", "role:admin", "Decides what is_admin means."),
@@ -96,6 +99,9 @@ _RULES = [
     (POLICY_CREATE, MEMBER_OR_ADMIN, "Create a backup policy."),
     (POLICY_UPDATE, MEMBER_OR_ADMIN, "Change a backup policy or the volumes it applies to."),
     (POLICY_DELETE, MEMBER_OR_ADMIN, "Delete a backup policy."),
+    (METRICS, ADMIN_API, "Read GET /metrics: every project's volumes, work and workers."),
+    (DASHBOARD, READER_OR_ADMIN, "Open GET /dashboard (a member sees its own project; "
+     "ember:all_projects shows every project)."),
 ]
 
 
