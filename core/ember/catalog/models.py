@@ -187,7 +187,6 @@ class Service(_Timestamps, Base):
     uuid: Mapped[str | None] = mapped_column(sa.String(36), unique=True)
 
 
-<<<<<<< HEAD
 class BackupPolicy(_Timestamps, Base):
     """A backup policy (an Ember extension): when to back up the volumes it applies to,
     when a backup is a full, which restore points to keep, and how much to verify."""
@@ -267,7 +266,8 @@ class Lease(Base):
     holder: Mapped[str] = mapped_column(NAME)
     acquired_at: Mapped[datetime.datetime] = mapped_column(DateTime)
     expires_at: Mapped[datetime.datetime] = mapped_column(DateTime)
-=======
+
+
 class BackupOperation(Base):
     """One run of an operation on a backup (``create``, ``restore``, ``delete``,
     ``verify``): where and when it ran, how far it got, how it ended. Inserted when the
@@ -296,4 +296,3 @@ class BackupOperation(Base):
     done_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
     total_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
     fail_reason: Mapped[str | None] = mapped_column(NAME)
->>>>>>> main
