@@ -116,6 +116,9 @@ class Backup(_Timestamps, _Ownership, Base):
     # Ember only: how the backup read its source (changed extents only, or everything
     # and why), one line for ``show``
     change_tracking: Mapped[str | None] = mapped_column(NAME)
+    # Ember only: exempt from delete and prune until unprotected (like Benji's protect)
+    protected: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False,
+                                            server_default=sa.false())
 
 
 class Quota(_Timestamps, Base):
