@@ -28,8 +28,9 @@ def _duration(text: str) -> Duration:
 
 
 class PruneVolumeBackups(Lister):
-    """Delete the backups no --keep-* rule keeps (restic's forget rules; a kept
-    backup's parents are kept, protected backups are kept)."""
+    """Delete the backups no --keep-* rule keeps (a kept backup's parents are kept).
+
+    restic's forget rules; protected backups and backups in use are kept."""
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -76,8 +77,7 @@ class PruneVolumeBackups(Lister):
 
 
 class ConsolidateVolumeBackup(ShowOne):
-    """Make a new full backup equal to a backup's restore point, from the repository
-    alone (the volume is not read)."""
+    """Make a full backup equal to a backup's restore point (the volume is not read)."""
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
