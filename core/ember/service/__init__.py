@@ -49,6 +49,7 @@ from ember.service.policies import PoliciesMixin
 from ember.service.scheduling import SchedulingMixin
 from ember.service.monitoring import Monitoring
 from ember.service.lifecycle import FORCE_DELETE_WAIT, HAS_DEPENDENTS, BackupLifecycleMixin
+from ember.service.prune import PruneMixin
 from ember.service.queries import BackupQueriesMixin
 from ember.service.quotas import QuotasMixin
 from ember.service.records import RecordsMixin
@@ -64,7 +65,7 @@ __all__ = ["Ember", "Progress", "NO_INCREMENTAL_PARENT", "IN_USE_NEEDS_FORCE",
 
 class Ember(RecoveryMixin, VolumesMixin, BackupCreateMixin, BackupQueriesMixin, RestoreMixin,
             BackupLifecycleMixin, RecordsMixin, QuotasMixin, ServicesMixin, HandoffMixin,
-            RepositoryMixin, PoliciesMixin, SchedulingMixin, ServiceBase):
+            RepositoryMixin, PruneMixin, PoliciesMixin, SchedulingMixin, ServiceBase):
     """Backups, volumes and snapshots of one Ember installation."""
 
     @cached_property
