@@ -282,6 +282,7 @@ class BackupCreateMixin(ServiceBase):
             done = conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
                                       status=BackupStatus.AVAILABLE,
                                       object_count=result.object_count, temp_snapshot_id=None,
+                                      stored_bytes=result.bytes_stored,
                                       **ownership.RELEASE)
             if done:
                 if row.parent_id:
