@@ -117,8 +117,12 @@ def test_each_rule_keeps_what_restic_keeps(points, rules):
         point = by_id[d.id]
         assert ("protected" in d.reasons) == point.protected
         assert ("status %s" % point.status in d.reasons) == (point.status != "available")
-        # kept exactly when some rule, protection, status or a kept child keeps it
-        assert d.keep == bool(d.reasons)
+        # kept exactly when some rule, protection, status or a kept child keeps it; a
+        # failed backup only by protection or a kept child
+        if point.status == "error" and not point.protected:
+            assert d.keep == any(r.startswith("parent of") for r in d.reasons)
+        else:
+            assert d.keep == bool(d.reasons)
         if rules.empty() and point.status == "available":
             assert d.keep
 
@@ -141,6 +145,17 @@ def test_protected_and_busy_backups_pin_their_chains():
     decisions = {d.id: d.reasons for d in plan(points, Rules(last=1), NOW)}
     assert decisions == {"f1": ("parent of i1",), "i1": ("protected",),
                          "f2": ("last 1", "parent of i2"), "i2": ("status creating",)}
+
+
+def test_failed_backups_are_deleted_unless_protected_or_needed():
+    t = [T0 + datetime.timedelta(days=d) for d in range(4)]
+    points = [Point("f1", None, t[0]), Point("e1", "f1", t[1], status="error"),
+              Point("e2", None, t[2], status="error", protected=True),
+              Point("f2", None, t[3])]
+    decisions = {d.id: (d.keep, d.reasons) for d in plan(points, Rules(last=1), NOW)}
+    assert decisions == {"f1": (False, ()), "e1": (False, ("status error",)),
+                         "e2": (True, ("protected", "status error")),
+                         "f2": (True, ("last 1",))}
 
 
 def test_a_consolidated_full_counts_as_newer_than_its_source():

@@ -119,6 +119,9 @@ class Backup(_Timestamps, _Ownership, Base):
     # Ember only: bytes of data objects the backup put into the repository (None when
     # unknown: imported, or made before this was recorded)
     stored_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # Ember only: exempt from delete and prune until unprotected (like Benji's protect)
+    protected: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False,
+                                            server_default=sa.false())
 
     __table_args__ = (sa.Index("ix_backups_volume_summary", "deleted", "volume_id", "status",
                                "data_timestamp"),)

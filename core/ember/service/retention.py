@@ -19,9 +19,10 @@ The rules are restic's ``forget`` (``restic/internal/restic/snapshot_policy.go``
 Ember adds what chains and the catalogue need:
 
 * a ``protected`` backup is kept ("protected");
-* a backup that is not ``available`` (being written, restored, deleted, or failed) is
-  left alone ("status creating"), and so is one taken after ``now`` (clock skew, or
-  finished while the plan was made);
+* a backup being written, restored or deleted is left alone ("status creating"), and
+  so is one taken after ``now`` (clock skew, or finished while the plan was made);
+* a failed backup (``error``: not a restore point, for example a prune or delete that
+  was interrupted) is deleted ("status error") unless something above keeps it;
 * **chains are never broken**: every ancestor of a kept backup is kept ("parent of X").
 
 Public API (stable; the policies scheduler builds on it)::
@@ -45,6 +46,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 AVAILABLE = "available"
+ERROR = "error"
 PERIODS = ("hourly", "daily", "weekly", "monthly", "yearly")
 
 
@@ -198,7 +200,7 @@ def plan(points: Sequence[Point], rules: Rules, now: datetime.datetime) -> list[
     ``points``. Every kept backup's ancestors in ``points`` are kept too."""
     now = _utc(now)
     reasons: dict[str, list[str]] = {p.id: [] for p in points}
-    candidates = []
+    candidates, failed = [], {p.id for p in points if p.status == ERROR and not p.protected}
     for point in points:
         if point.protected:
             reasons[point.id].append("protected")
@@ -213,15 +215,18 @@ def plan(points: Sequence[Point], rules: Rules, now: datetime.datetime) -> list[
             reasons[point.id].append("no rules")
     for pid, why in _restic_reasons(_newest_first(candidates), rules).items():
         reasons[pid].extend(why)
-    _keep_parents(points, reasons)
-    return [Decision(p.id, bool(reasons[p.id]), tuple(reasons[p.id])) for p in points]
+    kept = {pid for pid, why in reasons.items() if why and pid not in failed}
+    kept |= _keep_parents(points, kept, reasons)
+    return [Decision(p.id, p.id in kept, tuple(reasons[p.id])) for p in points]
 
 
-def _keep_parents(points: Sequence[Point], reasons: dict[str, list[str]]) -> None:
-    """Each kept backup's ancestors are kept: "parent of X" (X its nearest kept child)."""
+def _keep_parents(points: Sequence[Point], kept: set[str],
+                  reasons: dict[str, list[str]]) -> set[str]:
+    """The ancestors of the ``kept`` backups, noted "parent of X" (X the nearest kept
+    child)."""
     parent_of = {p.id: p.parent_id for p in points}
     walked: set[str] = set()  # kept ids whose ancestors are all marked already
-    for child in [p.id for p in _newest_first(points) if reasons[p.id]]:
+    for child in [p.id for p in _newest_first(points) if p.id in kept]:
         if child in walked:
             continue
         seen, pid = {child}, parent_of.get(child)
@@ -233,6 +238,7 @@ def _keep_parents(points: Sequence[Point], reasons: dict[str, list[str]]) -> Non
                 break
             walked.add(pid)
             pid, child = parent_of[pid], pid
+    return walked
 
 
 def deletion_order(decisions: Sequence[Decision], points: Sequence[Point]) -> list[str]:
