@@ -129,3 +129,37 @@ def test_a_process_without_workers_to_hand_to_leaves_it_to_a_live_worker(conf, d
         session.execute(sa.update(Service).values(updated_at=utcnow().replace(year=2000)))
     assert service.repair() == [backup]
     assert _row(conf, Backup, backup).status == "error"
+
+
+def test_an_attempt_taken_for_dead_records_nothing_and_removes_its_objects(conf, tmp_path):
+    """A worker cut off long enough to be taken for dead runs on meanwhile: once its
+    backup was started again elsewhere, its final write finds another attempt recorded,
+    changes nothing and removes its own objects (never recorded twice). Being taken for
+    dead while alive needs a network partition, so the other worker's claim is written
+    here by hand, mid-run, exactly as ``RecoveryMixin._redo`` writes it."""
+    from ember import errors
+    from ember.testing.memory import MemoryBackupDriver, MemoryStore
+
+    store = MemoryStore()
+    service = Ember(conf, driver=MemoryBackupDriver(conf, store=store), repair=False)
+    image = tmp_path / "vol.img"
+    image.write_bytes(bytes(range(256)) * 16384)  # 4 MiB: several objects
+    volume = service.create_volume(ADMIN, "v", path=str(image))["id"]
+    backup = service.begin_create_backup(ADMIN, volume)["id"]
+    taken = []
+
+    def taken_over_midway(done, total):
+        if not taken and done:
+            taken.append(done)
+            with service.catalog.session() as session:
+                session.execute(sa.update(Backup).where(Backup.id == backup).values(
+                    owner_host="other", owner_pid=1, service_metadata=None))
+
+    with pytest.raises(errors.BackupCancelled) as exc:
+        service.run_create_backup(ADMIN, backup, progress=taken_over_midway)
+    assert str(exc.value) == (
+        "Backup %s was started again by another worker while this attempt ran (its "
+        "process was taken for dead); this attempt's objects were removed." % backup)
+    row = _row(conf, Backup, backup)
+    assert (row.status, row.owner_host, row.service_metadata) == ("creating", "other", None)
+    assert [n for names in store.containers.values() for n in names] == []
