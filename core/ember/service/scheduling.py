@@ -189,7 +189,7 @@ class SchedulingMixin(ServiceBase):
         if policy.max_chain and length >= policy.max_chain:
             if not policy.consolidate:
                 return False
-            self.consolidate_backup(ctx, newest.id)
+            self._consolidate(ctx, newest.id)
         return True
 
     # --- finishing: prune ---------------------------------------------------------------
@@ -255,6 +255,13 @@ class SchedulingMixin(ServiceBase):
                                     or (b.properties or {}).get(POLICY_KEY) != policy_id)
                     for b in queries.live_backups(session, [volume_id])]
 
+    def _consolidate(self, ctx, backup_id: str) -> dict:
+        consolidate = getattr(self, "consolidate_backup", None)  # ember.service.consolidate
+        if consolidate is None:
+            raise errors.InvalidState("Consolidation is not available in this Ember; set "
+                                      "--no-consolidate on the policy.")
+        return consolidate(ctx, backup_id)
+
     def _consolidate_kept(self, ctx, run_id: str, points, decisions) -> bool:
         """A synthetic full of each incremental kept only for its period (day, week,
         month, year): the full holds the same point and wins the period, so the
@@ -266,7 +273,7 @@ class SchedulingMixin(ServiceBase):
                     and set(decision.reasons) <= set(retention.PERIODS)):
                 continue
             try:
-                full = self.consolidate_backup(ctx, decision.id)
+                full = self._consolidate(ctx, decision.id)
                 self._record(run_id, created=[full["id"]])
                 made = True
             except errors.EmberError as exc:
