@@ -1,14 +1,14 @@
 """indexes that let metrics and the dashboard read backups and operations from indexes
 alone (measured: benchmarks/monitoring_bench.py)
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-05 08:40:00
 """
 from alembic import op
 
-revision = '0006'
-down_revision = '0005'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
