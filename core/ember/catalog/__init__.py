@@ -132,8 +132,10 @@ class Catalog:
         Raises ConfigError, changing nothing, when the database is not Ember's (see
         :mod:`ember.catalog.schema`), or is behind and ``auto`` is off."""
         try:
-            if schema.read_state(self.engine).at_head:
+            state = schema.read_state(self.engine)
+            if state.at_head:
                 return
+            self._refuse_foreign(state)  # before the lock: someone else's file stays untouched
             with schemalock.held(self.engine):
                 state = schema.read_state(self.engine)  # the lock's previous holder may
                 if not state.at_head:                  # have done the work meanwhile
@@ -155,19 +157,30 @@ class Catalog:
         revisions = schema.read_state(self.engine).revisions
         return ",".join(revisions) if revisions else None
 
-    def _upgrade(self, state: schema.SchemaState, auto: bool) -> None:
-        from alembic import command  # imported late: most opens need no migration
-        from alembic.config import Config
-        from alembic.script import ScriptDirectory
+    @staticmethod
+    def _alembic_config():
+        from alembic.config import Config  # imported late: most opens need no migration
 
         cfg = Config()
         cfg.set_main_option("script_location", "ember.catalog:migrations")
-        known = {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}
+        return cfg
+
+    def _refuse_foreign(self, state: schema.SchemaState) -> None:
+        from alembic.script import ScriptDirectory
+
+        known = {rev.revision for rev in
+                 ScriptDirectory.from_config(self._alembic_config()).walk_revisions()}
         reason = schema.refusal(state, known, self.where)
         if reason:
             raise errors.ConfigError(reason)
+
+    def _upgrade(self, state: schema.SchemaState, auto: bool) -> None:
+        from alembic import command
+
+        self._refuse_foreign(state)
         if not auto:
             raise errors.ConfigError(schema.behind(state, self.where))
+        cfg = self._alembic_config()
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
