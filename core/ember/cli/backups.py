@@ -158,9 +158,8 @@ class RestoreVolumeBackup(ShowOne):
                  "given the name of the volume that was backed up, so two volumes may share "
                  "that name.")
         parser.add_argument("--force", action="store_true", default=False,
-                            help="Restore onto an existing volume (accepted as "
-                                 "OpenStackClient spells it; an existing volume is "
-                                 "overwritten with or without it, as in Cinder's guide)")
+                            help="Restore onto an existing volume, overwriting it (refused "
+                                 "without it, as OpenStackClient refuses)")
         _async_option(parser, "restore")
         return parser
 
@@ -172,6 +171,10 @@ class RestoreVolumeBackup(ShowOne):
                 target = self.service.get_volume(self.context, parsed_args.volume)["id"]
             except errors.NotFound:
                 name = parsed_args.volume  # not a volume: the name of a new one
+            if target is not None and not parsed_args.force:  # OpenStackClient's words
+                raise errors.InvalidInput(
+                    "Volume '%s' already exists; if you want to restore the backup to it "
+                    "you need to specify the '--force' option" % parsed_args.volume)
         if dispatcher is not None:
             try:
                 begun = self.service.submit_restore(
@@ -232,6 +235,12 @@ class SetVolumeBackup(Command):
         parser.add_argument("--property", metavar="<key=value>", dest="properties",
                             action=KeyValueAction, help="Property to add or change "
                                                         "(repeatable)")
+        protect = parser.add_mutually_exclusive_group()
+        protect.add_argument("--protect", dest="protected", action="store_true",
+                             default=None, help="Protect the backup: delete and prune "
+                                                "leave it (Ember only)")
+        protect.add_argument("--no-protect", dest="protected", action="store_false",
+                             help="Unprotect the backup")
         return parser
 
     def act(self, parsed_args):
@@ -239,10 +248,11 @@ class SetVolumeBackup(Command):
             self.service.reset_backup_status(self.context, parsed_args.backup,
                                              parsed_args.state)
         a = parsed_args
-        if a.name is not None or a.description is not None or a.properties or a.no_property:
+        if (a.name is not None or a.description is not None or a.properties or a.no_property
+                or a.protected is not None):
             self.service.update_backup(self.context, a.backup, name=a.name,
                                        description=a.description, properties=a.properties,
-                                       no_property=a.no_property)
+                                       no_property=a.no_property, protected=a.protected)
 
 
 class UnsetVolumeBackup(Command):

@@ -14,7 +14,8 @@ snapshots), ``backups`` (create), ``queries`` (show, list, chains), ``restore``,
 ``lifecycle`` (delete, update, reset-state), ``records`` (export, import) and
 ``quotas`` (quota sets, the backup quota check), ``services`` (the services table) and
 ``handoff`` (begun work handed to ``ember-backup`` workers: ownership, routing) and
-``repository`` (verify, scan). Nothing outside ``ember.service`` and ``ember.catalog``
+``repository`` (verify, scan), ``policies`` (backup policies) and ``scheduling`` (what
+``ember-scheduler`` does on each pass). Nothing outside ``ember.service`` and ``ember.catalog``
 writes catalogue rows.
 
 Create, restore and delete each come in two public steps, so a caller (the HTTP API)
@@ -42,10 +43,16 @@ foreground, as the CLI uses them.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from ember.service.backups import IN_USE_NEEDS_FORCE, NO_INCREMENTAL_PARENT, BackupCreateMixin
 from ember.service.base import Progress, ServiceBase
 from ember.service.handoff import HandoffMixin
+from ember.service.policies import PoliciesMixin
+from ember.service.scheduling import SchedulingMixin
+from ember.service.monitoring import Monitoring
 from ember.service.lifecycle import FORCE_DELETE_WAIT, HAS_DEPENDENTS, BackupLifecycleMixin
+from ember.service.prune import PruneMixin
 from ember.service.queries import BackupQueriesMixin
 from ember.service.quotas import QuotasMixin
 from ember.service.records import RecordsMixin
@@ -62,7 +69,7 @@ __all__ = ["Ember", "Progress", "NO_INCREMENTAL_PARENT", "IN_USE_NEEDS_FORCE",
 
 class Ember(RecoveryMixin, VolumesMixin, BackupCreateMixin, BackupQueriesMixin, RestoreMixin,
             BackupLifecycleMixin, RecordsMixin, QuotasMixin, ServicesMixin, HandoffMixin,
-            RepositoryMixin, ServiceBase):
+            RepositoryMixin, PruneMixin, PoliciesMixin, SchedulingMixin, ServiceBase):
     """Backups, volumes and snapshots of one Ember installation."""
 
     def submit_create_backup(self, ctx, volume_ref, *, dispatcher, **options) -> dict:
@@ -80,3 +87,8 @@ class Ember(RecoveryMixin, VolumesMixin, BackupCreateMixin, BackupQueriesMixin, 
         """Begin a delete and hand it to ``dispatcher`` (unless the backup's own running
         process finishes it); returns what it began."""
         return submit.submit_delete(self, ctx, ref, dispatcher=dispatcher, force=force)
+
+    @cached_property
+    def monitoring(self) -> Monitoring:
+        """Reads for ``GET /metrics`` and ``GET /dashboard`` (``ember.service.monitoring``)."""
+        return Monitoring(self.catalog, self.policy, self.conf)

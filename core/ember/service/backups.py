@@ -78,7 +78,7 @@ class BackupCreateMixin(ServiceBase):
                       if incremental else None)
             if container:  # never write among another project's objects
                 tenancy.refuse_foreign_container(session, container, volume.project_id)
-            now = utcnow()
+            now = self.clock()
             if snap is not None:
                 claimed = conditional_update(session, Snapshot, snap.id,
                                              [SnapshotStatus.AVAILABLE],
@@ -282,6 +282,7 @@ class BackupCreateMixin(ServiceBase):
             done = conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
                                       status=BackupStatus.AVAILABLE,
                                       object_count=result.object_count, temp_snapshot_id=None,
+                                      stored_bytes=result.bytes_stored,
                                       **ownership.RELEASE)
             if done:
                 if row.parent_id:
