@@ -37,8 +37,10 @@ def _gunicorn(conf, app_factory):
 
     class EmberApi(BaseApplication):
         def load_config(self):
-            self.cfg.set("bind", "%s:%d" % (conf.osapi_volume_listen,
-                                            conf.osapi_volume_listen_port))
+            binds = ["%s:%d" % (conf.osapi_volume_listen, conf.osapi_volume_listen_port)]
+            if conf.metrics_listen_port:  # GET /metrics without a token (ember.api.pages)
+                binds.append("%s:%d" % (conf.metrics_listen, conf.metrics_listen_port))
+            self.cfg.set("bind", binds)
             self.cfg.set("workers", conf.osapi_volume_workers or os.cpu_count() or 1)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", 4)
@@ -66,6 +68,9 @@ def main(argv=None) -> int:
             raise errors.ConfigError("auth_strategy = keystone needs [keystone_authtoken] "
                                      "www_authenticate_uri and auth_url; set them, or "
                                      "auth_strategy = noauth for a private single host.")
+        from ember.service import manage
+
+        manage.open_catalogue(conf)  # migrated once here, before the processes fork
     except errors.EmberError as exc:
         print("ember-api: %s" % exc, file=sys.stderr)
         return 1
@@ -73,7 +78,9 @@ def main(argv=None) -> int:
     def app_factory():
         from ember.api.app import make_app
 
-        return make_app(conf)
+        app = make_app(conf)
+        logging.getLogger(__name__).info("ember-api process %d is serving", os.getpid())
+        return app
 
     _gunicorn(conf, app_factory).run()
     return 0

@@ -116,6 +116,22 @@ class Backup(_Timestamps, _Ownership, Base):
     # Ember only: how the backup read its source (changed extents only, or everything
     # and why), one line for ``show``
     change_tracking: Mapped[str | None] = mapped_column(NAME)
+    # Ember only: bytes of data objects the backup put into the repository (None when
+    # unknown: imported, or made before this was recorded)
+    stored_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # Ember only: exempt from delete and prune until unprotected (like Benji's protect)
+    protected: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False,
+                                            server_default=sa.false())
+
+    __table_args__ = (
+        # metrics and the dashboard read these alone (covering), never the table
+        sa.Index("ix_backups_volume_summary", "deleted", "volume_id", "status",
+                 "data_timestamp", "parent_id", "project_id", "stored_bytes", "created_at"),
+        sa.Index("ix_backups_container_usage", "deleted", "container", "stored_bytes",
+                 "object_count"),
+        sa.Index("ix_backups_created_at", "created_at"),
+        sa.Index("ix_backups_deleted_at", "deleted_at"),
+    )
 
 
 class Quota(_Timestamps, Base):
@@ -179,3 +195,115 @@ class Service(_Timestamps, Base):
     frozen: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False)
     cluster_name: Mapped[str | None] = mapped_column(NAME)
     uuid: Mapped[str | None] = mapped_column(sa.String(36), unique=True)
+
+
+class BackupPolicy(_Timestamps, Base):
+    """A backup policy (an Ember extension): when to back up the volumes it applies to,
+    when a backup is a full, which restore points to keep, and how much to verify."""
+
+    __tablename__ = "backup_policies"
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(NAME, index=True)
+    user_id: Mapped[str | None] = mapped_column(NAME)
+    name: Mapped[str] = mapped_column(NAME)
+    description: Mapped[str | None] = mapped_column(NAME)
+    schedule: Mapped[str] = mapped_column(NAME)  # cron syntax (croniter)
+    full_every: Mapped[int | None] = mapped_column(sa.Integer)
+    max_chain: Mapped[int | None] = mapped_column(sa.Integer)
+    retention: Mapped[dict] = mapped_column(sa.JSON, default=dict)  # keep_* rules
+    consolidate: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False)
+    verify_schedule: Mapped[str | None] = mapped_column(NAME)
+    verify_percent: Mapped[int | None] = mapped_column(sa.Integer)
+    force: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False)
+    # the project's default: applies to every volume of the project no policy names
+    project_default: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False)
+    enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True, nullable=False)
+    # the newest schedule time already handled (None: never run, due at once)
+    backed_up_for: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    verified_for: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+
+
+class BackupPolicyVolume(Base):
+    """A volume a policy applies to by name; a volume is in at most one policy."""
+
+    __tablename__ = "backup_policy_volumes"
+
+    volume_id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    policy_id: Mapped[str] = mapped_column(UUID, index=True)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class BackupPolicyRun(Base):
+    """One run of a policy by the scheduler: what it created, pruned and verified, and
+    what failed and why (lists of ids and of one-line reasons)."""
+
+    __tablename__ = "backup_policy_runs"
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    policy_id: Mapped[str] = mapped_column(UUID, index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))  # backup | verify
+    scheduled_for: Mapped[datetime.datetime] = mapped_column(DateTime)
+    started_at: Mapped[datetime.datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(sa.String(16))  # running | done | failed
+    host: Mapped[str | None] = mapped_column(NAME)
+    created: Mapped[list] = mapped_column(sa.JSON, default=list)
+    pruned: Mapped[list] = mapped_column(sa.JSON, default=list)
+    verified: Mapped[list] = mapped_column(sa.JSON, default=list)
+    failures: Mapped[list] = mapped_column(sa.JSON, default=list)
+
+
+class BackupVerification(Base):
+    """When a backup's own objects were last read and checked (for the rotation of a
+    policy's partial verification: the least recently checked are read first)."""
+
+    __tablename__ = "backup_verifications"
+
+    backup_id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    verified_at: Mapped[datetime.datetime] = mapped_column(DateTime)
+    damaged: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False)
+    detail: Mapped[str | None] = mapped_column(NAME)
+
+
+class Lease(Base):
+    """A named lease (``scheduler``): held by one process until ``expires_at``; taken
+    and renewed by conditional UPDATEs, so of two contenders exactly one holds it."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(NAME)
+    acquired_at: Mapped[datetime.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime.datetime] = mapped_column(DateTime)
+
+
+class BackupOperation(Base):
+    """One run of an operation on a backup (``create``, ``restore``, ``delete``,
+    ``verify``): where and when it ran, how far it got, how it ended. Inserted when the
+    run starts (``running``), its progress refreshed while it runs, closed once
+    (``succeeded``, ``failed`` or ``cancelled``). Metrics and the dashboard read it; a
+    ``running`` row whose backup left its working status is work that died."""
+
+    __tablename__ = "backup_operations"
+    __table_args__ = (
+        sa.Index("ix_backup_operations_volume", "kind", "status", "volume_id", "finished_at"),
+        sa.Index("ix_backup_operations_project", "project_id", "id"),
+        sa.Index("ix_backup_operations_outcome", "status", "kind", "duration_seconds",
+                 "total_bytes"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    backup_id: Mapped[str] = mapped_column(UUID, index=True)
+    volume_id: Mapped[str | None] = mapped_column(UUID)  # the backup's volume
+    project_id: Mapped[str | None] = mapped_column(NAME)
+    host: Mapped[str | None] = mapped_column(NAME)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    started_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    duration_seconds: Mapped[float | None] = mapped_column(sa.Float)
+    done_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    total_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    fail_reason: Mapped[str | None] = mapped_column(NAME)

@@ -14,7 +14,8 @@ snapshots), ``backups`` (create), ``queries`` (show, list, chains), ``restore``,
 ``lifecycle`` (delete, update, reset-state), ``records`` (export, import) and
 ``quotas`` (quota sets, the backup quota check), ``services`` (the services table) and
 ``handoff`` (begun work handed to ``ember-backup`` workers: ownership, routing) and
-``repository`` (verify, scan). Nothing outside ``ember.service`` and ``ember.catalog``
+``repository`` (verify, scan), ``policies`` (backup policies) and ``scheduling`` (what
+``ember-scheduler`` does on each pass). Nothing outside ``ember.service`` and ``ember.catalog``
 writes catalogue rows.
 
 Create, restore and delete each come in two public steps, so a caller (the HTTP API)
@@ -33,16 +34,25 @@ can answer at once and have the work run elsewhere:
   otherwise it changes nothing and raises ``InvalidState``, so a refusal is always safe
   and an id delivered twice runs once.
 
-``create_backup``, ``restore_backup`` and ``delete_backup`` are begin then run in the
+An entry point never sequences the two steps itself: ``submit_create_backup``,
+``submit_restore`` and ``submit_delete`` begin and hand the ids to the ``Dispatcher`` the
+entry point chose (``ember.service.submit``, ``ember.service.dispatch``);
+``create_backup``, ``restore_backup`` and ``delete_backup`` begin then run in the
 foreground, as the CLI uses them.
 """
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from ember.service.backups import IN_USE_NEEDS_FORCE, NO_INCREMENTAL_PARENT, BackupCreateMixin
 from ember.service.base import Progress, ServiceBase
 from ember.service.handoff import HandoffMixin
+from ember.service.policies import PoliciesMixin
+from ember.service.scheduling import SchedulingMixin
+from ember.service.monitoring import Monitoring
 from ember.service.lifecycle import FORCE_DELETE_WAIT, HAS_DEPENDENTS, BackupLifecycleMixin
+from ember.service.prune import PruneMixin
 from ember.service.queries import BackupQueriesMixin
 from ember.service.quotas import QuotasMixin
 from ember.service.records import RecordsMixin
@@ -50,6 +60,7 @@ from ember.service.recovery import RecoveryMixin
 from ember.service.repository import RepositoryMixin
 from ember.service.restore import RestoreMixin
 from ember.service.services import ServicesMixin
+from ember.service import submit
 from ember.service.volumes import VolumesMixin
 
 __all__ = ["Ember", "Progress", "NO_INCREMENTAL_PARENT", "IN_USE_NEEDS_FORCE",
@@ -58,5 +69,26 @@ __all__ = ["Ember", "Progress", "NO_INCREMENTAL_PARENT", "IN_USE_NEEDS_FORCE",
 
 class Ember(RecoveryMixin, VolumesMixin, BackupCreateMixin, BackupQueriesMixin, RestoreMixin,
             BackupLifecycleMixin, RecordsMixin, QuotasMixin, ServicesMixin, HandoffMixin,
-            RepositoryMixin, ServiceBase):
+            RepositoryMixin, PruneMixin, PoliciesMixin, SchedulingMixin, ServiceBase):
     """Backups, volumes and snapshots of one Ember installation."""
+
+    def submit_create_backup(self, ctx, volume_ref, *, dispatcher, **options) -> dict:
+        """Begin a backup and hand it to ``dispatcher``; returns the ``creating`` backup."""
+        return submit.submit_create_backup(self, ctx, volume_ref, dispatcher=dispatcher,
+                                           **options)
+
+    def submit_restore(self, ctx, backup_ref, volume_ref=None, *, dispatcher, name=None,
+                       force=False) -> dict:
+        """Begin a restore and hand it to ``dispatcher``; returns what it began."""
+        return submit.submit_restore(self, ctx, backup_ref, volume_ref,
+                                     dispatcher=dispatcher, name=name, force=force)
+
+    def submit_delete(self, ctx, ref, *, dispatcher, force=False) -> dict:
+        """Begin a delete and hand it to ``dispatcher`` (unless the backup's own running
+        process finishes it); returns what it began."""
+        return submit.submit_delete(self, ctx, ref, dispatcher=dispatcher, force=force)
+
+    @cached_property
+    def monitoring(self) -> Monitoring:
+        """Reads for ``GET /metrics`` and ``GET /dashboard`` (``ember.service.monitoring``)."""
+        return Monitoring(self.catalog, self.policy, self.conf)

@@ -18,10 +18,11 @@ import sqlalchemy as sa
 from ember import errors
 from ember import policy as rules
 from ember.catalog import Catalog, ownership, views
-from ember.catalog.models import Backup, Snapshot, Volume
+from ember.catalog.models import Backup, Snapshot, Volume, utcnow
 from ember.hooks import Hooks, plugin_manager
 from ember.notifications import Notifications
 from ember.policy import Policy
+from ember.service.operations import OperationLog
 from ember.progress import ProgressReporter, progress_view
 
 Progress = Callable[[int, int], None]
@@ -43,19 +44,25 @@ def chain_member(row: Backup):
 class ServiceBase:
     """Constructor and shared helpers of the service facade."""
 
-    def __init__(self, conf, *, catalog=None, driver=None, repair=True, hooks=None):
+    def __init__(self, conf, *, catalog=None, driver=None, repair=True, hooks=None,
+                 clock=None):
         """Open (and migrate) the catalogue named by ``[database] connection``; the
         driver is loaded lazily on first use unless ``driver`` is given. With ``repair``
         (the default) rows left behind by crashed processes are repaired first.
         ``hooks`` (an ``ember.hooks.Hooks``) receives lifecycle and progress events;
         the default loads the ``ember.hooks`` entry points plus the built-in OpenStack
-        notifications (``ember.notifications``; off unless configured)."""
+        notifications (``ember.notifications``; off unless configured). ``clock`` (naive
+        UTC now) dates new backups and the scheduler's passes; tests inject one."""
         self.conf = conf
+        self.clock = clock or utcnow
         self.catalog = catalog if catalog is not None else Catalog.open(conf)
         self.policy = Policy(conf)
         self._driver = driver
         self.hooks = (hooks if hooks is not None
                       else Hooks(plugin_manager(Notifications(conf))))
+        # every run is recorded for metrics and the dashboard, whoever else listens
+        self.operation_log = OperationLog(self.catalog, conf.host)
+        self.hooks.pm.register(self.operation_log)
         if repair:
             self.repair()
 
