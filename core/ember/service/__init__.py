@@ -46,6 +46,7 @@ from ember.service.base import Progress, ServiceBase
 from ember.service.handoff import HandoffMixin
 from ember.service.monitoring import Monitoring
 from ember.service.lifecycle import FORCE_DELETE_WAIT, HAS_DEPENDENTS, BackupLifecycleMixin
+from ember.service.consolidate import ConsolidateMixin
 from ember.service.prune import PruneMixin
 from ember.service.queries import BackupQueriesMixin
 from ember.service.quotas import QuotasMixin
@@ -62,7 +63,7 @@ __all__ = ["Ember", "Progress", "NO_INCREMENTAL_PARENT", "IN_USE_NEEDS_FORCE",
 
 class Ember(RecoveryMixin, VolumesMixin, BackupCreateMixin, BackupQueriesMixin, RestoreMixin,
             BackupLifecycleMixin, RecordsMixin, QuotasMixin, ServicesMixin, HandoffMixin,
-            RepositoryMixin, PruneMixin, ServiceBase):
+            RepositoryMixin, PruneMixin, ConsolidateMixin, ServiceBase):
     """Backups, volumes and snapshots of one Ember installation."""
 
     @cached_property
