@@ -32,6 +32,13 @@ core_opts = [
     cfg.IntOpt("service_down_time", default=60, min=1,
                help="A service whose last heartbeat is older than this many seconds is "
                     "shown down."),
+    cfg.IntOpt("scheduler_interval", default=20, min=1,
+               help="Seconds between two passes of ember-scheduler over the backup "
+                    "policies (and between renewals of its lease)."),
+    cfg.IntOpt("scheduler_lease_time", default=90, min=2,
+               help="Seconds the active ember-scheduler holds its lease in the catalogue "
+                    "without renewing it; another takes over once it runs out. Keep it "
+                    "well above scheduler_interval."),
     cfg.IntOpt("backup_max_age", default=26 * 3600, min=60,
                help="Seconds after which a volume's newest available backup is late: the "
                     "dashboard shows it amber, and red at twice this age. A volume under a "

@@ -78,7 +78,7 @@ class BackupCreateMixin(ServiceBase):
                       if incremental else None)
             if container:  # never write among another project's objects
                 tenancy.refuse_foreign_container(session, container, volume.project_id)
-            now = utcnow()
+            now = self.clock()
             if snap is not None:
                 claimed = conditional_update(session, Snapshot, snap.id,
                                              [SnapshotStatus.AVAILABLE],
