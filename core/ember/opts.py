@@ -79,6 +79,16 @@ backup_opts = [
                help="Backups and restores an ember-backup worker runs at once (0 = "
                     "unlimited); a worker running this many takes no more work until one "
                     "ends."),
+    cfg.BoolOpt("backup_retry_dead_work", default=True,
+                help="A backup or restore whose ember-backup worker died is started again "
+                     "from the beginning on a live worker that can reach its volume (the "
+                     "dead attempt's objects removed first; fail_reason records each "
+                     "attempt). When False, or after backup_retry_dead_work_attempts "
+                     "attempts, it ends as Cinder ends it: a backup in error, a restore "
+                     "with its volume error_restoring."),
+    cfg.IntOpt("backup_retry_dead_work_attempts", default=3, min=1,
+               help="Attempts a backup or restore gets in all when its workers die "
+                    "(backup_retry_dead_work)."),
     cfg.BoolOpt("backup_use_same_host", default=False,
                 help="Send the backups and restores of every volume to the ember-backup "
                      "worker of the volume's own host, even when the volume lies under "

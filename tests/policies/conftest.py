@@ -70,3 +70,9 @@ def service(conf, store, clock):
 @pytest.fixture
 def inline(service):
     return InlineDispatcher(service)
+
+
+@pytest.fixture
+def inline_for():
+    """InlineDispatcher for another service."""
+    return InlineDispatcher
