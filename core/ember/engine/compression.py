@@ -77,12 +77,14 @@ ISAL_LEVELS = {1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 6: 3}
 
 #: zlib levels at or below this one are "fast": a piece whose first 64 KiB does not
 #: compress is stored whole without looking further (``looks_incompressible``). Above it
-#: (the default 6) a piece is judged in ``SPAN``-byte spans by a ``SPAN_SAMPLE``-byte
-#: sample each, so a piece that starts with random bytes and goes on with text is still
-#: compressed: on a volume of interleaved data the whole-piece sample stored 27 % more
-#: than Cinder's zlib, the spans 1 % more, for the same CPU (docs/performance.md).
+#: (the default 6) a piece of more than ``WHOLE_MAX`` bytes is judged in ``SPAN``-byte
+#: spans, each stored only when its first and its last ``SPAN_SAMPLE`` bytes both look
+#: incompressible, so a piece that starts with random bytes and goes on with text is
+#: still compressed: on a volume of interleaved data the whole-piece sample stored 27 %
+#: more than Cinder's zlib, the spans 1 % more, for the same CPU (docs/performance.md).
+#: Smaller pieces (an incremental's changed runs) are deflated whole, as Cinder does.
 FAST_LEVEL_MAX = 3
-SPAN, SPAN_SAMPLE = 16384, 1024
+SPAN, SPAN_SAMPLE, WHOLE_MAX = 32768, 1024, 256 << 10
 
 
 def samples_pieces(codec: str, level: int) -> bool:
@@ -179,7 +181,7 @@ def deflate_piece(piece, level: int, last: bool, stored: bool = False) -> bytes:
     if not last and not stored and len(piece) and not any(memoryview(piece)[:1]) \
             and _is_zero(piece):
         return _deflated_zeros(len(piece), level)
-    if stored or level <= FAST_LEVEL_MAX or len(piece) <= SPAN:
+    if stored or level <= FAST_LEVEL_MAX or len(piece) <= WHOLE_MAX:
         c = _raw_deflater(0 if stored else level)
         return c.compress(piece) + c.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
     spans = _spans(memoryview(piece).cast("B"))
@@ -193,12 +195,13 @@ def deflate_piece(piece, level: int, last: bool, stored: bool = False) -> bytes:
 
 def _spans(view) -> list:
     """``[start, end, incompressible]`` runs of ``view``: each ``SPAN`` judged by its
-    first ``SPAN_SAMPLE`` bytes, neighbours of one kind merged (one deflate run each,
-    so compressible data keeps its window across spans)."""
+    first and last ``SPAN_SAMPLE`` bytes, neighbours of one kind merged (one deflate
+    run each, so compressible data keeps its window across spans)."""
     spans: list = []
     for start in range(0, len(view), SPAN):
         end = min(start + SPAN, len(view))
-        raw = looks_incompressible(view[start:start + SPAN_SAMPLE])
+        raw = looks_incompressible(view[start:start + SPAN_SAMPLE]) \
+            and looks_incompressible(view[max(start, end - SPAN_SAMPLE):end])
         if spans and spans[-1][2] == raw:
             spans[-1][1] = end
         else:
