@@ -77,12 +77,13 @@ ISAL_LEVELS = {1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 6: 3}
 
 #: zlib levels at or below this one are "fast": a piece whose first 64 KiB does not
 #: compress is stored whole without looking further (``looks_incompressible``). Above it
-#: (the default 6) a piece of more than ``WHOLE_MAX`` bytes is judged in ``SPAN``-byte
-#: spans, each stored only when its first and its last ``SPAN_SAMPLE`` bytes both look
-#: incompressible, so a piece that starts with random bytes and goes on with text is
-#: still compressed: on a volume of interleaved data the whole-piece sample stored 27 %
-#: more than Cinder's zlib, the spans 1 % more, for the same CPU (docs/performance.md).
-#: Smaller pieces (an incremental's changed runs) are deflated whole, as Cinder does.
+#: (the default 6) such a piece of more than ``WHOLE_MAX`` bytes is judged in
+#: ``SPAN``-byte spans, each stored only when its first and its last ``SPAN_SAMPLE``
+#: bytes both look incompressible, so a piece that starts with random bytes and goes on
+#: with text is still compressed: on a volume of interleaved data the whole-piece sample
+#: stored 27 % more than Cinder's zlib, the spans 1 % more, for the same CPU
+#: (docs/performance.md). Every other piece is deflated whole, as Cinder does (the
+#: deflater stores the blocks that do not compress).
 FAST_LEVEL_MAX = 3
 SPAN, SPAN_SAMPLE, WHOLE_MAX = 32768, 1024, 256 << 10
 
@@ -181,9 +182,11 @@ def deflate_piece(piece, level: int, last: bool, stored: bool = False) -> bytes:
     if not last and not stored and len(piece) and not any(memoryview(piece)[:1]) \
             and _is_zero(piece):
         return _deflated_zeros(len(piece), level)
-    if stored or level <= FAST_LEVEL_MAX or len(piece) <= WHOLE_MAX:
+    if stored or level <= FAST_LEVEL_MAX or len(piece) <= WHOLE_MAX \
+            or not looks_incompressible(piece):
         c = _raw_deflater(0 if stored else level)
         return c.compress(piece) + c.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+    # the piece starts incompressible: store what is, compress what follows and is not
     spans = _spans(memoryview(piece).cast("B"))
     out = []
     for i, (start, end, raw) in enumerate(spans):
