@@ -138,6 +138,15 @@ database_opts = [
                sample_default="sqlite:///$state_path/ember.sqlite",
                help="SQLAlchemy URL of the catalogue. Default: SQLite (WAL) at "
                     "$state_path/ember.sqlite. PostgreSQL and MariaDB/MySQL work too."),
+    cfg.IntOpt("db_max_retries", default=20, min=-1,
+               help="How many times a write that takes a row out of a busy status (a "
+                    "backup, restore or delete ending) is tried again while the database "
+                    "cannot be reached; -1: without end. After that the row is handed to "
+                    "crash repair."),
+    cfg.FloatOpt("db_retry_interval", default=1.0, min=0.01,
+                 help="Seconds before the first retry of such a write; doubled each time."),
+    cfg.FloatOpt("db_max_retry_interval", default=10.0, min=0.01,
+                 help="The longest wait between two retries of such a write."),
 ]
 
 
