@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Callable, ClassVar, Iterable, Optional
 
 from ember import naming
-from ember.errors import PermanentDriverError
+from ember.errors import PermanentDriverError, TransientDriverError
 
 POSIX_PREFIX = "posix"
 OBJECT_STORE_PREFIX = "object_store"
@@ -215,16 +215,40 @@ class PipedObjectWriter(ObjectWriter):
             pass
 
 
+def short_read_error(what: str, got: int, length: int) -> TransientDriverError:
+    """The error of a download of ``what`` (e.g. "Swift object X in container C at URL")
+    that ended after ``got`` of the ``length`` bytes its server declared (Content-Length):
+    the connection was cut; the object is not short, the read is."""
+    return TransientDriverError(
+        "the download of %s ended after %d of the %d bytes the server declared; the "
+        "connection was cut, retry the operation" % (what, got, length))
+
+
 class IterReader(io.RawIOBase):
     """A read-only file over an iterable of byte chunks (a streamed download), with
-    ``on_close`` run once when it is closed (to release the connection)."""
+    ``on_close`` run once when it is closed (to release the connection).
 
-    def __init__(self, chunks: Iterable[bytes], on_close: Optional[Callable[[], None]] = None):
+    ``length`` is the size the server declared for the stream: if the chunks end before
+    it (or run past it), the read raises ``short_read_error(what, ...)`` instead of
+    returning a short object, so a cut connection never looks like the end of a file."""
+
+    def __init__(self, chunks: Iterable[bytes], on_close: Optional[Callable[[], None]] = None,
+                 length: Optional[int] = None, what: str = "an object"):
         super().__init__()
         self._chunks, self._rest, self._on_close = iter(chunks), memoryview(b""), on_close
+        self._length, self._what, self._got = length, what, 0
 
     def readable(self) -> bool:
         return True
+
+    def _next_chunk(self) -> Optional[memoryview]:
+        chunk = next(self._chunks, None)
+        got = self._got + len(chunk or b"")
+        if self._length is not None and (got > self._length or
+                                         chunk is None and got < self._length):
+            raise short_read_error(self._what, got, self._length)
+        self._got = got
+        return None if chunk is None else memoryview(chunk)
 
     def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes (all that is left if ``n`` < 0), short only at the end;
@@ -232,10 +256,10 @@ class IterReader(io.RawIOBase):
         parts, want = [], n if n is not None and n >= 0 else None
         while want is None or want > 0:
             if not self._rest:
-                chunk = next(self._chunks, None)
+                chunk = self._next_chunk()
                 if chunk is None:
                     break
-                self._rest = memoryview(chunk)
+                self._rest = chunk
             take = len(self._rest) if want is None else min(want, len(self._rest))
             parts.append(self._rest[:take])
             self._rest = self._rest[take:]

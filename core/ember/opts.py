@@ -32,6 +32,10 @@ core_opts = [
     cfg.IntOpt("service_down_time", default=60, min=1,
                help="A service whose last heartbeat is older than this many seconds is "
                     "shown down."),
+    cfg.IntOpt("backup_max_age", default=26 * 3600, min=60,
+               help="Seconds after which a volume's newest available backup is late: the "
+                    "dashboard shows it amber, and red at twice this age. A volume under a "
+                    "backup policy is judged by its policy's schedule instead."),
     cfg.StrOpt("storage_availability_zone", default="nova",
                help="Availability zone of this backup service; part of object-store "
                     "object names (az_<zone>)."),

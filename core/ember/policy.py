@@ -48,6 +48,9 @@ QUOTA_SHOW = "volume_extension:quotas:show"
 QUOTA_UPDATE = "volume_extension:quotas:update"
 QUOTA_DELETE = "volume_extension:quotas:delete"
 SERVICE_LIST = "volume_extension:services:index"
+# monitoring (Ember's own)
+METRICS = "ember:metrics"
+DASHBOARD = "ember:dashboard"
 
 _BASE = [
     ("context_is_admin", "role:admin", "Decides what is_admin means."),
@@ -85,6 +88,9 @@ _RULES = [
     (QUOTA_UPDATE, ADMIN_API, "Set a project's quotas."),
     (QUOTA_DELETE, ADMIN_API, "Reset a project's quotas to the defaults."),
     (SERVICE_LIST, ADMIN_API, "List the backup services."),
+    (METRICS, ADMIN_API, "Read GET /metrics: every project's volumes, work and workers."),
+    (DASHBOARD, READER_OR_ADMIN, "Open GET /dashboard (a member sees its own project; "
+     "ember:all_projects shows every project)."),
 ]
 
 

@@ -73,3 +73,18 @@ def test_iter_reader_reads_exact_sizes_and_closes_once():
     reader.close()
     assert closed == [1]
     assert IterReader(iter([b"xy", b"z"])).read() == b"xyz"
+
+
+def test_iter_reader_that_ends_before_its_declared_length_raises():
+    from ember.errors import TransientDriverError
+
+    reader = IterReader(iter([b"ab", b"cd"]), length=10, what="object x at here")
+    assert reader.read(3) == b"abc"
+    with pytest.raises(TransientDriverError) as exc:
+        reader.read()
+    assert str(exc.value) == ("the download of object x at here ended after 4 of the 10 "
+                              "bytes the server declared; the connection was cut, retry "
+                              "the operation")
+    assert IterReader(iter([b"ab", b"cd"]), length=4).read() == b"abcd"
+    with pytest.raises(TransientDriverError):
+        IterReader(iter([b"abcdef"]), length=4).read()

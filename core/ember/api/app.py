@@ -9,7 +9,7 @@ import json
 import webob
 from oslo_middleware import http_proxy_to_wsgi, request_id, sizelimit
 
-from ember.api import auth, faults, versions
+from ember.api import auth, dashboard, faults, pages, versions
 from ember.api import opts as api_opts
 from ember.api.router import Router
 
@@ -51,12 +51,13 @@ def make_app(conf, service=None, dispatcher=None):
         from ember.service.dispatch import make_dispatcher
 
         dispatcher = make_dispatcher(conf, service, conf.backup_api_threads)
-    app = Router(service, dispatcher)
+    app = pages.Pages(Router(service, dispatcher), service)
     if conf.auth_strategy == "noauth":
         app = auth.NoAuth(app)
     else:
         app = auth.keystone(app, conf)
-    app = Versions(app)
+    app = dashboard.SignIn(app)
+    app = pages.MetricsListener(Versions(app), service, conf.metrics_listen_port)
     app = sizelimit.RequestBodySizeLimiter(app, conf)
     app = request_id.RequestId(app)
     return http_proxy_to_wsgi.HTTPProxyToWSGI(app, conf)

@@ -16,6 +16,14 @@ api_opts = [
                     " options); noauth: the X-Auth-Token 'user:project' is trusted and every "
                     "caller is an administrator, as Cinder's noauth (tests and a private "
                     "single host only)."),
+    cfg.PortOpt("metrics_listen_port",
+                help="A second port on which ember-api answers GET /metrics without "
+                     "authentication (and nothing else), for Prometheus. Unset: /metrics "
+                     "is served only on the API port, to administrators' tokens. Only "
+                     "under ember-api's gunicorn, which tells the port a request came in on."),
+    cfg.HostAddressOpt("metrics_listen", default="127.0.0.1",
+                       help="Address of the metrics_listen_port listener: keep it on a "
+                            "network only the monitoring system reaches."),
     cfg.IntOpt("osapi_max_limit", default=1000, min=1,
                help="The most items a list request returns in one page."),
     cfg.IntOpt("backup_api_threads", default=4, min=1,

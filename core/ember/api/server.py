@@ -37,8 +37,10 @@ def _gunicorn(conf, app_factory):
 
     class EmberApi(BaseApplication):
         def load_config(self):
-            self.cfg.set("bind", "%s:%d" % (conf.osapi_volume_listen,
-                                            conf.osapi_volume_listen_port))
+            binds = ["%s:%d" % (conf.osapi_volume_listen, conf.osapi_volume_listen_port)]
+            if conf.metrics_listen_port:  # GET /metrics without a token (ember.api.pages)
+                binds.append("%s:%d" % (conf.metrics_listen, conf.metrics_listen_port))
+            self.cfg.set("bind", binds)
             self.cfg.set("workers", conf.osapi_volume_workers or os.cpu_count() or 1)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", 4)

@@ -116,6 +116,15 @@ class Backup(_Timestamps, _Ownership, Base):
     # Ember only: how the backup read its source (changed extents only, or everything
     # and why), one line for ``show``
     change_tracking: Mapped[str | None] = mapped_column(NAME)
+    # Ember only: bytes of data objects the backup put into the repository (None when
+    # unknown: imported, or made before this was recorded)
+    stored_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # Ember only: exempt from delete and prune until unprotected (like Benji's protect)
+    protected: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False,
+                                            server_default=sa.false())
+
+    __table_args__ = (sa.Index("ix_backups_volume_summary", "deleted", "volume_id", "status",
+                               "data_timestamp"),)
 
 
 class Quota(_Timestamps, Base):
@@ -179,3 +188,33 @@ class Service(_Timestamps, Base):
     frozen: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False)
     cluster_name: Mapped[str | None] = mapped_column(NAME)
     uuid: Mapped[str | None] = mapped_column(sa.String(36), unique=True)
+
+
+class BackupOperation(Base):
+    """One run of an operation on a backup (``create``, ``restore``, ``delete``,
+    ``verify``): where and when it ran, how far it got, how it ended. Inserted when the
+    run starts (``running``), its progress refreshed while it runs, closed once
+    (``succeeded``, ``failed`` or ``cancelled``). Metrics and the dashboard read it; a
+    ``running`` row whose backup left its working status is work that died."""
+
+    __tablename__ = "backup_operations"
+    __table_args__ = (
+        sa.Index("ix_backup_operations_status", "status", "kind"),
+        sa.Index("ix_backup_operations_volume", "kind", "status", "volume_id", "finished_at"),
+        sa.Index("ix_backup_operations_project", "project_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    backup_id: Mapped[str] = mapped_column(UUID, index=True)
+    volume_id: Mapped[str | None] = mapped_column(UUID)  # the backup's volume
+    project_id: Mapped[str | None] = mapped_column(NAME)
+    host: Mapped[str | None] = mapped_column(NAME)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    started_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    duration_seconds: Mapped[float | None] = mapped_column(sa.Float)
+    done_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    total_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    fail_reason: Mapped[str | None] = mapped_column(NAME)

@@ -46,6 +46,7 @@ def backup_view(row: Backup) -> dict:
         "restore_volume_id": row.restore_volume_id,
         "host": row.host,
         "change_tracking": row.change_tracking,
+        "protected": bool(row.protected),
     }
 
 

@@ -227,6 +227,12 @@ class SetVolumeBackup(Command):
         parser.add_argument("--property", metavar="<key=value>", dest="properties",
                             action=KeyValueAction, help="Property to add or change "
                                                         "(repeatable)")
+        protect = parser.add_mutually_exclusive_group()
+        protect.add_argument("--protect", dest="protected", action="store_true",
+                             default=None, help="Protect the backup: delete and prune "
+                                                "leave it (Ember only)")
+        protect.add_argument("--no-protect", dest="protected", action="store_false",
+                             help="Unprotect the backup")
         return parser
 
     def act(self, parsed_args):
@@ -234,10 +240,11 @@ class SetVolumeBackup(Command):
             self.service.reset_backup_status(self.context, parsed_args.backup,
                                              parsed_args.state)
         a = parsed_args
-        if a.name is not None or a.description is not None or a.properties or a.no_property:
+        if (a.name is not None or a.description is not None or a.properties or a.no_property
+                or a.protected is not None):
             self.service.update_backup(self.context, a.backup, name=a.name,
                                        description=a.description, properties=a.properties,
-                                       no_property=a.no_property)
+                                       no_property=a.no_property, protected=a.protected)
 
 
 class UnsetVolumeBackup(Command):

@@ -39,10 +39,14 @@ foreground, as the CLI uses them.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from ember.service.backups import IN_USE_NEEDS_FORCE, NO_INCREMENTAL_PARENT, BackupCreateMixin
 from ember.service.base import Progress, ServiceBase
 from ember.service.handoff import HandoffMixin
+from ember.service.monitoring import Monitoring
 from ember.service.lifecycle import FORCE_DELETE_WAIT, HAS_DEPENDENTS, BackupLifecycleMixin
+from ember.service.prune import PruneMixin
 from ember.service.queries import BackupQueriesMixin
 from ember.service.quotas import QuotasMixin
 from ember.service.records import RecordsMixin
@@ -58,5 +62,10 @@ __all__ = ["Ember", "Progress", "NO_INCREMENTAL_PARENT", "IN_USE_NEEDS_FORCE",
 
 class Ember(RecoveryMixin, VolumesMixin, BackupCreateMixin, BackupQueriesMixin, RestoreMixin,
             BackupLifecycleMixin, RecordsMixin, QuotasMixin, ServicesMixin, HandoffMixin,
-            RepositoryMixin, ServiceBase):
+            RepositoryMixin, PruneMixin, ServiceBase):
     """Backups, volumes and snapshots of one Ember installation."""
+
+    @cached_property
+    def monitoring(self) -> Monitoring:
+        """Reads for ``GET /metrics`` and ``GET /dashboard`` (``ember.service.monitoring``)."""
+        return Monitoring(self.catalog, self.policy, self.conf)

@@ -262,7 +262,7 @@ class BackupCreateMixin(ServiceBase):
         finally:
             if temp_path:
                 vols.remove(temp_path)
-        done = self._finish_backup(row, result.object_count)
+        done = self._finish_backup(row, result)
         # not done: cancelled after the engine's last check (the finalize window of
         # docs/format.md, Cancellation)
         if not done:
@@ -300,21 +300,23 @@ class BackupCreateMixin(ServiceBase):
                                temp_snapshot_id=temp_id, change_tracking=note[:255])
 
     @until_answered
-    def _finish_backup(self, row: Backup, object_count: int) -> bool:
+    def _finish_backup(self, row: Backup, result) -> bool:
         """The backup ``available`` and its source released; False if it was cancelled
         after the engine's last check. An earlier try whose answer was lost is found by
         its object count (a reset leaves none)."""
         with self.catalog.session() as session:
             if conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
-                                  status=BackupStatus.AVAILABLE, object_count=object_count,
-                                  temp_snapshot_id=None, **ownership.RELEASE):
+                                  status=BackupStatus.AVAILABLE,
+                                  object_count=result.object_count, temp_snapshot_id=None,
+                                  stored_bytes=result.bytes_stored, **ownership.RELEASE):
                 if row.parent_id:
                     add_dependent(session, row.parent_id, +1)
                 self._release_source(session, row, failed=False)
                 return True
             return bool(session.scalar(sa.select(sa.func.count()).select_from(Backup).where(
                 Backup.id == row.id, Backup.deleted.is_(False),
-                Backup.status == BackupStatus.AVAILABLE, Backup.object_count == object_count,
+                Backup.status == BackupStatus.AVAILABLE,
+                Backup.object_count == result.object_count,
                 Backup.owner_pid.is_(None))))
 
     # ---- change tracking (ember.engine.cbt) ------------------------------------------

@@ -22,6 +22,7 @@ from ember.catalog.models import Backup, Snapshot, Volume
 from ember.hooks import Hooks, plugin_manager
 from ember.notifications import Notifications
 from ember.policy import Policy
+from ember.service.operations import OperationLog
 from ember.progress import ProgressReporter, progress_view
 
 Progress = Callable[[int, int], None]
@@ -56,6 +57,9 @@ class ServiceBase:
         self._driver = driver
         self.hooks = (hooks if hooks is not None
                       else Hooks(plugin_manager(Notifications(conf))))
+        # every run is recorded for metrics and the dashboard, whoever else listens
+        self.operation_log = OperationLog(self.catalog, conf.host)
+        self.hooks.pm.register(self.operation_log)
         if repair:
             self.repair()
 

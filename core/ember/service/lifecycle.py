@@ -26,6 +26,8 @@ from ember.service.base import ServiceBase
 
 LOG = logging.getLogger(__name__)
 HAS_DEPENDENTS = "Incremental backups exist for this backup."
+PROTECTED = ("Backup %s is protected; unprotect it first with "
+             "'ember volume backup set --no-protect %s'.")
 #: how long a force delete waits for a running backup to notice and finish the delete
 FORCE_DELETE_WAIT = 30.0
 
@@ -61,6 +63,8 @@ class BackupLifecycleMixin(ServiceBase):
             if row.status not in allowed:
                 raise errors.InvalidState('Backup %s status must be available or error, but '
                                           'the current status is "%s".' % (row.id, row.status))
+            if row.protected:
+                raise errors.InvalidBackup(PROTECTED % (row.id, row.id))
             if tenancy.dependents(session, row):
                 raise errors.InvalidBackup(HAS_DEPENDENTS)
             was = row.status
@@ -160,9 +164,11 @@ class BackupLifecycleMixin(ServiceBase):
                                      % row.temp_snapshot_id))
 
     def update_backup(self, ctx, ref, *, name=None, description=None, properties=None,
-                      no_property=False, remove_properties=()) -> dict:
+                      no_property=False, remove_properties=(), protected=None) -> dict:
         """Rename, re-describe, and edit properties: ``no_property`` clears them first,
-        ``properties`` are merged in, ``remove_properties`` keys are dropped."""
+        ``properties`` are merged in, ``remove_properties`` keys are dropped.
+        ``protected`` (True/False) sets the Ember-only flag that refuses delete and
+        exempts the backup from prune."""
         with self.catalog.session() as session:
             row = self._backup(session, ctx, ref)
             self.policy.enforce(ctx, rules.UPDATE, row.project_id)
@@ -175,6 +181,8 @@ class BackupLifecycleMixin(ServiceBase):
             for key in remove_properties:
                 props.pop(key, None)
             row.properties = props
+            if protected is not None:
+                row.protected = bool(protected)
             row.updated_at = utcnow()
             return views.backup_view(row)
 

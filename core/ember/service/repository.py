@@ -28,8 +28,25 @@ class RepositoryMixin(ServiceBase):
         ``progress(done, total)`` hears the bytes of objects checked so far."""
         from ember.repository.verify import verify_chain  # imported late: start-up stays light
 
-        return verify_chain(self.driver, self.backup_chain(ctx, ref, purpose="verify"),
-                            progress)
+        chain = self.backup_chain(ctx, ref, purpose="verify")
+        backup = self._backup_dict(chain[-1].backup_id)
+        log = self.operation_log
+        log.start("verify", backup)
+
+        def report(done: int, total: int) -> None:
+            log.progress("verify", backup["id"], done, total)
+            if progress is not None:
+                progress(done, total)
+
+        try:
+            result = verify_chain(self.driver, chain, report)
+        except BaseException as exc:
+            log.end("verify", backup["id"], exc)
+            raise
+        log.progress("verify", backup["id"], result.bytes_read, result.bytes_read, force=True)
+        log.end("verify", backup["id"], None,
+                reason=result.summary() if result.damaged else None)
+        return result
 
     def scan_repository(self, ctx, *, container: str | None = None,
                         dry_run: bool = False) -> list[dict]:

@@ -236,6 +236,25 @@ class DriverConformance(KitFixtures):
         assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
         assert driver.get_object(container, name) == data
 
+    def test_streamed_read_survives_other_calls(self, driver, container, new_prefix):
+        """A reader owns its connection: every other call the same thread makes while it
+        is open (puts, gets, listings, another reader) leaves its stream whole (issue
+        18: Swift's ended early, so every _sha256file over 1 MiB was cut)."""
+        prefix = new_prefix()
+        big, small = fmt.object_name(prefix, 1), fmt.object_name(prefix, 2)
+        data = random_bytes(3 * 1024 * 1024 + 17, 5)
+        driver.put_object(container, big, data)
+        driver.put_object(container, small, b"small")
+        with driver.open_reader(container, big) as reader:
+            parts = [reader.read(1024 * 1024)]
+            driver.put_object(container, fmt.object_name(prefix, 3), b"more")
+            assert driver.get_object(container, small) == b"small"
+            assert len(list(driver.list_objects(container, prefix))) == 3
+            with driver.open_reader(container, small) as other:
+                assert other.read() == b"small"
+            parts.append(reader.read())
+        assert hashlib.sha256(b"".join(parts)).digest() == hashlib.sha256(data).digest()
+
     def test_writer_invisible_until_commit(self, driver, container, new_prefix):
         prefix = new_prefix()
         name = fmt.object_name(prefix, 1)

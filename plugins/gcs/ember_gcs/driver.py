@@ -21,7 +21,8 @@ import threading
 from typing import BinaryIO, Iterable
 
 from ember import errors
-from ember.driver import ChunkedBackupDriver, DriverCapabilities, ObjectWriter, RetryPolicy
+from ember.driver import (ChunkedBackupDriver, DriverCapabilities, ObjectWriter, RetryPolicy,
+                          short_read_error)
 
 from ember_gcs import connection, opts
 from ember_gcs.errors import translate
@@ -216,7 +217,10 @@ class GoogleBackupDriver(ChunkedBackupDriver):
             raise errors.ObjectNotFound("GCS object gs://%s/%s not found at %s"
                                         % (container, name, self.settings.where))
         chunk = max(self.conf.backup_gcs_reader_chunk_size, STREAM_CHUNK)
-        return _GcsReader(self, blob.open("rb", chunk_size=chunk, retry=None), blob.size,
+        # that generation, at the configured endpoint: not the mediaLink the server
+        # names, which an emulator or a private endpoint may not make reachable
+        pinned = bucket.blob(name, generation=blob.generation)
+        return _GcsReader(self, pinned.open("rb", chunk_size=chunk, retry=None), blob.size,
                           container, name)
 
     # ---- helpers ---------------------------------------------------------------------------
@@ -300,12 +304,14 @@ class _GcsWriter(ObjectWriter):
 
 class _GcsReader(io.RawIOBase):
     """``BlobReader`` with Ember's error mapping, which never asks for a range past the
-    object's end (a 416 makes some servers drop the connection)."""
+    object's end (a 416 makes some servers drop the connection), and whose reads are
+    short only at the object's end: a ranged read that brings nothing before the size
+    GCS declared is a cut download (``TransientDriverError``), never a short object."""
 
     def __init__(self, driver: GoogleBackupDriver, reader, size: int, container: str,
                  name: str):
         super().__init__()
-        self._driver, self._reader, self._left = driver, reader, size
+        self._driver, self._reader, self._size, self._left = driver, reader, size, size
         self._container, self._name = container, name
 
     def readable(self) -> bool:
@@ -313,14 +319,20 @@ class _GcsReader(io.RawIOBase):
 
     def read(self, n: int = -1) -> bytes:
         n = self._left if n is None or n < 0 else min(n, self._left)
-        if n <= 0:
-            return b""
-        try:
-            data = self._reader.read(n)
-        except Exception as exc:
-            raise self._driver._error(exc, self._container, self._name) from exc
-        self._left -= len(data)
-        return data
+        parts = []
+        while n > 0:
+            try:
+                data = self._reader.read(n)
+            except Exception as exc:
+                raise self._driver._error(exc, self._container, self._name) from exc
+            if not data:
+                raise short_read_error("GCS object gs://%s/%s at %s" % (
+                    self._container, self._name, self._driver.settings.where),
+                    self._size - self._left, self._size)
+            parts.append(data)
+            n -= len(data)
+            self._left -= len(data)
+        return b"".join(parts)
 
     def readinto(self, buf) -> int:
         data = self.read(len(buf))

@@ -39,7 +39,11 @@ def _network_reason(exc: BaseException) -> str:
     found = re.search(r"\[Errno -?\d+\][^'\")]*", str(exc))
     if found:
         return found.group(0).strip()
-    return "timed out" if "timeout" in type(exc).__name__.lower() else type(exc).__name__
+    if "timeout" in type(exc).__name__.lower():
+        return "timed out"
+    if type(exc).__name__ in ("ChunkedEncodingError", "ProtocolError", "IncompleteRead"):
+        return "the answer was cut short"  # fewer bytes than its Content-Length
+    return type(exc).__name__
 
 
 def http_status(exc: BaseException) -> Optional[int]:

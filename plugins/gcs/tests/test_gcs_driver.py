@@ -316,3 +316,26 @@ def test_http_statuses_map_onto_ember_errors(status, codes, expected):
     assert type(mapped) is expected
     assert str(mapped).startswith("GCS gs://b/o at http://h: ")
     assert "HTTP %d: server says no" % status in str(mapped)
+
+
+# ---- a download cut mid-body is an error, never a short object (issue 18) -------------------
+def test_cut_download_is_transient_never_short(driver, bucket, gcs_conf, gcs_endpoint):
+    from ember.testing.conformance import random_bytes
+    from ember.testing.cutting_proxy import CuttingProxy
+
+    data = random_bytes(3 << 20, 7)
+    driver.ensure_container(bucket)
+    driver.put_object(bucket, "obj-00001", data)
+    port = int(gcs_endpoint.rsplit(":", 1)[1])
+    with CuttingProxy(port, cut_after=1 << 20) as proxy:
+        cut = GoogleBackupDriver(gcs_conf(backup_gcs_bucket=bucket,
+                                          backup_gcs_endpoint_url="http://127.0.0.1:%d"
+                                          % proxy.port))
+        with pytest.raises(errors.TransientDriverError) as streamed:
+            with cut.open_reader(bucket, "obj-00001") as reader:
+                reader.read()
+        with pytest.raises(errors.TransientDriverError) as whole:
+            cut.get_object(bucket, "obj-00001")
+        cut.close()
+    expected = "GCS gs://%s/obj-00001 at http://127.0.0.1:%d: cannot reach the server (the answer was cut short)" % (bucket, proxy.port)
+    assert (str(streamed.value), str(whole.value)) == (expected, expected)

@@ -194,10 +194,14 @@ class S3BackupDriver(ChunkedBackupDriver):
     def open_reader(self, container: str, name: str) -> BinaryIO:
         """The object streamed in 1 MiB chunks, so a caller reading a bounded amount
         (a document's size limit, an object's declared length) never downloads more;
-        an error mid-stream maps like one at the start."""
+        an error mid-stream maps like one at the start. The stream has a pooled
+        connection of its own (boto3 hands it back only once the body is read or
+        closed), and one that ends before its ContentLength raises
+        ``TransientDriverError``."""
         sse_c = bool(self.settings.sse_c)
-        body = self._call("get_object", container, name, sse_c=sse_c, Key=name,
-                          **self.settings.sse_c)["Body"]
+        answer = self._call("get_object", container, name, sse_c=sse_c, Key=name,
+                            **self.settings.sse_c)
+        body = answer["Body"]
 
         def chunks():
             try:
@@ -205,7 +209,9 @@ class S3BackupDriver(ChunkedBackupDriver):
             except Exception as exc:
                 raise self._error(exc, container, name, sse_c=sse_c) from None
 
-        return IterReader(chunks(), on_close=body.close)
+        return IterReader(chunks(), on_close=body.close, length=answer.get("ContentLength"),
+                          what="S3 object %s in bucket %s at %s"
+                          % (name, container, self.settings.where))
 
     def delete_object(self, container: str, name: str) -> None:
         try:

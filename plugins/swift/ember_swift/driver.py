@@ -26,7 +26,8 @@ from swiftclient.exceptions import ClientException
 from ember import errors
 from ember.clients import PerThread
 from ember.driver import (OBJECT_STORE_PREFIX, ChunkedBackupDriver, DriverCapabilities,
-                          IterReader, ObjectWriter, PipedObjectWriter, RetryPolicy)
+                          IterReader, ObjectWriter, PipedObjectWriter, RetryPolicy,
+                          short_read_error)
 
 from ember_swift import auth, opts
 from ember_swift.errormap import is_network_error, translate
@@ -180,10 +181,42 @@ class SwiftBackupDriver(ChunkedBackupDriver):
         return _SwiftWriter(self, container, name)
 
     def open_reader(self, container: str, name: str) -> BinaryIO:
-        """The object streamed in 1 MiB chunks (the engine checks its md5)."""
-        _headers, body = self._call("get", container, name, "get_object", container, name,
-                                    resp_chunk_size=1 << 20)
-        return IterReader(body, on_close=body.close)
+        """The object streamed in 1 MiB chunks (the engine checks its md5), on a
+        connection of its own, closed with the reader: a swiftclient connection keeps
+        only its latest response, so any other request on the thread's connection would
+        end this stream early as if at the object's end. A stream that ends before the
+        Content-Length Swift declared raises ``TransientDriverError``."""
+        conn = self._stream_connection()
+        try:
+            headers, body = self._guarded(conn, "get", container, name, "get_object",
+                                          container, name, resp_chunk_size=1 << 20)
+        except BaseException:
+            conn.close()
+            raise
+
+        def chunks():
+            try:
+                yield from body
+            except Exception as exc:
+                if not is_network_error(exc):
+                    raise
+                raise self._translate(exc, "get", container, name, conn) from None
+
+        def close():
+            body.close()
+            conn.close()
+
+        return IterReader(chunks(), on_close=close, length=_declared_length(headers),
+                          what="Swift object %s in container %s at %s"
+                          % (name, container, self._endpoint(conn)))
+
+    def _stream_connection(self) -> swiftclient.Connection:
+        """A new connection with this thread's storage URL and token (it authenticates
+        again by itself on a 401 in single_user mode)."""
+        thread_conn = self._connection()
+        kwargs = dict(self._settings().connection_kwargs(), preauthurl=thread_conn.url,
+                      preauthtoken=thread_conn.token)
+        return swiftclient.Connection(**kwargs)
 
     def _upload_pool(self) -> cf.Executor:
         with self._lock:
@@ -194,7 +227,11 @@ class SwiftBackupDriver(ChunkedBackupDriver):
             return self._uploads
 
     def get_object(self, container: str, name: str) -> bytes:
-        _headers, body = self._call("get", container, name, "get_object", container, name)
+        headers, body = self._call("get", container, name, "get_object", container, name)
+        length = _declared_length(headers)
+        if length is not None and len(body) != length:
+            raise short_read_error("Swift object %s in container %s at %s"
+                                   % (name, container, self._endpoint()), len(body), length)
         return body
 
     def delete_object(self, container: str, name: str) -> None:
@@ -224,6 +261,12 @@ class _SwiftWriter(PipedObjectWriter):
         etag = super().commit()
         if etag is not None:
             self._driver._check_etag(self._container, self._name, etag, self._md5.hexdigest())
+
+
+def _declared_length(headers) -> int | None:
+    """The Content-Length of a GET answer (None if the server sent it chunked)."""
+    value = headers.get("content-length")
+    return int(value) if value is not None and value.isdigit() else None
 
 
 def _require_keystoneclient(settings: auth.SwiftAuth) -> None:

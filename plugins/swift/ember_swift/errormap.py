@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 
 import requests
+import urllib3.exceptions
 from swiftclient.exceptions import ClientException
 
 from ember import errors
@@ -33,6 +34,9 @@ def _network_reason(exc: BaseException) -> str:
         seen.add(id(exc))
         if isinstance(exc, OSError) and exc.strerror:
             return exc.strerror
+        if isinstance(exc, (urllib3.exceptions.ProtocolError,
+                            requests.exceptions.ChunkedEncodingError)):
+            return "the answer was cut short"  # fewer bytes than its Content-Length
         inner = exc.__cause__ or exc.__context__
         if inner is None and exc.args and isinstance(exc.args[0], BaseException):
             inner = exc.args[0]
@@ -43,7 +47,9 @@ def _network_reason(exc: BaseException) -> str:
 
 
 def is_network_error(exc: BaseException) -> bool:
-    return isinstance(exc, (requests.RequestException, socket.error, TimeoutError))
+    # urllib3's own errors reach us from a streamed body (swiftclient reads it raw)
+    return isinstance(exc, (requests.RequestException, urllib3.exceptions.HTTPError,
+                            socket.error, TimeoutError))
 
 
 def translate(exc: BaseException, *, endpoint: str, container: str | None,

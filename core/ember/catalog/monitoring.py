@@ -1,0 +1,234 @@
+"""Catalogue queries behind metrics and the dashboard: each aggregates in SQL (one
+GROUP BY, read from an index where one covers it), so a scrape costs a handful of
+queries whatever the number of backups. ``project`` (when given) keeps every answer
+inside one project.
+
+A *protection point* of a volume is an ``available`` backup; its time is the backup's
+``data_timestamp`` (when its data was read, as Cinder orders backups). The *chain* of a
+volume is its newest available full and the available backups after it.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from ember.catalog.models import Backup, BackupOperation, Service, Volume
+from ember.catalog.states import BackupStatus
+
+#: the backup status each kind of work holds while it waits or runs
+WORKING = {"create": BackupStatus.CREATING, "restore": BackupStatus.RESTORING,
+           "delete": BackupStatus.DELETING}
+KINDS = ("create", "restore", "delete", "verify")
+DURATION_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600)
+BYTES_BUCKETS = tuple(1 << s for s in (20, 24, 28, 30, 32, 34, 36, 38, 40))
+
+
+@dataclass
+class VolumeSummary:
+    volume_id: str
+    project_id: str | None
+    name: str | None = None
+    status: str | None = None  # None: the volume is gone, its backups remain
+    backups: int = 0  # available backups
+    stored_bytes: int = 0  # bytes of every live backup's objects
+    last_success: datetime.datetime | None = None
+    last_failure: datetime.datetime | None = None  # newest backup in error
+    last_verify: datetime.datetime | None = None
+    chain_length: int = 0
+
+
+def _in(stmt, column, project):
+    return stmt if project is None else stmt.where(column == project)
+
+
+def volume_summaries(session, project: str | None = None) -> list[VolumeSummary]:
+    """Every live volume and every volume with live backups, with its protection state."""
+    live = Backup.deleted.is_(False)
+    available = Backup.status == BackupStatus.AVAILABLE
+    per_volume = _in(sa.select(
+        Backup.volume_id, sa.func.max(Backup.project_id),
+        sa.func.sum(sa.case((available, 1), else_=0)),
+        sa.func.sum(sa.func.coalesce(Backup.stored_bytes, 0)),
+        sa.func.max(sa.case((available, Backup.data_timestamp))),
+        sa.func.max(sa.case((Backup.status == BackupStatus.ERROR, Backup.created_at))),
+    ).where(live), Backup.project_id, project).group_by(Backup.volume_id)
+    found: dict[str, VolumeSummary] = {}
+    for vid, pid, count, stored, last_ok, last_err in session.execute(per_volume):
+        found[vid] = VolumeSummary(vid, pid, backups=int(count or 0),
+                                   stored_bytes=int(stored or 0), last_success=last_ok,
+                                   last_failure=last_err)
+    volumes = _in(sa.select(Volume.id, Volume.project_id, Volume.display_name, Volume.status)
+                  .where(Volume.deleted.is_(False)), Volume.project_id, project)
+    for vid, pid, name, status in session.execute(volumes):
+        summary = found.setdefault(vid, VolumeSummary(vid, pid))
+        summary.name, summary.status = name, status
+    for vid, length in session.execute(_chain_lengths(project)):
+        if vid in found:
+            found[vid].chain_length = int(length)
+    verified = _in(sa.select(BackupOperation.volume_id, sa.func.max(BackupOperation.finished_at))
+                   .where(BackupOperation.kind == "verify", BackupOperation.status == "succeeded"),
+                   BackupOperation.project_id, project).group_by(BackupOperation.volume_id)
+    for vid, when in session.execute(verified):
+        if vid in found:
+            found[vid].last_verify = when
+    return sorted(found.values(), key=lambda s: (s.project_id or "", s.volume_id))
+
+
+def _chain_lengths(project):
+    """(volume id, available backups from its newest available full on)."""
+    usable = sa.and_(Backup.deleted.is_(False), Backup.status == BackupStatus.AVAILABLE)
+    newest_full = _in(sa.select(Backup.volume_id.label("vid"),
+                                sa.func.max(Backup.data_timestamp).label("since"))
+                      .where(usable, Backup.parent_id.is_(None)), Backup.project_id, project
+                      ).group_by(Backup.volume_id).subquery()
+    return (sa.select(Backup.volume_id, sa.func.count())
+            .join(newest_full, sa.and_(newest_full.c.vid == Backup.volume_id,
+                                       Backup.data_timestamp >= newest_full.c.since))
+            .where(usable).group_by(Backup.volume_id))
+
+
+def backups_by_status(session, project: str | None = None) -> dict[str, int]:
+    stmt = _in(sa.select(Backup.status, sa.func.count()).where(Backup.deleted.is_(False)),
+               Backup.project_id, project).group_by(Backup.status)
+    return {status: int(n) for status, n in session.execute(stmt)}
+
+
+def operation_counts(session) -> dict[tuple[str, str], int]:
+    """(kind, status) → runs recorded."""
+    stmt = sa.select(BackupOperation.kind, BackupOperation.status, sa.func.count()).group_by(
+        BackupOperation.kind, BackupOperation.status)
+    return {(kind, status): int(n) for kind, status, n in session.execute(stmt)}
+
+
+@dataclass
+class Histogram:
+    count: int
+    total: float
+    buckets: list[tuple[float, int]]  # (upper bound, cumulative count), +Inf excluded
+
+
+def operation_histograms(session) -> dict[str, tuple[Histogram, Histogram]]:
+    """kind → (duration in seconds, bytes) of its succeeded runs, counted in SQL."""
+    op = BackupOperation
+    columns = [op.kind, sa.func.count(), sa.func.sum(op.duration_seconds),
+               sa.func.count(op.total_bytes), sa.func.sum(op.total_bytes)]
+    columns += [sa.func.sum(sa.case((op.duration_seconds <= b, 1), else_=0))
+                for b in DURATION_BUCKETS]
+    columns += [sa.func.sum(sa.case((op.total_bytes <= b, 1), else_=0)) for b in BYTES_BUCKETS]
+    stmt = sa.select(*columns).where(op.status == "succeeded").group_by(op.kind)
+    result = {}
+    n = len(DURATION_BUCKETS)
+    for row in session.execute(stmt):
+        kind, count, seconds, sized, size = row[:5]
+        durations = [int(c or 0) for c in row[5:5 + n]]
+        sizes = [int(c or 0) for c in row[5 + n:]]
+        result[kind] = (Histogram(int(count), float(seconds or 0),
+                                  list(zip(DURATION_BUCKETS, durations))),
+                        Histogram(int(sized), float(size or 0), list(zip(BYTES_BUCKETS, sizes))))
+    return result
+
+
+def _live_runs(stale_before: datetime.datetime):
+    """WHERE clauses of ``running`` rows whose work still runs: its backup is still in
+    the kind's working status (a verify: it reported within ``stale_before``)."""
+    op = BackupOperation
+    working = sa.or_(*[sa.and_(op.kind == kind, Backup.status == status)
+                       for kind, status in WORKING.items()])
+    verifying = sa.and_(op.kind == "verify",
+                        sa.func.coalesce(op.updated_at, op.started_at) >= stale_before)
+    return op.status == "running", Backup.deleted.is_(False), sa.or_(working, verifying)
+
+
+def work_in_flight(session, stale_before) -> dict[str, int]:
+    op = BackupOperation
+    stmt = (sa.select(op.kind, sa.func.count()).join(Backup, Backup.id == op.backup_id)
+            .where(*_live_runs(stale_before)).group_by(op.kind))
+    return {kind: int(n) for kind, n in session.execute(stmt)}
+
+
+def work_waiting(session) -> dict[str, int]:
+    """kind → backups claimed for it whose run has not started."""
+    started = sa.select(BackupOperation.id).where(BackupOperation.backup_id == Backup.id,
+                                                  BackupOperation.status == "running")
+    stmt = (sa.select(Backup.status, sa.func.count())
+            .where(Backup.deleted.is_(False), Backup.status.in_(WORKING.values()),
+                   ~started.exists()).group_by(Backup.status))
+    kinds = {status: kind for kind, status in WORKING.items()}
+    return {kinds[status]: int(n) for status, n in session.execute(stmt)}
+
+
+def running_work(session, stale_before, project: str | None = None, limit: int = 50):
+    """Rows (kind, backup id, backup name, volume id, host, started, done, total)."""
+    op = BackupOperation
+    stmt = _in(sa.select(op.kind, op.backup_id, Backup.display_name, op.volume_id, op.host,
+                         op.started_at, op.done_bytes, op.total_bytes)
+               .join(Backup, Backup.id == op.backup_id).where(*_live_runs(stale_before)),
+               op.project_id, project)
+    return session.execute(stmt.order_by(op.id.desc()).limit(limit)).all()
+
+
+def recent_failures(session, project: str | None = None, limit: int = 20):
+    """Rows (when, kind, backup id, backup name, volume id, reason), newest first: failed
+    runs, and backups in ``error`` that no failed run explains (repaired after a crash)."""
+    op = BackupOperation
+    runs = _in(sa.select(op.finished_at, op.kind, op.backup_id, Backup.display_name,
+                         op.volume_id, op.fail_reason)
+               .join(Backup, Backup.id == op.backup_id, isouter=True)
+               .where(op.status.in_(("failed", "cancelled"))), op.project_id, project)
+    runs = session.execute(runs.order_by(op.id.desc()).limit(limit)).all()
+    named = {r.backup_id for r in runs}
+    errored = _in(sa.select(sa.func.coalesce(Backup.updated_at, Backup.created_at),
+                            sa.literal("create"), Backup.id, Backup.display_name,
+                            Backup.volume_id, Backup.fail_reason)
+                  .where(Backup.deleted.is_(False), Backup.status == BackupStatus.ERROR),
+                  Backup.project_id, project)
+    errored = session.execute(errored.order_by(Backup.created_at.desc()).limit(limit)).all()
+    rows = list(runs) + [r for r in errored if r[2] not in named]
+    return sorted(rows, key=lambda r: r[0] or datetime.datetime.min, reverse=True)[:limit]
+
+
+def workers(session):
+    """Rows (host, binary, last heartbeat, disabled) of the registered services."""
+    stmt = (sa.select(Service.host, Service.binary,
+                      sa.func.coalesce(Service.updated_at, Service.created_at), Service.disabled)
+            .where(Service.deleted.is_(False)).order_by(Service.host, Service.binary))
+    return session.execute(stmt).all()
+
+
+def repository_by_container(session):
+    """Rows (container, stored bytes, backups, objects) of live backups."""
+    stmt = (sa.select(Backup.container, sa.func.sum(sa.func.coalesce(Backup.stored_bytes, 0)),
+                      sa.func.count(), sa.func.sum(sa.func.coalesce(Backup.object_count, 0)))
+            .where(Backup.deleted.is_(False), Backup.container.is_not(None))
+            .group_by(Backup.container))
+    return session.execute(stmt).all()
+
+
+def repository_growth(session, project: str | None = None, points: int = 200):
+    """[(time, stored bytes)] oldest first: the stored bytes after each of the last
+    ``points`` backups made or deleted, worked back from today's total."""
+    stored = Backup.stored_bytes.is_not(None)
+    total = session.scalar(_in(sa.select(sa.func.coalesce(sa.func.sum(Backup.stored_bytes), 0))
+                               .where(Backup.deleted.is_(False)), Backup.project_id, project))
+    made = _in(sa.select(Backup.created_at, Backup.stored_bytes).where(stored),
+               Backup.project_id, project).order_by(Backup.created_at.desc()).limit(points)
+    gone = _in(sa.select(Backup.deleted_at, -Backup.stored_bytes)
+               .where(stored, Backup.deleted.is_(True), Backup.deleted_at.is_not(None)),
+               Backup.project_id, project).order_by(Backup.deleted_at.desc()).limit(points)
+    events = sorted([*session.execute(made), *session.execute(gone)], reverse=True)[:points]
+    series, size = [], int(total or 0)
+    for when, change in events:
+        series.append((when, size))
+        size -= int(change)
+    return series[::-1]
+
+
+def backup_durations(session, project: str | None = None, points: int = 200):
+    """[(finished, seconds, total bytes)] of the last ``points`` succeeded creates."""
+    op = BackupOperation
+    stmt = _in(sa.select(op.finished_at, op.duration_seconds, op.total_bytes)
+               .where(op.kind == "create", op.status == "succeeded"), op.project_id, project)
+    return session.execute(stmt.order_by(op.id.desc()).limit(points)).all()[::-1]

@@ -1,0 +1,156 @@
+"""``GET /metrics`` in process: volumes, backups and a failure made through the API, the
+answer parsed with ``prometheus_client.parser`` and every value checked against the
+catalogue (the API's own answers and the ``backup_operations`` rows)."""
+
+import datetime
+import os
+import time
+
+import pytest
+import sqlalchemy as sa
+from ember.catalog.models import BackupOperation
+from ember.context import RequestContext
+from prometheus_client.parser import text_string_to_metric_families
+
+P1 = RequestContext(user_id="u1", project_id="p1")
+
+
+def as_member(api, project):
+    return api.as_("u-%s:%s" % (project, project), project)
+
+
+def wait_backup(api, backup_id, project="p1", timeout=60.0):
+    """The backup once it leaves its working status (polls the API's answer); None once
+    it is deleted."""
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = as_member(api, project)("GET", "/v3/%s/backups/%s" % (project, backup_id))
+        if resp.status_int == 404:
+            return None  # deleted
+        body = resp.json["backup"]
+        if body["status"] not in ("creating", "restoring", "deleting"):
+            return body
+        assert time.monotonic() < deadline, body
+        time.sleep(0.05)
+
+
+def make_backup(api, volume_id, name, project="p1", **extra):
+    resp = as_member(api, project)("POST", "/v3/%s/backups" % project,
+               {"backup": {"volume_id": volume_id, "name": name, **extra}})
+    assert resp.status_int == 202, resp.text
+    return wait_backup(api, resp.json["backup"]["id"], project)
+
+
+def make_volume(api, name, project="p1"):
+    resp = as_member(api, project)("POST", "/v3/%s/volumes" % project,
+                                   {"volume": {"size": 1, "name": name}})
+    assert resp.status_int == 202, resp.text
+    return resp.json["volume"]
+
+
+def scrape(api) -> dict:
+    """{(sample name, frozenset of labels): value} of one /metrics answer."""
+    resp = api("GET", "/metrics")
+    assert resp.status_int == 200, resp.text
+    assert resp.content_type == "text/plain"
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(resp.text)
+            for s in family.samples}
+
+
+def epoch(iso: str) -> float:
+    return datetime.datetime.fromisoformat(iso).replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+@pytest.fixture
+def seeded(api, service):
+    """p1: volume a (full, incremental; the incremental verified), volume b (one backup
+    whose source vanished: error), volume c (no backup); p2: volume d (one full)."""
+    a, b, c = (make_volume(api, n) for n in "abc")
+    d = make_volume(api, "d", project="p2")
+    path = service.get_volume(P1, a["id"])["path"]
+    with open(path, "r+b") as f:
+        f.write(os.urandom(3 << 20))
+    full = make_backup(api, a["id"], "a-full")
+    with open(path, "r+b") as f:
+        f.seek(8 << 20)
+        f.write(os.urandom(1 << 20))
+    incr = make_backup(api, a["id"], "a-incr", incremental=True)
+    os.remove(service.get_volume(P1, b["id"])["path"])
+    failed = make_backup(api, b["id"], "b-bad")
+    other = make_backup(api, d["id"], "d-full", project="p2")
+    assert [full["status"], incr["status"], failed["status"], other["status"]] == [
+        "available", "available", "error", "available"]
+    assert not service.verify_backup(P1, incr["id"]).damaged
+    return {"a": a, "b": b, "c": c, "d": d, "full": full, "incr": incr, "failed": failed,
+            "other": other}
+
+
+def test_metrics_match_the_catalogue(api, service, seeded):
+    m = scrape(api)
+
+    def volume(name, key, project="p1"):
+        return m.get(("ember_volume_" + key, frozenset(
+            {"volume_id": seeded[name]["id"], "project_id": project}.items())))
+
+    full, incr, other = seeded["full"], seeded["incr"], seeded["other"]
+    assert volume("a", "last_backup_success_timestamp_seconds") == pytest.approx(
+        epoch(incr["data_timestamp"]), abs=1e-3)
+    assert volume("d", "last_backup_success_timestamp_seconds", "p2") == pytest.approx(
+        epoch(other["data_timestamp"]), abs=1e-3)
+    assert volume("b", "last_backup_success_timestamp_seconds") is None  # never protected
+    assert volume("c", "last_backup_success_timestamp_seconds") is None
+    assert (volume("a", "backups"), volume("b", "backups"), volume("c", "backups"),
+            volume("d", "backups", "p2")) == (2, 0, 0, 1)
+    assert (volume("a", "chain_length"), volume("d", "chain_length", "p2")) == (2, 1)
+    with service.catalog.session() as session:
+        verified = session.scalar(sa.select(BackupOperation.finished_at).where(
+            BackupOperation.kind == "verify", BackupOperation.status == "succeeded"))
+        stored = {row.id: row.stored_bytes for row in session.execute(sa.text(
+            "SELECT id, stored_bytes FROM backups"))}
+    assert volume("a", "last_verify_success_timestamp_seconds") == pytest.approx(
+        verified.replace(tzinfo=datetime.timezone.utc).timestamp(), abs=1e-3)
+    assert volume("d", "last_verify_success_timestamp_seconds", "p2") is None
+    assert stored[full["id"]] > 3 << 20 > stored[incr["id"]] > 0  # random data: no shrink
+    assert volume("a", "stored_bytes") == stored[full["id"]] + stored[incr["id"]]
+
+    kind = lambda k: frozenset({"kind": k}.items())  # noqa: E731
+    assert m[("ember_operations_started_total", kind("create"))] == 4
+    assert m[("ember_operations_succeeded_total", kind("create"))] == 3
+    assert m[("ember_operations_failed_total", kind("create"))] == 1
+    assert m[("ember_operations_succeeded_total", kind("verify"))] == 1
+    assert m[("ember_operation_duration_seconds_count", kind("create"))] == 3
+    assert m[("ember_operation_bytes_sum", kind("create"))] == 3 << 30  # three 1 GiB volumes
+    assert m[("ember_operations_in_flight", kind("create"))] == 0
+    assert m[("ember_operations_waiting", kind("create"))] == 0
+    assert m[("ember_backups", frozenset({"status": "available"}.items()))] == 3
+    assert m[("ember_backups", frozenset({"status": "error"}.items()))] == 1
+    [(worker_labels, up)] = [(k[1], v) for k, v in m.items() if k[0] == "ember_worker_up"]
+    assert up == 1 and dict(worker_labels) == {"host": service.conf.host}
+    containers = {dict(k[1])["container"]: v for k, v in m.items()
+                  if k[0] == "ember_repository_stored_bytes"}
+    assert sum(containers.values()) == sum(v or 0 for v in stored.values())
+    # nothing but ids, kinds, statuses, hosts and containers as label values
+    names = {"a", "b", "c", "d", "a-full", "a-incr", "b-bad", "d-full"}
+    assert not names & {v for k in m for _, v in k[1]}
+
+
+def test_a_delete_and_a_restore_are_counted(api, seeded):
+    resp = api("POST", "/v3/p1/backups/%s/restore" % seeded["full"]["id"],
+               {"restore": {"name": "restored"}})
+    assert resp.status_int == 202, resp.text
+    wait_backup(api, seeded["full"]["id"])
+    assert api("DELETE", "/v3/p1/backups/%s" % seeded["incr"]["id"]).status_int == 202
+    wait_backup(api, seeded["incr"]["id"])  # gone: 404 is not a working status
+    m = scrape(api)
+    kind = lambda k: frozenset({"kind": k}.items())  # noqa: E731
+    assert m[("ember_operations_succeeded_total", kind("restore"))] == 1
+    assert m[("ember_operations_succeeded_total", kind("delete"))] == 1
+    a = frozenset({"volume_id": seeded["a"]["id"], "project_id": "p1"}.items())
+    assert m[("ember_volume_backups", a)] == 1 and m[("ember_volume_chain_length", a)] == 1
+
+
+def test_only_get(api):
+    resp = api("POST", "/metrics", raw=b"")
+    assert resp.status_int == 405 and resp.headers["Allow"] == "GET, HEAD"
