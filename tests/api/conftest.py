@@ -6,6 +6,7 @@ that the stock clients talk to.
 
 import json
 import os
+import pathlib
 import shutil
 import signal
 import socket
@@ -233,3 +234,64 @@ def server_for(cli_class, clients):
     yield make
     for server in servers:
         server.stop()
+
+
+# --- a real browser (scripts/servers/chromium.sh) ------------------------------------------
+class Browser:
+    """Headless Chromium through chromedriver (Selenium), signed in to one dashboard."""
+
+    def __init__(self, driver, artifacts):
+        self.driver, self.artifacts = driver, artifacts
+
+    def sign_in(self, base_url: str, token: str) -> None:
+        """Open ``/dashboard``, sign out of any earlier session, paste ``token`` in the
+        sign-in form and wait for the dashboard."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ready
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        self.driver.get(base_url + "/dashboard/logout")
+        self.driver.find_element(By.ID, "token").send_keys(token)
+        self.driver.find_element(By.CSS_SELECTOR, "form.signin button").click()
+        WebDriverWait(self.driver, 60).until(ready.presence_of_element_located(
+            (By.ID, "volumes")))
+
+    def texts(self, selector: str) -> list[str]:
+        from selenium.webdriver.common.by import By
+
+        return [e.text for e in self.driver.find_elements(By.CSS_SELECTOR, selector)]
+
+    def screenshot(self, name: str):
+        """A full-page PNG under the artifacts directory; its path."""
+        height = self.driver.execute_script("return document.body.scrollHeight")
+        self.driver.set_window_size(1400, max(900, int(height) + 200))  # + the browser's own
+        path = self.artifacts / name
+        assert self.driver.save_screenshot(str(path)), path
+        return path
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """A headless Chromium. Screenshots go to ``$EMBER_TEST_ARTIFACTS`` when set (CI keeps
+    that directory), else to the test's pytest tmp dir."""
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    require(chromium is not None and chromedriver is not None,
+            "headless Chromium and chromedriver", "bash scripts/servers/chromium.sh install")
+    try:
+        from selenium import webdriver
+    except ImportError:
+        require(False, "the selenium package", "pip install 'ember-backup[test]'")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,900", "--user-data-dir=%s" % (tmp_path / "chromium")):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options,
+                              service=webdriver.ChromeService(executable_path=chromedriver))
+    artifacts = os.environ.get("EMBER_TEST_ARTIFACTS")
+    if artifacts:
+        os.makedirs(artifacts, exist_ok=True)
+    try:
+        yield Browser(driver, pathlib.Path(artifacts) if artifacts else tmp_path)
+    finally:
+        driver.quit()

@@ -76,11 +76,8 @@ def api_call(url, method="GET", token=None, body=None, version="3.64"):
             return exc.code, raw.decode(errors="replace")
 
 
-@pytest.fixture
-def keystone_api(make_server):
-    require(tcp_open("127.0.0.1", int(KEYSTONE.split(":")[2].split("/")[0])),
-            "Keystone on %s" % KEYSTONE, "bash scripts/servers/keystone.sh start")
-    server = make_server(config_text="""[DEFAULT]
+#: [DEFAULT] and [keystone_authtoken] of an ember-api checking tokens with the Keystone
+KEYSTONE_CONFIG = """[DEFAULT]
 auth_strategy = keystone
 [keystone_authtoken]
 www_authenticate_uri = %(url)s
@@ -91,8 +88,21 @@ password = admin-secret
 project_name = admin
 user_domain_id = default
 project_domain_id = default
-""" % {"url": KEYSTONE}, auth_strategy="keystone")
-    return server.start()
+""" % {"url": KEYSTONE}
+
+
+@pytest.fixture
+def keystone_server(make_server):
+    """An ember-api with auth_strategy = keystone, not started (its ``env`` may be
+    changed first)."""
+    require(tcp_open("127.0.0.1", int(KEYSTONE.split(":")[2].split("/")[0])),
+            "Keystone on %s" % KEYSTONE, "bash scripts/servers/keystone.sh start")
+    return make_server(config_text=KEYSTONE_CONFIG, auth_strategy="keystone")
+
+
+@pytest.fixture
+def keystone_api(keystone_server):
+    return keystone_server.start()
 
 
 def minted_token(user_id, project_id, seconds):
@@ -240,3 +250,87 @@ def test_stock_clients_with_keystone(keystone_api, tmp_path):
                             timeout=120)
     assert cinder.returncode == 0, cinder.stderr
     assert "kb" in cinder.stdout
+
+
+def _settled(url, token, timeout=120.0):
+    """The backup at ``url`` once it leaves ``creating`` (polls the API)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = api_call(url, token=token)
+        assert status == 200, body
+        if body["backup"]["status"] != "creating":
+            return body["backup"]
+        assert time.monotonic() < deadline, body
+        time.sleep(0.1)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url, token=None):
+    req = urllib.request.Request(url, headers={"X-Auth-Token": token} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+@NEEDS_BEGIN
+def test_metrics_and_dashboard_by_token(keystone_server, browser):
+    """/metrics: administrators only on the API port, anyone on metrics_listen_port
+    (and only /metrics there); /dashboard: a member sees its project only, in a browser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    metrics_port = _free_port()
+    keystone_server.env["OS_DEFAULT__METRICS_LISTEN_PORT"] = str(metrics_port)
+    server = keystone_server.start()
+    member1, p1, member2, p2, admin, _ = tokens()
+    base = server.url + "/v3/" + p1
+    _, body = api_call(base + "/volumes", "POST", member1,
+                       {"volume": {"size": 1, "name": "dash-vol"}})
+    volume_id = body["volume"]["id"]
+    _, body = api_call(base + "/backups", "POST", member1,
+                       {"backup": {"volume_id": volume_id, "name": "dash-ok"}})
+    good = _settled(base + "/backups/" + body["backup"]["id"], member1)
+    os.remove(server.cli.state / "volumes" / ("volume-" + volume_id))  # the next one fails
+    _, body = api_call(base + "/backups", "POST", member1,
+                       {"backup": {"volume_id": volume_id, "name": "dash-bad"}})
+    bad = _settled(base + "/backups/" + body["backup"]["id"], member1)
+    assert (good["status"], bad["status"]) == ("available", "error")
+
+    assert _get(server.url + "/metrics")[0] == 401
+    status, text = _get(server.url + "/metrics", member1)
+    assert status == 403 and "ember:metrics" in text
+    status, text = _get(server.url + "/metrics", admin)
+    assert status == 200
+    listener = "http://127.0.0.1:%d" % metrics_port
+    status, unauthenticated = _get(listener + "/metrics")
+    assert status == 200
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in
+               text_string_to_metric_families(unauthenticated) for s in f.samples}
+    assert samples[("ember_volume_backups", (("project_id", p1), ("volume_id", volume_id)))] == 1
+    assert _get(listener + "/v3/" + p1 + "/volumes")[0] == 404
+    assert _get(listener + "/dashboard", member1)[0] == 404
+
+    browser.sign_in(server.url, member1)
+    assert [r.get_attribute("data-volume-id") for r in
+            browser.driver.find_elements("css selector", "tr.volume")] == [volume_id]
+    [failure] = browser.texts("tr.failure")
+    assert "dash-bad" in failure and bad["fail_reason"] in failure
+    assert browser.driver.find_elements("id", "workers") == []  # not a member's to see
+    browser.screenshot("dashboard-member.png")
+
+    browser.sign_in(server.url, member2)
+    assert browser.driver.find_elements("css selector", "tr.volume") == []
+    assert browser.driver.find_elements("css selector", "tr.failure") == []
+    page = browser.driver.page_source
+    assert volume_id not in page and "dash-" not in page and p1 not in page
+    browser.screenshot("dashboard-other-project.png")

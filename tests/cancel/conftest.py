@@ -91,6 +91,17 @@ class Ember:
         return sorted(os.path.relpath(os.path.join(d, f), self.repo)
                       for d, _, names in os.walk(self.repo) for f in names)
 
+    def committed(self, first: str, last: str):
+        """A test of "under way": an object ending ``first`` is committed (there is
+        something to clean up) and none ending ``last`` is (the work is not done). A
+        writer's temporary file (``.ember-tmp-…``) is not committed."""
+        def under_way() -> bool:
+            names = [os.path.basename(f) for f in self.files()]
+            names = [n for n in names if not n.startswith(".")]
+            return (any(n.endswith(first) for n in names)
+                    and not any(n.endswith(last) for n in names))
+        return under_way
+
     def volume(self, name: str, size_mib: int, seed: int = 1) -> dict:
         volume = self.json("volume", "create", "--size", "%dM" % size_mib, name)
         with open(volume["path"], "r+b") as f:

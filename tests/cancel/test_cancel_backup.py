@@ -8,6 +8,7 @@ saying the backup was cancelled; the volume is back in its previous status.
 import time
 
 import pytest
+from ember.testing.processes import held
 
 FORCE_DELETED = ("ember: Backup %s was cancelled: it was force-deleted while it ran; its "
                  "objects were removed.")
@@ -15,18 +16,21 @@ RESET = ("ember: Backup %s was cancelled: its status was changed to %s while it 
          "objects were removed.")
 
 
-def _start_backup(ember, name, first_object_suffix="-00001"):
-    """Start ``create`` and return (process, backup id) once it has committed its
-    first object (so there is something in the repository to clean up)."""
+def _start_backup(ember, name):
+    """Start ``create`` and return (process, backup id) once its row exists."""
     proc = ember.start("volume", "backup", "create", "busy", "--name", name)
     (backup_id,), _ = ember.wait_for("SELECT id FROM backups WHERE display_name = ? AND "
                                      "status = 'creating'", name)
-    deadline = time.monotonic() + 60
-    while not any(f.endswith(first_object_suffix) for f in ember.files()):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no object was ever written"
-        time.sleep(0.05)
     return proc, backup_id
+
+
+def _cancel(ember, proc, shell, under_way, command, sql, *params) -> float:
+    """Send ``command`` to the shell while the backup is held in the middle of its work,
+    until ``sql`` sees it land; returns when the backup was let go again."""
+    with held(proc, under_way):
+        shell.send(command)
+        ember.wait_for(sql, *params)
+    return time.monotonic()
 
 
 def _stderr_line(proc):
@@ -42,10 +46,9 @@ def test_force_delete_cancels_a_running_backup_inside_a_large_object(ember):
     ember.volume("busy", 48)
     shell = ember.shell("busy")
     proc, backup_id = _start_backup(ember, "doomed")
-    shell.send("volume backup delete --force %s" % backup_id)
-
-    _, before = ember.wait_for("SELECT 1 FROM backups WHERE id = ? AND status = 'deleting'",
-                               backup_id)
+    before = _cancel(ember, proc, shell, ember.committed("-00001", "-00003"),
+                     "volume backup delete --force %s" % backup_id,
+                     "SELECT 1 FROM backups WHERE id = ? AND status = 'deleting'", backup_id)
     ember.wait_for("SELECT 1 FROM backups WHERE id = ? AND deleted = 1", backup_id)
     reacted = time.monotonic() - before
     print("reacted in %.2f s" % reacted)  # a figure, shown with pytest -s; tests assert no timings
@@ -66,12 +69,12 @@ def test_force_delete_cancels_a_running_backup_inside_a_large_object(ember):
 def test_a_status_reset_stops_a_running_backup(ember, command):
     ember.volume("busy", 48)
     shell = ember.shell("busy")
-    proc, backup_id = _start_backup(ember, "reset", "-00003")
+    proc, backup_id = _start_backup(ember, "reset")
     wanted = command[-1]
-    shell.send(" ".join(command[:-2] + (backup_id,) + command[-2:]))
-
-    _, before = ember.wait_for("SELECT 1 FROM backups WHERE id = ? AND status = ?",
-                               backup_id, wanted)
+    # 48 objects of 1 MiB: held after the third, before the last
+    before = _cancel(ember, proc, shell, ember.committed("-00003", "-00048"),
+                     " ".join(command[:-2] + (backup_id,) + command[-2:]),
+                     "SELECT 1 FROM backups WHERE id = ? AND status = ?", backup_id, wanted)
     ember.wait_for("SELECT 1 FROM backups WHERE id = ? AND owner_pid IS NULL", backup_id)
     reacted = time.monotonic() - before
     print("reacted in %.2f s" % reacted)  # a figure, shown with pytest -s; tests assert no timings

@@ -65,7 +65,14 @@ def test_restore_to_new_and_existing_volume_bit_exact(ember):
     # VOLUME names an existing volume (the guide's `restore BACKUP_ID VOLUME_ID`)
     ember.create_volume("target", "4M", ember.pattern(9, MiB))
     target_id = ember.json("volume", "show", "target")["id"]
-    onto = ember.json("volume", "backup", "restore", "full", target_id)
+    before = (ember.catalogue(), ember.sha256(ember.volume_path("target")))
+    # without --force, refused as OpenStackClient refuses, in its words; nothing changes
+    for spelling in (target_id, "target"):
+        assert ember.fails("volume", "backup", "restore", "full", spelling) == (
+            "ember: Volume '%s' already exists; if you want to restore the backup to it you "
+            "need to specify the '--force' option" % spelling)
+    assert (ember.catalogue(), ember.sha256(ember.volume_path("target"))) == before
+    onto = ember.json("volume", "backup", "restore", "--force", "full", target_id)
     assert onto["volume_id"] == target_id
     assert ember.sha256(ember.volume_path("target"), 4 * MiB) == sums[0]
     assert ember.json("volume", "show", "target")["status"] == "available"

@@ -41,7 +41,7 @@ def test_wrong_state(ember):
         "ember: No backups available to do an incremental backup.")
     assert ember.fails("volume", "backup", "create", "vol1") == (
         "ember: Backing up an in-use volume must use the force flag.")
-    ember.fails("volume", "backup", "restore", "b1", "vol1")  # target in-use
+    ember.fails("volume", "backup", "restore", "--force", "b1", "vol1")  # target in-use
     assert ember.catalogue() == before
 
 

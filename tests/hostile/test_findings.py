@@ -53,7 +53,7 @@ def test_3_extents_beyond_the_volume_are_refused_before_writing(ember, chain):
     ember.write_at(target["path"], 0, ember.pattern(9, MiB))
     before = ember.sha256(target["path"])
     edit(document(ember, inc), lambda d: entries(d)[0].update(offset=GiB))
-    line = ember.fails("volume", "backup", "restore", "inc", "target", env=ALICE)
+    line = ember.fails("volume", "backup", "restore", "--force", "inc", "target", env=ALICE)
     assert "ends beyond the volume's %d bytes" % (4 * MiB) in line and inc["id"] in line
     assert os.path.getsize(target["path"]) == 64 * MiB
     assert ember.sha256(target["path"]) == before

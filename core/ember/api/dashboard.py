@@ -33,7 +33,13 @@ def _environment() -> jinja2.Environment:
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["bytes"] = svgplot.human_bytes
     env.filters["age"] = _age
+    env.filters["when"] = _when
     return env
+
+
+def _when(iso: str | None) -> str:
+    """``2026-12-05 08:22:00`` of a catalogue time (UTC, to the second)."""
+    return "—" if not iso else iso.replace("T", " ")[:19]
 
 
 def _age(seconds) -> str:

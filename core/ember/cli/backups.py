@@ -160,9 +160,8 @@ class RestoreVolumeBackup(ShowOne):
                  "given the name of the volume that was backed up, so two volumes may share "
                  "that name.")
         parser.add_argument("--force", action="store_true", default=False,
-                            help="Restore onto an existing volume (accepted as "
-                                 "OpenStackClient spells it; an existing volume is "
-                                 "overwritten with or without it, as in Cinder's guide)")
+                            help="Restore onto an existing volume, overwriting it (refused "
+                                 "without it, as OpenStackClient refuses)")
         _async_option(parser, "restore")
         return parser
 
@@ -174,6 +173,10 @@ class RestoreVolumeBackup(ShowOne):
                 target = self.service.get_volume(self.context, parsed_args.volume)["id"]
             except errors.NotFound:
                 name = parsed_args.volume  # not a volume: the name of a new one
+            if target is not None and not parsed_args.force:  # OpenStackClient's words
+                raise errors.InvalidInput(
+                    "Volume '%s' already exists; if you want to restore the backup to it "
+                    "you need to specify the '--force' option" % parsed_args.volume)
         if parsed_args.run_async:
             begun = self.service.begin_restore_backup(self.context, parsed_args.backup, target,
                                                       name=name, force=parsed_args.force)

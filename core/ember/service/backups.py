@@ -79,7 +79,7 @@ class BackupCreateMixin(ServiceBase):
                       if incremental else None)
             if container:  # never write among another project's objects
                 tenancy.refuse_foreign_container(session, container, volume.project_id)
-            now = utcnow()
+            now = self.clock()
             if snap is not None:
                 claimed = conditional_update(session, Snapshot, snap.id,
                                              [SnapshotStatus.AVAILABLE],
@@ -262,11 +262,17 @@ class BackupCreateMixin(ServiceBase):
         finally:
             if temp_path:
                 vols.remove(temp_path)
-        done = self._finish_backup(row, result)
+        done = self._finish_backup(row, result, prefix)
         # not done: cancelled after the engine's last check (the finalize window of
         # docs/format.md, Cancellation)
         if not done:
             self._discard_clone(row, tracked)
+            if self._superseded(row.id, prefix):
+                self._delete_objects(row.id, container, prefix)
+                raise errors.BackupCancelled(
+                    "Backup %s was started again by another worker while this attempt ran "
+                    "(its process was taken for dead); this attempt's objects were removed."
+                    % row.id)
             raise self._end_cancelled_backup(row, (container, prefix))
         self._tracker(row.volume_id).keep(tracked, row.id)
         return self.get_backup_row(row.id)
@@ -300,12 +306,14 @@ class BackupCreateMixin(ServiceBase):
                                temp_snapshot_id=temp_id, change_tracking=note[:255])
 
     @until_answered
-    def _finish_backup(self, row: Backup, result) -> bool:
+    def _finish_backup(self, row: Backup, result, prefix: str) -> bool:
         """The backup ``available`` and its source released; False if it was cancelled
-        after the engine's last check. An earlier try whose answer was lost is found by
-        its object count (a reset leaves none)."""
+        after the engine's last check, or this attempt (``prefix``) was superseded by
+        another one started meanwhile (this process was taken for dead). An earlier try
+        whose answer was lost is found by its object count (a reset leaves none)."""
         with self.catalog.session() as session:
             if conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
+                                  where=(Backup.service_metadata == prefix,),
                                   status=BackupStatus.AVAILABLE,
                                   object_count=result.object_count, temp_snapshot_id=None,
                                   stored_bytes=result.bytes_stored, **ownership.RELEASE):
@@ -315,9 +323,16 @@ class BackupCreateMixin(ServiceBase):
                 return True
             return bool(session.scalar(sa.select(sa.func.count()).select_from(Backup).where(
                 Backup.id == row.id, Backup.deleted.is_(False),
-                Backup.status == BackupStatus.AVAILABLE,
+                Backup.status == BackupStatus.AVAILABLE, Backup.service_metadata == prefix,
                 Backup.object_count == result.object_count,
                 Backup.owner_pid.is_(None))))
+
+    def _superseded(self, backup_id: str, prefix: str) -> bool:
+        """True when the row records another attempt than ``prefix``, whatever its status
+        (``ember.service.recovery`` started it again, and that attempt may have ended)."""
+        with self.catalog.session() as session:
+            row = session.get(Backup, backup_id)
+            return row is not None and row.service_metadata != prefix
 
     # ---- change tracking (ember.engine.cbt) ------------------------------------------
     def _tracker(self, volume_id: str) -> cbt.Tracker:

@@ -17,6 +17,7 @@ from ember.catalog.views import iso
 #: (state, what the dashboard says) of a volume's protection
 OK, LATE, STALE, FAILING, NEVER = "ok", "late", "stale", "failing", "never"
 WORKER_BINARY = "cinder-backup"
+DURATION_BUCKETS = queries.DURATION_BUCKETS
 
 
 def epoch(value: datetime.datetime | None) -> float | None:

@@ -33,7 +33,8 @@ class RestoreMixin(ServiceBase):
         backup's size) or a new volume named ``name``; without either, the new volume is
         created as ``restore_backup_<id>`` and renamed after the backed-up volume when the
         backup records its name (Cinder's behaviour). ``force``
-        is accepted as OpenStackClient spells it. Returns ``{"backup_id", "volume_id",
+        is the CLI's (OpenStackClient refuses an existing volume without it; the API,
+        as Cinder's, does not ask for it). Returns ``{"backup_id", "volume_id",
         "volume_name"}``. The backup ends ``available`` whatever happens; the volume
         ends ``available``, ``error_restoring`` (failure) or ``error`` (cancelled)."""
         begun = self.begin_restore_backup(ctx, backup_ref, volume_ref, name=name, force=force)

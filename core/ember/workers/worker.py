@@ -20,6 +20,7 @@ it runs to end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
@@ -42,8 +43,9 @@ TAKE_OVER_TRIES = 5
 class Worker:
     """One ``ember-backup`` service around an ``ember.service.Ember``."""
 
-    def __init__(self, service):
+    def __init__(self, service, metrics=None):
         self.service = service
+        self.metrics = metrics  # an ember.workers.metrics.WorkerMetrics, or None
         self.conf = service.conf
         self._lock = threading.Lock()
         self._limited = 0
@@ -52,6 +54,8 @@ class Worker:
         self._stopping = threading.Event()
         self._server = None
         self._service_id = None
+        self._redo = None  # the dispatcher of work started again (made on first use)
+        service.redo_dead_work = self._redo_dead_work
 
     # --- the RPC endpoint's one method (see _Endpoint) ---------------------------------
     def take(self, ctxt, operation, ids, owner_host, owner_pid):
@@ -105,7 +109,8 @@ class Worker:
 
     def _run(self, ctx, operation, ids, limited):
         try:
-            self.service.run(ctx, operation, ids)
+            with (self.metrics.run(operation) if self.metrics else contextlib.nullcontext()):
+                self.service.run(ctx, operation, ids)
             LOG.info("Finished %s of backup %s", operation, ids.get("backup_id"))
         except errors.EmberError as exc:  # recorded on the rows by the run step
             LOG.warning("%s of backup %s ended: %s", operation, ids.get("backup_id"), exc)
@@ -132,6 +137,8 @@ class Worker:
         # registered (and so offered work) only once its queue exists: an offer sent
         # before would be dropped and wait out its timeout
         self._service_id = self.service.register_service(BINARY, rpc.TOPIC)
+        if self.metrics is not None:
+            self.metrics.beat()  # registering is the first heartbeat
         for name, beat in (("heartbeat", self._heartbeat), ("repair", self._repair)):
             threading.Thread(target=self._every, args=(beat,), name=name, daemon=True).start()
         LOG.info("ember-backup on host %s takes work on topic %s", self.conf.host, rpc.TOPIC)
@@ -146,6 +153,18 @@ class Worker:
     def _heartbeat(self) -> None:
         self.service.service_heartbeat(self._service_id)
         self.service.refresh_claims()
+        if self.metrics is not None:
+            self.metrics.beat()
+
+    def _redo_dead_work(self, ctx, operation: str, ids: dict) -> None:
+        """Offer the work of a dead process, now this worker's row, to the live workers
+        that may run it (this one included), as ``ember-api`` offers new work."""
+        from ember.workers.dispatcher import RPCDispatcher
+
+        with self._lock:
+            if self._redo is None:
+                self._redo = RPCDispatcher(self.service)
+        self._redo.dispatch(ctx, operation, ids)
 
     def _repair(self) -> None:
         repaired = self.service.repair()
@@ -159,6 +178,8 @@ class Worker:
         if self._server is not None:
             self._server.stop()
             self._server.wait()
+        if self._redo is not None:
+            self._redo.shutdown()
         while True:
             with self._lock:
                 running = list(self._threads)
@@ -192,7 +213,31 @@ def _parse(argv):
                         help="Directory of *.conf files read after the config files")
     parser.add_argument("--host", metavar="NAME",
                         help="Name of this worker's host (default: [DEFAULT] host)")
+    parser.add_argument("--metrics-port", metavar="PORT", type=int,
+                        help="Serve this worker's own metrics (Prometheus text) on "
+                             "http://ADDRESS:PORT/metrics (default: not served)")
+    parser.add_argument("--metrics-address", metavar="ADDRESS", default="127.0.0.1",
+                        help="Address for --metrics-port (default: 127.0.0.1)")
     return parser.parse_args(argv)
+
+
+def _metrics(args, conf):
+    """The worker's metrics, served on ``--metrics-port`` (None without it)."""
+    if args.metrics_port is None:
+        return None
+    if not 0 < args.metrics_port < 65536:
+        raise errors.ConfigError("--metrics-port must be a port number (1-65535), not %d"
+                                 % args.metrics_port)
+    from ember.workers.metrics import WorkerMetrics
+
+    metrics = WorkerMetrics(conf.backup_max_operations)
+    try:
+        metrics.serve(args.metrics_port, args.metrics_address)
+    except OSError as exc:
+        raise errors.ConfigError("cannot serve metrics on %s:%d: %s; choose another "
+                                 "--metrics-port" % (args.metrics_address, args.metrics_port,
+                                                     exc.strerror or exc)) from None
+    return metrics
 
 
 def main(argv=None) -> int:
@@ -210,7 +255,8 @@ def main(argv=None) -> int:
         if not rpc.transport_configured(conf):
             raise errors.ConfigError("ember-backup needs [DEFAULT] transport_url (for "
                                      "example rabbit://user:password@host:5672/)")
-        worker = Worker(Ember(conf))
+        # its repair runs once the worker can start dead work again (Worker.start)
+        worker = Worker(Ember(conf, repair=False), _metrics(args, conf))
         worker.start()
     except errors.EmberError as exc:
         print("ember-backup: %s" % config.one_line(exc), file=sys.stderr)
@@ -221,4 +267,6 @@ def main(argv=None) -> int:
     while not stop.wait(1.0):
         pass
     worker.stop()
+    if worker.metrics is not None:
+        worker.metrics.stop()
     return 0
