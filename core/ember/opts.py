@@ -159,6 +159,10 @@ database_opts = [
                sample_default="sqlite:///$state_path/ember.sqlite",
                help="SQLAlchemy URL of the catalogue. Default: SQLite (WAL) at "
                     "$state_path/ember.sqlite. PostgreSQL and MariaDB/MySQL work too."),
+    cfg.BoolOpt("auto_migrate", default=True,
+                help="Whether a process that opens a catalogue with an older schema "
+                     "upgrades it (one process at a time, under a database lock). Off: it "
+                     "refuses to start until `ember-manage db sync` has upgraded it."),
     cfg.IntOpt("db_max_retries", default=20, min=-1,
                help="How many times a write that takes a row out of a busy status (a "
                     "backup, restore or delete ending) is tried again while the database "

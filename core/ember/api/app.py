@@ -48,7 +48,7 @@ def make_app(conf, service=None, dispatcher=None):
 
         service = Ember(conf)
     if dispatcher is None:
-        from ember.service.dispatch import make_dispatcher
+        from ember.workers.dispatcher import make_dispatcher
 
         dispatcher = make_dispatcher(conf, service, conf.backup_api_threads)
     app = pages.Pages(Router(service, dispatcher), service)

@@ -16,6 +16,10 @@ from ember.catalog.views import iso
 
 #: (state, what the dashboard says) of a volume's protection
 OK, LATE, STALE, FAILING, NEVER = "ok", "late", "stale", "failing", "never"
+#: worst first: the order of the dashboard's table
+SEVERITY = (NEVER, FAILING, STALE, LATE, OK)
+#: the dashboard lists this many volumes, worst first, and counts the rest
+DASHBOARD_ROWS = 300
 WORKER_BINARY = "cinder-backup"
 DURATION_BUCKETS = queries.DURATION_BUCKETS
 
@@ -48,7 +52,9 @@ class Metrics:
 class Dashboard:
     scope: str  # "all projects" or the project id
     now: datetime.datetime
-    volumes: list = field(default_factory=list)
+    volumes: list = field(default_factory=list)  # the worst DASHBOARD_ROWS
+    counts: dict = field(default_factory=dict)  # state → volumes, all of them
+    total: int = 0
     running: list = field(default_factory=list)
     failures: list = field(default_factory=list)
     workers: list | None = None  # None: not the caller's to see
@@ -96,8 +102,12 @@ class Monitoring:
         now = utcnow()
         with self.catalog.session() as session:
             page = Dashboard(scope="all projects" if everything else project, now=now)
-            page.volumes = [self._volume_state(v, now)
-                            for v in queries.volume_summaries(session, project)]
+            states = [self._volume_state(v, now)
+                      for v in queries.volume_summaries(session, project)]
+            states.sort(key=lambda v: (SEVERITY.index(v["state"]), -(v["age"] or 0)))
+            page.volumes, page.total = states[:DASHBOARD_ROWS], len(states)
+            page.counts = {state: sum(v["state"] == state for v in states)
+                           for state in SEVERITY}
             page.running = [_running(r) for r in
                             queries.running_work(session, self._stale_before(now), project)]
             page.failures = [dict(zip(("when", "kind", "backup_id", "backup_name",

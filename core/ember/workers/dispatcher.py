@@ -8,8 +8,9 @@ mistakes waiting work for a dead process's. A worker that is busy
 later, to it or another, a worker started meanwhile included; an offer whose answer was
 lost is harmless, since a claim names its previous owner. Work for which no live worker
 that may run it has been seen for ``service_down_time`` seconds is ended (``abandon``)
-with a fail reason naming the host it needed. ``hand_off`` does the same in the foreground, for a CLI that exits
-once a worker has the work.
+with a fail reason naming the host it needed. ``hand_off`` (``HandOffDispatcher``) does
+the same in the foreground, for a CLI that exits once a worker has the work.
+``make_dispatcher`` is how an entry point picks a dispatcher from its configuration.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import os
 import threading
 import time
 
+from ember import errors
+from ember.service.dispatch import ThreadPoolDispatcher
 from ember.service.handoff import GONE, MINE, TAKEN
 from ember.workers import rpc
 from ember.workers.rpc import messaging
@@ -231,3 +234,34 @@ class RPCDispatcher:
             self._offers.shutdown(wait=True, cancel_futures=True)
         self._transport.cleanup()
 
+
+
+class HandOffDispatcher:
+    """The foreground form, for ``ember … --async``: ``dispatch`` returns once a worker
+    has taken the work (or it was ended because no worker may run it)."""
+
+    def __init__(self, service, transport=None):
+        require_workers(service.conf)
+        self._rpc = RPCDispatcher(service, transport)
+
+    def dispatch(self, ctx, operation: str, ids: dict) -> None:
+        self._rpc.hand_off(ctx, operation, ids)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._rpc.shutdown(wait)
+
+
+def make_dispatcher(conf, service, threads: int = 4):
+    """Workers over RPC when ``transport_url`` names a message bus, else ``threads``
+    threads of this process (``ember.service.dispatch.ThreadPoolDispatcher``)."""
+    if rpc.transport_configured(conf):
+        return RPCDispatcher(service)
+    return ThreadPoolDispatcher(service, threads)
+
+
+def require_workers(conf) -> None:
+    """Raise ConfigError unless ``transport_url`` names a message bus, so
+    ``ember-backup`` workers can be handed work (``--async``)."""
+    if not rpc.transport_configured(conf):
+        raise errors.ConfigError("--async needs [DEFAULT] transport_url (and ember-backup "
+                                 "workers); without one, leave out --async")
