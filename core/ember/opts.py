@@ -168,6 +168,15 @@ database_opts = [
                 help="Whether a process that opens a catalogue with an older schema "
                      "upgrades it (one process at a time, under a database lock). Off: it "
                      "refuses to start until `ember-manage db sync` has upgraded it."),
+    cfg.IntOpt("db_max_retries", default=20, min=-1,
+               help="How many times a write that takes a row out of a busy status (a "
+                    "backup, restore or delete ending) is tried again while the database "
+                    "cannot be reached; -1: without end. After that the row is handed to "
+                    "crash repair."),
+    cfg.FloatOpt("db_retry_interval", default=1.0, min=0.01,
+                 help="Seconds before the first retry of such a write; doubled each time."),
+    cfg.FloatOpt("db_max_retry_interval", default=10.0, min=0.01,
+                 help="The longest wait between two retries of such a write."),
 ]
 
 
