@@ -62,15 +62,19 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     base_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     work = tempfile.mkdtemp(prefix="ember-cli-startup-")
-    base_env.update(HOME=work, XDG_CONFIG_HOME=os.path.join(work, "config"))
     trees = {"after": dict(base_env)}
     if args.baseline:
         tree = baseline_tree(args.baseline)
         path = [os.path.join(tree, "core")] + [
             os.path.join(tree, "plugins", d) for d in sorted(os.listdir(os.path.join(tree, "plugins")))]
         trees["before@" + args.baseline] = dict(base_env, PYTHONPATH=os.pathsep.join(path))
-    for n in range(3):
-        run([EMBER, "volume", "create", "--size", "1M", "vol%d" % n], base_env, work)
+    for n, env in enumerate(trees.values()):  # each tree its own catalogue (its schema)
+        home = os.path.join(work, "home%d" % n)
+        env.update(HOME=home, XDG_CONFIG_HOME=os.path.join(home, "config"),
+                   XDG_DATA_HOME=os.path.join(home, "data"))
+        for v in range(3):
+            run([EMBER, "volume", "create", "--size", "1M", "vol%d" % v], env, work)
+    base_env = trees["after"]
     cases = [("--help", [EMBER, "--help"]), ("volume list", [EMBER, "volume", "list"])]
     floors = [("python -c pass", [PYTHON, "-c", "pass"]),
               ("import sqlalchemy.orm", [PYTHON, "-c", "import sqlalchemy.orm"])]

@@ -7,7 +7,10 @@ import argparse
 
 from ember import errors
 from ember.cli.base import ListColumn, Lister, ShowOne, show_columns
-from ember.service.retention import PERIODS, Duration, Rules
+
+# ember.service.retention is imported where it is used: importing any module of
+# ember.service imports the whole service (SQLAlchemy, ...), which ``ember --help`` and
+# every other command would then pay for (tests/cli/test_startup.py)
 
 
 def _count(text: str) -> int:
@@ -20,7 +23,9 @@ def _count(text: str) -> int:
     return value
 
 
-def _duration(text: str) -> Duration:
+def _duration(text: str):
+    from ember.service.retention import Duration
+
     try:
         return Duration.parse(text)
     except ValueError as exc:
@@ -33,6 +38,8 @@ class PruneVolumeBackups(Lister):
     restic's forget rules; protected backups and backups in use are kept."""
 
     def get_parser(self, prog_name):
+        from ember.service.retention import PERIODS
+
         parser = super().get_parser(prog_name)
         parser.add_argument("volumes", metavar="<volume>", nargs="*",
                             help="Volume(s) whose backups to prune (name or ID; default: "
@@ -51,6 +58,8 @@ class PruneVolumeBackups(Lister):
         return parser
 
     def act(self, parsed_args):
+        from ember.service.retention import Rules
+
         a = parsed_args
         keep = Rules(last=a.keep_last, hourly=a.keep_hourly, daily=a.keep_daily,
                      weekly=a.keep_weekly, monthly=a.keep_monthly, yearly=a.keep_yearly,
