@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from ember.context import RequestContext
 from ember.service.dispatch import ThreadPoolDispatcher
-from ember.testing.cluster import PG_URL, Cluster, require_rabbitmq
+from harness.cluster import PG_URL, Cluster, require_rabbitmq
 from ember.testing.services import scratch_database
 
 pytestmark = pytest.mark.slow
