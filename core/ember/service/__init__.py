@@ -52,6 +52,7 @@ from ember.service.policies import PoliciesMixin
 from ember.service.scheduling import SchedulingMixin
 from ember.service.monitoring import Monitoring
 from ember.service.lifecycle import FORCE_DELETE_WAIT, HAS_DEPENDENTS, BackupLifecycleMixin
+from ember.service.consolidate import ConsolidateMixin
 from ember.service.prune import PruneMixin
 from ember.service.queries import BackupQueriesMixin
 from ember.service.quotas import QuotasMixin
@@ -69,7 +70,8 @@ __all__ = ["Ember", "Progress", "NO_INCREMENTAL_PARENT", "IN_USE_NEEDS_FORCE",
 
 class Ember(RecoveryMixin, VolumesMixin, BackupCreateMixin, BackupQueriesMixin, RestoreMixin,
             BackupLifecycleMixin, RecordsMixin, QuotasMixin, ServicesMixin, HandoffMixin,
-            RepositoryMixin, PruneMixin, PoliciesMixin, SchedulingMixin, ServiceBase):
+            RepositoryMixin, PruneMixin, ConsolidateMixin, PoliciesMixin, SchedulingMixin,
+            ServiceBase):
     """Backups, volumes and snapshots of one Ember installation."""
 
     def submit_create_backup(self, ctx, volume_ref, *, dispatcher, **options) -> dict:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -31,6 +32,16 @@ class Dispatcher(Protocol):
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop accepting work (and wait for what runs, if ``wait``)."""
+
+
+def transport_configured(conf) -> bool:
+    """True when ``[DEFAULT] transport_url`` names a message bus: work can go to
+    ``ember-backup`` workers (``ember.workers``), which the repair of dead work counts on."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # oslo.messaging's eventlet import warns on stderr
+        import oslo_messaging as messaging
+
+    return bool(messaging.TransportURL.parse(conf).hosts)
 
 
 class ThreadPoolDispatcher:
