@@ -15,7 +15,15 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ember.catalog.models import Backup, BackupOperation, Service, Volume
+from ember.catalog.models import (
+    Backup,
+    BackupOperation,
+    BackupPolicy,
+    BackupPolicyVolume,
+    BackupVerification,
+    Service,
+    Volume,
+)
 from ember.catalog.states import BackupStatus
 
 #: the backup status each kind of work holds while it waits or runs
@@ -38,6 +46,8 @@ class VolumeSummary:
     last_failure: datetime.datetime | None = None  # newest backup in error
     last_verify: datetime.datetime | None = None
     chain_length: int = 0
+    policy: str | None = None  # the name of the backup policy that applies to it
+    schedule: str | None = None  # that policy's schedule (cron syntax)
 
 
 def _in(stmt, column, project):
@@ -68,13 +78,43 @@ def volume_summaries(session, project: str | None = None) -> list[VolumeSummary]
     for vid, length in session.execute(_chain_lengths(project)):
         if vid in found:
             found[vid].chain_length = int(length)
-    verified = _in(sa.select(BackupOperation.volume_id, sa.func.max(BackupOperation.finished_at))
-                   .where(BackupOperation.kind == "verify", BackupOperation.status == "succeeded"),
-                   BackupOperation.project_id, project).group_by(BackupOperation.volume_id)
-    for vid, when in session.execute(verified):
-        if vid in found:
+    for vid, when in _last_verified(session, project):
+        if vid in found and (found[vid].last_verify is None or when > found[vid].last_verify):
             found[vid].last_verify = when
+    named, defaults = policy_schedules(session, project)
+    for summary in found.values():
+        summary.policy, summary.schedule = named.get(
+            summary.volume_id, defaults.get(summary.project_id, (None, None)))
     return sorted(found.values(), key=lambda s: (s.project_id or "", s.volume_id))
+
+
+def _last_verified(session, project):
+    """(volume id, newest time a verify found one of its backups intact): whole-chain
+    verifies (``backup_operations``) and a policy's partial ones (``backup_verifications``)."""
+    op = BackupOperation
+    whole = _in(sa.select(op.volume_id, sa.func.max(op.finished_at))
+                .where(op.kind == "verify", op.status == "succeeded"),
+                op.project_id, project).group_by(op.volume_id)
+    partial = _in(sa.select(Backup.volume_id, sa.func.max(BackupVerification.verified_at))
+                  .join(Backup, Backup.id == BackupVerification.backup_id)
+                  .where(BackupVerification.damaged.is_(False)),
+                  Backup.project_id, project).group_by(Backup.volume_id)
+    return [*session.execute(whole), *session.execute(partial)]
+
+
+def policy_schedules(session, project: str | None = None):
+    """({volume id: (policy name, schedule)} of the enabled policies naming volumes,
+    {project id: (policy name, schedule)} of the enabled project defaults)."""
+    usable = sa.and_(BackupPolicy.deleted.is_(False), BackupPolicy.enabled.is_(True))
+    named = _in(sa.select(BackupPolicyVolume.volume_id, BackupPolicy.name,
+                          BackupPolicy.schedule)
+                .join(BackupPolicy, BackupPolicy.id == BackupPolicyVolume.policy_id)
+                .where(usable), BackupPolicy.project_id, project)
+    defaults = _in(sa.select(BackupPolicy.project_id, BackupPolicy.name, BackupPolicy.schedule)
+                   .where(usable, BackupPolicy.project_default.is_(True)),
+                   BackupPolicy.project_id, project)
+    return ({vid: (name, cron) for vid, name, cron in session.execute(named)},
+            {pid: (name, cron) for pid, name, cron in session.execute(defaults)})
 
 
 def _chain_lengths(project):
