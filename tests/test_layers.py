@@ -19,7 +19,7 @@ LAYERS = [
     ("driver", ("ember.driver", "ember.wrappers", "ember.clients", "ember_")),
 ]
 BASE = ("ember", "ember.errors", "ember.config", "ember.config_lint", "ember.context",
-        "ember.opts", "ember.naming")
+        "ember.opts", "ember.naming", "ember.entrypoints")
 OUTSIDE = ("ember.testing", "ember.catalog.migrations")
 
 

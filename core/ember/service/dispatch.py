@@ -66,8 +66,9 @@ class ThreadPoolDispatcher:
             self.service.run(ctx, operation, ids)
         except errors.EmberError as exc:  # recorded on the rows by the run step
             LOG.warning("%s %s ended: %s", operation, ids, exc)
-        except Exception:
+        except Exception:  # the database away past its retries, say: repair the rows
             LOG.exception("%s %s failed", operation, ids)
+            self.service.repair_own_when_answered(str(ids.get("backup_id")), self._stop)
 
     def _heartbeat(self) -> None:
         interval = self.service.conf.report_interval

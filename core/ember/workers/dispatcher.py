@@ -64,19 +64,37 @@ class RPCDispatcher:
     """Offers begun work to the workers; ``dispatch`` in the background, ``hand_off`` in
     the foreground."""
 
-    def __init__(self, service, transport=None):
+    def __init__(self, service):
         self.service = service
         self.conf = service.conf
-        self._transport = transport or rpc.transport(self.conf)
-        # retry=0: an unreachable RabbitMQ fails the offer at once; the offer is repeated
-        self._client = messaging.get_rpc_client(self._transport, rpc.target(),
-                                                timeout=ANSWER_TIMEOUT, retry=0)
+        self._bus = threading.Lock()
+        self._open()
         self._passed_over: dict[str, float] = {}
         self._pending: list[_Work] = []
         self._wake = threading.Condition()
         self._stopping = False
         self._thread = None
         self._beating = False
+
+    def _open(self) -> None:
+        self._transport = rpc.transport(self.conf)
+        # retry=0: an unreachable RabbitMQ fails the offer at once; the offer is repeated
+        self._client = messaging.get_rpc_client(self._transport, rpc.target(),
+                                                timeout=ANSWER_TIMEOUT, retry=0)
+
+    def _reopen(self, failed_client) -> None:
+        """Drop the connections an offer failed on and open new ones: after a stalled
+        RabbitMQ, oslo.messaging may keep handing out a pooled connection that is
+        closed ("connection already closed ... after 0 tries") for good."""
+        with self._bus:
+            if self._client is not failed_client:
+                return  # another offer reopened them already
+            old = self._transport
+            self._open()
+        try:
+            old.cleanup()
+        except Exception as exc:  # noqa: BLE001 - a broken pool may fail to close
+            LOG.info("Closing the old RabbitMQ connections failed: %s", exc)
 
     # --- background --------------------------------------------------------------------
     def dispatch(self, ctx, operation: str, ids: dict) -> None:
@@ -179,14 +197,17 @@ class RPCDispatcher:
         for host in hosts:
             if self._passed_over.get(host, 0.0) > now:
                 continue
+            client = self._client
             try:
-                answer = self._client.prepare(server=host).call(
+                answer = client.prepare(server=host).call(
                     work.ctx, "take", operation=work.operation, ids=work.ids,
                     owner_host=self.conf.host, owner_pid=os.getpid())
             except messaging.MessagingException as exc:
                 LOG.warning("Backup worker %s did not answer (%s); offering backup %s to "
                             "another", host, type(exc).__name__, work.backup_id)
                 self._passed_over[host] = time.monotonic() + PASS_OVER
+                if not isinstance(exc, messaging.RemoteError):  # the bus, not the worker
+                    self._reopen(client)
                 continue
             if answer in (TAKEN, MINE, GONE):
                 LOG.info("%s of backup %s: %s by %s", work.operation, work.backup_id, answer,
