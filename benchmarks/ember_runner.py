@@ -98,7 +98,7 @@ def cmd_consolidate(args) -> dict:
 
     from ember.engine import format as fmt
     from ember.engine.consolidate import consolidate
-    from ember.engine.engine import BackupSpec
+    from ember.engine.spec import BackupSpec
 
     catalog = load_catalog(args.catalog)
     engine, driver = make_engine(args.repo, args.codec, args.object_size, args.sha_block_size)
