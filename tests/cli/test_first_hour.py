@@ -45,31 +45,55 @@ def test_the_memory_driver_is_a_testing_tool_refused_unless_a_fixture_enables_it
     ember.ok("volume", "create", "--size", "4M", "v")
     before = ember.catalogue()
     memory = {"OS_DEFAULT__BACKUP_DRIVER": "memory"}
-    for command in (("volume", "backup", "create", "v"), ("volume", "list")):
-        line = ember.fails(*command, env=memory)
-        assert line.startswith("ember: backup_driver memory is a testing tool (what it stores "
-                               "is gone when the command ends); choose a repository driver: ")
-        assert "posix" in line.split(":")[-1] and "memory" not in line.split(":")[-1], line
+    line = ember.fails("volume", "backup", "create", "v", env=memory)
+    assert line.startswith("ember: backup_driver memory is a testing tool (what it stores "
+                           "is gone when the command ends); choose a repository driver: ")
+    assert "posix" in line.split(":")[-1] and "memory" not in line.split(":")[-1], line
+    # reading the catalogue needs no driver: the same line, as a warning
+    listed = ember.ok("volume", "list", "-f", "value", "-c", "Name", env=memory)
+    assert (listed.stdout, listed.stderr) == ("v\n", line + "\n")
     assert ember.catalogue() == before
     # not offered where drivers are listed to users
-    line = ember.fails("volume", "list", env={"OS_DEFAULT__BACKUP_DRIVER": "tape"})
+    line = ember.fails("volume", "backup", "create", "v",
+                       env={"OS_DEFAULT__BACKUP_DRIVER": "tape"})
     assert "installed drivers: " in line and "memory" not in line
     # a test fixture enables it
     enabled = dict(memory, EMBER_ENABLE_TESTING_DRIVERS="1")
     assert ember.json("volume", "backup", "create", "v", env=enabled)["status"] == "available"
 
 
-def test_an_unknown_driver_stops_every_command_before_any_row(ember):
+def test_an_unknown_driver_stops_every_command_that_writes_before_any_row(ember):
     ember.ok("volume", "create", "--size", "4M", "v")
+    ember.ok("volume", "backup", "create", "--name", "b", "v")
     before = ember.catalogue()
     tape = {"OS_DEFAULT__BACKUP_DRIVER": "tape"}
-    for command in (("volume", "backup", "create", "v"), ("volume", "list"),
+    line = "ember: backup_driver tape: Ember has no tape driver; installed drivers: "
+    for command in (("volume", "backup", "create", "v"), ("volume", "backup", "delete", "b"),
+                    ("volume", "backup", "restore", "b", "new"),
                     ("volume", "create", "--size", "4M", "w")):
-        line = ember.fails(*command, env=tape)
-        assert line.startswith("ember: backup_driver tape is not installed (installed "
-                               "drivers: "), line
+        assert ember.fails(*command, env=tape).startswith(line)
+    # lists and shows read only the catalogue: they work, with the line as a warning
+    for command in (("volume", "list"), ("volume", "show", "v"),
+                    ("volume", "backup", "list"), ("volume", "backup", "show", "b"),
+                    ("volume", "snapshot", "list")):
+        result = ember.ok(*command, env=tape)
+        assert result.stderr.startswith(line) and len(result.stderr.splitlines()) == 1
     assert ember.catalogue() == before
-    assert ember.json("volume", "show", "v")["previous_status"] is None
+
+
+def test_a_misspelled_driver_gets_did_you_mean_not_pip_install(ember):
+    for typed, meant in (("posixx", "posix"),
+                         ("cinder.backup.drivers.posix.PosixBackupDriverr",
+                          "cinder.backup.drivers.posix.PosixBackupDriver")):
+        line = ember.fails("volume", "create", "--size", "1M", "v",
+                           env={"OS_DEFAULT__BACKUP_DRIVER": typed})
+        assert line.startswith("ember: backup_driver %s: no such driver; did you mean %s? "
+                               "(installed drivers: " % (typed, meant)), line
+        assert "pip install" not in line
+    line = ember.fails("volume", "create", "--size", "1M", "v",
+                       env={"OS_DEFAULT__BACKUP_DRIVER": "ceph"})
+    assert line.startswith("ember: backup_driver ceph: Ember has no ceph driver; installed "
+                           "drivers: ") and "pip install" not in line
 
 
 def test_configuration_mistakes_leave_no_row_and_no_changed_status(ember):
@@ -164,7 +188,7 @@ def test_config_check_validates_without_doing_any_work(ember):
     assert result.returncode == 1
     rows = {r["Check"]: (r["Result"], r["Detail"]) for r in result.json()}
     assert rows["backup_driver"][0] == "error"
-    assert rows["backup_driver"][1].startswith("backup_driver tape is not installed")
+    assert rows["backup_driver"][1].startswith("backup_driver tape: Ember has no tape driver")
     assert "repository" not in rows  # what depends on the driver is not tried
 
 

@@ -90,6 +90,8 @@ class CreateVolumeBackup(ShowOne):
 class ListVolumeBackup(Lister):
     """List backups (your project's; all with --all-projects, admin only)."""
 
+    catalogue_only = True
+
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument("--long", action="store_true", default=False,
@@ -136,6 +138,8 @@ class ListVolumeBackup(Lister):
 
 class ShowVolumeBackup(ShowOne):
     """Show a backup's details."""
+
+    catalogue_only = True
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
