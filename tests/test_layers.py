@@ -12,7 +12,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 #: top to bottom; a module may import its own layer, the one right below, and BASE
 LAYERS = [
-    ("entry", ("ember.cli", "ember.api", "ember.workers.worker")),
+    ("entry", ("ember.cli", "ember.api", "ember.workers.worker", "ember.workers.scheduler")),
     ("service", ("ember.service", "ember.catalog", "ember.policy", "ember.hooks",
                  "ember.hookspecs", "ember.notifications", "ember.progress",
                  "ember.workers")),

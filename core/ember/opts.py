@@ -35,6 +35,13 @@ core_opts = [
     cfg.IntOpt("service_down_time", default=60, min=1,
                help="A service whose last heartbeat is older than this many seconds is "
                     "shown down."),
+    cfg.IntOpt("scheduler_interval", default=20, min=1,
+               help="Seconds between two passes of ember-scheduler over the backup "
+                    "policies (and between renewals of its lease)."),
+    cfg.IntOpt("scheduler_lease_time", default=90, min=2,
+               help="Seconds the active ember-scheduler holds its lease in the catalogue "
+                    "without renewing it; another takes over once it runs out. Keep it "
+                    "well above scheduler_interval."),
     cfg.IntOpt("backup_max_age", default=26 * 3600, min=60,
                help="Seconds after which a volume's newest available backup is late: the "
                     "dashboard shows it amber, and red at twice this age. A volume under a "
@@ -76,6 +83,16 @@ backup_opts = [
                help="Backups and restores an ember-backup worker runs at once (0 = "
                     "unlimited); a worker running this many takes no more work until one "
                     "ends."),
+    cfg.BoolOpt("backup_retry_dead_work", default=True,
+                help="A backup or restore whose ember-backup worker died is started again "
+                     "from the beginning on a live worker that can reach its volume (the "
+                     "dead attempt's objects removed first; fail_reason records each "
+                     "attempt). When False, or after backup_retry_dead_work_attempts "
+                     "attempts, it ends as Cinder ends it: a backup in error, a restore "
+                     "with its volume error_restoring."),
+    cfg.IntOpt("backup_retry_dead_work_attempts", default=3, min=1,
+               help="Attempts a backup or restore gets in all when its workers die "
+                    "(backup_retry_dead_work)."),
     cfg.BoolOpt("backup_use_same_host", default=False,
                 help="Send the backups and restores of every volume to the ember-backup "
                      "worker of the volume's own host, even when the volume lies under "

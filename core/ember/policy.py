@@ -48,6 +48,12 @@ QUOTA_SHOW = "volume_extension:quotas:show"
 QUOTA_UPDATE = "volume_extension:quotas:update"
 QUOTA_DELETE = "volume_extension:quotas:delete"
 SERVICE_LIST = "volume_extension:services:index"
+# backup policies (an Ember extension; the same member/reader split as backups)
+POLICY_GET_ALL = "ember:backup_policy:get_all"
+POLICY_GET = "ember:backup_policy:get"
+POLICY_CREATE = "ember:backup_policy:create"
+POLICY_UPDATE = "ember:backup_policy:update"
+POLICY_DELETE = "ember:backup_policy:delete"
 # monitoring (Ember's own)
 METRICS = "ember:metrics"
 DASHBOARD = "ember:dashboard"
@@ -88,6 +94,11 @@ _RULES = [
     (QUOTA_UPDATE, ADMIN_API, "Set a project's quotas."),
     (QUOTA_DELETE, ADMIN_API, "Reset a project's quotas to the defaults."),
     (SERVICE_LIST, ADMIN_API, "List the backup services."),
+    (POLICY_GET_ALL, READER_OR_ADMIN, "List backup policies."),
+    (POLICY_GET, READER_OR_ADMIN, "Show a backup policy and its runs."),
+    (POLICY_CREATE, MEMBER_OR_ADMIN, "Create a backup policy."),
+    (POLICY_UPDATE, MEMBER_OR_ADMIN, "Change a backup policy or the volumes it applies to."),
+    (POLICY_DELETE, MEMBER_OR_ADMIN, "Delete a backup policy."),
     (METRICS, ADMIN_API, "Read GET /metrics: every project's volumes, work and workers."),
     (DASHBOARD, READER_OR_ADMIN, "Open GET /dashboard (a member sees its own project; "
      "ember:all_projects shows every project)."),

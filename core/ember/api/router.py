@@ -46,14 +46,20 @@ ROUTES = [
     ("PUT", "/os-quota-sets/{target}", "quotas:update"),
     ("DELETE", "/os-quota-sets/{target}", "quotas:delete"),
     ("GET", "/os-services", "services:index"),
+    ("GET", "/backup-policies", "policies:index"),
+    ("POST", "/backup-policies", "policies:create"),
+    ("GET", "/backup-policies/{id}", "policies:show"),
+    ("PUT", "/backup-policies/{id}", "policies:update"),
+    ("DELETE", "/backup-policies/{id}", "policies:delete"),
+    ("POST", "/backup-policies/{id}/action", "policies:action"),
 ]
 
 
 def _controllers() -> dict:
-    from ember.api import backups, quotas, services, snapshots, volumes
+    from ember.api import backups, policies, quotas, services, snapshots, volumes
 
     return {"backups": backups, "volumes": volumes, "snapshots": snapshots,
-            "quotas": quotas, "services": services}
+            "quotas": quotas, "services": services, "policies": policies}
 
 
 def _mapper() -> routes.Mapper:

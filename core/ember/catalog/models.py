@@ -190,6 +190,87 @@ class Service(_Timestamps, Base):
     uuid: Mapped[str | None] = mapped_column(sa.String(36), unique=True)
 
 
+class BackupPolicy(_Timestamps, Base):
+    """A backup policy (an Ember extension): when to back up the volumes it applies to,
+    when a backup is a full, which restore points to keep, and how much to verify."""
+
+    __tablename__ = "backup_policies"
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(NAME, index=True)
+    user_id: Mapped[str | None] = mapped_column(NAME)
+    name: Mapped[str] = mapped_column(NAME)
+    description: Mapped[str | None] = mapped_column(NAME)
+    schedule: Mapped[str] = mapped_column(NAME)  # cron syntax (croniter)
+    full_every: Mapped[int | None] = mapped_column(sa.Integer)
+    max_chain: Mapped[int | None] = mapped_column(sa.Integer)
+    retention: Mapped[dict] = mapped_column(sa.JSON, default=dict)  # keep_* rules
+    consolidate: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False)
+    verify_schedule: Mapped[str | None] = mapped_column(NAME)
+    verify_percent: Mapped[int | None] = mapped_column(sa.Integer)
+    force: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False)
+    # the project's default: applies to every volume of the project no policy names
+    project_default: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False)
+    enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True, nullable=False)
+    # the newest schedule time already handled (None: never run, due at once)
+    backed_up_for: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    verified_for: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+
+
+class BackupPolicyVolume(Base):
+    """A volume a policy applies to by name; a volume is in at most one policy."""
+
+    __tablename__ = "backup_policy_volumes"
+
+    volume_id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    policy_id: Mapped[str] = mapped_column(UUID, index=True)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class BackupPolicyRun(Base):
+    """One run of a policy by the scheduler: what it created, pruned and verified, and
+    what failed and why (lists of ids and of one-line reasons)."""
+
+    __tablename__ = "backup_policy_runs"
+
+    id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    policy_id: Mapped[str] = mapped_column(UUID, index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))  # backup | verify
+    scheduled_for: Mapped[datetime.datetime] = mapped_column(DateTime)
+    started_at: Mapped[datetime.datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(sa.String(16))  # running | done | failed
+    host: Mapped[str | None] = mapped_column(NAME)
+    created: Mapped[list] = mapped_column(sa.JSON, default=list)
+    pruned: Mapped[list] = mapped_column(sa.JSON, default=list)
+    verified: Mapped[list] = mapped_column(sa.JSON, default=list)
+    failures: Mapped[list] = mapped_column(sa.JSON, default=list)
+
+
+class BackupVerification(Base):
+    """When a backup's own objects were last read and checked (for the rotation of a
+    policy's partial verification: the least recently checked are read first)."""
+
+    __tablename__ = "backup_verifications"
+
+    backup_id: Mapped[str] = mapped_column(UUID, primary_key=True)
+    verified_at: Mapped[datetime.datetime] = mapped_column(DateTime)
+    damaged: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False)
+    detail: Mapped[str | None] = mapped_column(NAME)
+
+
+class Lease(Base):
+    """A named lease (``scheduler``): held by one process until ``expires_at``; taken
+    and renewed by conditional UPDATEs, so of two contenders exactly one holds it."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(NAME)
+    acquired_at: Mapped[datetime.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime.datetime] = mapped_column(DateTime)
+
+
 class BackupOperation(Base):
     """One run of an operation on a backup (``create``, ``restore``, ``delete``,
     ``verify``): where and when it ran, how far it got, how it ended. Inserted when the

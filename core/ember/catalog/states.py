@@ -51,10 +51,11 @@ class SnapshotStatus:
 
 
 def conditional_update(session: Session, model, row_id: str, expected: Iterable[str] | None,
-                       **values) -> bool:
+                       *, where: tuple = (), **values) -> bool:
     """Set ``values`` on the live row ``row_id`` if its status is one of ``expected``
-    (any status when ``expected`` is None). True when this caller changed the row."""
-    stmt = sa.update(model).where(model.id == row_id, model.deleted.is_(False))
+    (any status when ``expected`` is None) and the clauses ``where`` hold. True when
+    this caller changed the row."""
+    stmt = sa.update(model).where(model.id == row_id, model.deleted.is_(False), *where)
     if expected is not None:
         stmt = stmt.where(model.status.in_(list(expected)))
     values.setdefault("updated_at", utcnow())

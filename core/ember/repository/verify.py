@@ -105,6 +105,42 @@ def verify_chain(driver, chain: Sequence, progress: Progress | None = None) -> V
     return report
 
 
+def verify_objects(driver, member) -> VerifyReport:
+    """Check one backup's own objects (not its parents'): its ``_metadata`` and
+    ``_sha256file`` are there and readable, and every data object it records is there,
+    decompresses to its length and has its md5. The part of a chain's verify that a
+    rotating, partial verification reads a share of at a time."""
+    report = VerifyReport(backup_id=member.backup_id, chain=[member.backup_id])
+    found = _finder(report, member)
+    limit = min(getattr(member, "size_limit", None) or plan.MAX_VOLUME, plan.MAX_VOLUME)
+    block = int(driver.sha_block_size)
+    md = _document(driver, member, fmt.metadata_name(member.prefix),
+                   plan.metadata_limit(limit, block, member.prefix), fmt.parse_metadata,
+                   found)
+    _sha256file_block_size(driver, member, fmt.sha256file_name(member.prefix),
+                           plan.sha256file_limit(limit, block), found)
+    if md is None:
+        return report
+    listed = set(_listing(driver, member))
+    for name in sorted(listed - {o.name for o in md.objects}):
+        found(name, EXTRA, "in the repository but not in its _metadata")
+    workers = max(1, min(THREADS, int(driver.capabilities.max_concurrency)))
+    present = [e for e in md.objects if e.name in listed]
+    with cf.ThreadPoolExecutor(workers, thread_name_prefix="ember-verify") as pool:
+        problems = list(pool.map(lambda e: _check_object(driver, member, e, None)[0],
+                                 present))
+    for entry, problem in zip(present, problems, strict=True):
+        report.objects_read += 1
+        if problem is None:
+            report.bytes_read += entry.length
+        else:
+            found(entry.name, CORRUPT, problem)
+    for entry in md.objects:
+        if entry.name not in listed:
+            found(entry.name, MISSING, "recorded in its _metadata, not in the repository")
+    return report
+
+
 def _check_plan(chain, documents: list, limit: int, report: VerifyReport) -> None:
     """A document that names another backup, parent or volume, or whose entries leave
     the volume, overlap or (full backup) leave a gap, is corrupt: reported and then

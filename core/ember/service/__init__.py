@@ -14,7 +14,8 @@ snapshots), ``backups`` (create), ``queries`` (show, list, chains), ``restore``,
 ``lifecycle`` (delete, update, reset-state), ``records`` (export, import) and
 ``quotas`` (quota sets, the backup quota check), ``services`` (the services table) and
 ``handoff`` (begun work handed to ``ember-backup`` workers: ownership, routing) and
-``repository`` (verify, scan). Nothing outside ``ember.service`` and ``ember.catalog``
+``repository`` (verify, scan), ``policies`` (backup policies) and ``scheduling`` (what
+``ember-scheduler`` does on each pass). Nothing outside ``ember.service`` and ``ember.catalog``
 writes catalogue rows.
 
 Create, restore and delete each come in two public steps, so a caller (the HTTP API)
@@ -44,6 +45,8 @@ from functools import cached_property
 from ember.service.backups import IN_USE_NEEDS_FORCE, NO_INCREMENTAL_PARENT, BackupCreateMixin
 from ember.service.base import Progress, ServiceBase
 from ember.service.handoff import HandoffMixin
+from ember.service.policies import PoliciesMixin
+from ember.service.scheduling import SchedulingMixin
 from ember.service.monitoring import Monitoring
 from ember.service.lifecycle import FORCE_DELETE_WAIT, HAS_DEPENDENTS, BackupLifecycleMixin
 from ember.service.prune import PruneMixin
@@ -62,7 +65,7 @@ __all__ = ["Ember", "Progress", "NO_INCREMENTAL_PARENT", "IN_USE_NEEDS_FORCE",
 
 class Ember(RecoveryMixin, VolumesMixin, BackupCreateMixin, BackupQueriesMixin, RestoreMixin,
             BackupLifecycleMixin, RecordsMixin, QuotasMixin, ServicesMixin, HandoffMixin,
-            RepositoryMixin, PruneMixin, ServiceBase):
+            RepositoryMixin, PruneMixin, PoliciesMixin, SchedulingMixin, ServiceBase):
     """Backups, volumes and snapshots of one Ember installation."""
 
     @cached_property

@@ -78,7 +78,7 @@ class BackupCreateMixin(ServiceBase):
                       if incremental else None)
             if container:  # never write among another project's objects
                 tenancy.refuse_foreign_container(session, container, volume.project_id)
-            now = utcnow()
+            now = self.clock()
             if snap is not None:
                 claimed = conditional_update(session, Snapshot, snap.id,
                                              [SnapshotStatus.AVAILABLE],
@@ -279,7 +279,10 @@ class BackupCreateMixin(ServiceBase):
             if temp_path:
                 vols.remove(temp_path)
         with self.catalog.session() as session:
+            # this attempt's prefix: an attempt started again meanwhile (this process was
+            # taken for dead) is the one to record, never both
             done = conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
+                                      where=(Backup.service_metadata == prefix,),
                                       status=BackupStatus.AVAILABLE,
                                       object_count=result.object_count, temp_snapshot_id=None,
                                       stored_bytes=result.bytes_stored,
@@ -292,9 +295,22 @@ class BackupCreateMixin(ServiceBase):
         # docs/format.md, Cancellation)
         if not done:
             self._discard_clone(row, tracked)
+            if self._superseded(row.id, prefix):
+                self._delete_objects(row.id, container, prefix)
+                raise errors.BackupCancelled(
+                    "Backup %s was started again by another worker while this attempt ran "
+                    "(its process was taken for dead); this attempt's objects were removed."
+                    % row.id)
             raise self._end_cancelled_backup(row, (container, prefix))
         self._tracker(row.volume_id).keep(tracked, row.id)
         return self.get_backup_row(row.id)
+
+    def _superseded(self, backup_id: str, prefix: str) -> bool:
+        """True when the row records another attempt than ``prefix``, whatever its status
+        (``ember.service.recovery`` started it again, and that attempt may have ended)."""
+        with self.catalog.session() as session:
+            row = session.get(Backup, backup_id)
+            return row is not None and row.service_metadata != prefix
 
     # ---- change tracking (ember.engine.cbt) ------------------------------------------
     def _tracker(self, volume_id: str) -> cbt.Tracker:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from ember import errors
 from ember import policy as rules
 from ember.catalog import Catalog, ownership, views
-from ember.catalog.models import Backup, Snapshot, Volume
+from ember.catalog.models import Backup, Snapshot, Volume, utcnow
 from ember.hooks import Hooks, plugin_manager
 from ember.notifications import Notifications
 from ember.policy import Policy
@@ -44,14 +44,17 @@ def chain_member(row: Backup):
 class ServiceBase:
     """Constructor and shared helpers of the service facade."""
 
-    def __init__(self, conf, *, catalog=None, driver=None, repair=True, hooks=None):
+    def __init__(self, conf, *, catalog=None, driver=None, repair=True, hooks=None,
+                 clock=None):
         """Open (and migrate) the catalogue named by ``[database] connection``; the
         driver is loaded lazily on first use unless ``driver`` is given. With ``repair``
         (the default) rows left behind by crashed processes are repaired first.
         ``hooks`` (an ``ember.hooks.Hooks``) receives lifecycle and progress events;
         the default loads the ``ember.hooks`` entry points plus the built-in OpenStack
-        notifications (``ember.notifications``; off unless configured)."""
+        notifications (``ember.notifications``; off unless configured). ``clock`` (naive
+        UTC now) dates new backups and the scheduler's passes; tests inject one."""
         self.conf = conf
+        self.clock = clock or utcnow
         self.catalog = catalog if catalog is not None else Catalog.open(conf)
         self.policy = Policy(conf)
         self._driver = driver

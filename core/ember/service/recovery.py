@@ -6,8 +6,10 @@ helpers (``_release_source``, ``_delete_objects_and_row``) of the composed ``Emb
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
+import re
 
 import sqlalchemy as sa
 
@@ -15,6 +17,7 @@ from ember import errors
 from ember import volumes as vols
 from ember.catalog import ownership
 from ember.catalog.models import Backup, Volume, utcnow
+from ember.context import RequestContext
 from ember.catalog.states import (
     BackupStatus,
     VolumeStatus,
@@ -24,9 +27,29 @@ from ember.service.base import ServiceBase
 
 LOG = logging.getLogger(__name__)
 
+#: the note each attempt that died with its process leaves in ``fail_reason``
+_DIED = re.compile(r"attempt (\d+) died")
+_REASON_LENGTH = 255  # the column's
+
+
+def dead_attempts(fail_reason: str | None) -> int:
+    """How many attempts of the work died with their process, from its history."""
+    return max((int(n) for n in _DIED.findall(fail_reason or "")), default=0)
+
+
+def with_note(history: str | None, note: str) -> str:
+    """``note`` after ``history``; the oldest of it dropped to fit the column."""
+    text = "; ".join(part for part in (history, note) if part)
+    return text if len(text) <= _REASON_LENGTH else "..." + text[3 - _REASON_LENGTH:]
+
 
 class RecoveryMixin(ServiceBase):
-    """``repair``: finish or undo what crashed processes left busy."""
+    """``repair``: finish, undo or start again what crashed processes left busy."""
+
+    #: set by a process that hands work to ``ember-backup`` workers (a worker does):
+    #: ``redo_dead_work(ctx, operation, ids)`` starts again, from the beginning, the
+    #: backup or restore of a dead process (``backup_retry_dead_work``)
+    redo_dead_work = None
 
     def repair(self) -> list[str]:
         """Cinder's start-up cleanup, for rows whose owning process is gone (a live
@@ -54,14 +77,17 @@ class RecoveryMixin(ServiceBase):
         return repaired + release_stuck_sources(self.catalog)
 
     def _repair(self, row: Backup) -> bool:
-        # the owner columns in the WHERE make two repairing processes pick one winner
-        same_owner = (Backup.id == row.id, Backup.status == row.status,
-                      Backup.owner_pid.is_(None) if row.owner_pid is None
-                      else Backup.owner_pid == row.owner_pid)
+        if self._redo_due(row):
+            if self.redo_dead_work is not None:
+                return self._redo(row)
+            if self._live_workers():
+                return False  # left for a worker's repair, which starts it again
+        same_owner = self._same_owner(row)
         with self.catalog.session() as session:
             if row.status == BackupStatus.CREATING:
-                values = dict(status=BackupStatus.ERROR, fail_reason="incomplete backup "
-                              "reset: the process running it is gone", **ownership.RELEASE)
+                values = dict(status=BackupStatus.ERROR, fail_reason=with_note(
+                    row.fail_reason, "incomplete backup reset: the process running it is "
+                    "gone"), **ownership.RELEASE)
             else:
                 values = dict(ownership.claim(self.conf.host))
                 if row.status == BackupStatus.RESTORING:
@@ -80,6 +106,84 @@ class RecoveryMixin(ServiceBase):
             was = BackupStatus.CREATING if row.object_count is None else BackupStatus.DELETING
             self._delete_objects_and_row(row.id, was)
         return True
+
+    @staticmethod
+    def _same_owner(row: Backup) -> tuple:
+        """WHERE clauses: ``row`` as read, owner included, so that of two repairing
+        processes one wins."""
+        return (Backup.id == row.id, Backup.status == row.status,
+                Backup.owner_host.is_(None) if row.owner_host is None
+                else Backup.owner_host == row.owner_host,
+                Backup.owner_pid.is_(None) if row.owner_pid is None
+                else Backup.owner_pid == row.owner_pid)
+
+    def _redo_due(self, row: Backup) -> bool:
+        """Whether the backup or restore of ``row``, whose process is gone, is to be
+        started again rather than ended: ``backup_retry_dead_work`` is on, attempts are
+        left, and workers exist to run it (``transport_url``)."""
+        from ember.workers import rpc
+
+        return (row.status in (BackupStatus.CREATING, BackupStatus.RESTORING)
+                and self.conf.backup_retry_dead_work
+                and dead_attempts(row.fail_reason) + 1 < self.conf.backup_retry_dead_work_attempts
+                and rpc.transport_configured(self.conf))
+
+    def _live_workers(self) -> bool:
+        """Whether an ``ember-backup`` worker has reported within ``service_down_time``."""
+        from ember.catalog.models import Service
+        from ember.service.services import BACKUP_BINARY
+
+        since = utcnow() - datetime.timedelta(seconds=self.conf.service_down_time)
+        with self.catalog.session() as session:
+            return bool(session.scalar(sa.select(sa.func.count()).select_from(Service).where(
+                Service.binary == BACKUP_BINARY, Service.deleted.is_(False),
+                Service.updated_at >= since)))
+
+    def _redo(self, row: Backup) -> bool:
+        """Claim the dead process's row, remove what its attempt wrote, note the attempt
+        in ``fail_reason`` and hand the work to ``redo_dead_work``, which routes it to a
+        live worker that can reach the volume (or ends it once none could for
+        ``service_down_time``). A claimed row whose objects cannot be removed yet is
+        released again for the next repair."""
+        with self.catalog.session() as session:
+            if session.execute(sa.update(Backup).where(*self._same_owner(row)).values(
+                    updated_at=utcnow(), **ownership.claim(self.conf.host)),
+                    execution_options={"synchronize_session": False}).rowcount != 1:
+                return False
+        try:
+            reset = self._undo_attempt(row)
+        except Exception:
+            with self.catalog.session() as session:
+                session.execute(sa.update(Backup).where(
+                    Backup.id == row.id, *self._owned()).values(**ownership.RELEASE),
+                    execution_options={"synchronize_session": False})
+            raise
+        note = ("attempt %d died unfinished with its process %s/%s; started again"
+                % (dead_attempts(row.fail_reason) + 1, row.owner_host, row.owner_pid))
+        with self.catalog.session() as session:
+            session.execute(sa.update(Backup).where(Backup.id == row.id, *self._owned())
+                            .values(fail_reason=with_note(row.fail_reason, note), **reset),
+                            execution_options={"synchronize_session": False})
+        LOG.warning("Backup %s: %s", row.id, note)
+        operation, ids = (("create", {"backup_id": row.id})
+                          if row.status == BackupStatus.CREATING else
+                          ("restore", {"backup_id": row.id, "target_is_new": False}))
+        self.redo_dead_work(RequestContext.default(), operation, ids)
+        return True
+
+    def _undo_attempt(self, row: Backup) -> dict:
+        """Remove what a dead backup attempt wrote (objects, temporary snapshot); the
+        row's values that make it runnable from the start. A restore is simply written
+        again (every block, zeros too)."""
+        if row.status != BackupStatus.CREATING:
+            return {}
+        if row.service_metadata:
+            self._delete_objects(row.id, row.container or self.driver.default_container(row.id),
+                                 row.service_metadata)
+        if row.temp_snapshot_id:
+            vols.remove(os.path.join(self._dir("snapshots"), "snapshot-%s"
+                                     % row.temp_snapshot_id))
+        return dict(service_metadata=None, temp_snapshot_id=None)
 
     def _release_unfinished(self, session, row: Backup) -> None:
         """What an operation ended unfinished leaves busy: a backup's source goes back

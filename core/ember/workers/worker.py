@@ -54,6 +54,8 @@ class Worker:
         self._stopping = threading.Event()
         self._server = None
         self._service_id = None
+        self._redo = None  # the dispatcher of work started again (made on first use)
+        service.redo_dead_work = self._redo_dead_work
 
     # --- the RPC endpoint's one method (see _Endpoint) ---------------------------------
     def take(self, ctxt, operation, ids, owner_host, owner_pid):
@@ -168,6 +170,16 @@ class Worker:
         if self.metrics is not None:
             self.metrics.beat()
 
+    def _redo_dead_work(self, ctx, operation: str, ids: dict) -> None:
+        """Offer the work of a dead process, now this worker's row, to the live workers
+        that may run it (this one included), as ``ember-api`` offers new work."""
+        from ember.workers.dispatcher import RPCDispatcher
+
+        with self._lock:
+            if self._redo is None:
+                self._redo = RPCDispatcher(self.service)
+        self._redo.dispatch(ctx, operation, ids)
+
     def _repair(self) -> None:
         repaired = self.service.repair()
         if repaired:
@@ -180,6 +192,8 @@ class Worker:
         if self._server is not None:
             self._server.stop()
             self._server.wait()
+        if self._redo is not None:
+            self._redo.shutdown()
         while True:
             with self._lock:
                 running = list(self._threads)
@@ -255,7 +269,8 @@ def main(argv=None) -> int:
         if not rpc.transport_configured(conf):
             raise errors.ConfigError("ember-backup needs [DEFAULT] transport_url (for "
                                      "example rabbit://user:password@host:5672/)")
-        worker = Worker(Ember(conf), _metrics(args, conf))
+        # its repair runs once the worker can start dead work again (Worker.start)
+        worker = Worker(Ember(conf, repair=False), _metrics(args, conf))
         worker.start()
     except errors.EmberError as exc:
         print("ember-backup: %s" % config.one_line(exc), file=sys.stderr)
