@@ -129,6 +129,12 @@ def test_record_import_keeps_the_name_so_the_guide_can_restore_by_it(ember, cli_
                       extra_env={"OS_DEFAULT__BACKUP_POSIX_PATH": str(ember.state / "backup")})
     imported = other.json("volume", "backup", "record", "import", service, record)
     assert (imported["name"], imported["description"]) == ("nightly", "before upgrade")
+    # its exact size too: shown as the original shows it (4 MiB, not 1 GiB)
+    assert imported["size_bytes"] == 4 * MiB
+    shown = other.ok("volume", "backup", "show", "nightly", "-f", "value", "-c",
+                     "size").stdout
+    assert shown == ember.ok("volume", "backup", "show", "nightly", "-f", "value", "-c",
+                             "size").stdout
     restored = other.json("volume", "backup", "restore", "nightly", "copy")
     assert other.sha256(other.volume_path(restored["volume_id"]), MiB) == \
         ember.sha256(ember.volume_path("db-disk"), MiB)

@@ -71,6 +71,18 @@ class CreateVolumeBackup(ShowOne):
         return parser
 
     def act(self, parsed_args):
+        from ember.service.backups import IN_USE_NEEDS_FORCE
+
+        try:
+            return self._create(parsed_args)
+        except errors.InvalidState as exc:
+            if str(exc) != IN_USE_NEEDS_FORCE:
+                raise
+            # Cinder's words (the API keeps them), and the option that does it here
+            raise errors.InvalidState("%s Add --force: the backup then reads a temporary "
+                                      "snapshot of the volume." % exc) from exc
+
+    def _create(self, parsed_args):
         _check_async(self, parsed_args)
         options = dict(name=parsed_args.name, description=parsed_args.description,
                        container=parsed_args.container, incremental=parsed_args.incremental,
