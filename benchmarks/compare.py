@@ -14,6 +14,7 @@ Steps, each tool in its own process (wall time and that process's peak RSS from
 
 Tools (``--only`` picks a subset, comma separated):
   cinder-zlib  Cinder's PosixBackupDriver, default zlib, default 1.86 GiB objects
+  cinder-zstd  same with zstd (python-zstd, level 3: Cinder's zstd)
   ember-zlib   Ember's engine + posix driver, zlib, default object size
   ember-zstd   same with zstd
   borg         borg 1.2 (Debian), default compression lz4, ``-e none``
@@ -166,6 +167,10 @@ class Cinder(ChunkedTool):
         return next((ln.split()[1] for ln in out.splitlines() if ln.startswith("Version")), "?")
 
 
+class CinderZstd(Cinder):
+    name, label, codec = "cinder-zstd", "Cinder 29 posix, zstd", "zstd"
+
+
 class EmberZlib(ChunkedTool):
     name, label, codec = "ember-zlib", "Ember posix, zlib", "zlib"
     python = EMBER_PY
@@ -251,7 +256,7 @@ class Restic(Tool):
         return subprocess.run(["restic", "version"], capture_output=True, text=True, check=False).stdout.split()[1]
 
 
-TOOLS = {t.name: t for t in (Cinder, EmberZlib, EmberZstd, Borg, Restic)}
+TOOLS = {t.name: t for t in (Cinder, CinderZstd, EmberZlib, EmberZstd, Borg, Restic)}
 
 
 def cinder_reading(ember: ChunkedTool, run_dir: str, object_size: int) -> Cinder:
@@ -313,14 +318,15 @@ def parse_size(text: str) -> int:
     return int(text)
 
 
-def prepare_volume(size: int, seed: int, run_dir: str) -> str:
+def prepare_volume(size: int, seed: int, run_dir: str, layout: str = "regions") -> str:
     """A fresh working copy of the seeded volume (the pristine one is cached)."""
     cache = os.path.join(WORK, "volumes")
     os.makedirs(cache, exist_ok=True)
-    pristine = os.path.join(cache, "volume-%d-%d.img" % (size, seed))
+    suffix = "" if layout == "regions" else "-" + layout
+    pristine = os.path.join(cache, "volume-%d-%d%s.img" % (size, seed, suffix))
     if not os.path.exists(pristine + ".sha256"):
-        print("building the seeded %d MiB volume ..." % (size // MiB), flush=True)
-        digest = vol.build(pristine, size, seed)
+        print("building the seeded %d MiB %s volume ..." % (size // MiB, layout), flush=True)
+        digest = vol.build(pristine, size, seed, layout)
         with open(pristine + ".sha256", "w") as f:
             f.write(digest)
     work = os.path.join(run_dir, "volume.img")
@@ -335,7 +341,7 @@ def run(args) -> dict:
     if unknown:
         sys.exit("unknown tool(s) %s; choose from %s" % (", ".join(sorted(unknown)),
                                                         ", ".join(TOOLS)))
-    if "cinder-zlib" in names:
+    if {"cinder-zlib", "cinder-zstd"} & set(names):
         ensure_cinder()
     if {"borg", "restic"} & set(names):
         ensure_debian_tools()
@@ -343,7 +349,7 @@ def run(args) -> dict:
     run_dir = os.path.join(WORK, "run")
     shutil.rmtree(run_dir, ignore_errors=True)
     os.makedirs(run_dir)
-    volume = prepare_volume(size, args.seed, run_dir)
+    volume = prepare_volume(size, args.seed, run_dir, args.layout)
     classes = [TOOLS[n] for n in names]
     if args.baseline:  # the same Ember tools at the baseline revision, interleaved
         classes = [c for n in names for c in (
@@ -533,6 +539,14 @@ def ratio_rows(res) -> list[tuple[str, str, float | None, str]]:
         rows.append(("%s incremental growth / %s" % (ember, other), "<= %g" % target, value,
                      verdict(value, lambda v: v <= target), None))
 
+    def stored(ember, other, target):  # issue 18 item 4: bytes an operator pays for
+        a, b = _step(res, ember, "full"), _step(res, other, "full")
+        value = a["stored_bytes"] / b["stored_bytes"] if a and b and b["stored_bytes"] else None
+        rows.append(("%s full stored bytes / %s" % (ember, other), "<= %g" % target, value,
+                     verdict(value, lambda v: v <= target), None))
+
+    stored("ember-zlib", "cinder-zlib", 1.05)
+    stored("ember-zstd", "cinder-zstd", 1.05)
     speed("ember-zlib", "cinder-zlib", "full", 5)
     speed("ember-zlib", "cinder-zlib", "incremental", 2.5)
     speed("ember-zlib", "cinder-zlib", "restore", 5)
@@ -548,6 +562,12 @@ def ratio_rows(res) -> list[tuple[str, str, float | None, str]]:
         for ember in ("ember-zlib", "ember-zstd"):
             for step in ("full", "incremental", "restore"):
                 speed(ember, "%s@%s" % (ember, res["baseline"]), step, 1)
+            before = _step(res, "%s@%s" % (ember, res["baseline"]), "full")
+            a = _step(res, ember, "full")
+            value = a["cpu_seconds"] / before["cpu_seconds"] if a and before else None
+            rows.append(("%s full CPU / %s@%s" % (ember, ember, res["baseline"]), "<= 1.15",
+                         value, verdict(value, lambda v: v <= 1.15), None))
+            stored(ember, "%s@%s" % (ember, res["baseline"]), 1)
     for ember, codec in (("ember-zlib", "zlib"), ("ember-zstd", "zstd")):
         for step, test, target in (("full", lambda v: v >= 0.8, ">= 0.8 of floor"),
                                    ("incremental", lambda v: v >= 1 / 1.3, ">= 0.77 of floor"),
@@ -633,6 +653,9 @@ def main(argv=None) -> int:
     p.add_argument("--size", default="1G", help="volume size (default 1G; e.g. 256M)")
     p.add_argument("--only", help="comma-separated subset of: " + ", ".join(TOOLS))
     p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--layout", choices=vol.LAYOUTS, default="regions",
+                   help="regions: each kind of data in one region (default); mixed: the "
+                        "same kinds interleaved in 4 KiB-1 MiB extents")
     p.add_argument("--object-size", type=int, default=DEFAULT_OBJECT_SIZE,
                    help="Ember's and Cinder's backup_file_size (default Cinder's 1999994880)")
     p.add_argument("--json", help="also write the results here (default: work/results-<date>.json)")

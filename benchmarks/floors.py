@@ -62,7 +62,8 @@ def costs(samples: dict, fd: int, offsets: dict) -> dict:
             def compress(p, codec=codec, level=level):
                 sc = compression.StreamCompressor(codec, len(p), level)
                 if codec == "zlib":
-                    stored = not blocks.is_zero(p) and compression.looks_incompressible(p)
+                    stored = not blocks.is_zero(p) and compression.samples_pieces(codec, level) \
+                        and compression.looks_incompressible(p)
                     body = compression.deflate_piece(p, level, last=False, stored=stored)
                     pieces.append(sc.feed(p, body) + sc.finish())
                 else:

@@ -53,8 +53,18 @@ def regions(size: int) -> dict[str, tuple[int, int]]:
     }
 
 
-def build(path: str, size: int, seed: int = 2024) -> str:
+#: ``build(layout="mixed")``: the same kinds of data in the same proportions, but
+#: interleaved in extents of 4 KiB to 1 MiB, as a file system places files: every object
+#: and every engine piece holds several kinds, so a sample of one spot says little about
+#: the rest (the "mixed volume" of issue 18 item 4)
+LAYOUTS = ("regions", "mixed")
+_MIX = (("random", 2), ("text", 2), ("zeros", 1), ("hole", 1))
+
+
+def build(path: str, size: int, seed: int = 2024, layout: str = "regions") -> str:
     """Write the volume to ``path`` (replacing it) and return its sha256."""
+    if layout == "mixed":
+        return _build_mixed(path, size, seed)
     rng = random.Random(seed)
     vocab = _vocabulary(rng)
     r = regions(size)
@@ -70,6 +80,26 @@ def build(path: str, size: int, seed: int = 2024) -> str:
         zeros = bytes(8 * MiB)
         for off in range(0, r["zeros"][1], 8 * MiB):
             f.write(zeros[: min(8 * MiB, r["zeros"][1] - off)])
+        f.flush()
+        os.fsync(f.fileno())
+    return sha256_of(path)
+
+
+def _build_mixed(path: str, size: int, seed: int) -> str:
+    rng = random.Random(seed)
+    vocab = _vocabulary(rng)
+    kinds = [k for k, weight in _MIX for _ in range(weight)]
+    with open(path, "wb") as f:
+        f.truncate(size)
+        pos = 0
+        while pos < size:
+            length = min(size - pos, WRITE * rng.randint(1, 256))
+            kind = rng.choice(kinds)
+            if kind != "hole":
+                f.seek(pos)
+                f.write(rng.randbytes(length) if kind == "random" else
+                        _text(rng, vocab, length) if kind == "text" else bytes(length))
+            pos += length
         f.flush()
         os.fsync(f.fileno())
     return sha256_of(path)

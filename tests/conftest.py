@@ -23,3 +23,31 @@ def shared_ember(tmp_path_factory) -> EmberCLI:
 def cli_class():
     """``EmberCLI`` itself, for module-scoped set-ups (``tests/crash``)."""
     return EmberCLI
+
+
+def _load_fault_proxy():
+    """``tests/faultproxy.py`` (pytest imports tests by path: it is not on sys.path)."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).with_name("faultproxy.py")
+    spec = importlib.util.spec_from_file_location("ember_tests_faultproxy", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FaultProxy
+
+
+@pytest.fixture
+def fault_proxy():
+    """``fault_proxy(port)``: a ``FaultProxy`` (``tests/faultproxy.py``) in front of the
+    real server on 127.0.0.1:``port``, closed after the test."""
+    proxy_class = _load_fault_proxy()
+    proxies = []
+
+    def make(port: int):
+        proxies.append(proxy_class(port))
+        return proxies[-1]
+
+    yield make
+    for proxy in proxies:
+        proxy.close()

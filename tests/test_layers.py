@@ -12,16 +12,14 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 #: top to bottom; a module may import its own layer, the one right below, and BASE
 LAYERS = [
-    ("entry", ("ember.cli", "ember.api", "ember.workers.worker", "ember.workers.scheduler")),
+    ("entry", ("ember.cli", "ember.api", "ember.workers")),
     ("service", ("ember.service", "ember.catalog", "ember.policy", "ember.hooks",
-                 "ember.hookspecs", "ember.notifications", "ember.progress",
-                 "ember.workers")),
-    ("engine", ("ember.engine", "ember.repository", "ember.loader", "ember.volumes",
-                "ember.cbt")),
+                 "ember.hookspecs", "ember.notifications", "ember.progress")),
+    ("engine", ("ember.engine", "ember.repository", "ember.loader", "ember.volumes")),
     ("driver", ("ember.driver", "ember.wrappers", "ember.clients", "ember_")),
 ]
 BASE = ("ember", "ember.errors", "ember.config", "ember.config_lint", "ember.context",
-        "ember.opts", "ember.naming")
+        "ember.opts", "ember.naming", "ember.entrypoints")
 OUTSIDE = ("ember.testing", "ember.catalog.migrations")
 
 

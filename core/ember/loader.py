@@ -1,5 +1,5 @@
-"""Finding and loading repository drivers (stevedore, entry-point group
-``ember.backup.drivers``).
+"""Finding and loading repository drivers (entry-point group ``ember.backup.drivers``,
+read through ``ember.entrypoints``: only the chosen driver's module is imported).
 
 Users name a driver by its short entry-point name (``posix``, ``nfs``, ``swift``, ...) or
 by the Cinder class path a ``cinder.conf`` already holds
@@ -21,13 +21,9 @@ gets "did you mean"; any other name is one Ember has no driver for.
 from __future__ import annotations
 
 import difflib
-import importlib.metadata
 import logging
 
-from stevedore import driver as sd_driver
-from stevedore import exception as sd_exception
-
-from ember import errors
+from ember import entrypoints, errors
 from ember.driver import ChunkedBackupDriver
 from ember.opts import SHIPPED_DRIVERS
 
@@ -38,7 +34,7 @@ _CINDER = "cinder.backup.drivers."
 
 
 def _entry_points():
-    return importlib.metadata.entry_points(group=NAMESPACE)
+    return entrypoints.group(NAMESPACE)
 
 
 def installed_drivers() -> list[str]:
@@ -133,7 +129,7 @@ def driver_class(name: str) -> type[ChunkedBackupDriver]:
     short = driver_name(name)
     for ep in _entry_points():
         if ep.name == short:
-            return ep.load()
+            return _load(ep)
     raise errors.DriverNotFound(_not_installed_message(name, short))
 
 
@@ -160,18 +156,14 @@ def load_driver(conf, name: str | None = None, *, retry: bool = True) -> Chunked
     """
     requested = name if name is not None else conf.backup_driver
     short = driver_name(requested)
-    if short not in installed_drivers():  # checked first: stevedore would log a warning
+    points = {ep.value: ep for ep in _entry_points() if ep.name == short}
+    if not points or short not in installed_drivers():
         raise errors.DriverNotFound(_not_installed_message(requested, short))
-    try:
-        manager = sd_driver.DriverManager(NAMESPACE, short, invoke_on_load=False,
-                                          on_load_failure_callback=_load_failed)
-    except sd_exception.NoMatches:  # installed after stevedore cached this process's list
-        raise errors.DriverNotFound(_not_installed_message(requested, short)) from None
-    except sd_exception.MultipleMatches:
+    if len(points) > 1:
         raise errors.DriverNotFound(
             "backup_driver %s is provided by several installed distributions; uninstall "
-            "all but one" % short) from None
-    driver = manager.driver.create(conf)
+            "all but one" % short)
+    driver = _load(next(iter(points.values()))).create(conf)
     if retry:
         policy = driver.retry_policy
         if policy.attempts > 1:
@@ -181,13 +173,16 @@ def load_driver(conf, name: str | None = None, *, retry: bool = True) -> Chunked
     return driver
 
 
-def _load_failed(manager, entry_point, exc) -> None:
-    """stevedore swallows import errors by default, which would turn a broken plugin
-    into "not installed"; say what broke instead."""
-    raise errors.DriverNotFound(
-        "backup driver %s (%s) is installed but cannot be imported: %s: %s"
-        % (entry_point.name, entry_point.value, type(exc).__name__,
-           str(exc).splitlines()[0] if str(exc) else "")) from exc
+def _load(entry_point):
+    """Import the driver class of ``entry_point`` (only that module); an import error
+    names the plugin that broke instead of passing for "not installed"."""
+    try:
+        return entry_point.load()
+    except Exception as exc:
+        raise errors.DriverNotFound(
+            "backup driver %s (%s) is installed but cannot be imported: %s: %s"
+            % (entry_point.name, entry_point.value, type(exc).__name__,
+               str(exc).splitlines()[0] if str(exc) else "")) from exc
 
 
 def _not_installed_message(requested: str, short: str) -> str:

@@ -1,6 +1,7 @@
 """zlib on ISA-L (``isal``) and on the stdlib fallback: either writes one standard zlib
 stream that the other, stdlib ``zlib.decompress`` and therefore Cinder read; damaged
-streams raise ``zlib.error`` whichever library inflates; levels map as documented."""
+streams raise ``zlib.error`` whichever library inflates; the default level stores about
+what Cinder's zlib stores, and the fast levels stay reachable."""
 
 from __future__ import annotations
 
@@ -63,6 +64,25 @@ def test_default_level_deflates_on_isal_and_fallback_on_stdlib(backend):
 
 def test_level_mapping_is_nearest_isal_ratio():
     assert compression.ISAL_LEVELS == {1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 6: 3}
+
+
+def test_default_level_stores_about_what_cinders_zlib_stores(backend):
+    # pieces that start with random bytes and go on with text (a mixed volume): the
+    # default level deflates every piece, so it stores within 5 % of zlib level 6
+    rng = random.Random(7)
+    data = b"".join(rng.randbytes(16384) + DATA[:49152] for _ in range(16))
+    cinder = len(zlib.compress(data, 6))
+    assert not compression.samples_pieces("zlib", compression.level_for("zlib", None))
+    blob = _stream(data, piece=len(data))  # one engine piece
+    assert len(blob) <= 1.05 * cinder
+    assert zlib.decompress(blob) == data
+
+
+def test_fast_levels_stay_reachable():
+    # backup_compression_level 1-3: pieces whose sample does not compress are stored
+    assert all(compression.samples_pieces("zlib", level) for level in (1, 2, 3))
+    assert not any(compression.samples_pieces("zlib", level) for level in range(4, 10))
+    assert not compression.samples_pieces("zstd", 1)
 
 
 def test_stream_is_standard_zlib_read_by_stdlib_and_both_readers(backend, monkeypatch):

@@ -144,3 +144,16 @@ def test_user_guide_runs_as_written(shell):
             assert matches(expected, done.stdout, shell.home), (
                 "user guide: %s printed:\n%s\nthe guide shows:\n%s"
                 % (command, done.stdout, "\n".join(expected)))
+
+
+def test_policies_guide_runs_as_written(shell):
+    steps = sessions(fenced_blocks(_read("docs", "policies.md")))
+    assert len(steps) >= 6
+    for command, expected in steps:
+        done = shell.run(command)
+        failing = bool(expected) and ERROR_LINE.match(expected[-1]) is not None
+        assert failing or done.returncode == 0, "policies: %s\n%s" % (command, done.stdout)
+        if expected:
+            assert matches(expected, done.stdout, shell.home), (
+                "policies: %s printed:\n%s\nthe guide shows:\n%s"
+                % (command, done.stdout, "\n".join(expected)))

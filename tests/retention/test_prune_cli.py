@@ -62,3 +62,20 @@ def test_bad_prune_options_are_one_line_errors(ember):
     assert ember.fails("volume", "backup", "prune", "--keep-last", "1", "nope") == (
         "ember: No volume with a name or ID of 'nope' exists.")
     assert ember.catalogue() == before
+
+
+def test_consolidate_then_prune_the_old_chain(ember):
+    vol, ids = history(ember, "FII")
+    checksum = ember.sha256(vol["path"])
+    full = ember.json("volume", "backup", "consolidate", "--name", "synthetic", "b2")
+    assert (full["name"], full["status"], full["is_incremental"]) == ("synthetic",
+                                                                      "available", False)
+    assert full["change_tracking"] == (
+        "consolidated from backup %s (a chain of 3) without reading the volume" % ids[2])
+    done = ember.json("volume", "backup", "prune", "--keep-last", "1")
+    assert [(r["Name"], r["Action"]) for r in done] == [
+        ("synthetic", "kept"), ("b2", "deleted"), ("b1", "deleted"), ("b0", "deleted")]
+    restored = ember.json("volume", "backup", "restore", "synthetic")
+    assert ember.sha256(ember.volume_path(restored["volume_id"]), 4 * MiB) == checksum
+    assert ember.fails("volume", "backup", "consolidate", "nope") == (
+        "ember: No backup with a name or ID of 'nope' exists.")

@@ -9,20 +9,24 @@ import json
 import webob
 from oslo_middleware import http_proxy_to_wsgi, request_id, sizelimit
 
-from ember.api import auth, dashboard, pages, versions
+from ember.api import auth, dashboard, faults, pages, versions
 from ember.api import opts as api_opts
 from ember.api.router import Router
 
 
 class Versions:
     """``/`` answers 300 with every version (as Cinder), ``/v3`` and ``/v3/`` 200 with
-    v3's; the rest goes on to ``app``."""
+    v3's, a path that is not UTF-8 404; the rest goes on to ``app``."""
 
     def __init__(self, app):
         self.app = app
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "") or "/"
+        try:  # WSGI hands the path over as latin-1; a URL that is not UTF-8 names nothing
+            path.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            return faults.response(faults.not_found())(environ, start_response)
         if path not in ("/", "/v3", "/v3/") or environ["REQUEST_METHOD"] != "GET":
             return self.app(environ, start_response)
         req = webob.Request(environ)
@@ -44,7 +48,7 @@ def make_app(conf, service=None, dispatcher=None):
 
         service = Ember(conf)
     if dispatcher is None:
-        from ember.service.dispatch import make_dispatcher
+        from ember.workers.dispatcher import make_dispatcher
 
         dispatcher = make_dispatcher(conf, service, conf.backup_api_threads)
     app = pages.Pages(Router(service, dispatcher), service)

@@ -1,5 +1,6 @@
-"""``/backups``: Cinder's backup API. Create, restore and delete return 202 at once;
-their work runs in the background through the dispatcher (``ember.service.dispatch``)."""
+"""``/backups``: Cinder's backup API. Create, restore and delete return 202 at once: each
+is one ``submit_*`` call (``ember.service.submit``) given the API's dispatcher, which runs
+the work in the background."""
 
 from __future__ import annotations
 
@@ -134,13 +135,12 @@ def _list(req, view, collection: str):
 # --- writes -----------------------------------------------------------------------------------
 def create(req):
     body = req.body_checked(for_version(req, CREATE))["backup"]
-    backup = req.service.begin_create_backup(
-        req.context, body["volume_id"], name=body.get("name"),
+    backup = req.service.submit_create_backup(
+        req.context, body["volume_id"], dispatcher=req.dispatcher, name=body.get("name"),
         description=body.get("description"), container=body.get("container"),
         incremental=v.as_bool(body.get("incremental", False)),
         force=v.as_bool(body.get("force", False)), snapshot=body.get("snapshot_id"),
         metadata=body.get("metadata"), availability_zone=body.get("availability_zone"))
-    req.dispatcher.dispatch(req.context, "create", {"backup_id": backup["id"]})
     return ACCEPTED, {"backup": summary_view(req, backup)}
 
 
@@ -160,9 +160,7 @@ def delete(req, id):
 
 
 def _delete(req, ref, *, force: bool) -> None:
-    begun = req.service.begin_delete_backup(req.context, ref, force=force)
-    if not begun.get("running"):  # else the backup's own process cancels and deletes it
-        req.dispatcher.dispatch(req.context, "delete", begun)
+    req.service.submit_delete(req.context, ref, dispatcher=req.dispatcher, force=force)
 
 
 def action(req, id):
@@ -182,9 +180,8 @@ def action(req, id):
 
 def restore(req, id):
     body = req.body_checked(RESTORE)["restore"]
-    result = req.service.begin_restore_backup(req.context, id, body.get("volume_id"),
-                                              name=body.get("name"))
-    req.dispatcher.dispatch(req.context, "restore", result)
+    result = req.service.submit_restore(req.context, id, body.get("volume_id"),
+                                        dispatcher=req.dispatcher, name=body.get("name"))
     return ACCEPTED, {"restore": {key: result[key] for key in
                                   ("backup_id", "volume_id", "volume_name")}}
 

@@ -7,6 +7,7 @@ mapped by :func:`from_ember_error`.
 from __future__ import annotations
 
 import json
+import re
 from http import HTTPStatus
 
 import webob
@@ -40,15 +41,21 @@ def not_found(message: str = "The resource could not be found.") -> ApiError:
 #: service errors → HTTP codes (the rest are 500s); InvalidState is Cinder's 400
 _CODES = [(errors.NotFound, 404), (errors.PolicyNotAuthorized, 403),
           (errors.QuotaExceeded, 413), (errors.InvalidState, 400),
-          (errors.InvalidInput, 400), (errors.InvalidBackup, 400)]
+          (errors.InvalidInput, 400), (errors.InvalidBackup, 400),
+          (errors.OutsideRepository, 400)]
+#: an absolute file system path in a message (not a URL, not a ratio like 3/4)
+_SERVER_PATH = re.compile(r"(?<![\w.:/%-])/[^\s'\",;:()]+")
 
 
 def from_ember_error(exc: errors.EmberError) -> ApiError:
+    """The API's answer to a service error: its code, and its one-line message with
+    every server path left out (a tenant has no business knowing them)."""
+    message = _SERVER_PATH.sub("(a path on the server)", " ".join(str(exc).split()))
     for kind, code in _CODES:
         if isinstance(exc, kind):
             headers = {"Retry-After": "0"} if code == 413 else None
-            return ApiError(code, str(exc), headers)
-    return ApiError(500, str(exc))
+            return ApiError(code, message, headers)
+    return ApiError(500, message)
 
 
 def response(error: ApiError) -> webob.Response:

@@ -8,9 +8,10 @@ import logging
 
 import routes
 import webob
+import webob.exc
 
 from ember import errors
-from ember.api import faults, microversion
+from ember.api import faults, microversion, validation
 from ember.api.faults import ApiError
 from ember.api.request import ApiRequest
 
@@ -88,6 +89,8 @@ class Router:
             resp = self._handle(req, version)
         except ApiError as exc:
             resp = faults.response(exc)
+        except webob.exc.HTTPException as exc:  # a chunked body over the size limit
+            resp = faults.response(_http_error(exc))
         except errors.EmberError as exc:
             resp = faults.response(faults.from_ember_error(exc))
         except Exception:  # a bug: logged with its traceback, a 500 without internals
@@ -101,6 +104,7 @@ class Router:
         return resp(environ, start_response)
 
     def _handle(self, req: ApiRequest, version) -> webob.Response:
+        _check_url(req)
         match = self.mapper.match(environ=req.environ)
         if match is None:
             if self.mapper.match(req.path_info) is not None:
@@ -127,3 +131,26 @@ class Router:
         else:
             resp.content_type = None
         return resp
+
+
+def _check_url(req: ApiRequest) -> None:
+    """A NUL names nothing (404); a query string must be UTF-8 text (400): neither may
+    reach the catalogue, where PostgreSQL refuses NULs."""
+    if "\x00" in req.environ.get("PATH_INFO", ""):
+        raise faults.not_found()
+    try:
+        params = list(req.GET.items())
+    except UnicodeDecodeError:
+        raise faults.bad_request("The query string is not UTF-8: percent-encode UTF-8 "
+                                 "text.") from None
+    for key, value in params:
+        problem = validation.bad_text(key) or validation.bad_text(value)
+        if problem:
+            raise faults.bad_request("Invalid query parameter %s: it %s."
+                                     % (json.dumps(key), problem))
+
+
+def _http_error(exc: webob.exc.HTTPException) -> ApiError:
+    if exc.code == 413:
+        return ApiError(413, "Request is too large.")
+    return ApiError(exc.code, exc.title + ".")

@@ -68,6 +68,9 @@ def main(argv=None) -> int:
             raise errors.ConfigError("auth_strategy = keystone needs [keystone_authtoken] "
                                      "www_authenticate_uri and auth_url; set them, or "
                                      "auth_strategy = noauth for a private single host.")
+        from ember.service import manage
+
+        manage.open_catalogue(conf)  # migrated once here, before the processes fork
     except errors.EmberError as exc:
         print("ember-api: %s" % exc, file=sys.stderr)
         return 1
@@ -75,7 +78,9 @@ def main(argv=None) -> int:
     def app_factory():
         from ember.api.app import make_app
 
-        return make_app(conf)
+        app = make_app(conf)
+        logging.getLogger(__name__).info("ember-api process %d is serving", os.getpid())
+        return app
 
     _gunicorn(conf, app_factory).run()
     return 0

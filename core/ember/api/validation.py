@@ -44,13 +44,56 @@ def as_bool(value) -> bool:
     return value in _TRUE
 
 
+#: how deeply a request body may nest (Cinder's bodies need 4)
+MAX_DEPTH = 32
+
+
 def parse_json(body: bytes):
     if not body:
         raise bad_request("Malformed request body: a JSON object is required.")
     try:
-        return json.loads(body)
+        value = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise bad_request("Malformed request body: it is not valid JSON.") from None
+    except RecursionError:
+        raise _too_deep() from None
+    check_text(value)
+    return value
+
+
+def _too_deep():
+    return bad_request("Malformed request body: it nests more than %d levels deep."
+                       % MAX_DEPTH)
+
+
+def check_text(value) -> None:
+    """400 unless ``value`` nests at most MAX_DEPTH deep and every string in it (keys
+    too) is text a database can store: no NUL, no lone UTF-16 surrogate."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        if isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            text_problem = bad_text(item)
+            if text_problem:
+                raise bad_request("Malformed request body: a string %s." % text_problem)
+
+
+def bad_text(text: str) -> str | None:
+    """What makes ``text`` unfit for a name, an id or a filter, or None."""
+    if "\x00" in text:
+        return "holds a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "holds a lone UTF-16 surrogate (not Unicode text)"
+    return None
 
 
 def check(schema: dict, body) -> dict:

@@ -20,7 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from ember import errors
-from ember.catalog import schema
+from ember.catalog import schema, schemalock
 from ember.catalog.models import Backup, Base, Snapshot, Volume, utcnow  # noqa: F401
 
 __all__ = ["Backup", "Catalog", "Snapshot", "Volume", "default_url", "utcnow"]
@@ -117,38 +117,73 @@ class Catalog:
 
     @classmethod
     def open(cls, conf) -> Catalog:
-        """Connect to the configured catalogue and migrate it to the newest schema."""
+        """Connect to the configured catalogue and bring its schema to the newest
+        revision, unless ``[database] auto_migrate`` is off (then an old schema is
+        refused and ``ember-manage db sync`` upgrades it)."""
         catalog = cls(default_url(conf))
-        catalog.migrate()
+        catalog.migrate(auto=conf.database.auto_migrate)
         return catalog
 
-    def migrate(self) -> None:
+    def migrate(self, auto: bool = True) -> None:
         """``alembic upgrade head``, programmatically, on this database, unless it is at
-        head already (one query, Alembic not imported). Raises ConfigError, changing
-        nothing, when the database is not Ember's (see :mod:`ember.catalog.schema`)."""
+        head already (one query, Alembic not imported). Any number of processes may call
+        it at once: the first migrates under the schema lock
+        (:mod:`ember.catalog.schemalock`), the others wait and find the work done.
+        Raises ConfigError, changing nothing, when the database is not Ember's (see
+        :mod:`ember.catalog.schema`), or is behind and ``auto`` is off."""
         try:
             state = schema.read_state(self.engine)
             if state.at_head:
                 return
-            from alembic import command  # imported late: most opens need no migration
-            from alembic.config import Config
-            from alembic.script import ScriptDirectory
-
-            cfg = Config()
-            cfg.set_main_option("script_location", "ember.catalog:migrations")
-            known = {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}
-            reason = schema.refusal(state, known, self.url.render_as_string(hide_password=True))
-            if reason:
-                raise errors.ConfigError(reason)
-            with self.engine.begin() as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+            self._refuse_foreign(state)  # before the lock: someone else's file stays untouched
+            with schemalock.held(self.engine):
+                state = schema.read_state(self.engine)  # the lock's previous holder may
+                if not state.at_head:                  # have done the work meanwhile
+                    self._upgrade(state, auto)
         except (sa.exc.OperationalError, sqlite3.Error) as exc:
             cause = getattr(exc, "orig", exc)
             reason = (str(cause).strip().splitlines() or ["connection failed"])[0]
             raise errors.ConfigError(
                 "Cannot open the catalogue %s: %s; check [database] connection."
-                % (self.url.render_as_string(hide_password=True), reason)) from exc
+                % (self.where, reason)) from exc
+
+    @property
+    def where(self) -> str:
+        """The database's URL without its password, for messages."""
+        return self.url.render_as_string(hide_password=True)
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at (None for an empty database)."""
+        revisions = schema.read_state(self.engine).revisions
+        return ",".join(revisions) if revisions else None
+
+    @staticmethod
+    def _alembic_config():
+        from alembic.config import Config  # imported late: most opens need no migration
+
+        cfg = Config()
+        cfg.set_main_option("script_location", "ember.catalog:migrations")
+        return cfg
+
+    def _refuse_foreign(self, state: schema.SchemaState) -> None:
+        from alembic.script import ScriptDirectory
+
+        known = {rev.revision for rev in
+                 ScriptDirectory.from_config(self._alembic_config()).walk_revisions()}
+        reason = schema.refusal(state, known, self.where)
+        if reason:
+            raise errors.ConfigError(reason)
+
+    def _upgrade(self, state: schema.SchemaState, auto: bool) -> None:
+        from alembic import command
+
+        self._refuse_foreign(state)
+        if not auto:
+            raise errors.ConfigError(schema.behind(state, self.where))
+        cfg = self._alembic_config()
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:

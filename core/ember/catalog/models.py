@@ -123,8 +123,15 @@ class Backup(_Timestamps, _Ownership, Base):
     protected: Mapped[bool] = mapped_column(sa.Boolean, default=False, nullable=False,
                                             server_default=sa.false())
 
-    __table_args__ = (sa.Index("ix_backups_volume_summary", "deleted", "volume_id", "status",
-                               "data_timestamp"),)
+    __table_args__ = (
+        # metrics and the dashboard read these alone (covering), never the table
+        sa.Index("ix_backups_volume_summary", "deleted", "volume_id", "status",
+                 "data_timestamp", "parent_id", "project_id", "stored_bytes", "created_at"),
+        sa.Index("ix_backups_container_usage", "deleted", "container", "stored_bytes",
+                 "object_count"),
+        sa.Index("ix_backups_created_at", "created_at"),
+        sa.Index("ix_backups_deleted_at", "deleted_at"),
+    )
 
 
 class Quota(_Timestamps, Base):
@@ -280,9 +287,10 @@ class BackupOperation(Base):
 
     __tablename__ = "backup_operations"
     __table_args__ = (
-        sa.Index("ix_backup_operations_status", "status", "kind"),
         sa.Index("ix_backup_operations_volume", "kind", "status", "volume_id", "finished_at"),
         sa.Index("ix_backup_operations_project", "project_id", "id"),
+        sa.Index("ix_backup_operations_outcome", "status", "kind", "duration_seconds",
+                 "total_bytes"),
     )
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)

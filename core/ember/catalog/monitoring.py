@@ -15,7 +15,15 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ember.catalog.models import Backup, BackupOperation, Service, Volume
+from ember.catalog.models import (
+    Backup,
+    BackupOperation,
+    BackupPolicy,
+    BackupPolicyVolume,
+    BackupVerification,
+    Service,
+    Volume,
+)
 from ember.catalog.states import BackupStatus
 
 #: the backup status each kind of work holds while it waits or runs
@@ -38,6 +46,8 @@ class VolumeSummary:
     last_failure: datetime.datetime | None = None  # newest backup in error
     last_verify: datetime.datetime | None = None
     chain_length: int = 0
+    policy: str | None = None  # the name of the backup policy that applies to it
+    schedule: str | None = None  # that policy's schedule (cron syntax)
 
 
 def _in(stmt, column, project):
@@ -46,20 +56,20 @@ def _in(stmt, column, project):
 
 def volume_summaries(session, project: str | None = None) -> list[VolumeSummary]:
     """Every live volume and every volume with live backups, with its protection state."""
-    live = Backup.deleted.is_(False)
-    available = Backup.status == BackupStatus.AVAILABLE
-    per_volume = _in(sa.select(
-        Backup.volume_id, sa.func.max(Backup.project_id),
-        sa.func.sum(sa.case((available, 1), else_=0)),
-        sa.func.sum(sa.func.coalesce(Backup.stored_bytes, 0)),
-        sa.func.max(sa.case((available, Backup.data_timestamp))),
-        sa.func.max(sa.case((Backup.status == BackupStatus.ERROR, Backup.created_at))),
-    ).where(live), Backup.project_id, project).group_by(Backup.volume_id)
+    per_status = _in(sa.select(
+        Backup.volume_id, Backup.status, sa.func.max(Backup.project_id), sa.func.count(),
+        sa.func.sum(Backup.stored_bytes), sa.func.max(Backup.data_timestamp),
+        sa.func.max(Backup.created_at),
+    ).where(Backup.deleted.is_(False)), Backup.project_id, project).group_by(
+        Backup.volume_id, Backup.status)
     found: dict[str, VolumeSummary] = {}
-    for vid, pid, count, stored, last_ok, last_err in session.execute(per_volume):
-        found[vid] = VolumeSummary(vid, pid, backups=int(count or 0),
-                                   stored_bytes=int(stored or 0), last_success=last_ok,
-                                   last_failure=last_err)
+    for vid, status, pid, count, stored, newest_data, newest in session.execute(per_status):
+        summary = found.setdefault(vid, VolumeSummary(vid, pid))
+        summary.stored_bytes += int(stored or 0)
+        if status == BackupStatus.AVAILABLE:
+            summary.backups, summary.last_success = int(count), newest_data
+        elif status == BackupStatus.ERROR:
+            summary.last_failure = newest
     volumes = _in(sa.select(Volume.id, Volume.project_id, Volume.display_name, Volume.status)
                   .where(Volume.deleted.is_(False)), Volume.project_id, project)
     for vid, pid, name, status in session.execute(volumes):
@@ -68,13 +78,43 @@ def volume_summaries(session, project: str | None = None) -> list[VolumeSummary]
     for vid, length in session.execute(_chain_lengths(project)):
         if vid in found:
             found[vid].chain_length = int(length)
-    verified = _in(sa.select(BackupOperation.volume_id, sa.func.max(BackupOperation.finished_at))
-                   .where(BackupOperation.kind == "verify", BackupOperation.status == "succeeded"),
-                   BackupOperation.project_id, project).group_by(BackupOperation.volume_id)
-    for vid, when in session.execute(verified):
-        if vid in found:
+    for vid, when in _last_verified(session, project):
+        if vid in found and (found[vid].last_verify is None or when > found[vid].last_verify):
             found[vid].last_verify = when
+    named, defaults = policy_schedules(session, project)
+    for summary in found.values():
+        summary.policy, summary.schedule = named.get(
+            summary.volume_id, defaults.get(summary.project_id, (None, None)))
     return sorted(found.values(), key=lambda s: (s.project_id or "", s.volume_id))
+
+
+def _last_verified(session, project):
+    """(volume id, newest time a verify found one of its backups intact): whole-chain
+    verifies (``backup_operations``) and a policy's partial ones (``backup_verifications``)."""
+    op = BackupOperation
+    whole = _in(sa.select(op.volume_id, sa.func.max(op.finished_at))
+                .where(op.kind == "verify", op.status == "succeeded"),
+                op.project_id, project).group_by(op.volume_id)
+    partial = _in(sa.select(Backup.volume_id, sa.func.max(BackupVerification.verified_at))
+                  .join(Backup, Backup.id == BackupVerification.backup_id)
+                  .where(BackupVerification.damaged.is_(False)),
+                  Backup.project_id, project).group_by(Backup.volume_id)
+    return [*session.execute(whole), *session.execute(partial)]
+
+
+def policy_schedules(session, project: str | None = None):
+    """({volume id: (policy name, schedule)} of the enabled policies naming volumes,
+    {project id: (policy name, schedule)} of the enabled project defaults)."""
+    usable = sa.and_(BackupPolicy.deleted.is_(False), BackupPolicy.enabled.is_(True))
+    named = _in(sa.select(BackupPolicyVolume.volume_id, BackupPolicy.name,
+                          BackupPolicy.schedule)
+                .join(BackupPolicy, BackupPolicy.id == BackupPolicyVolume.policy_id)
+                .where(usable), BackupPolicy.project_id, project)
+    defaults = _in(sa.select(BackupPolicy.project_id, BackupPolicy.name, BackupPolicy.schedule)
+                   .where(usable, BackupPolicy.project_default.is_(True)),
+                   BackupPolicy.project_id, project)
+    return ({vid: (name, cron) for vid, name, cron in session.execute(named)},
+            {pid: (name, cron) for pid, name, cron in session.execute(defaults)})
 
 
 def _chain_lengths(project):
@@ -110,25 +150,43 @@ class Histogram:
     buckets: list[tuple[float, int]]  # (upper bound, cumulative count), +Inf excluded
 
 
-def operation_histograms(session) -> dict[str, tuple[Histogram, Histogram]]:
-    """kind → (duration in seconds, bytes) of its succeeded runs, counted in SQL."""
+def _bucket(column, bounds):
+    """The index of the first bound ``column`` is at most (``len(bounds)``: above all)."""
+    return sa.case(*[(column <= b, i) for i, b in enumerate(bounds)], else_=len(bounds))
+
+
+def _histogram_counts(session, column, bounds) -> dict[str, tuple[int, float, list[int]]]:
+    """kind → (count, sum, per-bucket counts) of ``column`` over succeeded runs."""
     op = BackupOperation
-    columns = [op.kind, sa.func.count(), sa.func.sum(op.duration_seconds),
-               sa.func.count(op.total_bytes), sa.func.sum(op.total_bytes)]
-    columns += [sa.func.sum(sa.case((op.duration_seconds <= b, 1), else_=0))
-                for b in DURATION_BUCKETS]
-    columns += [sa.func.sum(sa.case((op.total_bytes <= b, 1), else_=0)) for b in BYTES_BUCKETS]
-    stmt = sa.select(*columns).where(op.status == "succeeded").group_by(op.kind)
-    result = {}
-    n = len(DURATION_BUCKETS)
-    for row in session.execute(stmt):
-        kind, count, seconds, sized, size = row[:5]
-        durations = [int(c or 0) for c in row[5:5 + n]]
-        sizes = [int(c or 0) for c in row[5 + n:]]
-        result[kind] = (Histogram(int(count), float(seconds or 0),
-                                  list(zip(DURATION_BUCKETS, durations))),
-                        Histogram(int(sized), float(size or 0), list(zip(BYTES_BUCKETS, sizes))))
-    return result
+    bucket = _bucket(column, bounds).label("bucket")
+    stmt = (sa.select(op.kind, bucket, sa.func.count(), sa.func.sum(column))
+            .where(op.status == "succeeded", column.is_not(None)).group_by(op.kind, bucket))
+    out: dict[str, tuple[int, float, list[int]]] = {}
+    for kind, index, count, total in session.execute(stmt):
+        n, s, per = out.get(kind, (0, 0.0, [0] * (len(bounds) + 1)))
+        per[int(index)] += int(count)
+        out[kind] = (n + int(count), s + float(total or 0), per)
+    return out
+
+
+def _histogram(counted, bounds) -> Histogram:
+    """A ``Histogram`` (cumulative buckets) of one ``_histogram_counts`` entry."""
+    n, total, per = counted or (0, 0.0, [0] * (len(bounds) + 1))
+    running, buckets = 0, []
+    for bound, count in zip(bounds, per):
+        running += count
+        buckets.append((bound, running))
+    return Histogram(n, total, buckets)
+
+
+def operation_histograms(session) -> dict[str, tuple[Histogram, Histogram]]:
+    """kind → (duration in seconds, bytes) of its succeeded runs, bucketed in SQL."""
+    op = BackupOperation
+    durations = _histogram_counts(session, op.duration_seconds, DURATION_BUCKETS)
+    sizes = _histogram_counts(session, op.total_bytes, BYTES_BUCKETS)
+    return {kind: (_histogram(durations.get(kind), DURATION_BUCKETS),
+                   _histogram(sizes.get(kind), BYTES_BUCKETS))
+            for kind in set(durations) | set(sizes)}
 
 
 def _live_runs(stale_before: datetime.datetime):

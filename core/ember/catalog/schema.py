@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 #: the newest revision under ``ember/catalog/migrations/versions`` (a test keeps them equal)
-HEAD = "0006"
+HEAD = "0007"
 #: tables an Ember migration creates, or sqlalchemy-migrate's table of a pre-Alembic
 #: Cinder: found without an ``alembic_version`` table, they belong to someone else
 CLAIMED_TABLES = frozenset({"volumes", "snapshots", "backups", "migrate_version"})
@@ -93,3 +93,13 @@ def refusal(state: SchemaState, known_revisions, where: str) -> str | None:
     return ("The catalogue database %s is not Ember's: %s%s; set Ember's own "
             "[database] connection (e.g. in a --config-file given after cinder.conf)."
             % (where, what, looks_like))
+
+
+def behind(state: SchemaState, where: str) -> str:
+    """The one-line refusal of a database whose schema is older than this Ember's while
+    ``[database] auto_migrate`` is off."""
+    found = ("is empty" if not state.revisions
+             else "is at schema revision %s" % ",".join(state.revisions))
+    return ("The catalogue database %s %s and this Ember needs revision %s; run "
+            "`ember-manage db sync` first (or set [database] auto_migrate = true)."
+            % (where, found, HEAD))

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from ember.catalog.models import Backup, utcnow
+from ember.catalog.retry import unreachable
 
 
 class StatusToken:
@@ -41,11 +42,12 @@ class StatusToken:
             if not self._tripped and time.monotonic() >= self._next_poll:
                 try:
                     self._tripped = self._cancelled(self._poll())
-                except sa.exc.OperationalError:
+                except sa.exc.DBAPIError as exc:
                     # the database away for a moment (a cut connection, a restart): the
                     # work goes on and the next poll asks again; the owner's heartbeat
                     # thread keeps its claim alive meanwhile
-                    pass
+                    if not unreachable(exc):
+                        raise
                 self._next_poll = time.monotonic() + self._interval
             if self._tripped:
                 raise self._error(self._message)

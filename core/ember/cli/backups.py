@@ -27,18 +27,14 @@ def _async_option(parser, what: str) -> None:
                              "running it here" % what)
 
 
-def _check_async(command, parsed_args) -> None:
-    """Refuse --async before anything changes when no workers can be reached."""
-    from ember.service.dispatch import require_workers
+def _hand_off(command, parsed_args):
+    """The dispatcher of ``--async`` (a worker takes the work before it returns), or None
+    to run here; refuses before anything changes when no workers can be reached."""
+    if not parsed_args.run_async:
+        return None
+    from ember.workers.dispatcher import HandOffDispatcher
 
-    if parsed_args.run_async:
-        require_workers(command.service.conf)
-
-
-def _hand_off(command, operation: str, ids: dict) -> None:
-    from ember.service.dispatch import hand_off
-
-    hand_off(command.service, command.context, operation, ids)
+    return HandOffDispatcher(command.service)
 
 
 class CreateVolumeBackup(ShowOne):
@@ -83,16 +79,18 @@ class CreateVolumeBackup(ShowOne):
                                       "snapshot of the volume." % exc) from exc
 
     def _create(self, parsed_args):
-        _check_async(self, parsed_args)
+        dispatcher = _hand_off(self, parsed_args)
         options = dict(name=parsed_args.name, description=parsed_args.description,
                        container=parsed_args.container, incremental=parsed_args.incremental,
                        force=parsed_args.force, snapshot=parsed_args.snapshot,
                        metadata=parsed_args.properties,
                        availability_zone=parsed_args.availability_zone)
-        if parsed_args.run_async:
-            backup = self.service.begin_create_backup(self.context, parsed_args.volume,
-                                                      **options)
-            _hand_off(self, "create", {"backup_id": backup["id"]})
+        if dispatcher is not None:
+            try:
+                backup = self.service.submit_create_backup(
+                    self.context, parsed_args.volume, dispatcher=dispatcher, **options)
+            finally:
+                dispatcher.shutdown()
             return _backup_view(self.service.get_backup(self.context, backup["id"]))
         backup = self.service.create_backup(self.context, parsed_args.volume,
                                             progress=self.app.progress("backup"), **options)
@@ -182,7 +180,6 @@ class RestoreVolumeBackup(ShowOne):
         return parser
 
     def act(self, parsed_args):
-        _check_async(self, parsed_args)
         target, name = None, None
         if parsed_args.volume is not None:
             try:
@@ -193,10 +190,14 @@ class RestoreVolumeBackup(ShowOne):
                 raise errors.InvalidInput(
                     "Volume '%s' already exists; if you want to restore the backup to it "
                     "you need to specify the '--force' option" % parsed_args.volume)
-        if parsed_args.run_async:
-            begun = self.service.begin_restore_backup(self.context, parsed_args.backup, target,
-                                                      name=name, force=parsed_args.force)
-            _hand_off(self, "restore", begun)
+        dispatcher = _hand_off(self, parsed_args)
+        if dispatcher is not None:
+            try:
+                begun = self.service.submit_restore(
+                    self.context, parsed_args.backup, target, dispatcher=dispatcher,
+                    name=name, force=parsed_args.force)
+            finally:
+                dispatcher.shutdown()
             return show_columns({k: begun[k] for k in ("backup_id", "volume_id",
                                                        "volume_name")})
         result = self.service.restore_backup(
@@ -219,16 +220,20 @@ class DeleteVolumeBackup(Command):
         return parser
 
     def act(self, parsed_args):
-        _check_async(self, parsed_args)
-        each(parsed_args.backups, lambda ref: self._delete(ref, parsed_args), "backup",
-             "delete", LOG)
+        dispatcher = _hand_off(self, parsed_args)
+        try:
+            each(parsed_args.backups, lambda ref: self._delete(ref, dispatcher, parsed_args),
+                 "backup", "delete", LOG)
+        finally:
+            if dispatcher is not None:
+                dispatcher.shutdown()
 
-    def _delete(self, ref, parsed_args) -> None:
-        if not parsed_args.run_async:
+    def _delete(self, ref, dispatcher, parsed_args) -> None:
+        if dispatcher is None:
             self.service.delete_backup(self.context, ref, force=parsed_args.force)
-            return
-        _hand_off(self, "delete", self.service.begin_delete_backup(self.context, ref,
-                                                                    force=parsed_args.force))
+        else:
+            self.service.submit_delete(self.context, ref, dispatcher=dispatcher,
+                                       force=parsed_args.force)
 
 
 class SetVolumeBackup(Command):

@@ -15,7 +15,7 @@ from cliff import columns as cliff_columns
 from cliff import command, lister, show
 from oslo_config import cfg
 
-from ember import errors
+from ember import entrypoints, errors
 from ember.config import explain, one_line
 
 
@@ -100,6 +100,16 @@ class EmberCommandMixin:
 
     def get_parser(self, prog_name):
         return one_line_errors(super().get_parser(prog_name))
+
+    def _load_hooks(self):
+        """cliff's command hooks (entry-point group ``ember.cli.<command>``), looked up
+        in the metadata already read: cliff asks stevedore for each command, whose
+        cache of every group costs more than the command when there are none."""
+        if self.cmd_name and entrypoints.group(
+                "%s.%s" % (self.app.command_manager.namespace,
+                           self.cmd_name.replace(" ", "_"))):
+            return super()._load_hooks()
+        self._hooks = []
 
     def get_epilog(self):
         """cliff's epilog without its "provided by the X plugin" line for Ember's own

@@ -643,7 +643,8 @@ class _BackupRun:
         digests = blocks.block_digests(data, self.e.block_size, zero) if hash_blocks else None
         deflated = None
         if deflate:
-            stored = not zero and compression.looks_incompressible(data)
+            stored = not zero and compression.samples_pieces(self.e.codec, self.e.level) \
+                and compression.looks_incompressible(data)
             deflated = compression.deflate_piece(data, self.e.level, last=False, stored=stored)
         return _Piece(data, zero, digests, deflated)
 

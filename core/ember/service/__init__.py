@@ -34,7 +34,10 @@ can answer at once and have the work run elsewhere:
   otherwise it changes nothing and raises ``InvalidState``, so a refusal is always safe
   and an id delivered twice runs once.
 
-``create_backup``, ``restore_backup`` and ``delete_backup`` are begin then run in the
+An entry point never sequences the two steps itself: ``submit_create_backup``,
+``submit_restore`` and ``submit_delete`` begin and hand the ids to the ``Dispatcher`` the
+entry point chose (``ember.service.submit``, ``ember.service.dispatch``);
+``create_backup``, ``restore_backup`` and ``delete_backup`` begin then run in the
 foreground, as the CLI uses them.
 """
 
@@ -49,6 +52,7 @@ from ember.service.policies import PoliciesMixin
 from ember.service.scheduling import SchedulingMixin
 from ember.service.monitoring import Monitoring
 from ember.service.lifecycle import FORCE_DELETE_WAIT, HAS_DEPENDENTS, BackupLifecycleMixin
+from ember.service.consolidate import ConsolidateMixin
 from ember.service.prune import PruneMixin
 from ember.service.queries import BackupQueriesMixin
 from ember.service.quotas import QuotasMixin
@@ -57,6 +61,7 @@ from ember.service.recovery import RecoveryMixin
 from ember.service.repository import RepositoryMixin
 from ember.service.restore import RestoreMixin
 from ember.service.services import ServicesMixin
+from ember.service import submit
 from ember.service.volumes import VolumesMixin
 
 __all__ = ["Ember", "Progress", "NO_INCREMENTAL_PARENT", "IN_USE_NEEDS_FORCE",
@@ -65,8 +70,25 @@ __all__ = ["Ember", "Progress", "NO_INCREMENTAL_PARENT", "IN_USE_NEEDS_FORCE",
 
 class Ember(RecoveryMixin, VolumesMixin, BackupCreateMixin, BackupQueriesMixin, RestoreMixin,
             BackupLifecycleMixin, RecordsMixin, QuotasMixin, ServicesMixin, HandoffMixin,
-            RepositoryMixin, PruneMixin, PoliciesMixin, SchedulingMixin, ServiceBase):
+            RepositoryMixin, PruneMixin, ConsolidateMixin, PoliciesMixin, SchedulingMixin,
+            ServiceBase):
     """Backups, volumes and snapshots of one Ember installation."""
+
+    def submit_create_backup(self, ctx, volume_ref, *, dispatcher, **options) -> dict:
+        """Begin a backup and hand it to ``dispatcher``; returns the ``creating`` backup."""
+        return submit.submit_create_backup(self, ctx, volume_ref, dispatcher=dispatcher,
+                                           **options)
+
+    def submit_restore(self, ctx, backup_ref, volume_ref=None, *, dispatcher, name=None,
+                       force=False) -> dict:
+        """Begin a restore and hand it to ``dispatcher``; returns what it began."""
+        return submit.submit_restore(self, ctx, backup_ref, volume_ref,
+                                     dispatcher=dispatcher, name=name, force=force)
+
+    def submit_delete(self, ctx, ref, *, dispatcher, force=False) -> dict:
+        """Begin a delete and hand it to ``dispatcher`` (unless the backup's own running
+        process finishes it); returns what it began."""
+        return submit.submit_delete(self, ctx, ref, dispatcher=dispatcher, force=force)
 
     @cached_property
     def monitoring(self) -> Monitoring:

@@ -27,6 +27,7 @@ from ember.catalog.states import (
     conditional_update,
     restore_volume_status,
 )
+from ember.catalog.retry import until_answered
 from ember.catalog.tokens import StatusToken
 from ember.service.base import Progress, ServiceBase, chain_member
 
@@ -238,21 +239,7 @@ class BackupCreateMixin(ServiceBase):
         except Exception as exc:
             self._fail_backup(row, exc)
             raise
-        with self.catalog.session() as session:
-            # the run starts here; another run of the same id, or a delete, may have won
-            if session.execute(sa.update(Backup).where(
-                    Backup.id == row.id, Backup.deleted.is_(False),
-                    Backup.status == BackupStatus.CREATING,
-                    Backup.service_metadata.is_(None), *self._owned()).values(
-                    container=container, service_metadata=prefix,
-                    service=driver.cinder_service, updated_at=utcnow()),
-                    execution_options={"synchronize_session": False}).rowcount != 1:
-                now = session.get(Backup, row.id)
-                if now is None or now.status in (BackupStatus.DELETING, BackupStatus.DELETED):
-                    raise errors.BackupCancelled(
-                        "Backup %s was cancelled: it was force-deleted before it started; "
-                        "nothing was written." % row.id)
-                raise self._not_runnable(row.id, now)
+        self._start_run(row, container, prefix, driver.cinder_service)
         try:
             # the clone is a point-in-time copy too: an in-use volume needs no other
             tracked = self._track(row, source, parent)
@@ -261,10 +248,7 @@ class BackupCreateMixin(ServiceBase):
             # copy, recorded before it is made, so a crash at any point leaves nothing
             # that repair or delete do not find
             temp_id = str(uuid.uuid4()) if tracked.clone is None and from_in_use else None
-            with self.catalog.session() as session:
-                conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
-                                   temp_snapshot_id=temp_id,
-                                   change_tracking=tracked.note[:255])
+            self._record_tracking(row, temp_id, tracked.note)
             if temp_id is not None:
                 temp_path = os.path.join(self._dir("snapshots"), "snapshot-%s" % temp_id)
                 vols.copy_point_in_time(source, temp_path)
@@ -291,19 +275,7 @@ class BackupCreateMixin(ServiceBase):
         finally:
             if temp_path:
                 vols.remove(temp_path)
-        with self.catalog.session() as session:
-            # this attempt's prefix: an attempt started again meanwhile (this process was
-            # taken for dead) is the one to record, never both
-            done = conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
-                                      where=(Backup.service_metadata == prefix,),
-                                      status=BackupStatus.AVAILABLE,
-                                      object_count=result.object_count, temp_snapshot_id=None,
-                                      stored_bytes=result.bytes_stored,
-                                      **ownership.RELEASE)
-            if done:
-                if row.parent_id:
-                    add_dependent(session, row.parent_id, +1)
-                self._release_source(session, row, failed=False)
+        done = self._finish_backup(row, result, prefix)
         # not done: cancelled after the engine's last check (the finalize window of
         # docs/format.md, Cancellation)
         if not done:
@@ -317,6 +289,56 @@ class BackupCreateMixin(ServiceBase):
             raise self._end_cancelled_backup(row, (container, prefix))
         self._tracker(row.volume_id).keep(tracked, row.id)
         return self.get_backup_row(row.id)
+
+    @until_answered
+    def _start_run(self, row: Backup, container: str, prefix: str, service: str) -> None:
+        """Record the object prefix: the run starts here; another run of the same id, or
+        a delete, may have won (or this very write, when its answer was lost)."""
+        with self.catalog.session() as session:
+            if session.execute(sa.update(Backup).where(
+                    Backup.id == row.id, Backup.deleted.is_(False),
+                    Backup.status == BackupStatus.CREATING,
+                    Backup.service_metadata.is_(None), *self._owned()).values(
+                    container=container, service_metadata=prefix,
+                    service=service, updated_at=utcnow()),
+                    execution_options={"synchronize_session": False}).rowcount == 1:
+                return
+            now = session.get(Backup, row.id)
+            if now is None or now.status in (BackupStatus.DELETING, BackupStatus.DELETED):
+                raise errors.BackupCancelled(
+                    "Backup %s was cancelled: it was force-deleted before it started; "
+                    "nothing was written." % row.id)
+            if not (self._runnable(now, BackupStatus.CREATING)
+                    and now.service_metadata == prefix):
+                raise self._not_runnable(row.id, now)
+
+    @until_answered
+    def _record_tracking(self, row: Backup, temp_id, note: str) -> None:
+        with self.catalog.session() as session:
+            conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
+                               temp_snapshot_id=temp_id, change_tracking=note[:255])
+
+    @until_answered
+    def _finish_backup(self, row: Backup, result, prefix: str) -> bool:
+        """The backup ``available`` and its source released; False if it was cancelled
+        after the engine's last check, or this attempt (``prefix``) was superseded by
+        another one started meanwhile (this process was taken for dead). An earlier try
+        whose answer was lost is found by its object count (a reset leaves none)."""
+        with self.catalog.session() as session:
+            if conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
+                                  where=(Backup.service_metadata == prefix,),
+                                  status=BackupStatus.AVAILABLE,
+                                  object_count=result.object_count, temp_snapshot_id=None,
+                                  stored_bytes=result.bytes_stored, **ownership.RELEASE):
+                if row.parent_id:
+                    add_dependent(session, row.parent_id, +1)
+                self._release_source(session, row, failed=False)
+                return True
+            return bool(session.scalar(sa.select(sa.func.count()).select_from(Backup).where(
+                Backup.id == row.id, Backup.deleted.is_(False),
+                Backup.status == BackupStatus.AVAILABLE, Backup.service_metadata == prefix,
+                Backup.object_count == result.object_count,
+                Backup.owner_pid.is_(None))))
 
     def _superseded(self, backup_id: str, prefix: str) -> bool:
         """True when the row records another attempt than ``prefix``, whatever its status
@@ -349,6 +371,7 @@ class BackupCreateMixin(ServiceBase):
                                   VolumeStatus.ERROR_BACKING_UP if failed
                                   else VolumeStatus.BACKING_UP)
 
+    @until_answered
     def _fail_backup(self, row: Backup, exc: Exception) -> None:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0][:255]
         with self.catalog.session() as session:
@@ -357,6 +380,7 @@ class BackupCreateMixin(ServiceBase):
                                **ownership.RELEASE)
             self._release_source(session, row, failed=True)
 
+    @until_answered
     def _end_interrupted_backup(self, row: Backup, objects) -> errors.Interrupted:
         """Ctrl-C: remove what the backup wrote and its row at once (not at the next
         command's repair), give the source its status back, and say so."""
@@ -373,6 +397,7 @@ class BackupCreateMixin(ServiceBase):
                                   "and its catalogue row were removed, and %s has its status "
                                   "back." % (row.id, source))
 
+    @until_answered
     def _end_cancelled_backup(self, row: Backup, objects) -> errors.BackupCancelled:
         """Finish a backup cancelled by a force delete (row deleted) or a reset (row
         ends error); ``objects`` = (container, prefix) still to remove. Returns the error

@@ -1,13 +1,14 @@
-"""Where the work of a begun operation runs: the hand-off between the API (which calls
-the service's ``begin_*`` methods and answers at once) and whatever runs the work given
-only the ids.
+"""Where the work of a begun operation runs: the ``Dispatcher`` interface the service's
+``submit_*`` calls hand their ids to (``ember.service.submit``), and the two dispatchers
+that need nothing but the service.
 
-A dispatcher has one method, ``dispatch(ctx, operation, ids)`` (``operation`` one of
-``create``, ``restore``, ``delete``; ``ids`` what the ``begin_*`` step returned).
-``ThreadPoolDispatcher`` (the default, when no ``transport_url`` is set) runs the work
-through ``service.run`` on a pool of threads inside the calling process;
-``ember.workers.dispatcher.RPCDispatcher`` offers it to ``ember-backup`` workers on other
-hosts. :func:`make_dispatcher` picks one; the API does not know which.
+A dispatcher has ``dispatch(ctx, operation, ids)`` (``operation`` one of ``create``,
+``restore``, ``delete``; ``ids`` what the ``begin_*`` step returned) and ``shutdown``.
+``ThreadPoolDispatcher`` runs the work through ``service.run`` on a pool of threads
+inside the calling process; ``InlineDispatcher`` runs it in the calling thread;
+``ember.workers.dispatcher`` offers it to ``ember-backup`` workers on other hosts (and
+``ember.workers.dispatcher.make_dispatcher`` picks between that and a thread pool from
+the configuration). The entry point chooses; the service does not know which.
 A process that dies mid-operation leaves its rows owned by a dead pid, which the
 service's repair puts right on the next start.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -30,6 +32,16 @@ class Dispatcher(Protocol):
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop accepting work (and wait for what runs, if ``wait``)."""
+
+
+def transport_configured(conf) -> bool:
+    """True when ``[DEFAULT] transport_url`` names a message bus: work can go to
+    ``ember-backup`` workers (``ember.workers``), which the repair of dead work counts on."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # oslo.messaging's eventlet import warns on stderr
+        import oslo_messaging as messaging
+
+    return bool(messaging.TransportURL.parse(conf).hosts)
 
 
 class ThreadPoolDispatcher:
@@ -54,8 +66,9 @@ class ThreadPoolDispatcher:
             self.service.run(ctx, operation, ids)
         except errors.EmberError as exc:  # recorded on the rows by the run step
             LOG.warning("%s %s ended: %s", operation, ids, exc)
-        except Exception:
+        except Exception:  # the database away past its retries, say: repair the rows
             LOG.exception("%s %s failed", operation, ids)
+            self.service.repair_own_when_answered(str(ids.get("backup_id")), self._stop)
 
     def _heartbeat(self) -> None:
         interval = self.service.conf.report_interval
@@ -71,36 +84,15 @@ class ThreadPoolDispatcher:
         self._pool.shutdown(wait=wait)
 
 
-def make_dispatcher(conf, service, threads: int = 4) -> Dispatcher:
-    """Workers over RPC when ``transport_url`` names a message bus, else ``threads``
-    threads of this process."""
-    from ember.workers import rpc
+class InlineDispatcher:
+    """Runs each operation in the calling thread before ``dispatch`` returns; its errors
+    are raised to the caller (the rows already record them)."""
 
-    if rpc.transport_configured(conf):
-        from ember.workers.dispatcher import RPCDispatcher
+    def __init__(self, service):
+        self.service = service
 
-        return RPCDispatcher(service)
-    return ThreadPoolDispatcher(service, threads)
+    def dispatch(self, ctx, operation: str, ids: dict) -> None:
+        self.service.run(ctx, operation, ids)
 
-
-def require_workers(conf) -> None:
-    """Raise ConfigError unless ``transport_url`` names a message bus, so
-    ``ember-backup`` workers can be handed work (``--async``)."""
-    from ember.workers import rpc
-
-    if not rpc.transport_configured(conf):
-        raise errors.ConfigError("--async needs [DEFAULT] transport_url (and ember-backup "
-                                 "workers); without one, leave out --async")
-
-
-def hand_off(service, ctx, operation: str, ids: dict) -> None:
-    """Give work begun by this process to an ``ember-backup`` worker and return once one
-    has taken it (or it was ended because no worker may run it): ``ember … --async``."""
-    from ember.workers.dispatcher import RPCDispatcher
-
-    require_workers(service.conf)
-    dispatcher = RPCDispatcher(service)
-    try:
-        dispatcher.hand_off(ctx, operation, ids)
-    finally:
-        dispatcher.shutdown()
+    def shutdown(self, wait: bool = True) -> None:
+        pass

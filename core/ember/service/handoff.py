@@ -17,6 +17,7 @@ repository: any live worker. Live workers are tried least busy first.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import random
 
@@ -28,6 +29,7 @@ from ember.catalog.states import BackupStatus
 from ember.service.base import ServiceBase
 from ember.service.services import BACKUP_BINARY
 
+LOG = logging.getLogger(__name__)
 #: answers of ``take_over``
 TAKEN, MINE, GONE = "taken", "mine", "gone"
 _BUSY = (BackupStatus.CREATING, BackupStatus.RESTORING, BackupStatus.DELETING)
@@ -107,6 +109,20 @@ class HandoffMixin(ServiceBase):
                 Backup.id == backup_id, Backup.deleted.is_(False), Backup.status.in_(_BUSY),
                 *self._mine()))
         return row is not None and self._repair(row)
+
+    def repair_own_when_answered(self, backup_id: str, stop) -> None:
+        """``repair_own``, tried every ``report_interval`` while the database is away,
+        until done or ``stop`` (a ``threading.Event``) is set: for work that ended of
+        something other than its own failure (which its run step records)."""
+        while True:
+            try:
+                if self.repair_own(backup_id):
+                    LOG.warning("Repaired backup %s, whose work ended unfinished", backup_id)
+                return
+            except Exception as exc:  # noqa: BLE001 - the database may be away a while
+                LOG.warning("Could not repair backup %s yet: %s", backup_id, exc)
+                if stop.wait(self.conf.report_interval):
+                    return
 
     def refresh_claims(self) -> int:
         """Heartbeat every row this process owns; returns how many."""

@@ -16,6 +16,7 @@ from ember import volumes as vols
 from ember.catalog import ownership, tenancy, views
 from ember.config import one_line
 from ember.catalog.models import Backup, utcnow
+from ember.catalog.retry import until_answered
 from ember.catalog.states import (
     BackupStatus,
     add_dependent,
@@ -117,6 +118,7 @@ class BackupLifecycleMixin(ServiceBase):
                     return
             time.sleep(0.2)
 
+    @until_answered
     def _delete_objects_and_row(self, backup_id: str, was: str) -> None:
         with self.catalog.session() as session:
             row = session.get(Backup, backup_id)

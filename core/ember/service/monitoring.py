@@ -16,6 +16,10 @@ from ember.catalog.views import iso
 
 #: (state, what the dashboard says) of a volume's protection
 OK, LATE, STALE, FAILING, NEVER = "ok", "late", "stale", "failing", "never"
+#: worst first: the order of the dashboard's table
+SEVERITY = (NEVER, FAILING, STALE, LATE, OK)
+#: the dashboard lists this many volumes, worst first, and counts the rest
+DASHBOARD_ROWS = 300
 WORKER_BINARY = "cinder-backup"
 DURATION_BUCKETS = queries.DURATION_BUCKETS
 
@@ -48,7 +52,9 @@ class Metrics:
 class Dashboard:
     scope: str  # "all projects" or the project id
     now: datetime.datetime
-    volumes: list = field(default_factory=list)
+    volumes: list = field(default_factory=list)  # the worst DASHBOARD_ROWS
+    counts: dict = field(default_factory=dict)  # state → volumes, all of them
+    total: int = 0
     running: list = field(default_factory=list)
     failures: list = field(default_factory=list)
     workers: list | None = None  # None: not the caller's to see
@@ -96,8 +102,13 @@ class Monitoring:
         now = utcnow()
         with self.catalog.session() as session:
             page = Dashboard(scope="all projects" if everything else project, now=now)
-            page.volumes = [self._volume_state(v, now)
-                            for v in queries.volume_summaries(session, project)]
+            periods: dict = {}
+            states = [self._volume_state(v, now, periods)
+                      for v in queries.volume_summaries(session, project)]
+            states.sort(key=lambda v: (SEVERITY.index(v["state"]), -(v["age"] or 0)))
+            page.volumes, page.total = states[:DASHBOARD_ROWS], len(states)
+            page.counts = {state: sum(v["state"] == state for v in states)
+                           for state in SEVERITY}
             page.running = [_running(r) for r in
                             queries.running_work(session, self._stale_before(now), project)]
             page.failures = [dict(zip(("when", "kind", "backup_id", "backup_name",
@@ -112,9 +123,28 @@ class Monitoring:
                               queries.backup_durations(session, project) if t is not None]
         return page
 
-    def _volume_state(self, summary, now) -> dict:
-        """A volume's row: its protection state against ``backup_max_age``."""
-        max_age = self.conf.backup_max_age
+    def _max_age(self, schedule: str | None, now, periods: dict) -> float:
+        """Seconds after which a backup is late: 1.5 periods of the volume's policy
+        schedule (the gap between its last two times before ``now``), else
+        ``backup_max_age``."""
+        if not schedule:
+            return self.conf.backup_max_age
+        if schedule not in periods:
+            from croniter import croniter  # imported late: only with policies
+
+            try:
+                times = croniter(schedule, now)
+                last = times.get_prev(datetime.datetime)
+                periods[schedule] = 1.5 * (last - times.get_prev(datetime.datetime)
+                                           ).total_seconds()
+            except (ValueError, KeyError):  # not a schedule croniter reads: the default
+                periods[schedule] = self.conf.backup_max_age
+        return periods[schedule]
+
+    def _volume_state(self, summary, now, periods: dict) -> dict:
+        """A volume's row: its protection state against its policy's schedule, or
+        ``backup_max_age`` when no policy applies."""
+        max_age = self._max_age(summary.schedule, now, periods)
         age = None if summary.last_success is None else (
             now - summary.last_success).total_seconds()
         if age is None:
@@ -129,7 +159,8 @@ class Monitoring:
                 "status": summary.status or "gone", "backups": summary.backups,
                 "stored_bytes": summary.stored_bytes, "chain_length": summary.chain_length,
                 "last_success": iso(summary.last_success), "age": age,
-                "last_verify": iso(summary.last_verify), "state": state, "max_age": max_age}
+                "last_verify": iso(summary.last_verify), "state": state, "max_age": max_age,
+                "policy": summary.policy, "schedule": summary.schedule}
 
 
 def _ago(now, epoch_seconds) -> float | None:

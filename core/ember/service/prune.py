@@ -17,7 +17,7 @@ from ember import policy as rules
 from ember.catalog.models import Backup, utcnow
 from ember.config import one_line
 from ember.service.base import ServiceBase
-from ember.service.retention import Point, Rules, deletion_order, plan
+from ember.service.retention import Point, Rules, deletion_order, newest_first, plan
 
 LOG = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class PruneMixin(ServiceBase):
             for decision in decisions:
                 if decision.keep:
                     rows[decision.id]["action"] = "kept"
-        return [rows[p.id] for p in sorted(points, key=lambda p: p.created_at, reverse=True)]
+        return [rows[p.id] for p in newest_first(points)]
 
     def _prune_one(self, ctx, backup_id) -> dict:
         """Delete one planned backup; a refusal is reported, not raised, and its

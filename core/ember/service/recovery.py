@@ -121,12 +121,12 @@ class RecoveryMixin(ServiceBase):
         """Whether the backup or restore of ``row``, whose process is gone, is to be
         started again rather than ended: ``backup_retry_dead_work`` is on, attempts are
         left, and workers exist to run it (``transport_url``)."""
-        from ember.workers import rpc
+        from ember.service.dispatch import transport_configured
 
         return (row.status in (BackupStatus.CREATING, BackupStatus.RESTORING)
                 and self.conf.backup_retry_dead_work
                 and dead_attempts(row.fail_reason) + 1 < self.conf.backup_retry_dead_work_attempts
-                and rpc.transport_configured(self.conf))
+                and transport_configured(self.conf))
 
     def _live_workers(self) -> bool:
         """Whether an ``ember-backup`` worker has reported within ``service_down_time``."""

@@ -19,6 +19,7 @@ from ember.catalog.states import (
     VolumeStatus,
     conditional_update,
 )
+from ember.catalog.retry import until_answered
 from ember.catalog.tokens import StatusToken
 from ember.service.base import Progress, ServiceBase
 
@@ -179,8 +180,7 @@ class RestoreMixin(ServiceBase):
         try:
             result = self._engine().restore(plan.chain, target_path, target_is_new=is_new,
                                             plan=plan, cancel=token, progress=progress)
-            with self.catalog.session() as session:
-                self._apply_volume_meta(session, backup, target_id, result.volume_meta)
+            self._record_volume_meta(backup, target_id, result.volume_meta)
         except (errors.Cancelled, errors.RestoreMismatch) as exc:
             # a wrong image was written: the target is unusable, not merely unfinished
             self._end_restore(backup.id, target_id, VolumeStatus.ERROR,
@@ -201,10 +201,7 @@ class RestoreMixin(ServiceBase):
         of the backup over its old content)."""
         self._end_restore(backup_id, volume_id, VolumeStatus.ERROR_RESTORING, None)
         if is_new:
-            with self.catalog.session() as session:
-                conditional_update(session, Volume, volume_id,
-                                   [VolumeStatus.ERROR_RESTORING], status="deleted",
-                                   deleted=True, deleted_at=utcnow())
+            self._drop_new_volume(volume_id)
             vols.remove(path)
             return errors.Interrupted("Interrupted: the restore of backup %s was stopped; "
                                       "the new volume %s it was writing was removed."
@@ -214,6 +211,13 @@ class RestoreMixin(ServiceBase):
             "and is now error_restoring: restore again after 'ember volume set --state "
             "available %s'." % (backup_id, volume_id, volume_id))
 
+    @until_answered
+    def _drop_new_volume(self, volume_id) -> None:
+        with self.catalog.session() as session:
+            conditional_update(session, Volume, volume_id, [VolumeStatus.ERROR_RESTORING],
+                               status="deleted", deleted=True, deleted_at=utcnow())
+
+    @until_answered
     def _end_restore(self, backup_id, volume_id, volume_status, exc) -> None:
         with self.catalog.session() as session:
             # Cinder: the backup ends available even if reset to error to cancel
@@ -222,6 +226,11 @@ class RestoreMixin(ServiceBase):
                                status=BackupStatus.AVAILABLE, **ownership.RELEASE)
             conditional_update(session, Volume, volume_id, [VolumeStatus.RESTORING_BACKUP],
                                status=volume_status)
+
+    @until_answered
+    def _record_volume_meta(self, backup: Backup, volume_id, meta_text) -> None:
+        with self.catalog.session() as session:
+            self._apply_volume_meta(session, backup, volume_id, meta_text)
 
     def _apply_volume_meta(self, session, backup: Backup, volume_id, meta_text) -> None:
         """Spec §3.4: name/description onto unnamed or ``restore_backup_*`` targets,

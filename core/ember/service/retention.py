@@ -34,6 +34,7 @@ Public API (stable; the policies scheduler builds on it)::
     plan(points, rules, now) -> list[Decision]   # in the order of ``points``
     Decision(id, keep: bool, reasons: tuple[str, ...])
     deletion_order(decisions, points) -> list[str]   # children before parents
+    newest_first(points) -> list[Point]              # the order the rules walk
 
 Datetimes are naive UTC (as the catalogue stores them) or aware (converted to UTC).
 """
@@ -190,8 +191,9 @@ def _restic_reasons(points: Sequence[Point], rules: Rules) -> dict[str, list[str
     return reasons
 
 
-def _newest_first(points: Iterable[Point]) -> list[Point]:
-    # stable: equal times keep the caller's order after the full-before-incremental rule
+def newest_first(points: Iterable[Point]) -> list[Point]:
+    """The order the rules walk: newest first, a full before an incremental of the same
+    time, otherwise the caller's order (stable)."""
     return sorted(points, key=lambda p: (_utc(p.created_at), not p.incremental), reverse=True)
 
 
@@ -213,7 +215,7 @@ def plan(points: Sequence[Point], rules: Rules, now: datetime.datetime) -> list[
     if rules.empty():
         for point in candidates:
             reasons[point.id].append("no rules")
-    for pid, why in _restic_reasons(_newest_first(candidates), rules).items():
+    for pid, why in _restic_reasons(newest_first(candidates), rules).items():
         reasons[pid].extend(why)
     kept = {pid for pid, why in reasons.items() if why and pid not in failed}
     kept |= _keep_parents(points, kept, reasons)
@@ -226,7 +228,7 @@ def _keep_parents(points: Sequence[Point], kept: set[str],
     child)."""
     parent_of = {p.id: p.parent_id for p in points}
     walked: set[str] = set()  # kept ids whose ancestors are all marked already
-    for child in [p.id for p in _newest_first(points) if p.id in kept]:
+    for child in [p.id for p in newest_first(points) if p.id in kept]:
         if child in walked:
             continue
         seen, pid = {child}, parent_of.get(child)
@@ -254,5 +256,5 @@ def deletion_order(decisions: Sequence[Decision], points: Sequence[Point]) -> li
             pid, n = parent_of[pid], n + 1
         return n
 
-    ordered = _newest_first(p for p in points if p.id in doomed)
+    ordered = newest_first(p for p in points if p.id in doomed)
     return [p.id for p in sorted(ordered, key=lambda p: depth(p.id), reverse=True)]

@@ -189,7 +189,7 @@ class SchedulingMixin(ServiceBase):
         if policy.max_chain and length >= policy.max_chain:
             if not policy.consolidate:
                 return False
-            self.consolidate_backup(ctx, newest.id)
+            self._consolidate(ctx, newest.id)
         return True
 
     # --- finishing: prune ---------------------------------------------------------------
@@ -233,14 +233,11 @@ class SchedulingMixin(ServiceBase):
             volumes = [v.id for v in queries.covered_volumes(session, policy)]
         ctx = self._context(policy)
         for volume_id in volumes:
-            with self.catalog.session() as session:
-                backups = queries.live_backups(session, [volume_id])
-            # backups the policy did not make are never its to delete (nor their parents)
-            points = [retention.Point(b.id, b.parent_id, b.data_timestamp or b.created_at,
-                                      b.status, bool(getattr(b, "protected", False))
-                                      or (b.properties or {}).get(POLICY_KEY) != policy_id)
-                      for b in backups]
+            points = self._points(policy_id, volume_id)
             decisions = retention.plan(points, rules, now)
+            if policy.consolidate and self._consolidate_kept(ctx, run_id, points, decisions):
+                points = self._points(policy_id, volume_id)  # each new full wins its period
+                decisions = retention.plan(points, rules, now)
             for backup_id in retention.deletion_order(decisions, points):
                 try:
                     self.delete_backup(ctx, backup_id)
@@ -248,6 +245,41 @@ class SchedulingMixin(ServiceBase):
                 except errors.EmberError as exc:
                     self._record(run_id, failures=["prune %s: %s" % (backup_id, _why(exc))])
                     break  # its parents stay: the chain is whole
+
+    def _points(self, policy_id: str, volume_id: str) -> list:
+        """The volume's backups for the planner; those the policy did not make are
+        never its to delete (nor, so, their parents)."""
+        with self.catalog.session() as session:
+            return [retention.Point(b.id, b.parent_id, b.data_timestamp or b.created_at,
+                                    b.status, bool(getattr(b, "protected", False))
+                                    or (b.properties or {}).get(POLICY_KEY) != policy_id)
+                    for b in queries.live_backups(session, [volume_id])]
+
+    def _consolidate(self, ctx, backup_id: str) -> dict:
+        consolidate = getattr(self, "consolidate_backup", None)  # ember.service.consolidate
+        if consolidate is None:
+            raise errors.InvalidState("Consolidation is not available in this Ember; set "
+                                      "--no-consolidate on the policy.")
+        return consolidate(ctx, backup_id)
+
+    def _consolidate_kept(self, ctx, run_id: str, points, decisions) -> bool:
+        """A synthetic full of each incremental kept only for its period (day, week,
+        month, year): the full holds the same point and wins the period, so the
+        incremental and the parents only it needed can go. True if any was made."""
+        made = False
+        incremental = {p.id for p in points if p.incremental}
+        for decision in decisions:
+            if not (decision.keep and decision.id in incremental and decision.reasons
+                    and set(decision.reasons) <= set(retention.PERIODS)):
+                continue
+            try:
+                full = self._consolidate(ctx, decision.id)
+                self._record(run_id, created=[full["id"]])
+                made = True
+            except errors.EmberError as exc:
+                self._record(run_id, failures=["consolidate %s: %s" % (decision.id,
+                                                                       _why(exc))])
+        return made
 
     @staticmethod
     def _rules(saved: dict) -> retention.Rules:

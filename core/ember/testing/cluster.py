@@ -208,9 +208,8 @@ class Cluster:
         service, dispatcher = self.service, self.dispatcher
 
         def one(volume_id):
-            backup = service.begin_create_backup(ctx, volume_id, name="b-" + volume_id)
-            dispatcher.dispatch(ctx, "create", {"backup_id": backup["id"]})
-            return backup["id"]
+            return service.submit_create_backup(ctx, volume_id, dispatcher=dispatcher,
+                                                name="b-" + volume_id)["id"]
 
         with concurrent.futures.ThreadPoolExecutor(clients) as pool:
             return list(pool.map(one, volumes))

@@ -8,8 +8,9 @@ mistakes waiting work for a dead process's. A worker that is busy
 later, to it or another, a worker started meanwhile included; an offer whose answer was
 lost is harmless, since a claim names its previous owner. Work for which no live worker
 that may run it has been seen for ``service_down_time`` seconds is ended (``abandon``)
-with a fail reason naming the host it needed. ``hand_off`` does the same in the foreground, for a CLI that exits
-once a worker has the work.
+with a fail reason naming the host it needed. ``hand_off`` (``HandOffDispatcher``) does
+the same in the foreground, for a CLI that exits once a worker has the work.
+``make_dispatcher`` is how an entry point picks a dispatcher from its configuration.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import os
 import threading
 import time
 
+from ember import errors
+from ember.service.dispatch import ThreadPoolDispatcher
 from ember.service.handoff import GONE, MINE, TAKEN
 from ember.workers import rpc
 from ember.workers.rpc import messaging
@@ -61,19 +64,37 @@ class RPCDispatcher:
     """Offers begun work to the workers; ``dispatch`` in the background, ``hand_off`` in
     the foreground."""
 
-    def __init__(self, service, transport=None):
+    def __init__(self, service):
         self.service = service
         self.conf = service.conf
-        self._transport = transport or rpc.transport(self.conf)
-        # retry=0: an unreachable RabbitMQ fails the offer at once; the offer is repeated
-        self._client = messaging.get_rpc_client(self._transport, rpc.target(),
-                                                timeout=ANSWER_TIMEOUT, retry=0)
+        self._bus = threading.Lock()
+        self._open()
         self._passed_over: dict[str, float] = {}
         self._pending: list[_Work] = []
         self._wake = threading.Condition()
         self._stopping = False
         self._thread = None
         self._beating = False
+
+    def _open(self) -> None:
+        self._transport = rpc.transport(self.conf)
+        # retry=0: an unreachable RabbitMQ fails the offer at once; the offer is repeated
+        self._client = messaging.get_rpc_client(self._transport, rpc.target(),
+                                                timeout=ANSWER_TIMEOUT, retry=0)
+
+    def _reopen(self, failed_client) -> None:
+        """Drop the connections an offer failed on and open new ones: after a stalled
+        RabbitMQ, oslo.messaging may keep handing out a pooled connection that is
+        closed ("connection already closed ... after 0 tries") for good."""
+        with self._bus:
+            if self._client is not failed_client:
+                return  # another offer reopened them already
+            old = self._transport
+            self._open()
+        try:
+            old.cleanup()
+        except Exception as exc:  # noqa: BLE001 - a broken pool may fail to close
+            LOG.info("Closing the old RabbitMQ connections failed: %s", exc)
 
     # --- background --------------------------------------------------------------------
     def dispatch(self, ctx, operation: str, ids: dict) -> None:
@@ -176,14 +197,17 @@ class RPCDispatcher:
         for host in hosts:
             if self._passed_over.get(host, 0.0) > now:
                 continue
+            client = self._client
             try:
-                answer = self._client.prepare(server=host).call(
+                answer = client.prepare(server=host).call(
                     work.ctx, "take", operation=work.operation, ids=work.ids,
                     owner_host=self.conf.host, owner_pid=os.getpid())
             except messaging.MessagingException as exc:
                 LOG.warning("Backup worker %s did not answer (%s); offering backup %s to "
                             "another", host, type(exc).__name__, work.backup_id)
                 self._passed_over[host] = time.monotonic() + PASS_OVER
+                if not isinstance(exc, messaging.RemoteError):  # the bus, not the worker
+                    self._reopen(client)
                 continue
             if answer in (TAKEN, MINE, GONE):
                 LOG.info("%s of backup %s: %s by %s", work.operation, work.backup_id, answer,
@@ -210,3 +234,34 @@ class RPCDispatcher:
             self._offers.shutdown(wait=True, cancel_futures=True)
         self._transport.cleanup()
 
+
+
+class HandOffDispatcher:
+    """The foreground form, for ``ember … --async``: ``dispatch`` returns once a worker
+    has taken the work (or it was ended because no worker may run it)."""
+
+    def __init__(self, service, transport=None):
+        require_workers(service.conf)
+        self._rpc = RPCDispatcher(service, transport)
+
+    def dispatch(self, ctx, operation: str, ids: dict) -> None:
+        self._rpc.hand_off(ctx, operation, ids)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._rpc.shutdown(wait)
+
+
+def make_dispatcher(conf, service, threads: int = 4):
+    """Workers over RPC when ``transport_url`` names a message bus, else ``threads``
+    threads of this process (``ember.service.dispatch.ThreadPoolDispatcher``)."""
+    if rpc.transport_configured(conf):
+        return RPCDispatcher(service)
+    return ThreadPoolDispatcher(service, threads)
+
+
+def require_workers(conf) -> None:
+    """Raise ConfigError unless ``transport_url`` names a message bus, so
+    ``ember-backup`` workers can be handed work (``--async``)."""
+    if not rpc.transport_configured(conf):
+        raise errors.ConfigError("--async needs [DEFAULT] transport_url (and ember-backup "
+                                 "workers); without one, leave out --async")

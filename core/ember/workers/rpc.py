@@ -20,17 +20,13 @@ with warnings.catch_warnings():
     import oslo_messaging as messaging
 
 from ember.context import RequestContext
+from ember.service.dispatch import transport_configured  # noqa: F401 (one definition)
 
 #: not Cinder's "cinder-backup": a RabbitMQ shared with Cinder must not deliver to it
 TOPIC = "ember-backup"
 VERSION = "1.0"
 #: answers of ``take`` besides ``ember.service.handoff``'s TAKEN, MINE and GONE
 BUSY = "busy"
-
-
-def transport_configured(conf) -> bool:
-    """True when ``[DEFAULT] transport_url`` names a message bus: work goes to workers."""
-    return bool(messaging.TransportURL.parse(conf).hosts)
 
 
 def transport(conf):

@@ -99,7 +99,7 @@ def main(argv=None) -> int:
 
     try:
         from ember.service import Ember
-        from ember.service.dispatch import make_dispatcher
+        from ember.workers.dispatcher import make_dispatcher
 
         conf = config.load(args.config_file, args.config_dir)
         if args.host:

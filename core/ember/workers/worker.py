@@ -116,26 +116,12 @@ class Worker:
             LOG.warning("%s of backup %s ended: %s", operation, ids.get("backup_id"), exc)
         except Exception:
             LOG.exception("%s of backup %s failed", operation, ids.get("backup_id"))
-            self._repair_own(str(ids.get("backup_id")))
+            self.service.repair_own_when_answered(str(ids.get("backup_id")), self._stopping)
         finally:
             self._done(limited)
             with self._lock:
                 self._threads.discard(threading.current_thread())
                 self._running.discard(str(ids.get("backup_id")))
-
-    def _repair_own(self, backup_id: str) -> None:
-        """Work that died of something other than its own failure (which the run step
-        records) may have left its row owned here: repair it, retrying while the
-        database is away."""
-        while True:
-            try:
-                if self.service.repair_own(backup_id):
-                    LOG.warning("Repaired backup %s, whose work ended unfinished", backup_id)
-                return
-            except Exception as exc:
-                LOG.warning("Could not repair backup %s yet: %s", backup_id, exc)
-                if self._stopping.wait(self.conf.report_interval):
-                    return
 
     def _done(self, limited: bool) -> None:
         with self._lock:

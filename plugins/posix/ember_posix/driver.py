@@ -15,7 +15,7 @@ from typing import BinaryIO, Iterable
 from ember import errors
 from ember.driver import POSIX_PREFIX, ChunkedBackupDriver, DriverCapabilities, ObjectWriter
 
-from ember_posix import opts
+from ember_posix import durability, opts
 
 DIR_MODE = 0o770
 FILE_MODE = 0o660
@@ -43,9 +43,11 @@ class PosixBackupDriver(ChunkedBackupDriver):
     Containers are relative directory paths under ``base_path`` (default
     ``id[0:2]/id[2:4]/id``); one that would leave it (absolute, ``..``, a symlink
     pointing out) is refused. Directories the driver creates get mode 0770, files 0660.
-    A put writes a temporary file (``.ember-tmp-<name>``) in the container, fsyncs it and
-    renames it over the final name; ``flush`` fsyncs the container's directories, which
-    makes the renames (and deletes) durable, once per backup instead of once per put.
+    A put writes a temporary file (``.ember-tmp-<name>``) in the container, fsyncs it
+    (large objects) and renames it over the final name; ``flush`` syncs the small objects
+    committed since the last flush as one batch (``durability``) and fsyncs the
+    container's directories, which makes the renames (and deletes) durable, once per
+    batch instead of once per put.
 
     **Subclassing** (nfs, glusterfs): override the ``base_path`` property to return the
     directory containers live under (e.g. a mount point, mounted in ``check_setup`` or
@@ -64,6 +66,7 @@ class PosixBackupDriver(ChunkedBackupDriver):
         opts.register(conf)
         # (base_path, container) -> (checked absolute path, its (st_dev, st_ino))
         self._resolved: dict = {}
+        self._unsynced = durability.BatchSync()
 
     # ---- the subclass hook --------------------------------------------------------------
     @property
@@ -296,12 +299,17 @@ class PosixBackupDriver(ChunkedBackupDriver):
         return found
 
     def flush(self, container: str) -> None:
-        """fsync the container directory and each directory above it up to
-        ``base_path``: every rename (put) and unlink (delete) that returned is durable.
-        Data files were fsynced by their own commit."""
+        """Sync the small objects committed into the container since the last flush
+        (one batch), then fsync the container directory and each directory above it up
+        to ``base_path``: every put and unlink (delete) that returned is durable. Large
+        objects were fsynced by their own commit."""
         path = self.container_path(container)
         base = os.path.realpath(self.base_path)
         current = os.path.realpath(path)
+        try:
+            self._unsynced.sync(path)
+        except OSError as exc:
+            raise self._error(exc, "sync the objects in", path) from None
         while True:
             try:
                 _fsync_directory(current)
@@ -353,8 +361,9 @@ def _kind(mode: int) -> str:
 
 class PosixObjectWriter(ObjectWriter):
     """Streams into a locked temporary file beside the final name; ``commit`` fsyncs
-    the file, sets mode 0660 and renames it into place (atomic on one file system; the
-    directory is synced by the driver's ``flush``); ``abort`` removes it. After
+    a large file (a small one is synced with its batch by the driver's ``flush``), sets
+    mode 0660 and renames it into place (atomic on one file system; the directory is
+    synced by the driver's ``flush``); ``abort`` removes it. After
     ``commit`` or ``abort`` further calls of either do nothing."""
 
     def __init__(self, driver: PosixBackupDriver, final_path: str, buffered: bool = True):
@@ -372,6 +381,7 @@ class PosixObjectWriter(ObjectWriter):
         # a whole put writes its one buffer straight to the descriptor: no BufferedWriter
         self._file = os.fdopen(fd, "wb", buffering=-1 if buffered else 0)
         self._done = False
+        self._size = 0
 
     def write(self, data: bytes) -> None:
         if self._done:
@@ -379,6 +389,7 @@ class PosixObjectWriter(ObjectWriter):
                                               % (self._driver.describe(), self._final))
         try:
             view = memoryview(data)
+            self._size += len(view)
             while len(view):  # an unbuffered file may write short
                 view = view[self._file.write(view):]
         except OSError as exc:
@@ -390,10 +401,14 @@ class PosixObjectWriter(ObjectWriter):
             return
         try:
             self._file.flush()
-            os.fsync(self._file.fileno())
+            batched = self._size < durability.SYNC_AT_COMMIT
+            if not batched:
+                os.fsync(self._file.fileno())
             os.fchmod(self._file.fileno(), FILE_MODE)  # the umask filtered os.open's mode
             os.rename(self._temp, self._final)  # still locked: no sweeper takes it first
             self._file.close()
+            if batched:  # synced with its batch by the driver's flush
+                self._driver._unsynced.note(os.path.dirname(self._final), self._final)
         except OSError as exc:
             self.abort()
             raise self._driver._error(exc, "write", self._final) from None
