@@ -29,6 +29,8 @@ from oslo_config import cfg, iniparser
 LIBRARY_NAMESPACES = ("oslo.messaging", "oslo.policy")
 #: how close an unknown name must be to a known one to be called a misspelling of it
 CLOSE = 0.8
+#: the "path" of a name read from an ``OS_<GROUP>__<OPTION>`` variable
+ENVIRONMENT = "environment:"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class Unregistered:
 
     def message(self) -> str:
         hint = "; did you mean %s?" % self.suggestion if self.suggestion else ""
+        if self.path.startswith(ENVIRONMENT):
+            return "unknown variable %s is ignored%s" % (self.path[len(ENVIRONMENT):], hint)
         if self.option is None:
             return "unknown section [%s] in %s is ignored%s" % (self.section, self.path, hint)
         return "unknown option %s in [%s] of %s is ignored%s" % (
@@ -147,8 +151,44 @@ def borrowed_state_path(conf: cfg.ConfigOpts) -> list[BorrowedStatePath]:
 
 
 def findings(conf: cfg.ConfigOpts) -> list:
-    """Everything to warn about in the files ``conf`` read (each has ``message()``)."""
-    return unregistered(conf) + inline_comments(conf) + borrowed_state_path(conf)
+    """Everything to warn about in the files ``conf`` read and the environment (each has
+    ``message()``)."""
+    return (unregistered(conf) + unregistered_environment(conf) + inline_comments(conf)
+            + borrowed_state_path(conf))
+
+
+def unregistered_environment(conf: cfg.ConfigOpts, environ=None) -> list[Unregistered]:
+    """Every ``OS_<GROUP>__<OPTION>`` variable that names no option, with the variable
+    it was probably meant to be (oslo.config ignores it silently). A group Ember does
+    not know is reported only when it looks like a misspelling of one it does (a
+    library's group, such as keystone_authtoken, has options nothing lists up front)."""
+    environ = os.environ if environ is None else environ
+    names = [(name, group, option) for name in sorted(environ)
+             if name.startswith("OS_") and "__" in name
+             for group, _, option in [name[3:].partition("__")] if group and option]
+    registered = _registered(conf)
+    if all(_known(registered, _section(g), o.lower()) for _, g, o in names):
+        return []
+    known = _all_known(registered)
+    result = []
+    for name, group, option in names:
+        section, option = _section(group), option.lower()
+        if _known(known, section, option):
+            continue
+        if not _known(known, section, None):
+            close = _suggest(known, section, None)
+            if close is None:
+                continue
+            hint = "OS_%s__%s" % (close.strip("[]").upper(), option.upper())
+        else:
+            close = _suggest(known, section, option)
+            hint = close and "OS_%s__%s" % (group, close.upper())
+        result.append(Unregistered(ENVIRONMENT + name, section, option, hint or None))
+    return result
+
+
+def _section(group: str) -> str:
+    return "DEFAULT" if group == "DEFAULT" else group.lower()
 
 
 def unregistered(conf: cfg.ConfigOpts) -> list[Unregistered]:

@@ -92,3 +92,21 @@ def test_a_state_path_from_cinder_conf_is_named(ember, tmp_path):
     own.write_text(own.read_text() + "[DEFAULT]\nstate_path = %s\n" % ember.state)
     result = ember.ok("--config-file", cinder, "--config-file", own, "volume", "list")
     assert result.stderr == ""
+
+
+def test_a_misspelled_environment_variable_gets_did_you_mean(ember):
+    env = {"OS_DEFAULT__BACKUP_POSIX_PTH": "/srv/backup",
+           "OS_DATABSE__CONNECTION": "sqlite://",
+           # a library's own group (its options are not all listed up front): left alone
+           "OS_KEYSTONE_AUTHTOKEN__AUTH_URL": "http://127.0.0.1:5000"}
+    result = ember.ok("volume", "list", env=env)
+    assert result.stderr.splitlines() == [
+        "ember: unknown variable OS_DATABSE__CONNECTION is ignored; did you mean "
+        "OS_DATABASE__CONNECTION?",
+        "ember: unknown variable OS_DEFAULT__BACKUP_POSIX_PTH is ignored; did you mean "
+        "OS_DEFAULT__BACKUP_POSIX_PATH?"]
+    result, rows = _check(ember, env={"OS_DEFAULT__BACKUP_POSIX_PTH": "/srv/backup"})
+    assert rows[("unknown name", "warning")] == (
+        "unknown variable OS_DEFAULT__BACKUP_POSIX_PTH is ignored; did you mean "
+        "OS_DEFAULT__BACKUP_POSIX_PATH?")
+    assert result.stderr == ""

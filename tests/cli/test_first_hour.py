@@ -213,3 +213,28 @@ def test_a_plain_restore_names_the_new_volume_as_help_says(ember):
     # the guides' way cannot trip: a named new volume
     assert ember.json("volume", "backup", "restore", "nightly", "db-copy")["volume_name"] == \
         "db-copy"
+
+
+def test_a_volume_whose_image_is_gone_is_refused_before_a_row(ember):
+    volume = ember.create_volume("db-disk", "4M", ember.pattern(1, MiB))
+    os.remove(volume["path"])
+    before = ember.catalogue()
+    line = ember.fails("volume", "backup", "create", "--name", "nightly", "db-disk")
+    assert line == ("ember: The image of volume db-disk (%s) is gone: %s does not exist; put "
+                    "it back, or delete the volume's record (ember volume delete)."
+                    % (volume["id"], volume["path"]))
+    assert ember.catalogue() == before  # no error row, the volume still available
+    assert ember.json("volume", "backup", "list") == []
+
+
+def test_refusals_name_the_option_and_the_volume(ember):
+    ember.create_volume("db-disk", "4M", ember.pattern(1, MiB))
+    ember.ok("volume", "backup", "create", "--name", "nightly", "db-disk")
+    ember.ok("volume", "attach", "db-disk", "--instance", "vm-1")
+    assert ember.fails("volume", "backup", "create", "db-disk") == (
+        "ember: Backing up an in-use volume must use the force flag. Add --force: the backup "
+        "then reads a temporary snapshot of the volume.")
+    small = ember.json("volume", "create", "--size", "2M", "small")
+    assert ember.fails("volume", "backup", "restore", "--force", "nightly", "small") == (
+        "ember: volume small (%s) has 2097152 bytes, too few to restore backup of 4194304 "
+        "bytes." % small["id"])

@@ -75,13 +75,19 @@ class VerifyReport:
     def summary(self) -> str:
         """One line for the user."""
         if not self.damaged:
-            return ("Backup %s is intact: %d objects of %d backups read, %d bytes checked."
-                    % (self.backup_id, self.objects_read, len(self.chain), self.bytes_read))
+            return ("Backup %s is intact: %s of %s read, %d bytes checked."
+                    % (self.backup_id, _several(self.objects_read, "object"),
+                       _several(len(self.chain), "backup"), self.bytes_read))
         counts = {p: sum(f.problem == p for f in self.findings)
                   for p in (MISSING, EXTRA, CORRUPT)}
         return ("Backup %s is damaged: %d missing, %d extra, %d corrupt object(s); it cannot be "
                 "restored as it is: take a new full backup." % (self.backup_id, counts[MISSING],
                                                         counts[EXTRA], counts[CORRUPT]))
+
+
+def _several(count: int, noun: str) -> str:
+    """``1 object``, ``2 objects``."""
+    return "%d %s%s" % (count, noun, "" if count == 1 else "s")
 
 
 def verify_chain(driver, chain: Sequence, progress: Progress | None = None) -> VerifyReport:
