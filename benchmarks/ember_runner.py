@@ -9,6 +9,9 @@ standing in for Ember's SQLite catalogue, which is not what is being measured.
     python ember_runner.py backup  --repo R --catalog C --volume V --backup-id ID
                                    [--parent ID] [--codec zstd] [--object-size N]
     python ember_runner.py restore --repo R --catalog C --backup-id ID --target T [--size N]
+    python ember_runner.py consolidate --repo R --catalog C --backup-id ID --new-id ID2
+                                   [--codec zstd] [--object-size N]
+        (a full backup ID2 equal to ID's restore point, from the repository alone)
 
 ``--profile OUT`` writes a cProfile dump of the operation (``python -m pstats OUT``).
 """
@@ -81,14 +84,41 @@ def cmd_backup(args) -> dict:
             "container": container, "prefix": prefix}
 
 
-def cmd_restore(args) -> dict:
-    catalog = load_catalog(args.catalog)
+def chain_of(catalog: dict, backup_id: str) -> list:
     chain = []
-    backup_id = args.backup_id
     while backup_id:
         chain.append(member(catalog[backup_id]))
         backup_id = catalog[backup_id]["parent_id"]
-    chain.reverse()
+    return chain[::-1]
+
+
+def cmd_consolidate(args) -> dict:
+    import os
+    import tempfile
+
+    from ember.engine import format as fmt
+    from ember.engine.consolidate import consolidate
+    from ember.engine.spec import BackupSpec
+
+    catalog = load_catalog(args.catalog)
+    engine, driver = make_engine(args.repo, args.codec, args.object_size, args.sha_block_size)
+    created = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    container = driver.default_container(args.new_id)
+    prefix = driver.object_prefix(VOLUME_ID, args.new_id, fmt.timestamp(created))
+    spec = BackupSpec(backup_id=args.new_id, volume_id=VOLUME_ID, source_path="",
+                      container=container, prefix=prefix, created_at=str(created))
+    staging = os.path.join(tempfile.mkdtemp(), "staging.img")
+    result = consolidate(engine, chain_of(catalog, args.backup_id), spec, staging)
+    catalog[args.new_id] = {"id": args.new_id, "volume_id": VOLUME_ID, "parent_id": None,
+                            "container": container, "service_metadata": prefix,
+                            "created_at": str(created), "object_count": result.object_count}
+    save_catalog(args.catalog, catalog)
+    return {"backup_id": args.new_id, "object_count": result.object_count}
+
+
+def cmd_restore(args) -> dict:
+    catalog = load_catalog(args.catalog)
+    chain = chain_of(catalog, args.backup_id)
     engine, _ = make_engine(args.repo, "none", 32768 * 1600, 32768)
     with open(args.target, "wb") as f:  # a new, zeroed (sparse) target
         if args.size:
@@ -98,7 +128,8 @@ def cmd_restore(args) -> dict:
 
 
 def main(argv=None) -> int:
-    p = runner_cli.parser(__doc__.splitlines()[0], cmd_backup, cmd_restore)
+    p = runner_cli.parser(__doc__.splitlines()[0], cmd_backup, cmd_restore,
+                          cmd_consolidate=cmd_consolidate)
     p.add_argument("--profile", help="write a cProfile dump here")
     args = p.parse_args(argv)
     if args.profile:

@@ -48,17 +48,17 @@ def timed(owner, attr: str, label: str) -> None:
 
 
 def instrument() -> None:
-    from ember.engine import blocks, compression, engine
+    from ember.engine import backup_run, blocks, compression, engine, restore_run
     from ember_posix import driver as posix
 
-    run = engine._BackupRun
+    run = backup_run.BackupRun
     for attr in ("_scan_piece", "_prepare_piece", "_write_object", "_stream",
                  "_compressible", "_finalize", "_read_piece"):
         timed(run, attr, "backup." + attr)
-    timed(engine.Engine, "_restore_object", "restore._restore_object")
+    timed(restore_run.RestoreRun, "_restore_object", "restore._restore_object")
     timed(engine.Engine, "read_metadata", "restore.read_metadata")
     timed(engine.Engine, "check_objects", "restore.check_objects")
-    timed(engine, "_pwrite", "restore.pwrite (target)")
+    timed(restore_run, "_pwrite", "restore.pwrite (target)")
     timed(blocks, "block_digests", "blocks.block_digests (sha256)")
     timed(blocks, "is_zero", "blocks.is_zero")
     timed(blocks.Source, "read", "blocks.Source.read")

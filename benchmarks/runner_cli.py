@@ -55,7 +55,10 @@ def save_catalog(path: str, catalog: dict) -> None:
     os.replace(tmp, path)
 
 
-def parser(description: str, cmd_backup, cmd_restore) -> argparse.ArgumentParser:
+def parser(description: str, cmd_backup, cmd_restore,
+           cmd_consolidate=None) -> argparse.ArgumentParser:
+    """The runners' command line; ``consolidate`` only where ``cmd_consolidate`` is
+    given (Ember's runner: Cinder has no such operation)."""
     p = argparse.ArgumentParser(description=description)
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("backup")
@@ -77,4 +80,12 @@ def parser(description: str, cmd_backup, cmd_restore) -> argparse.ArgumentParser
     r.add_argument("--target", required=True)
     r.add_argument("--size", type=int, help="pre-size the new target (sparse)")
     r.set_defaults(func=cmd_restore)
+    if cmd_consolidate is not None:
+        c = sub.add_parser("consolidate")
+        for option in ("--repo", "--catalog", "--backup-id", "--new-id"):
+            c.add_argument(option, required=True)
+        c.add_argument("--codec", default="zlib")
+        c.add_argument("--object-size", type=int, default=1999994880)
+        c.add_argument("--sha-block-size", type=int, default=32768)
+        c.set_defaults(func=cmd_consolidate)
     return p

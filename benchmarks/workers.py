@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""ember-backup figures on this machine's RabbitMQ and PostgreSQL (``ember.testing.cluster``):
+"""ember-backup figures on this machine's RabbitMQ and PostgreSQL (``harness.cluster``):
 
 1. throughput of ``--count`` concurrent backups of ``--size`` each: in-process (the
    embedded default, no RabbitMQ: the baseline of this run), then one worker, then two;
@@ -26,10 +26,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
 import volume as seeded  # noqa: E402  (benchmarks/volume.py)
 from ember.context import RequestContext  # noqa: E402
-from ember.testing.cluster import PG_URL, Cluster  # noqa: E402
+from harness.cluster import PG_URL, Cluster  # noqa: E402
 from ember.testing.services import scratch_database  # noqa: E402
 
 ADMIN = RequestContext.default()

@@ -21,6 +21,9 @@ reader finds the writer's containers, prefixes and parents.
     python3 interop/cinder_interop.py              # Ember writes, Cinder restores
     python3 interop/cinder_interop.py --reverse    # also Cinder writes, Ember restores
     python3 interop/cinder_interop.py --writer cinder --reader cinder   # harness self-check
+    python3 interop/cinder_interop.py --consolidate --reverse
+        # also: Ember consolidates each chain's tip into a new full backup (from the
+        # repository alone) and Cinder restores that full; it must equal the tip
     python3 interop/cinder_interop.py --store s3 --reverse [--sse-c]
         # the same through Cinder's and Ember's s3 drivers against the S3 server of
         # scripts/servers/s3.sh (one fresh bucket per chain, removed afterwards)
@@ -112,7 +115,8 @@ def recorded_codecs(repo: str) -> str:
 
 
 def check_codec(writer: str, reader: str, codec: str, shape: str, base: str,
-                seed: int, store: str = "posix") -> tuple[list[str], str]:
+                seed: int, store: str = "posix",
+                consolidate: bool = False) -> tuple[list[str], str]:
     """Write a 3-point chain with ``writer``, restore each point with ``reader``.
     Returns one line per point (``ok`` or what differed) and the recorded codecs."""
     volume_size, object_size = SHAPES[shape]
@@ -124,14 +128,14 @@ def check_codec(writer: str, reader: str, codec: str, shape: str, base: str,
         repo = "s3://ember-interop-%s" % uuid.uuid4().hex[:12]
     try:
         return _check_chain(writer, reader, codec, repo, catalog, volume, volume_size,
-                            object_size, seed, d)
+                            object_size, seed, d, consolidate)
     finally:
         if store == "s3":
             s3_bucket("remove", repo)
 
 
 def _check_chain(writer, reader, codec, repo, catalog, volume, volume_size, object_size,
-                 seed, d) -> tuple[list[str], str]:
+                 seed, d, consolidate=False) -> tuple[list[str], str]:
     vol.build(volume, volume_size, seed)
     rng = random.Random(seed)
     points: list[tuple[str, str]] = []
@@ -146,11 +150,19 @@ def _check_chain(writer, reader, codec, repo, catalog, volume, volume_size, obje
             args += ["--parent", points[-1][0]]
         call(writer, *args)
         points.append((backup_id, vol.sha256_of(volume)))
+    if consolidate:  # Ember makes the tip's restore point a full; the reader restores it
+        full_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        call("ember", "consolidate", "--repo", repo, "--catalog", catalog,
+             "--backup-id", points[-1][0], "--new-id", full_id, "--codec", codec,
+             "--object-size", str(object_size), "--sha-block-size", str(SHA_BLOCK))
+        points.append((full_id, points[-1][1]))
     lines = []
     for i, (backup_id, expected) in enumerate(points):
         target = os.path.join(d, "restored-%d.img" % i)
+        # the consolidated full is restored by Cinder whoever wrote the chain
+        who = "cinder" if consolidate and i == len(points) - 1 else reader
         try:
-            call(reader, "restore", "--repo", repo, "--catalog", catalog,
+            call(who, "restore", "--repo", repo, "--catalog", catalog,
                  "--backup-id", backup_id, "--target", target, "--size", str(volume_size))
             got = vol.sha256_of(target)
             lines.append("ok" if got == expected else
@@ -174,6 +186,9 @@ def main(argv=None) -> int:
     p.add_argument("--store", choices=("posix", "s3"), default="posix",
                    help="posix: a directory; s3: the S3 server of scripts/servers/s3.sh, "
                         "through Cinder's and Ember's s3 drivers")
+    p.add_argument("--consolidate", action="store_true",
+                   help="also consolidate each chain's tip with Ember (a synthetic full) "
+                        "and have Cinder restore it: the last point of each line")
     p.add_argument("--sse-c", action="store_true",
                    help="with --store s3: every object encrypted with an SSE-C key")
     args = p.parse_args(argv)
@@ -196,7 +211,7 @@ def main(argv=None) -> int:
             for codec in args.codecs.split(","):
                 try:
                     lines, codecs = check_codec(writer, reader, codec, shape, base, args.seed,
-                                                args.store)
+                                                args.store, args.consolidate)
                 except RuntimeError as e:
                     lines, codecs = ["backup: %s" % e], "?"
                 failures += sum(1 for ln in lines if ln != "ok")

@@ -163,3 +163,16 @@ def test_an_attempt_taken_for_dead_records_nothing_and_removes_its_objects(conf,
     row = _row(conf, Backup, backup)
     assert (row.status, row.owner_host, row.service_metadata) == ("creating", "other", None)
     assert [n for names in store.containers.values() for n in names] == []
+
+
+def test_work_started_again_that_no_worker_can_run_ends_with_its_history(conf, dead_pid):
+    backup, volume, _, _ = _dead_backup(conf, dead_pid, "creating")
+    service = _service(conf, [])
+    assert service.repair() == [backup]
+    # what the dispatcher does once no worker could run it for service_down_time
+    assert service.abandon(backup, "No backup service was up to run it for 60 seconds.")
+    row = _row(conf, Backup, backup)
+    assert (row.status, row.fail_reason) == (
+        "error", "attempt 1 died unfinished with its process %s/%d; started again; No "
+        "backup service was up to run it for 60 seconds." % (conf.host, dead_pid))
+    assert _row(conf, Volume, volume).status == "available"

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ember.engine import blocks, compression
-from ember.engine import engine as engine_mod
+from ember.engine import backup_run
 from ember.engine import format as fmt
 from ember.driver import DriverCapabilities
 from ember.engine.engine import BackupSpec, ChainMember, Engine
@@ -147,7 +147,7 @@ def test_incremental_writes_runs_while_later_pieces_are_hashed(tmp_path, monkeyp
     first = fmt.object_name(fmt.posix_prefix("vol", "20250101000000", "incr"), 1)
     last_piece = (256 - 8) * BLOCK
     seen_before_last_scan = []
-    scan = engine_mod._BackupRun._scan_piece
+    scan = backup_run.BackupRun._scan_piece
 
     def slow_last_scan(run, rng):
         if rng[0] == last_piece:  # would wait forever if runs were only written at the end
@@ -155,7 +155,7 @@ def test_incremental_writes_runs_while_later_pieces_are_hashed(tmp_path, monkeyp
             seen_before_last_scan.append(event.wait(timeout=10))
         return scan(run, rng)
 
-    monkeypatch.setattr(engine_mod._BackupRun, "_scan_piece", slow_last_scan)
+    monkeypatch.setattr(backup_run.BackupRun, "_scan_piece", slow_last_scan)
     incr = _backup(engine, source, "incr", parent=full)
     assert seen_before_last_scan == [True]
     md = engine.read_metadata(incr)
@@ -186,7 +186,7 @@ def test_small_objects_skip_the_sample_and_fall_back_to_raw(tmp_path, monkeypatc
     monkeypatch.setattr(compression, "looks_incompressible",
                         lambda s: (len(s) > compression.SPAN_SAMPLE and calls.append(len(s)))
                         or real(s))
-    size = engine_mod.SMALL_OBJECT
+    size = backup_run.SMALL_OBJECT
     conf = make_conf(backup_file_size=size, backup_sha_block_size_bytes=BLOCK,
                      backup_compression_algorithm="zlib")
     engine, _ = _engine(conf)

@@ -1,7 +1,7 @@
 """Fixtures of the hostile-input suite (helpers in ``attack``)."""
 
 import pytest
-from ember.testing.hostile import ALICE, MiB
+from harness.hostile import ALICE, MiB
 
 
 @pytest.fixture

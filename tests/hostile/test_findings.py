@@ -6,7 +6,7 @@ import os
 import resource
 import subprocess
 
-from ember.testing.hostile import (ALICE, ALICE_ADMIN, BOB, BOB_ADMIN, MiB, document, edit,
+from harness.hostile import (ALICE, ALICE_ADMIN, BOB, BOB_ADMIN, MiB, document, edit,
                                    entries, export, import_args, objects, show)
 
 GiB = 1 << 30

@@ -172,3 +172,20 @@ def test_consolidate_refuses_a_busy_backup(tmp_path):
     service.reset_backup_status(ADMIN, made[1][0], "error")
     with pytest.raises(errors.InvalidState, match="status must be available to consolidate"):
         service.consolidate_backup(ADMIN, made[1][0])
+
+
+def test_consolidating_a_1_gib_chain(tmp_path):
+    """At a real size, once: a 1 GiB volume (dense regions, written zeros and holes) in a
+    chain of three, consolidated in 32 MiB objects; the full restores bit-exact and the
+    staging image is gone."""
+    size = 1 << 30
+    service = service_for(tmp_path, "zstd", object_size=32 * MiB)
+    dense = os.urandom(96 * MiB)
+    writes = [[(0, dense), (512 * MiB, dense[:64 * MiB]), (size - 5 * MiB, dense[:5 * MiB])],
+              [(100 * MiB, os.urandom(33 * MiB)), (32 * MiB, bytes(8 * MiB))],
+              [(700 * MiB + 4096, os.urandom(MiB)), (0, b"tip")]]
+    vol, made = chain_of(service, size, writes, name="big")
+    full = service.consolidate_backup(ADMIN, made[-1][0])
+    assert full["object_count"] == size // (32 * MiB)
+    assert restored_sha(service, full["id"], size) == made[-1][1] == sha(vol["path"], size)
+    assert not list((tmp_path / "state" / "consolidate").glob("*"))

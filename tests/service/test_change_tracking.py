@@ -15,7 +15,7 @@ from ember.service import Ember
 from ember.testing.config import make_conf
 from ember.testing.memory import MemoryBackupDriver, MemoryStore
 from ember.testing.services import require
-from ember.testing.xfs import mounted_xfs
+from harness.xfs import mounted_xfs
 
 ADMIN = RequestContext.default()
 MiB, BLOCK = 1 << 20, 4096

@@ -1,8 +1,8 @@
-"""The worker tests' cluster (``ember.testing.cluster``) on a scratch PostgreSQL database;
+"""The worker tests' cluster (``harness.cluster``) on a scratch PostgreSQL database;
 skips with a reason (fails under CI=true) without RabbitMQ or PostgreSQL."""
 
 import pytest
-from ember.testing.cluster import PG_URL, Cluster, require_rabbitmq
+from harness.cluster import PG_URL, Cluster, require_rabbitmq
 from ember.testing.services import scratch_database
 
 

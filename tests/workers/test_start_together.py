@@ -9,7 +9,7 @@ import time
 import urllib.request
 
 import pytest
-from ember.testing.cluster import PG_URL, Cluster, _exe, free_port, require_rabbitmq
+from harness.cluster import PG_URL, Cluster, _exe, free_port, require_rabbitmq
 from ember.testing.services import scratch_database, tcp_open
 
 MYSQL_URL = os.environ.get("EMBER_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")

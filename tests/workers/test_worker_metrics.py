@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 from ember.context import RequestContext
-from ember.testing.cluster import free_port
+from harness.cluster import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow
@@ -62,7 +62,7 @@ def test_a_taken_port_is_a_one_line_error(cluster, tmp_path):
     import socket
     import subprocess
 
-    from ember.testing.cluster import _exe
+    from harness.cluster import _exe
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

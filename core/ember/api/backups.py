@@ -22,10 +22,14 @@ CREATE = {mv.MIN: v.wrapped("backup", v.obj(_CREATE, ["volume_id"])),
               dict(_CREATE, metadata=v.METADATA), ["volume_id"])),
           mv.BACKUP_AZ: v.wrapped("backup", v.obj(
               dict(_CREATE, metadata=v.METADATA, availability_zone=v.NAME), ["volume_id"]))}
-UPDATE = {mv.BACKUP_UPDATE: v.wrapped("backup", v.obj({"name": v.NAME,
-                                                       "description": v.NAME})),
+#: Ember's extension attribute (Cinder has no such field): a protected backup cannot be
+#: deleted and survives prune; shown in the detail view, set through update
+PROTECTED = "ember:protected"
+UPDATE = {mv.BACKUP_UPDATE: v.wrapped("backup", v.obj({"name": v.NAME, "description": v.NAME,
+                                                       PROTECTED: v.BOOLEAN})),
           mv.BACKUP_METADATA: v.wrapped("backup", v.obj({"name": v.NAME, "description": v.NAME,
-                                                         "metadata": v.METADATA}))}
+                                                         "metadata": v.METADATA,
+                                                         PROTECTED: v.BOOLEAN}))}
 RESTORE = v.wrapped("restore", v.obj({"volume_id": v.NULLABLE_UUID, "name": v.NAME}))
 IMPORT = v.wrapped("backup-record", v.obj({"backup_service": v.NON_EMPTY_NAME,
                                            "backup_url": {"type": "string", "minLength": 1,
@@ -60,6 +64,7 @@ def detail_view(req, backup: dict, *, attributes: bool) -> dict:
         "created_at", "updated_at", "name", "description", "fail_reason", "volume_id",
         "is_incremental", "has_dependent_backups", "snapshot_id", "data_timestamp")}
     view["links"] = req.link("backups", backup["id"])
+    view[PROTECTED] = backup["protected"]
     if req.matches(mv.BACKUP_METADATA):
         view["metadata"] = backup["metadata"]
     if req.matches(mv.ENCRYPTION_KEY_ID_IN_DETAILS) and backup["encryption_key_id"]:
@@ -150,7 +155,8 @@ def update(req, id):
     body = req.body_checked(for_version(req, UPDATE))["backup"]
     backup = req.service.update_backup(
         req.context, id, name=body.get("name"), description=body.get("description"),
-        properties=body.get("metadata"), no_property="metadata" in body)
+        properties=body.get("metadata"), no_property="metadata" in body,
+        protected=v.as_bool(body[PROTECTED]) if PROTECTED in body else None)
     return OK, {"backup": summary_view(req, backup)}
 
 

@@ -1,6 +1,7 @@
 """The engine: Cinder's chunked backup format written and read through a driver.
 
-``engine`` runs backups and restores, ``pipeline`` overlaps reading, hashing,
+``engine`` is the facade that runs backups (``backup_run``) and restores
+(``restore_run``) from what ``spec`` describes, ``pipeline`` overlaps reading, hashing,
 compressing and writing, ``blocks`` reads and writes the volume, ``compression`` holds
 the codecs, ``extents`` the changed-block runs, ``cbt`` which ranges of a volume can
 have changed since its last backup (reflink clones), ``format`` the repository's records

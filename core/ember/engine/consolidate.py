@@ -18,9 +18,9 @@ import os
 from typing import Sequence
 
 from ember import volumes as vols
-from ember.engine.engine import (BackupResult, BackupSpec, CancelToken, ChainMember,
-                                 Engine, Progress)
+from ember.engine.engine import Engine
 from ember.engine.plan import RestorePlan
+from ember.engine.spec import BackupResult, BackupSpec, CancelToken, ChainMember, Progress
 
 
 def consolidate(engine: Engine, chain: Sequence[ChainMember], spec: BackupSpec,

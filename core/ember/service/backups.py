@@ -30,6 +30,7 @@ from ember.catalog.states import (
 from ember.catalog.retry import until_answered
 from ember.catalog.tokens import StatusToken
 from ember.service.base import Progress, ServiceBase, chain_member
+from ember.service.recovery import with_note
 
 LOG = logging.getLogger(__name__)
 
@@ -376,7 +377,8 @@ class BackupCreateMixin(ServiceBase):
         reason = (str(exc).splitlines() or [type(exc).__name__])[0][:255]
         with self.catalog.session() as session:
             conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
-                               status=BackupStatus.ERROR, fail_reason=reason,
+                               status=BackupStatus.ERROR,
+                               fail_reason=with_note(row.fail_reason, reason),
                                **ownership.RELEASE)
             self._release_source(session, row, failed=True)
 

@@ -79,7 +79,7 @@ class ConsolidateMixin(ServiceBase):
 
     def _run_consolidate(self, new_id: str, chain, plan, progress) -> dict:
         from ember.engine.consolidate import consolidate, staging_name
-        from ember.engine.engine import BackupSpec
+        from ember.engine.spec import BackupSpec
         from ember.engine import format as fmt
 
         source_id = chain[-1].backup_id

@@ -27,6 +27,7 @@ from ember.catalog import ownership
 from ember.catalog.models import Backup, Service, Snapshot, Volume, utcnow
 from ember.catalog.states import BackupStatus
 from ember.service.base import ServiceBase
+from ember.service.recovery import with_note
 from ember.service.services import BACKUP_BINARY
 
 LOG = logging.getLogger(__name__)
@@ -185,9 +186,12 @@ class HandoffMixin(ServiceBase):
             row = session.get(Backup, backup_id)
             if row is None:
                 return False
-            end = {BackupStatus.CREATING: dict(status=BackupStatus.ERROR, fail_reason=reason),
+            # after the history of attempts started again (ember.service.recovery)
+            failed = dict(status=BackupStatus.ERROR, fail_reason=with_note(row.fail_reason,
+                                                                            reason))
+            end = {BackupStatus.CREATING: failed,
                    BackupStatus.RESTORING: dict(status=BackupStatus.AVAILABLE),
-                   BackupStatus.DELETING: dict(status=BackupStatus.ERROR, fail_reason=reason)}
+                   BackupStatus.DELETING: failed}
             if row.status not in end:
                 return False
             # the owner in the WHERE: a worker taking it over at the same time wins or loses

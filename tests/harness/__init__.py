@@ -1,0 +1,4 @@
+"""The project's own test harness (not shipped): a multi-host worker cluster
+(``cluster``), hostile-input helpers (``hostile``) and a loop-mounted XFS (``xfs``).
+``pyproject.toml`` puts ``tests/`` on pytest's path, so tests import ``harness.…``.
+What driver authors import lives in ``ember.testing`` (the kit)."""
