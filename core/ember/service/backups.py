@@ -76,6 +76,7 @@ class BackupCreateMixin(ServiceBase):
             snap = self._backup_source_snapshot(session, ctx, volume, snapshot)
             if snap is None:
                 self._check_backup_source(volume, force)
+            self._check_source_image(volume, snap)
             parent = (self._incremental_parent(session, ctx, volume, snap)
                       if incremental else None)
             if container:  # never write among another project's objects
@@ -167,6 +168,18 @@ class BackupCreateMixin(ServiceBase):
                                       'but the current status is "%s".' % volume.status)
         if volume.status == VolumeStatus.IN_USE and not force:
             raise errors.InvalidState(IN_USE_NEEDS_FORCE)
+
+    def _check_source_image(self, volume, snap) -> None:
+        """The image to read is there (on this host: another host's local disk is its
+        worker's to read), so a vanished file is refused before a row exists."""
+        path = snap.path if snap is not None else volume.path
+        if volume.host == self.conf.host and path and not os.path.exists(path):
+            what = ("snapshot %s of volume %s" % (snap.id, volume.display_name)
+                    if snap is not None else "volume %s (%s)" % (volume.display_name,
+                                                                  volume.id))
+            raise errors.NotFound("The image of %s is gone: %s does not exist; put it back, "
+                                  "or delete the volume's record (ember volume delete)."
+                                  % (what, path))
 
     def _backup_source_snapshot(self, session, ctx, volume, ref):
         if ref is None:

@@ -101,11 +101,24 @@ class RecoveryMixin(ServiceBase):
         if row.status == BackupStatus.CREATING and row.temp_snapshot_id:
             vols.remove(os.path.join(self._dir("snapshots"), "snapshot-%s"
                                      % row.temp_snapshot_id))
+        if row.status == BackupStatus.CREATING and row.service_metadata:
+            self._sweep(row)
         if row.status == BackupStatus.DELETING:
             # no object_count: it never finished, so it was force-deleted while creating
             was = BackupStatus.CREATING if row.object_count is None else BackupStatus.DELETING
             self._delete_objects_and_row(row.id, was)
         return True
+
+    def _sweep(self, row: Backup) -> None:
+        """What the dead process's unfinished writes left besides objects (an object
+        store's multipart uploads: invisible, yet stored and billed), removed now; its
+        finished objects stay with the ``error`` row until it is deleted."""
+        try:
+            self._check_service(row)
+            self.driver.sweep(row.container or self.driver.default_container(row.id),
+                              row.service_metadata)
+        except Exception as exc:  # noqa: BLE001 - its delete sweeps again
+            LOG.warning("Could not sweep what backup %s left unfinished: %s", row.id, exc)
 
     @staticmethod
     def _same_owner(row: Backup) -> tuple:
