@@ -1,5 +1,5 @@
 """A service on a fresh SQLite catalogue and a private in-memory repository, with a
-clock the test drives and a dispatcher that runs the work in the calling thread.
+clock the test drives and ``InlineDispatcher`` (the work runs in the calling thread).
 
 (pytest runs with --import-mode=importlib: helpers reach tests through fixtures.)"""
 
@@ -8,6 +8,7 @@ import datetime
 import pytest
 from ember.context import RequestContext
 from ember.service import Ember
+from ember.service.dispatch import InlineDispatcher
 from ember.testing.config import make_conf
 from ember.testing.memory import MemoryBackupDriver, MemoryStore
 
@@ -26,22 +27,6 @@ class Clock:
 
     def advance(self, **delta):
         self.now += datetime.timedelta(**delta)
-
-
-class InlineDispatcher:
-    """Runs begun work at once, in the calling thread (in-process dispatch)."""
-
-    def __init__(self, service):
-        self.service = service
-
-    def dispatch(self, ctx, operation, ids):
-        try:
-            self.service.run(ctx, operation, ids)
-        except Exception:  # recorded on the rows by the run step, as a worker's would be
-            pass
-
-    def shutdown(self, wait=True):
-        pass
 
 
 @pytest.fixture

@@ -149,7 +149,7 @@ def test_a_failed_backup_is_recorded_with_its_reason(service, inline, clock):
     service.run_policies(inline)
     run = service.get_policy(ADMIN, "p")["runs"][0]
     assert run["status"] == "failed" and run["created"] == []
-    assert len(run["failures"]) == 1 and run["failures"][0].startswith("backup ")
+    assert len(run["failures"]) == 1 and run["failures"][0].startswith("volume vol: ")
 
 
 def test_in_use_volumes_need_the_policys_force(service, inline, clock):

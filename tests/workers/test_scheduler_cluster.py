@@ -57,7 +57,10 @@ def test_a_minutely_policy_under_ember_scheduler(cluster):
     taken = cluster.taken("create")
     assert set(created) <= set(taken), (created, taken)  # each went through RabbitMQ
     assert all(hosts == [cluster.host("w1")] for hosts in taken.values())
-    assert all(not r["failures"] for r in runs)
+    # on a loaded machine a minute's backup may still run when the next one is due:
+    # that volume is skipped (and the run says so); nothing else may fail
+    busy = 'the current status is "backing-up".'
+    assert [f for r in runs for f in r["failures"] if not f.endswith(busy)] == [], runs
     shown = cluster.ember("backup", "policy", "show", "minutely")
     assert "backup done: created 1, pruned 1" in shown
     assert "verify done: verified" in shown

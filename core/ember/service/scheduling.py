@@ -11,8 +11,9 @@ start the backups of every policy that is due, finish the runs whose backups end
 * **One backup of a volume at a time**: a backup is begun through the same
   ``begin_create_backup`` as the API, which claims the volume; a volume still being
   backed up is skipped, and the run says so.
-* **Same path as the API**: the begun backup is handed to the ``dispatcher``
-  (``ember.service.dispatch``: threads of this process, or ``ember-backup`` workers).
+* **Same path as the API**: ``submit_create_backup`` with the scheduler's
+  ``dispatcher`` (``ember.service.dispatch``: threads of this process, this thread, or
+  ``ember-backup`` workers).
 * Every run is recorded (``backup_policy_runs``): when it was due, started and
   finished, the backups it created, pruned and verified, and each failure with its
   reason. Deletes go through ``delete_backup``, children first, so a prune stopped at
@@ -159,15 +160,14 @@ class SchedulingMixin(ServiceBase):
         for volume_id, label in volumes:
             try:
                 incremental = self._prepare_chain(ctx, policy, volume_id)
-                backup = self.begin_create_backup(
-                    ctx, volume_id, incremental=incremental, force=policy.force,
-                    name="%s %s" % (policy.name, self.clock().strftime("%Y-%m-%dT%H:%M")),
-                    metadata={POLICY_KEY: policy.id})
-            except errors.EmberError as exc:
+                backup = self.submit_create_backup(
+                    ctx, volume_id, dispatcher=dispatcher, incremental=incremental,
+                    force=policy.force, metadata={POLICY_KEY: policy.id},
+                    name="%s %s" % (policy.name, self.clock().strftime("%Y-%m-%dT%H:%M")))
+            except Exception as exc:  # noqa: BLE001 - refused, or run here and failed
                 self._record(run_id, failures=["volume %s: %s" % (label, _why(exc))])
                 continue
             self._record(run_id, created=[backup["id"]])
-            dispatcher.dispatch(ctx, "create", {"backup_id": backup["id"]})
 
     def _prepare_chain(self, ctx, policy: BackupPolicy, volume_id: str) -> bool:
         """Whether the next backup of the volume is an incremental: a full when there is
@@ -236,15 +236,19 @@ class SchedulingMixin(ServiceBase):
             points = self._points(policy_id, volume_id)
             decisions = retention.plan(points, rules, now)
             if policy.consolidate and self._consolidate_kept(ctx, run_id, points, decisions):
-                points = self._points(policy_id, volume_id)  # each new full wins its period
+                points = self._points(policy_id, volume_id)  # each full wins its period
                 decisions = retention.plan(points, rules, now)
-            for backup_id in retention.deletion_order(decisions, points):
-                try:
-                    self.delete_backup(ctx, backup_id)
-                    self._record(run_id, pruned=[backup_id])
-                except errors.EmberError as exc:
-                    self._record(run_id, failures=["prune %s: %s" % (backup_id, _why(exc))])
-                    break  # its parents stay: the chain is whole
+            self._delete_planned(ctx, run_id, points, decisions)
+
+    def _delete_planned(self, ctx, run_id: str, points, decisions) -> None:
+        """Delete what the plan does not keep, children first."""
+        for backup_id in retention.deletion_order(decisions, points):
+            try:
+                self.delete_backup(ctx, backup_id)
+                self._record(run_id, pruned=[backup_id])
+            except errors.EmberError as exc:
+                self._record(run_id, failures=["prune %s: %s" % (backup_id, _why(exc))])
+                break  # its parents stay: the chain is whole
 
     def _points(self, policy_id: str, volume_id: str) -> list:
         """The volume's backups for the planner; those the policy did not make are
@@ -263,14 +267,16 @@ class SchedulingMixin(ServiceBase):
         return consolidate(ctx, backup_id)
 
     def _consolidate_kept(self, ctx, run_id: str, points, decisions) -> bool:
-        """A synthetic full of each incremental kept only for its period (day, week,
-        month, year): the full holds the same point and wins the period, so the
-        incremental and the parents only it needed can go. True if any was made."""
+        """A synthetic full of each incremental that a rule keeps only for its period
+        (hour, day, week, month, year; being a parent aside): the full holds the same
+        point and wins the period, so the incremental and the parents only it needed go
+        once no newer backup needs them. True if any was made."""
         made = False
         incremental = {p.id for p in points if p.incremental}
         for decision in decisions:
-            if not (decision.keep and decision.id in incremental and decision.reasons
-                    and set(decision.reasons) <= set(retention.PERIODS)):
+            own = {r for r in decision.reasons if not r.startswith("parent of ")}
+            if not (decision.keep and decision.id in incremental and own
+                    and own <= set(retention.PERIODS) - {"hourly"}):
                 continue
             try:
                 full = self._consolidate(ctx, decision.id)
