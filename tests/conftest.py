@@ -25,27 +25,16 @@ def cli_class():
     return EmberCLI
 
 
-def _load_fault_proxy():
-    """``tests/faultproxy.py`` (pytest imports tests by path: it is not on sys.path)."""
-    import importlib.util
-    import pathlib
-
-    path = pathlib.Path(__file__).with_name("faultproxy.py")
-    spec = importlib.util.spec_from_file_location("ember_tests_faultproxy", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.FaultProxy
-
-
 @pytest.fixture
 def fault_proxy():
-    """``fault_proxy(port)``: a ``FaultProxy`` (``tests/faultproxy.py``) in front of the
-    real server on 127.0.0.1:``port``, closed after the test."""
-    proxy_class = _load_fault_proxy()
+    """``fault_proxy(port)``: a ``FaultProxy`` (``tests/harness/faultproxy.py``) in front
+    of the real server on 127.0.0.1:``port``, closed after the test."""
+    from harness.faultproxy import FaultProxy
+
     proxies = []
 
     def make(port: int):
-        proxies.append(proxy_class(port))
+        proxies.append(FaultProxy(port))
         return proxies[-1]
 
     yield make

@@ -17,7 +17,7 @@ from ember.api.opts import register
 from ember.api.router import ROUTES
 from ember.service import Ember
 from ember.service.dispatch import ThreadPoolDispatcher
-from ember.testing.cluster import PG_URL
+from harness.cluster import PG_URL
 from ember.testing.config import make_conf
 from ember.testing.memory import MemoryBackupDriver, MemoryStore
 from ember.testing.services import scratch_database

@@ -154,3 +154,26 @@ def test_a_delete_and_a_restore_are_counted(api, seeded):
 def test_only_get(api):
     resp = api("POST", "/metrics", raw=b"")
     assert resp.status_int == 405 and resp.headers["Allow"] == "GET, HEAD"
+
+
+def test_sign_in_sets_the_cookie_only_from_this_site(app):
+    import webob
+
+    def login(token, origin=None):
+        req = webob.Request.blank("/dashboard/login", method="POST",
+                                  POST={"token": token})
+        if origin:
+            req.headers["Origin"] = origin
+        return req.get_response(app)
+
+    resp = login("u1:p1", "http://localhost")
+    assert resp.status_int == 303 and resp.location.endswith("/dashboard")
+    cookie = resp.headers["Set-Cookie"]
+    assert cookie.startswith("ember_token=u1:p1;") or cookie.startswith('ember_token="u1:p1";')
+    assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower() and "Path=/dashboard" in cookie
+    for refused in (login("u1:p1", "http://evil.example"), login(""), login("x" * 9000)):
+        assert refused.status_int == 401 and "Set-Cookie" not in refused.headers
+    page = webob.Request.blank("/dashboard", headers={"Cookie": "ember_token=u2:p2"})
+    resp = page.get_response(app)
+    assert resp.status_int == 200 and "u2 in p2" in resp.text  # the cookie's token
+    assert "default-src 'none'" in resp.headers["Content-Security-Policy"]

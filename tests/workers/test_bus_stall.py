@@ -11,7 +11,7 @@ import urllib.parse
 
 import pytest
 from ember.context import RequestContext
-from ember.testing.cluster import PG_URL, RABBIT, Cluster, require_rabbitmq
+from harness.cluster import PG_URL, RABBIT, Cluster, require_rabbitmq
 from ember.testing.services import scratch_database
 
 pytestmark = pytest.mark.slow

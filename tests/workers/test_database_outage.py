@@ -1,5 +1,5 @@
 """A catalogue outage of a few seconds, made for real with a TCP proxy between Ember and
-PostgreSQL (``tests/faultproxy.py``), cut the moment a run step sends its last write: a
+PostgreSQL (``harness.faultproxy``), cut the moment a run step sends its last write: a
 backup ending ``available``, a restore giving its backup back, a delete removing its row.
 
 The write is tried again until the database answers, so once the proxy passes again
@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from ember.context import RequestContext
 from ember.service.dispatch import ThreadPoolDispatcher
-from ember.testing.cluster import PG_URL, Cluster, require_rabbitmq
+from harness.cluster import PG_URL, Cluster, require_rabbitmq
 from ember.testing.services import scratch_database
 
 pytestmark = pytest.mark.slow

@@ -18,6 +18,10 @@ from ember import config, errors
 from ember.api import opts as api_opts
 
 
+#: connections one process holds open at once (Cinder's eventlet pool: 1,000 requests)
+WORKER_CONNECTIONS = 4096
+
+
 def load_conf(config_files=(), config_dirs=()):
     from oslo_config import cfg
 
@@ -42,8 +46,10 @@ def _gunicorn(conf, app_factory):
                 binds.append("%s:%d" % (conf.metrics_listen, conf.metrics_listen_port))
             self.cfg.set("bind", binds)
             self.cfg.set("workers", conf.osapi_volume_workers or os.cpu_count() or 1)
-            self.cfg.set("worker_class", "gthread")
+            # gthread's threads, given to a connection only once its headers are in
+            self.cfg.set("worker_class", "ember.api.worker.HeaderFirstWorker")
             self.cfg.set("threads", 4)
+            self.cfg.set("worker_connections", WORKER_CONNECTIONS)
             self.cfg.set("proc_name", "ember-api")
             self.cfg.set("accesslog", "-")
 
