@@ -27,7 +27,7 @@ import hashlib
 import threading
 import zlib
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import zstandard
 
@@ -38,14 +38,13 @@ from ember.engine import compression, plan
 from ember.engine import format as fmt
 from ember.engine.extents import Ranges
 from ember.engine.pipeline import Window
+from ember.engine.spec import Progress
 
 MISSING, EXTRA, CORRUPT = "missing", "extra", "corrupt"
 PIECE = 4 << 20  # bytes decompressed at a time, per thread
 THREADS = 4  # objects read at once (at most the driver's max_concurrency)
 _SHOWN = 5  # mismatching blocks named in one finding
 _COMPARED_AT_ONCE = 1 << 15  # digests taken from a streamed _sha256file at a time
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
