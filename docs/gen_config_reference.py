@@ -39,9 +39,15 @@ over (`ember --config-file /etc/cinder/cinder.conf …`). An option or section n
 Ember registered is ignored with a one-line warning naming it (in a cinder.conf only
 those that look like a misspelling of an Ember option are named, since its other
 options are Cinder's). `ember config check` reads the configuration, loads the driver
-and reaches the repository without doing any work. cinder.conf's `[database] connection` names Cinder's own database: give Ember
-its own in a later `--config-file` or with `OS_DATABASE__CONNECTION`. Every option can also be set from the environment as `OS_<GROUP>__<OPTION>`
-(upper case), which wins over the files: `OS_DEFAULT__BACKUP_DRIVER=nfs`,
+and reaches the repository without doing any work. cinder.conf's `[database] connection` names Cinder's own database and its `state_path`
+Cinder's state directory: give Ember its own of both in a later `--config-file` (or with
+`OS_DATABASE__CONNECTION` and `OS_DEFAULT__STATE_PATH`); Ember warns when its `state_path`
+comes from a file that names Cinder's database. Put a comment on a line of its own:
+oslo.config keeps `value  # comment` whole, as the value; Ember warns about a value
+holding ` #`, and refuses a `backup_shared_volume_paths` entry, or a `backup_posix_path`
+outside `state_path`, that does not exist. Every option can also be set from the
+environment as `OS_<GROUP>__<OPTION>` (upper case), which wins over the files (a
+misspelt variable is named, with the one it was probably meant to be): `OS_DEFAULT__BACKUP_DRIVER=nfs`,
 `OS_DATABASE__CONNECTION=postgresql+psycopg2://…`. A multi-valued option takes the
 variable as its one value (`OS_OSLO_MESSAGING_NOTIFICATIONS__DRIVER=messagingv2`); give
 more than one value in a file.

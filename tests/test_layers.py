@@ -1,25 +1,43 @@
-"""The import graph keeps the layers: the entry points (cli, api, the worker) call the
-service, the service the engine, the engine the driver contract, and nothing reaches
-past the layer below it or back up. Every ``import`` counts, the late ones inside
+"""The import graph keeps the layers drawn in ``docs/architecture.md``: the entry points
+(cli, api, workers) call the service, the service the engine, the engine the driver
+contract, and nothing reaches past the layer below it or back up. Every ``import`` counts, the late ones inside
 functions too. ``ember.testing`` (test support) and the catalogue's migrations are
 outside the graph.
 """
 
 import ast
 import pathlib
+import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+#: the picture this test enforces: the Mermaid diagram of docs/architecture.md
+DOC = ROOT / "docs" / "architecture.md"
+
+
+def diagram():
+    """(layers top to bottom as (name, package prefixes), base modules) as drawn: each
+    ``subgraph`` is a layer, each node's label up to its first ``<br/>`` names packages
+    (``ember_*``: every plugin package), the ``base`` node lists the base modules."""
+    block = re.search(r"```mermaid\n(.*?)```", DOC.read_text(), re.S).group(1)
+    layers, base, current = [], (), None
+    for line in block.splitlines():
+        line = line.strip()
+        if line.startswith("subgraph "):
+            current = (line.split()[1].split("[")[0], [])
+            layers.append(current)
+        elif line == "end":
+            current = None
+        elif line.startswith("base["):
+            names = line.split(":", 1)[1].rstrip('"]')
+            base = tuple(n.strip() for n in names.split(","))
+        elif current is not None and '["' in line:
+            label = line.split('["', 1)[1].split("<br/>")[0].rstrip('"]')
+            current[1].extend(n.strip().replace("*", "") for n in label.split(","))
+    return [(name, tuple(prefixes)) for name, prefixes in layers], base
+
 
 #: top to bottom; a module may import its own layer, the one right below, and BASE
-LAYERS = [
-    ("entry", ("ember.cli", "ember.api", "ember.workers")),
-    ("service", ("ember.service", "ember.catalog", "ember.policy", "ember.hooks",
-                 "ember.hookspecs", "ember.notifications", "ember.progress")),
-    ("engine", ("ember.engine", "ember.repository", "ember.loader", "ember.volumes")),
-    ("driver", ("ember.driver", "ember.wrappers", "ember.clients", "ember_")),
-]
-BASE = ("ember", "ember.errors", "ember.config", "ember.config_lint", "ember.context",
-        "ember.opts", "ember.naming", "ember.entrypoints")
+LAYERS, BASE = diagram()
 OUTSIDE = ("ember.testing", "ember.catalog.migrations")
 
 
@@ -86,3 +104,26 @@ def test_only_the_service_reaches_the_catalogue():
         if not name.startswith(("ember.service", "ember.catalog"))
         and any(t == "ember.catalog" or t.startswith("ember.catalog.") for t in imports(path)))
     assert reaching == []
+
+
+def test_the_picture_is_the_one_drawn():
+    """The diagram has the four layers in order, joined by its arrow line, and every
+    package in exactly one box."""
+    assert [name for name, _ in LAYERS] == ["entry", "service", "engine", "driver"]
+    assert "entry --> service --> engine --> driver" in DOC.read_text()
+    boxes = [p for _, prefixes in LAYERS for p in prefixes] + list(BASE)
+    assert len(boxes) == len(set(boxes)) and "ember.errors" in BASE
+
+
+#: the house rule: no function over ~60 lines in product code
+LONGEST_FUNCTION = 60
+
+
+def test_no_function_is_over_sixty_lines():
+    long = sorted(
+        "%s.%s (%d lines)" % (name, node.name, node.end_lineno - node.lineno + 1)
+        for name, path in modules()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.end_lineno - node.lineno + 1 > LONGEST_FUNCTION)
+    assert long == []

@@ -127,6 +127,7 @@ def load(config_files: Iterable[str] = (), config_dirs: Iterable[str] = (),
     except cfg.Error as exc:
         raise errors.ConfigError(one_line(exc))
     check_values(conf)
+    check_paths(conf)
     if warn:
         warn_unregistered(conf)
     return conf
@@ -134,11 +135,23 @@ def load(config_files: Iterable[str] = (), config_dirs: Iterable[str] = (),
 
 def warn_unregistered(conf: cfg.ConfigOpts) -> None:
     """One warning line per option or section of the files read that nothing
-    registered (a misspelling would otherwise leave the default silently in force)."""
+    registered (a misspelling would otherwise leave the default silently in force),
+    per value that holds a comment, and for a state_path borrowed from cinder.conf."""
     from ember import config_lint
 
-    for item in config_lint.unregistered(conf):
+    for item in config_lint.findings(conf):
         LOG.warning("%s", item.message())
+
+
+def check_paths(conf: cfg.ConfigOpts) -> None:
+    """Every ``backup_shared_volume_paths`` entry must be an existing directory: a
+    missing one (a typo, a share not mounted, a comment kept in the value) would send
+    work to workers that cannot see the volume."""
+    for path in conf.backup_shared_volume_paths:
+        if not os.path.isdir(path):
+            raise errors.ConfigError(
+                "backup_shared_volume_paths: %r is not an existing directory; mount the "
+                "share there, or correct the path (a comment goes on its own line)" % path)
 
 
 def check_values(conf: cfg.ConfigOpts) -> None:

@@ -1,4 +1,5 @@
-"""Options and sections in configuration files that nothing registered: a typo check.
+"""Options and sections in configuration files that nothing registered (a typo check),
+and values that carry a comment.
 
 oslo.config ignores a name it does not know, so ``backup_posix_pth = /srv/backup`` or a
 ``[defualt]`` section would silently leave the default in force. :func:`unregistered`
@@ -7,6 +8,10 @@ distribution (nor oslo.messaging or oslo.policy, whose sections Ember uses) regi
 
 A ``cinder.conf`` holds hundreds of Cinder's own names; there only the names that look
 like a misspelling of one of Ember's are reported.
+
+oslo.config keeps ``value  # comment`` whole: the comment becomes part of the value, so
+``auth_strategy = noauth  # or keystone`` is refused and, worse, a path option takes a
+path that does not exist. :func:`inline_comments` names every such value.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from oslo_config import cfg, iniparser
 LIBRARY_NAMESPACES = ("oslo.messaging", "oslo.policy")
 #: how close an unknown name must be to a known one to be called a misspelling of it
 CLOSE = 0.8
+#: the "path" of a name read from an ``OS_<GROUP>__<OPTION>`` variable
+ENVIRONMENT = "environment:"
 
 
 @dataclass(frozen=True)
@@ -37,19 +44,37 @@ class Unregistered:
 
     def message(self) -> str:
         hint = "; did you mean %s?" % self.suggestion if self.suggestion else ""
+        if self.path.startswith(ENVIRONMENT):
+            return "unknown variable %s is ignored%s" % (self.path[len(ENVIRONMENT):], hint)
         if self.option is None:
             return "unknown section [%s] in %s is ignored%s" % (self.section, self.path, hint)
         return "unknown option %s in [%s] of %s is ignored%s" % (
             self.option, self.section, self.path, hint)
 
 
+@dataclass(frozen=True)
+class InlineComment:
+    """A value holding `` #``: a comment oslo.config keeps as part of the value."""
+
+    path: str
+    section: str
+    option: str
+    value: str
+
+    def message(self) -> str:
+        return ("[%s] %s in %s has a comment in its value (%r): oslo.config keeps the "
+                "text after ' #' as part of the value; put the comment on its own line"
+                % (self.section, self.option, self.path, self.value))
+
+
 class _Names(iniparser.BaseParser):
-    """The (section, option) names of one file, in order, nothing else."""
+    """The (section, option) names of one file, in order, and the values."""
 
     def __init__(self):
         super().__init__()
         self.section = None
         self.found: list[tuple[str, str | None]] = []
+        self.values: list[tuple[str, str, str]] = []
 
     def new_section(self, section):
         self.section = section
@@ -57,6 +82,7 @@ class _Names(iniparser.BaseParser):
 
     def assignment(self, key, value):
         self.found.append((self.section, key))
+        self.values += [(self.section, key, line) for line in value]
 
     def parse_exc(self, msg, lineno, line=None):  # unparsable files are config.load's job
         return ValueError(msg)
@@ -71,9 +97,9 @@ def files_read(conf: cfg.ConfigOpts) -> list[str]:
     return paths
 
 
-def unregistered(conf: cfg.ConfigOpts) -> list[Unregistered]:
-    """Every unknown option and section of the files ``conf`` read."""
-    found = []
+def _parsed(conf: cfg.ConfigOpts) -> list[tuple[str, _Names]]:
+    """(path, its names and values) of every file ``conf`` read that parses."""
+    parsed = []
     for path in files_read(conf):
         parser = _Names()
         try:
@@ -81,7 +107,94 @@ def unregistered(conf: cfg.ConfigOpts) -> list[Unregistered]:
                 parser.parse(f)
         except (OSError, ValueError, UnicodeDecodeError):
             continue
-        found += [(path, section, option) for section, option in parser.found]
+        parsed.append((path, parser))
+    return parsed
+
+
+def inline_comments(conf: cfg.ConfigOpts) -> list[InlineComment]:
+    """Every value of the files ``conf`` read that holds `` #`` or a tab before ``#``
+    (a cinder.conf's too: Ember reads its backup options)."""
+    return [InlineComment(path, section, option, value)
+            for path, parser in _parsed(conf)
+            for section, option, value in parser.values
+            if " #" in value or "\t#" in value]
+
+
+@dataclass(frozen=True)
+class BorrowedStatePath:
+    """``state_path`` read from a file that also names a database: a cinder.conf."""
+
+    path: str
+    state_path: str
+
+    def message(self) -> str:
+        return ("state_path %s comes from %s, which also names Cinder's database: Ember "
+                "would keep its volumes and catalogue in Cinder's state directory; give "
+                "Ember its own state_path in a later --config-file (or "
+                "OS_DEFAULT__STATE_PATH)" % (self.state_path, self.path))
+
+
+def borrowed_state_path(conf: cfg.ConfigOpts) -> list[BorrowedStatePath]:
+    """The file ``state_path`` came from, when that file names Cinder's database: it
+    sets ``[database] connection`` and is a cinder.conf, or a later file replaced its
+    connection (``--config-file cinder.conf --config-file ember.conf`` with Ember's own
+    database but not its own state_path)."""
+    where = getattr(conf.get_location("state_path"), "detail", None)
+    database = getattr(conf.get_location("connection", "database"), "detail", None)
+    for path, parser in _parsed(conf):
+        names_database = any(section.lower() == "database" and option == "connection"
+                             for section, option, _ in parser.values)
+        if path == where and names_database and (
+                os.path.basename(path) == "cinder.conf" or database != path):
+            return [BorrowedStatePath(path, conf.state_path)]
+    return []
+
+
+def findings(conf: cfg.ConfigOpts) -> list:
+    """Everything to warn about in the files ``conf`` read and the environment (each has
+    ``message()``)."""
+    return (unregistered(conf) + unregistered_environment(conf) + inline_comments(conf)
+            + borrowed_state_path(conf))
+
+
+def unregistered_environment(conf: cfg.ConfigOpts, environ=None) -> list[Unregistered]:
+    """Every ``OS_<GROUP>__<OPTION>`` variable that names no option, with the variable
+    it was probably meant to be (oslo.config ignores it silently). A group Ember does
+    not know is reported only when it looks like a misspelling of one it does (a
+    library's group, such as keystone_authtoken, has options nothing lists up front)."""
+    environ = os.environ if environ is None else environ
+    names = [(name, group, option) for name in sorted(environ)
+             if name.startswith("OS_") and "__" in name
+             for group, _, option in [name[3:].partition("__")] if group and option]
+    registered = _registered(conf)
+    if all(_known(registered, _section(g), o.lower()) for _, g, o in names):
+        return []
+    known = _all_known(registered)
+    result = []
+    for name, group, option in names:
+        section, option = _section(group), option.lower()
+        if _known(known, section, option):
+            continue
+        if not _known(known, section, None):
+            close = _suggest(known, section, None)
+            if close is None:
+                continue
+            hint = "OS_%s__%s" % (close.strip("[]").upper(), option.upper())
+        else:
+            close = _suggest(known, section, option)
+            hint = close and "OS_%s__%s" % (group, close.upper())
+        result.append(Unregistered(ENVIRONMENT + name, section, option, hint or None))
+    return result
+
+
+def _section(group: str) -> str:
+    return "DEFAULT" if group == "DEFAULT" else group.lower()
+
+
+def unregistered(conf: cfg.ConfigOpts) -> list[Unregistered]:
+    """Every unknown option and section of the files ``conf`` read."""
+    found = [(path, section, option) for path, parser in _parsed(conf)
+             for section, option in parser.found]
     registered = _registered(conf)
     if all(_known(registered, s, o) for _, s, o in found):
         return []  # the usual case: no plugin's options need importing to tell

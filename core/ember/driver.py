@@ -344,8 +344,9 @@ class ChunkedBackupDriver(abc.ABC):
     def sweep(self, container: str, prefix: str) -> None:
         """Optional: remove what interrupted writes of the backup ``prefix`` may have
         left in ``container`` besides its objects (posix: temporary files of killed
-        puts). Called after a backup's objects are deleted. Default: nothing (an object
-        store keeps no partial object to sweep). A missing container is not an error."""
+        puts; s3: unfinished multipart uploads). Called after a backup's objects are
+        deleted, and by repair for a backup whose process died. Default: nothing (a store
+        that keeps no partial object). A missing container is not an error."""
 
     def flush(self, container: str) -> None:
         """Make every put into ``container`` that returned so far durable (see the

@@ -13,16 +13,19 @@ knows no plugin by name: each plugin declares what it is in its own distribution
   layout, so backups written through one restore and delete through another (the posix
   family: posix, nfs, glusterfs, and any plugin that declares that family).
 
-Each driver ships in its own distribution, so a missing one is an install away: the
-error says so.
+Each driver ships in its own distribution, so a missing one the project ships
+(``ember.opts.SHIPPED_DRIVERS``) is an install away: the error says so; a near miss
+gets "did you mean"; any other name is one Ember has no driver for.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 
 from ember import entrypoints, errors
 from ember.driver import ChunkedBackupDriver
+from ember.opts import SHIPPED_DRIVERS
 
 LOG = logging.getLogger(__name__)
 
@@ -183,10 +186,33 @@ def _load(entry_point):
 
 
 def _not_installed_message(requested: str, short: str) -> str:
-    """One line: what was asked for, what is installed, and the distribution that would
-    provide it by Ember's naming (``ember-backup-<name>``; a Cinder path's driver kind)."""
-    kind = short[len(_CINDER):].split(".")[0] if short.startswith(_CINDER) else short
+    """One line: what was asked for, the closest name an installed or shipped driver
+    answers to, ``pip install`` only for a driver Ember ships that is not installed, and
+    what is installed."""
     shown = requested.strip()
-    return ("backup_driver %s is not installed (installed drivers: %s); Ember's drivers "
-            "are the distributions ember-backup-<name>: pip install ember-backup-%s"
-            % (shown, ", ".join(offered_drivers()) or "none", kind))
+    kind = short[len(_CINDER):].split(".")[0] if short.startswith(_CINDER) else short
+    installed = ", ".join(offered_drivers()) or "none"
+    if kind in SHIPPED_DRIVERS and kind not in installed_drivers():
+        return ("backup_driver %s is not installed (installed drivers: %s): pip install "
+                "ember-backup-%s" % (shown, installed, kind))
+    close = _closest(shown, kind)
+    if close:
+        hint = "" if driver_name(close[0]) in installed_drivers() else \
+            ", not installed: pip install ember-backup-%s" % close[0]
+        return ("backup_driver %s: no such driver; did you mean %s%s? (installed drivers: "
+                "%s)" % (shown, close[0], hint, installed))
+    if kind in installed_drivers():
+        return ("backup_driver %s is not a name of the installed %s driver; installed "
+                "drivers: %s" % (shown, kind, installed))
+    return "backup_driver %s: Ember has no %s driver; installed drivers: %s" % (
+        shown, kind, installed)
+
+
+def _closest(name: str, kind: str) -> list[str]:
+    """The driver name ``name`` was probably meant to be: a short name (installed or
+    shipped) near it, or for a Cinder path, a path the driver of its kind answers to."""
+    if "." in name:
+        names = [a for a in aliases() if a.startswith(_CINDER + kind + ".")]
+    else:
+        names = offered_drivers() + list(SHIPPED_DRIVERS)
+    return difflib.get_close_matches(name, sorted(set(names)), n=1, cutoff=0.75)

@@ -12,6 +12,9 @@ import socket
 from oslo_config import cfg
 
 COMPRESSION_CHOICES = ("none", "off", "no", "zlib", "gzip", "bz2", "bzip2", "zstd")
+#: the driver plugins the Ember project ships, each the distribution ember-backup-<name>
+#: (what ``backup_driver``'s help lists, and what "pip install" is suggested for)
+SHIPPED_DRIVERS = ("posix", "nfs", "glusterfs", "swift", "gcs", "s3")
 _COMPAT = " (Accepted for cinder.conf compatibility; Ember does not use it.)"
 
 
@@ -51,9 +54,10 @@ core_opts = [
 backup_opts = [
     cfg.StrOpt("backup_driver", default="posix",
                help="Repository driver: an entry point name of the group "
-                    "ember.backup.drivers (posix, nfs, glusterfs, swift, gcs) or "
-                    "Cinder's class path for it (for example "
-                    "cinder.backup.drivers.nfs.NFSBackupDriver)."),
+                    "ember.backup.drivers (%s, each installed as the distribution "
+                    "ember-backup-<name>) or Cinder's class path for it (for example "
+                    "cinder.backup.drivers.nfs.NFSBackupDriver)."
+                    % ", ".join(SHIPPED_DRIVERS)),
     cfg.StrOpt("backup_compression_algorithm", default="zlib",
                choices=COMPRESSION_CHOICES, ignore_case=True,
                help="Compression for new backup objects. gzip means a zlib stream, as in "

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Optional
+from typing import Optional
 
-#: ``progress(done_bytes, total_bytes)``, as the engine calls it
-Progress = Callable[[int, int], None]
+from ember.engine.spec import Progress  # ``progress(done_bytes, total_bytes)``
 
 
 class ProgressReporter:

@@ -6,12 +6,15 @@ it wraps, and changes one concern. Wrappers stack::
 
     RetryingDriver(LoggingDriver(PosixBackupDriver(conf)), attempts=3, backoff=1.0)
 
-``unwrap(driver)`` returns the innermost driver (for ``isinstance`` checks).
+``unwrap(driver)`` returns the innermost driver (for ``isinstance`` checks). The
+engine puts ``LimitedDriver`` (the driver's ``max_concurrency``) around whatever the
+loader made: one scheme for every behaviour around a driver.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import BinaryIO, Callable, Iterable, TypeVar
 
@@ -261,3 +264,70 @@ class ReadOnlyDriver(DriverWrapper):
 
     def open_writer(self, container, name):
         self._refuse("open_writer", container, name)
+
+
+class LimitedDriver(DriverWrapper):
+    """Never more than ``limit`` calls of the object operations at once (each method
+    call, writer write/commit and reader read counts as one call): the driver's
+    ``capabilities.max_concurrency``, as the engine uses it."""
+
+    def __init__(self, inner: ChunkedBackupDriver, limit: int):
+        super().__init__(inner)
+        self._sem = threading.BoundedSemaphore(max(1, limit))
+
+    def call(self, fn: Callable[..., T], *args) -> T:
+        with self._sem:
+            return fn(*args)
+
+    def ensure_container(self, container):
+        self.call(self.inner.ensure_container, container)
+
+    def list_objects(self, container, prefix=""):
+        # materialised under the bound: a lazy listing would call the store later
+        return self.call(lambda: list(self.inner.list_objects(container, prefix)))
+
+    def put_object(self, container, name, data):
+        self.call(self.inner.put_object, container, name, data)
+
+    def get_object(self, container, name):
+        return self.call(self.inner.get_object, container, name)
+
+    def delete_object(self, container, name):
+        self.call(self.inner.delete_object, container, name)
+
+    def flush(self, container):
+        self.call(self.inner.flush, container)
+
+    def open_writer(self, container, name):
+        return _LimitedWriter(self, self.call(self.inner.open_writer, container, name))
+
+    def open_reader(self, container, name):
+        return _LimitedReader(self, self.call(self.inner.open_reader, container, name))
+
+
+class _LimitedWriter(ObjectWriter):
+    def __init__(self, limited: LimitedDriver, writer: ObjectWriter):
+        self._l, self._w = limited, writer
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self._l.call(self._w.write, data)
+
+    def commit(self) -> None:
+        self._l.call(self._w.commit)
+
+    def abort(self) -> None:
+        self._l.call(self._w.abort)
+
+
+class _LimitedReader:
+    def __init__(self, limited: LimitedDriver, reader):
+        self._l, self._r = limited, reader
+
+    def read(self, n: int = -1) -> bytes:
+        return self._l.call(self._r.read, n)
+
+    def close(self) -> None:
+        close = getattr(self._r, "close", None)
+        if close:
+            close()

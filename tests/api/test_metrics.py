@@ -66,7 +66,7 @@ def epoch(iso: str) -> float:
 @pytest.fixture
 def seeded(api, service):
     """p1: volume a (full, incremental; the incremental verified), volume b (one backup
-    whose source vanished: error), volume c (no backup); p2: volume d (one full)."""
+    whose source became a directory: error), volume c (no backup); p2: volume d (one full)."""
     a, b, c = (make_volume(api, n) for n in "abc")
     d = make_volume(api, "d", project="p2")
     path = service.get_volume(P1, a["id"])["path"]
@@ -77,7 +77,9 @@ def seeded(api, service):
         f.seek(8 << 20)
         f.write(os.urandom(1 << 20))
     incr = make_backup(api, a["id"], "a-incr", incremental=True)
-    os.remove(service.get_volume(P1, b["id"])["path"])
+    gone = service.get_volume(P1, b["id"])["path"]
+    os.remove(gone)
+    os.mkdir(gone)  # no longer an image: the run fails, after the row exists
     failed = make_backup(api, b["id"], "b-bad")
     other = make_backup(api, d["id"], "d-full", project="p2")
     assert [full["status"], incr["status"], failed["status"], other["status"]] == [
@@ -154,3 +156,26 @@ def test_a_delete_and_a_restore_are_counted(api, seeded):
 def test_only_get(api):
     resp = api("POST", "/metrics", raw=b"")
     assert resp.status_int == 405 and resp.headers["Allow"] == "GET, HEAD"
+
+
+def test_sign_in_sets_the_cookie_only_from_this_site(app):
+    import webob
+
+    def login(token, origin=None):
+        req = webob.Request.blank("/dashboard/login", method="POST",
+                                  POST={"token": token})
+        if origin:
+            req.headers["Origin"] = origin
+        return req.get_response(app)
+
+    resp = login("u1:p1", "http://localhost")
+    assert resp.status_int == 303 and resp.location.endswith("/dashboard")
+    cookie = resp.headers["Set-Cookie"]
+    assert cookie.startswith("ember_token=u1:p1;") or cookie.startswith('ember_token="u1:p1";')
+    assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower() and "Path=/dashboard" in cookie
+    for refused in (login("u1:p1", "http://evil.example"), login(""), login("x" * 9000)):
+        assert refused.status_int == 401 and "Set-Cookie" not in refused.headers
+    page = webob.Request.blank("/dashboard", headers={"Cookie": "ember_token=u2:p2"})
+    resp = page.get_response(app)
+    assert resp.status_int == 200 and "u2 in p2" in resp.text  # the cookie's token
+    assert "default-src 'none'" in resp.headers["Content-Security-Policy"]

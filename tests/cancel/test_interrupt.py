@@ -4,8 +4,9 @@ and the exit status is 130."""
 
 import os
 import signal
+import time
 
-from ember.testing.processes import held
+from ember.testing.processes import held, state
 
 MiB = 1 << 20
 
@@ -63,3 +64,54 @@ def test_ctrl_c_during_a_restore_into_a_new_volume_removes_that_volume(ember):
     assert ember.query("SELECT deleted FROM volumes WHERE id = ?", volume_id) == [(1,)]
     assert not (ember.state / "volumes" / ("volume-%s" % volume_id)).exists()
     assert path.endswith(volume_id)
+
+
+
+def _io_read(pid: int) -> int:
+    """Bytes ``pid`` has read so far (a zombie's too, until it is reaped)."""
+    with open("/proc/%d/io" % pid) as f:
+        return int(next(line for line in f if line.startswith("rchar:")).split()[1])
+
+
+def _position(pid: int, path: str) -> int | None:
+    """The offset ``pid`` has reached in the file ``path`` it has open, or None."""
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == path:
+                with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                    return int(f.readline().split()[1])
+        except OSError:  # closed meanwhile
+            continue
+    return None
+
+
+def test_ctrl_c_during_verify_stops_inside_the_object_it_reads(ember):
+    # one 64 MiB object, bz2: reading it takes seconds; a verify that only stops
+    # between objects reads it to its end after Ctrl-C
+    ember.env["OS_DEFAULT__BACKUP_FILE_SIZE"] = str(64 * MiB)
+    ember.volume("busy", 64)
+    ember.ok("volume", "backup", "create", "busy", "--name", "b")
+    (name,) = [f for f in ember.files() if f.endswith("-00001")]
+    path = os.path.join(ember.repo, name)
+    size = os.path.getsize(path)
+    proc = ember.start("volume", "backup", "verify", "b")
+    at = {}
+
+    def under_way():  # inside the object, less than half of it read
+        position = _position(proc.pid, path)
+        at.update(position=position, read=_io_read(proc.pid))
+        return position is not None and 0 < position < size // 2
+
+    with held(proc, under_way):
+        proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 60
+    while state(proc.pid) != "Z":  # ended; not reaped, so its figures can still be read
+        assert time.monotonic() < deadline, "verify did not end after Ctrl-C"
+        time.sleep(0.02)
+    read_after = _io_read(proc.pid) - at["read"]
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (130, "ember: Interrupted.\n")
+    # it stopped inside the object: the rest of it was never read
+    assert read_after < size - at["position"], (read_after, size, at)
+    assert ember.query("SELECT status FROM backup_operations WHERE kind = 'verify'") == [
+        ("cancelled",)]

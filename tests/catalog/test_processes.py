@@ -6,10 +6,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import sqlalchemy as sa
 from ember.catalog import Backup
+from ember.testing.processes import held
 from ember.context import RequestContext
 from ember.service import Ember
 from ember.testing.config import make_conf
@@ -18,7 +20,8 @@ CTX = RequestContext.default()
 
 #: one worker process: builds its own service on the shared catalogue and repository,
 #: says "ready", waits for the go file, runs one backup and prints the outcome as JSON.
-#: ``slow`` makes progress reports sleep, so the backup stays running for a while.
+#: ``slow`` makes progress reports sleep, so the backup stays running for a while; the
+#: file ``<go>.pausing`` exists while a report sleeps (outside any catalogue transaction).
 WORKER = r"""
 import json, os, sys, time
 from ember.context import RequestContext
@@ -33,9 +36,12 @@ service.driver
 print("ready", flush=True)
 while not os.path.exists(go):
     time.sleep(0.01)
+def pause(done, total):
+    open(go + ".pausing", "w").close()
+    time.sleep(float(slow))
+    os.remove(go + ".pausing")
 try:
-    row = service.create_backup(RequestContext.default(), volume,
-                                progress=lambda done, total: time.sleep(float(slow)))
+    row = service.create_backup(RequestContext.default(), volume, progress=pause)
     print(json.dumps({"ok": row["id"]}))
 except Exception as exc:
     print(json.dumps({"error": type(exc).__name__, "message": str(exc)}))
@@ -93,9 +99,16 @@ def test_force_delete_from_another_process_cancels_a_running_backup(db_url, tmp_
     go = tmp_path / "go"
     go.touch()
     proc = _start(db_url, tmp_path, "busy", go, 0.4)
-    backup_id = _running_backup(service)
-
-    service.delete_backup(CTX, backup_id, force=True)
+    with _held_running(service, proc, go):
+        backup_id = _started(service)
+        # the force delete waits for the running backup to notice it: in a thread
+        deleting = threading.Thread(target=service.delete_backup, args=(CTX, backup_id),
+                                    kwargs={"force": True})
+        deleting.start()
+        while service.get_backup(CTX, backup_id)["status"] != "deleting":
+            assert deleting.is_alive(), "the force delete ended without marking it"
+            time.sleep(0.02)
+    deleting.join(timeout=120)
 
     assert _outcome(proc) == {"error": "BackupCancelled", "message":
                               "Backup %s was cancelled: it was force-deleted while it ran; its "
@@ -110,17 +123,20 @@ def test_force_delete_from_another_process_cancels_a_running_backup(db_url, tmp_
     assert leftovers == []
 
 
-def _running_backup(service, timeout=30.0):
-    """The id of the backup once the worker has started writing it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with service.catalog.session() as s:
-            row = s.scalar(sa.select(Backup).where(Backup.status == "creating",
+def _started(service) -> str | None:
+    """The id of the backup the worker has started writing and not finished."""
+    with service.catalog.session() as s:
+        return s.scalar(sa.select(Backup.id).where(Backup.status == "creating",
                                                    Backup.service_metadata.is_not(None)))
-            if row is not None:
-                return row.id
-        time.sleep(0.05)
-    raise AssertionError("the worker's backup never started")
+
+
+def _held_running(service, proc, go):
+    """Hold the worker still (``held``) once its backup is under way, inside a progress
+    report's pause (so it holds no row lock a server database would make the test wait
+    on): what the test does then surely meets a running backup, however slow the
+    machine."""
+    pausing = go.parent / (go.name + ".pausing")
+    return held(proc, lambda: pausing.exists() and _started(service) is not None)
 
 
 def test_a_killed_backup_is_repaired_by_the_next_service(db_url, tmp_path):
@@ -131,8 +147,9 @@ def test_a_killed_backup_is_repaired_by_the_next_service(db_url, tmp_path):
     go = tmp_path / "go"
     go.touch()
     proc = _start(db_url, tmp_path, "crashy", go, 0.4)
-    backup_id = _running_backup(service)
-    proc.kill()
+    with _held_running(service, proc, go):
+        backup_id = _started(service)
+        proc.kill()  # SIGKILL ends a stopped process too
     proc.wait()
     assert Ember(_conf(db_url, tmp_path), repair=False).get_backup(CTX, backup_id)[
         "status"] == "creating"  # nothing repairs by accident
@@ -157,7 +174,8 @@ def test_a_live_owner_is_never_repaired(db_url, tmp_path):
     go = tmp_path / "go"
     go.touch()
     proc = _start(db_url, tmp_path, "live", go, 0.2)
-    backup_id = _running_backup(service)
-    assert Ember(_conf(db_url, tmp_path)).repair() == []
+    with _held_running(service, proc, go):
+        backup_id = _started(service)
+        assert Ember(_conf(db_url, tmp_path)).repair() == []
     assert _outcome(proc) == {"ok": backup_id}
     assert service.get_backup(CTX, backup_id)["status"] == "available"

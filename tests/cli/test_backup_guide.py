@@ -158,10 +158,12 @@ def test_record_export_then_import_restores_bit_exact(ember):
 
 
 def test_failed_backup_exits_1_with_its_fail_reason(ember):
-    # a real fault found only while it runs (a broken repository is refused before the
-    # backup is recorded, see test_first_hour): the volume's image has gone
+    # a real fault found only while it runs (a broken repository or a vanished image is
+    # refused before the backup is recorded, see test_first_hour): the volume's image is
+    # now a directory
     image = ember.create_volume("vol1", "4M", ember.pattern(6, MiB))["path"]
     os.remove(image)
+    os.mkdir(image)
     line = ember.fails("volume", "backup", "create", "vol1")
     failed = ember.json("volume", "backup", "list")
     assert [r["Status"] for r in failed] == ["error"]

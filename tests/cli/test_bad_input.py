@@ -40,7 +40,8 @@ def test_wrong_state(ember):
     assert ember.fails("volume", "backup", "create", "--incremental", "empty") == (
         "ember: No backups available to do an incremental backup.")
     assert ember.fails("volume", "backup", "create", "vol1") == (
-        "ember: Backing up an in-use volume must use the force flag.")
+        "ember: Backing up an in-use volume must use the force flag. Add --force: the backup "
+        "then reads a temporary snapshot of the volume.")
     ember.fails("volume", "backup", "restore", "--force", "b1", "vol1")  # target in-use
     assert ember.catalogue() == before
 

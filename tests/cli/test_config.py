@@ -140,6 +140,7 @@ volume_group = cinder-volumes
 
 def test_cinder_conf_backup_section_carries_over(ember, tmp_path):
     repo = tmp_path / "cinder-backups"
+    repo.mkdir()  # the operator's repository exists (Ember makes one only in state_path)
     state = tmp_path / "cinder-state"
     conf = _write(tmp_path / "cinder.conf", CINDER_CONF.format(state=state, repo=repo))
     for key in ("OS_DEFAULT__STATE_PATH", "OS_DEFAULT__BACKUP_FILE_SIZE",

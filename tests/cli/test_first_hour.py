@@ -45,31 +45,55 @@ def test_the_memory_driver_is_a_testing_tool_refused_unless_a_fixture_enables_it
     ember.ok("volume", "create", "--size", "4M", "v")
     before = ember.catalogue()
     memory = {"OS_DEFAULT__BACKUP_DRIVER": "memory"}
-    for command in (("volume", "backup", "create", "v"), ("volume", "list")):
-        line = ember.fails(*command, env=memory)
-        assert line.startswith("ember: backup_driver memory is a testing tool (what it stores "
-                               "is gone when the command ends); choose a repository driver: ")
-        assert "posix" in line.split(":")[-1] and "memory" not in line.split(":")[-1], line
+    line = ember.fails("volume", "backup", "create", "v", env=memory)
+    assert line.startswith("ember: backup_driver memory is a testing tool (what it stores "
+                           "is gone when the command ends); choose a repository driver: ")
+    assert "posix" in line.split(":")[-1] and "memory" not in line.split(":")[-1], line
+    # reading the catalogue needs no driver: the same line, as a warning
+    listed = ember.ok("volume", "list", "-f", "value", "-c", "Name", env=memory)
+    assert (listed.stdout, listed.stderr) == ("v\n", line + "\n")
     assert ember.catalogue() == before
     # not offered where drivers are listed to users
-    line = ember.fails("volume", "list", env={"OS_DEFAULT__BACKUP_DRIVER": "tape"})
+    line = ember.fails("volume", "backup", "create", "v",
+                       env={"OS_DEFAULT__BACKUP_DRIVER": "tape"})
     assert "installed drivers: " in line and "memory" not in line
     # a test fixture enables it
     enabled = dict(memory, EMBER_ENABLE_TESTING_DRIVERS="1")
     assert ember.json("volume", "backup", "create", "v", env=enabled)["status"] == "available"
 
 
-def test_an_unknown_driver_stops_every_command_before_any_row(ember):
+def test_an_unknown_driver_stops_every_command_that_writes_before_any_row(ember):
     ember.ok("volume", "create", "--size", "4M", "v")
+    ember.ok("volume", "backup", "create", "--name", "b", "v")
     before = ember.catalogue()
     tape = {"OS_DEFAULT__BACKUP_DRIVER": "tape"}
-    for command in (("volume", "backup", "create", "v"), ("volume", "list"),
+    line = "ember: backup_driver tape: Ember has no tape driver; installed drivers: "
+    for command in (("volume", "backup", "create", "v"), ("volume", "backup", "delete", "b"),
+                    ("volume", "backup", "restore", "b", "new"),
                     ("volume", "create", "--size", "4M", "w")):
-        line = ember.fails(*command, env=tape)
-        assert line.startswith("ember: backup_driver tape is not installed (installed "
-                               "drivers: "), line
+        assert ember.fails(*command, env=tape).startswith(line)
+    # lists and shows read only the catalogue: they work, with the line as a warning
+    for command in (("volume", "list"), ("volume", "show", "v"),
+                    ("volume", "backup", "list"), ("volume", "backup", "show", "b"),
+                    ("volume", "snapshot", "list")):
+        result = ember.ok(*command, env=tape)
+        assert result.stderr.startswith(line) and len(result.stderr.splitlines()) == 1
     assert ember.catalogue() == before
-    assert ember.json("volume", "show", "v")["previous_status"] is None
+
+
+def test_a_misspelled_driver_gets_did_you_mean_not_pip_install(ember):
+    for typed, meant in (("posixx", "posix"),
+                         ("cinder.backup.drivers.posix.PosixBackupDriverr",
+                          "cinder.backup.drivers.posix.PosixBackupDriver")):
+        line = ember.fails("volume", "create", "--size", "1M", "v",
+                           env={"OS_DEFAULT__BACKUP_DRIVER": typed})
+        assert line.startswith("ember: backup_driver %s: no such driver; did you mean %s? "
+                               "(installed drivers: " % (typed, meant)), line
+        assert "pip install" not in line
+    line = ember.fails("volume", "create", "--size", "1M", "v",
+                       env={"OS_DEFAULT__BACKUP_DRIVER": "ceph"})
+    assert line.startswith("ember: backup_driver ceph: Ember has no ceph driver; installed "
+                           "drivers: ") and "pip install" not in line
 
 
 def test_configuration_mistakes_leave_no_row_and_no_changed_status(ember):
@@ -105,6 +129,12 @@ def test_record_import_keeps_the_name_so_the_guide_can_restore_by_it(ember, cli_
                       extra_env={"OS_DEFAULT__BACKUP_POSIX_PATH": str(ember.state / "backup")})
     imported = other.json("volume", "backup", "record", "import", service, record)
     assert (imported["name"], imported["description"]) == ("nightly", "before upgrade")
+    # its exact size too: shown as the original shows it (4 MiB, not 1 GiB)
+    assert imported["size_bytes"] == 4 * MiB
+    shown = other.ok("volume", "backup", "show", "nightly", "-f", "value", "-c",
+                     "size").stdout
+    assert shown == ember.ok("volume", "backup", "show", "nightly", "-f", "value", "-c",
+                             "size").stdout
     restored = other.json("volume", "backup", "restore", "nightly", "copy")
     assert other.sha256(other.volume_path(restored["volume_id"]), MiB) == \
         ember.sha256(ember.volume_path("db-disk"), MiB)
@@ -164,7 +194,7 @@ def test_config_check_validates_without_doing_any_work(ember):
     assert result.returncode == 1
     rows = {r["Check"]: (r["Result"], r["Detail"]) for r in result.json()}
     assert rows["backup_driver"][0] == "error"
-    assert rows["backup_driver"][1].startswith("backup_driver tape is not installed")
+    assert rows["backup_driver"][1].startswith("backup_driver tape: Ember has no tape driver")
     assert "repository" not in rows  # what depends on the driver is not tried
 
 
@@ -183,3 +213,28 @@ def test_a_plain_restore_names_the_new_volume_as_help_says(ember):
     # the guides' way cannot trip: a named new volume
     assert ember.json("volume", "backup", "restore", "nightly", "db-copy")["volume_name"] == \
         "db-copy"
+
+
+def test_a_volume_whose_image_is_gone_is_refused_before_a_row(ember):
+    volume = ember.create_volume("db-disk", "4M", ember.pattern(1, MiB))
+    os.remove(volume["path"])
+    before = ember.catalogue()
+    line = ember.fails("volume", "backup", "create", "--name", "nightly", "db-disk")
+    assert line == ("ember: The image of volume db-disk (%s) is gone: %s does not exist; put "
+                    "it back, or delete the volume's record (ember volume delete)."
+                    % (volume["id"], volume["path"]))
+    assert ember.catalogue() == before  # no error row, the volume still available
+    assert ember.json("volume", "backup", "list") == []
+
+
+def test_refusals_name_the_option_and_the_volume(ember):
+    ember.create_volume("db-disk", "4M", ember.pattern(1, MiB))
+    ember.ok("volume", "backup", "create", "--name", "nightly", "db-disk")
+    ember.ok("volume", "attach", "db-disk", "--instance", "vm-1")
+    assert ember.fails("volume", "backup", "create", "db-disk") == (
+        "ember: Backing up an in-use volume must use the force flag. Add --force: the backup "
+        "then reads a temporary snapshot of the volume.")
+    small = ember.json("volume", "create", "--size", "2M", "small")
+    assert ember.fails("volume", "backup", "restore", "--force", "nightly", "small") == (
+        "ember: volume small (%s) has 2097152 bytes, too few to restore backup of 4194304 "
+        "bytes." % small["id"])

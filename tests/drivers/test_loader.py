@@ -60,19 +60,41 @@ def test_cinder_driver_ember_lacks():
     with pytest.raises(errors.DriverNotFound) as raised:
         load_driver(make_conf(backup_driver="cinder.backup.drivers.ceph.CephBackupDriver"))
     assert str(raised.value) == (
-        "backup_driver cinder.backup.drivers.ceph.CephBackupDriver is not installed "
-        "(installed drivers: %s); Ember's drivers are the distributions "
-        "ember-backup-<name>: pip install ember-backup-ceph" % ", ".join(loader.offered_drivers()))
+        "backup_driver cinder.backup.drivers.ceph.CephBackupDriver: Ember has no ceph "
+        "driver; installed drivers: %s" % ", ".join(loader.offered_drivers()))
 
 
 def test_unknown_driver_names_the_installed_ones():
     with pytest.raises(errors.DriverNotFound) as raised:
         load_driver(make_conf(backup_driver="tape"))
     assert str(raised.value) == (
-        "backup_driver tape is not installed (installed drivers: %s); Ember's drivers are "
-        "the distributions ember-backup-<name>: pip install ember-backup-tape"
+        "backup_driver tape: Ember has no tape driver; installed drivers: %s"
         % ", ".join(loader.offered_drivers()))
     assert "memory" not in loader.offered_drivers()  # a testing tool, not offered
+
+
+@pytest.mark.parametrize("typed, meant", [
+    ("posixx", "posix"), ("Posix", "posix"), ("psoix", "posix"),
+    ("cinder.backup.drivers.posix.PosixBackupDriverr",
+     "cinder.backup.drivers.posix.PosixBackupDriver")])
+def test_a_near_miss_gets_did_you_mean_and_no_pip_install(monkeypatch, typed, meant):
+    monkeypatch.setattr(loader, "installed_drivers", lambda: ["memory", "posix"])
+    monkeypatch.setattr(loader, "aliases", lambda: {
+        "cinder.backup.drivers.posix.PosixBackupDriver": "posix"})
+    with pytest.raises(errors.DriverNotFound) as raised:
+        load_driver(make_conf(), typed)
+    assert str(raised.value) == (
+        "backup_driver %s: no such driver; did you mean %s? (installed drivers: posix)"
+        % (typed, meant))
+
+
+def test_a_near_miss_of_a_shipped_driver_not_installed_says_how_to_install(monkeypatch):
+    monkeypatch.setattr(loader, "installed_drivers", lambda: ["memory", "posix"])
+    with pytest.raises(errors.DriverNotFound) as raised:
+        load_driver(make_conf(), "swfit")
+    assert str(raised.value) == (
+        "backup_driver swfit: no such driver; did you mean swift, not installed: pip install "
+        "ember-backup-swift? (installed drivers: posix)")
 
 
 def test_a_cinder_path_no_installed_driver_declares_names_its_distribution(monkeypatch):
@@ -84,9 +106,8 @@ def test_a_cinder_path_no_installed_driver_declares_names_its_distribution(monke
     with pytest.raises(errors.DriverNotFound) as raised:
         load_driver(make_conf(), path)
     assert str(raised.value) == (
-        "backup_driver %s is not installed (installed drivers: posix); Ember's "
-        "drivers are the distributions ember-backup-<name>: pip install ember-backup-nfs"
-        % path)
+        "backup_driver %s is not installed (installed drivers: posix): pip install "
+        "ember-backup-nfs" % path)
 
 
 @pytest.fixture

@@ -57,7 +57,10 @@ class Cluster:
         self.tag = uuid.uuid4().hex[:6]  # host names unique on a RabbitMQ others share
         self.shared = os.path.join(self.root, "shared")
         self.repo = os.path.join(self.root, "repo")
-        os.makedirs(self.shared)
+        # the repository and the shared paths exist before any host starts, as an
+        # operator makes and mounts them (Ember refuses a missing one)
+        for path in (self.shared, self.repo, os.path.join(self.root, "state", "volumes")):
+            os.makedirs(path)
         self.config = os.path.join(self.root, "ember.conf")
         self.options = options
         self.write_config()

@@ -105,6 +105,19 @@ def test_stevedore_finds_every_plugin(installed):
     assert out.split() == sorted(PLUGINS + ["memory"])
 
 
+def test_the_dashboard_and_metrics_work_from_the_wheel(installed):
+    """The page's templates and stylesheet are package data of the wheel."""
+    out = _python(installed, """
+        from ember.api import dashboard
+        page = dashboard.sign_in_page().text
+        print(dashboard._environment().get_template("dashboard.html").filename)
+        print("ok" if 'name="token"' in page and "--ok:" in page else "broken")
+        import prometheus_client, jinja2
+    """)
+    template, rendered = out.split()
+    assert "site-packages" in template and rendered == "ok", out
+
+
 def test_the_config_generator_lists_every_plugins_options(installed):
     bin_dir, env, work = installed
     namespaces = ["ember"] + ["ember." + p for p in PLUGINS]

@@ -76,7 +76,7 @@ def test_verify_draws_a_bar_and_says_intact_in_words(ember):
     assert code == 0, screen
     assert screen.replace("\r\n", "\n").split("\r")[-1].startswith("Verifying: 100%|"), screen
     # no empty table (a blank line): the verdict itself, on stdout
-    assert out == ("Backup %s is intact: 8 objects of 1 backups read, 8388608 bytes "
+    assert out == ("Backup %s is intact: 8 objects of 1 backup read, 8388608 bytes "
                    "checked.\n" % backup_id)
     piped = ember.run("volume", "backup", "verify", "b")
     assert (piped.returncode, piped.stdout, piped.stderr) == (0, out, "")

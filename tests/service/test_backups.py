@@ -164,8 +164,8 @@ def test_restore_refusals_change_nothing(service, volume):
     small = service.create_volume(ADMIN, "small", size="2M")
     with pytest.raises(errors.InvalidInput) as info:
         service.restore_backup(ADMIN, backup["id"], "small")
-    assert str(info.value) == ("volume %s has 2097152 bytes, too few to restore backup of "
-                               "4194304 bytes." % small["id"])
+    assert str(info.value) == ("volume small (%s) has 2097152 bytes, too few to restore "
+                               "backup of 4194304 bytes." % small["id"])
     service.attach_volume(ADMIN, "small")
     with pytest.raises(errors.InvalidState) as info:
         service.restore_backup(ADMIN, backup["id"], "small")

@@ -6,6 +6,7 @@ Backups cannot be made in the past, so their data times are moved back in the ca
 (the one fake here: the passing of time)."""
 
 import datetime
+import os
 
 import sqlalchemy as sa
 from ember.catalog.models import Backup
@@ -53,10 +54,8 @@ def test_policy_schedules_colour_the_volumes(service):
 def test_a_failed_backup_after_the_last_good_one_is_failing(service, tools):
     vol = service.create_volume(MEMBER_1, "v", size="1M")
     service.create_backup(MEMBER_1, "v")
-    tools.write(vol["path"], 0, b"x")
-    with service.catalog.session() as session:  # its source gone: a real failure next
-        session.execute(sa.text("UPDATE volumes SET path = '/nonexistent/v' WHERE id = :i"),
-                        {"i": vol["id"]})
+    os.remove(vol["path"])
+    os.mkdir(vol["path"])  # not an image any more: the next backup's run fails
     try:
         service.create_backup(MEMBER_1, "v")
     except Exception as exc:  # noqa: BLE001 - the failure is the point
@@ -65,3 +64,25 @@ def test_a_failed_backup_after_the_last_good_one_is_failing(service, tools):
     assert [v["state"] for v in page.volumes] == ["failing"]
     [failure] = page.failures
     assert failure["kind"] == "create" and failure["reason"] == reason.splitlines()[0]
+
+
+def test_verify_that_finds_damage(service, store, tools):
+    vol = service.create_volume(MEMBER_1, "v", size="1M")
+    tools.write(vol["path"], 0, b"data" * 4096)
+    backup = service.create_backup(MEMBER_1, "v")
+    assert not service.verify_backup(MEMBER_1, backup["id"]).damaged
+    [row] = service.monitoring.dashboard(MEMBER_1).volumes
+    assert (row["state"], row["damaged"]) == ("ok", 0) and row["last_verify"]
+    with store.lock:  # one data object's bytes damaged in the repository
+        objects = next(iter(store.containers.values()))
+        name = min(n for n in objects if n.endswith("-00001"))
+        objects[name] = b"damaged" + objects[name][7:]
+    report = service.verify_backup(MEMBER_1, backup["id"])
+    assert report.damaged
+    [row] = service.monitoring.dashboard(MEMBER_1).volumes
+    assert (row["state"], row["damaged"]) == ("damaged", 1)
+    [failure] = service.monitoring.dashboard(MEMBER_1).failures
+    assert (failure["kind"], failure["reason"]) == ("verify", report.summary())
+    [summary] = service.monitoring.metrics(ADMIN).volumes
+    assert summary.damaged == 1
+    assert service.monitoring.metrics(ADMIN).operations[("verify", "failed")] == 1

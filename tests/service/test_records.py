@@ -13,7 +13,7 @@ import sys
 import pytest
 import sqlalchemy as sa
 from ember import errors
-from ember.catalog import Backup
+from ember.catalog import Backup, records
 from ember.context import RequestContext
 from ember.service import Ember
 from ember.testing.config import make_conf
@@ -41,7 +41,9 @@ def test_export_is_cinders_record(service, volume):
         "object_count", "temp_volume_id", "temp_snapshot_id", "num_dependent_backups",
         "snapshot_id", "data_timestamp", "restore_volume_id", "metadata",
         "encryption_key_id", "created_at", "updated_at", "deleted_at", "deleted"]
-    assert decoded["driver_info"] == {} and decoded["metadata"] == {"k": "v"}
+    # the exact size rides where Cinder's chunked drivers ignore it
+    assert decoded["driver_info"] == {"size_bytes": 4 << 20}
+    assert decoded["metadata"] == {"k": "v"}
     assert (decoded["id"], decoded["status"], decoded["deleted"]) == (
         backup["id"], "available", False)
     assert decoded["created_at"] == backup["created_at"][:19] + "Z"
@@ -157,3 +159,15 @@ def test_cinder_exported_records_import_and_restore_bit_exact(case, tmp_path):
         data = pathlib.Path(volume["path"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == point["volume_sha256"]
         assert data == (images / ("point-%d.img" % k)).read_bytes()
+
+
+@pytest.mark.parametrize("size_bytes", [0, (1 << 30) + 1, -1, "4194304", True])
+def test_a_size_bytes_that_does_not_fit_the_record_is_refused(service, volume, size_bytes):
+    service.create_backup(ADMIN, "vol", name="b")
+    record = service.export_record(ADMIN, "b")
+    decoded = _decode(record["backup_url"])
+    decoded["driver_info"]["size_bytes"] = size_bytes
+    with pytest.raises(errors.InvalidInput) as info:
+        records.decode(base64.b64encode(json.dumps(decoded).encode()).decode())
+    assert str(info.value) == ("Invalid backup record: driver_info size_bytes %s does not "
+                               "fit size 1 (GiB)." % repr(size_bytes))

@@ -69,6 +69,10 @@ def test_an_intact_chain_verifies_clean(ember, chain):
     assert (rc, findings) == (0, [])
     assert line == ("ember: Backup %s is intact: 4 objects of 2 backups read, %d bytes "
                     "checked." % (inc["id"], 3 * MiB + 8192))
+    rc, findings, line = _verify(ember, "full")  # one backup: said in the singular
+    assert (rc, findings) == (0, [])
+    assert line.startswith("ember: Backup %s is intact: 3 objects of 1 backup read, "
+                           % full["id"]), line
 
 
 def test_a_flipped_byte_in_a_compressed_object_is_found_by_name(ember, chain):

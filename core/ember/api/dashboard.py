@@ -113,6 +113,10 @@ class SignIn:
 
     @staticmethod
     def _login(req: webob.Request) -> webob.Response:
+        origin = req.headers.get("Origin")
+        if origin is not None and origin != req.host_url:  # another site's form
+            return sign_in_page("Sign in from this page (the form came from %s)."
+                                % origin[:100])
         token = req.POST.get("token", "").strip()
         if not token or len(token) > MAX_TOKEN or any(c in token for c in ";\r\n"):
             return sign_in_page("Paste a token (an X-Auth-Token value of at most %d "

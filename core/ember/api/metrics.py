@@ -47,6 +47,8 @@ class CatalogCollector:
                             "full and the available backups after it).",
             "backups": "Available backups of the volume.",
             "stored_bytes": "Bytes the volume's live backups put into the repository.",
+            "damaged_backups": "Live backups of the volume whose newest verification "
+                               "found damage.",
         }
         out = {key: GaugeMetricFamily("ember_volume_" + key, doc, labels=VOLUME_LABELS)
                for key, doc in families.items()}
@@ -61,6 +63,7 @@ class CatalogCollector:
             out["chain_length"].add_metric(labels, v.chain_length)
             out["backups"].add_metric(labels, v.backups)
             out["stored_bytes"].add_metric(labels, v.stored_bytes)
+            out["damaged_backups"].add_metric(labels, v.damaged)
         yield from out.values()
         by_status = GaugeMetricFamily("ember_backups", "Live backups by status.",
                                       labels=["status"])

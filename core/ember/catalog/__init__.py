@@ -11,6 +11,7 @@ concurrent processes cannot both win a transition.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -22,6 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from ember import errors
 from ember.catalog import schema, schemalock
 from ember.catalog.models import Backup, Base, Snapshot, Volume, utcnow  # noqa: F401
+
+# alembic >= 1.16 logs one INFO line per built-in plugin it sets up when it is imported:
+# noise at every start-up of ember-api and the workers (its migration lines stay)
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 __all__ = ["Backup", "Catalog", "Snapshot", "Volume", "default_url", "utcnow"]
 

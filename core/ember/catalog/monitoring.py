@@ -45,6 +45,7 @@ class VolumeSummary:
     last_success: datetime.datetime | None = None
     last_failure: datetime.datetime | None = None  # newest backup in error
     last_verify: datetime.datetime | None = None
+    damaged: int = 0  # live backups whose newest verification found damage
     chain_length: int = 0
     policy: str | None = None  # the name of the backup policy that applies to it
     schedule: str | None = None  # that policy's schedule (cron syntax)
@@ -78,9 +79,12 @@ def volume_summaries(session, project: str | None = None) -> list[VolumeSummary]
     for vid, length in session.execute(_chain_lengths(project)):
         if vid in found:
             found[vid].chain_length = int(length)
-    for vid, when in _last_verified(session, project):
-        if vid in found and (found[vid].last_verify is None or when > found[vid].last_verify):
-            found[vid].last_verify = when
+    for vid, when, damaged in _verifications(session, project):
+        summary = found.get(vid)
+        if summary is not None:
+            summary.damaged += int(damaged or 0)
+            if when is not None and (summary.last_verify is None or when > summary.last_verify):
+                summary.last_verify = when
     named, defaults = policy_schedules(session, project)
     for summary in found.values():
         summary.policy, summary.schedule = named.get(
@@ -88,17 +92,29 @@ def volume_summaries(session, project: str | None = None) -> list[VolumeSummary]
     return sorted(found.values(), key=lambda s: (s.project_id or "", s.volume_id))
 
 
-def _last_verified(session, project):
-    """(volume id, newest time a verify found one of its backups intact): whole-chain
-    verifies (``backup_operations``) and a policy's partial ones (``backup_verifications``)."""
+def _verifications(session, project):
+    """(volume id, newest time a verify found its backups intact, live backups whose
+    newest verification found damage), from whole-chain verifies (``backup_operations``)
+    and each backup's newest verification (``backup_verifications``, written by verify
+    and by a policy's partial verification)."""
     op = BackupOperation
-    whole = _in(sa.select(op.volume_id, sa.func.max(op.finished_at))
+    whole = _in(sa.select(op.volume_id, sa.func.max(op.finished_at), sa.literal(0))
                 .where(op.kind == "verify", op.status == "succeeded"),
                 op.project_id, project).group_by(op.volume_id)
-    partial = _in(sa.select(Backup.volume_id, sa.func.max(BackupVerification.verified_at))
-                  .join(Backup, Backup.id == BackupVerification.backup_id)
-                  .where(BackupVerification.damaged.is_(False)),
-                  Backup.project_id, project).group_by(Backup.volume_id)
+    # driven from the verifications to their backups by primary key: a join lets
+    # SQLite walk every backup in volume order instead
+    verified = BackupVerification
+    owner = sa.select(Backup.id).where(Backup.id == verified.backup_id)
+    column = lambda c: owner.with_only_columns(c).scalar_subquery()  # noqa: E731
+    checked = sa.select(column(Backup.volume_id).label("vid"),
+                        column(Backup.project_id).label("pid"),
+                        column(Backup.deleted).label("gone"), verified.verified_at.label("at"),
+                        verified.damaged.label("damaged")).subquery()
+    damaged = sa.and_(checked.c.damaged.is_(True), checked.c.gone.is_(False))
+    partial = _in(sa.select(checked.c.vid,
+                            sa.func.max(sa.case((checked.c.damaged.is_(False), checked.c.at))),
+                            sa.func.sum(sa.case((damaged, 1), else_=0))),
+                  checked.c.pid, project).group_by(checked.c.vid)
     return [*session.execute(whole), *session.execute(partial)]
 
 

@@ -48,8 +48,10 @@ def _zulu(value: datetime.datetime | None) -> str | None:
 
 
 def encode(row: Backup) -> str:
-    """The ``backup_url`` of ``row``."""
-    record = {"driver_info": {}}
+    """The ``backup_url`` of ``row``. Its exact size in bytes rides in ``driver_info``
+    (the part of a record Cinder hands to its driver, whose chunked drivers ignore it),
+    so an import shows and limits the size as the original does."""
+    record = {"driver_info": {"size_bytes": row.size_bytes} if row.size_bytes else {}}
     for field in FIELDS:
         if field == "metadata":
             value = dict(row.properties or {})
@@ -110,6 +112,18 @@ def _shown(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _size_bytes(driver_info, size: int) -> int | None:
+    """The exact byte size an Ember export recorded, checked against ``size`` (GiB)."""
+    if not isinstance(driver_info, dict) or driver_info.get("size_bytes") is None:
+        return None
+    value = driver_info["size_bytes"]
+    if isinstance(value, bool) or not isinstance(value, int) or \
+            not (size - 1) << 30 < value <= size << 30:
+        raise _bad("driver_info size_bytes %s does not fit size %d (GiB)"
+                   % (_shown(value), size))
+    return value
+
+
 def decode(backup_url: str) -> dict:
     """Validated column values (Ember's names) from a ``backup_url``; InvalidInput with
     one line naming the problem otherwise."""
@@ -145,6 +159,7 @@ def decode(backup_url: str) -> dict:
     if size == 0:
         raise _bad("size must be at least 1 (GiB)")
     return {
+        "size_bytes": _size_bytes(record.get("driver_info"), size),
         "id": _uuid("id", record["id"], required=True),
         "volume_id": _uuid("volume_id", record.get("volume_id"))
         or "00000000-0000-0000-0000-000000000000",

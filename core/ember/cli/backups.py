@@ -67,6 +67,18 @@ class CreateVolumeBackup(ShowOne):
         return parser
 
     def act(self, parsed_args):
+        from ember.service.backups import IN_USE_NEEDS_FORCE
+
+        try:
+            return self._create(parsed_args)
+        except errors.InvalidState as exc:
+            if str(exc) != IN_USE_NEEDS_FORCE:
+                raise
+            # Cinder's words (the API keeps them), and the option that does it here
+            raise errors.InvalidState("%s Add --force: the backup then reads a temporary "
+                                      "snapshot of the volume." % exc) from exc
+
+    def _create(self, parsed_args):
         dispatcher = _hand_off(self, parsed_args)
         options = dict(name=parsed_args.name, description=parsed_args.description,
                        container=parsed_args.container, incremental=parsed_args.incremental,
@@ -87,6 +99,8 @@ class CreateVolumeBackup(ShowOne):
 
 class ListVolumeBackup(Lister):
     """List backups (your project's; all with --all-projects, admin only)."""
+
+    catalogue_only = True
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -135,6 +149,8 @@ class ListVolumeBackup(Lister):
 class ShowVolumeBackup(ShowOne):
     """Show a backup's details."""
 
+    catalogue_only = True
+
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument("backup", metavar="<backup>", help="Backup to show (name or ID)")
@@ -164,7 +180,6 @@ class RestoreVolumeBackup(ShowOne):
         return parser
 
     def act(self, parsed_args):
-        dispatcher = _hand_off(self, parsed_args)
         target, name = None, None
         if parsed_args.volume is not None:
             try:
@@ -175,6 +190,7 @@ class RestoreVolumeBackup(ShowOne):
                 raise errors.InvalidInput(
                     "Volume '%s' already exists; if you want to restore the backup to it "
                     "you need to specify the '--force' option" % parsed_args.volume)
+        dispatcher = _hand_off(self, parsed_args)
         if dispatcher is not None:
             try:
                 begun = self.service.submit_restore(

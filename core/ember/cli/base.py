@@ -122,9 +122,13 @@ class EmberCommandMixin:
                      if h.obj is not None and (e := h.obj.get_epilog()) is not None)
         return "\n\n".join(parts)
 
+    #: True for a command that only reads the catalogue (lists and shows): a bad
+    #: backup_driver is then a warning, not an error, since no driver is needed
+    catalogue_only = False
+
     @property
     def service(self):
-        return self.app.service
+        return self.app.service_for(repository=not self.catalogue_only)
 
     @property
     def context(self):

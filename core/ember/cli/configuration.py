@@ -40,17 +40,20 @@ class CheckConfig(Lister):
 
         found = []
 
-        def configuration():
-            from ember import config_lint
+        from ember import config_lint
 
+        def configuration():
             conf = self.app.conf
-            found.extend(config_lint.unregistered(conf))
+            found.extend(config_lint.findings(conf))
             files = config_lint.files_read(conf)
             return ", ".join(files) if files else "no file: the embedded defaults"
 
         if not check("configuration", configuration):
             return self._table(rows)
-        rows += [("unknown name", WARNING, item.message()) for item in found]
+        titles = {config_lint.Unregistered: "unknown name",
+                  config_lint.InlineComment: "comment in a value",
+                  config_lint.BorrowedStatePath: "state_path"}
+        rows += [(titles[type(item)], WARNING, item.message()) for item in found]
         conf, state = self.app.conf, {}
 
         from ember.service import setup

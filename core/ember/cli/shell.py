@@ -96,6 +96,7 @@ class EmberApp(app.App):
         _name_command_distributions(self.command_manager)
         self._conf = None
         self._service = None
+        self._driver_checked = self._driver_warned = False
         #: warn about unknown names in the configuration files when loading them
         #: (``config check`` lists them itself)
         self.warn_unregistered = True
@@ -150,12 +151,27 @@ class EmberApp(app.App):
 
     @property
     def service(self):
-        if self._service is None:
-            from ember.service import Ember, setup  # imported late: SQLAlchemy, oslo.policy
+        return self.service_for(repository=True)
 
-            # a misspelled or test-only backup_driver stops every command before any work
-            setup.check_driver_choice(self.conf)
-            self._service = Ember(self.conf)
+    def service_for(self, repository: bool):
+        """The service; a misspelled or test-only backup_driver stops a command that
+        may reach the repository before any work, and is only a warning for one that
+        reads the catalogue (``volume list`` still works to see what is there)."""
+        from ember.service import Ember, setup  # imported late: SQLAlchemy, oslo.policy
+
+        conf = self.conf  # a bad configuration is an error for every command
+        if not self._driver_checked:
+            try:
+                setup.check_driver_choice(conf)
+                self._driver_checked = True
+            except errors.EmberError as exc:
+                if repository:
+                    raise
+                if not self._driver_warned:
+                    self.LOG.warning("%s", config.one_line(exc))
+                    self._driver_warned = True
+        if self._service is None:
+            self._service = Ember(conf)
         return self._service
 
     def run_subcommand(self, argv):

@@ -41,6 +41,8 @@ class CreateSnapshot(ShowOne):
 class ListSnapshot(Lister):
     """List snapshots."""
 
+    catalogue_only = True
+
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument("--volume", metavar="<volume>",
@@ -70,6 +72,8 @@ class ListSnapshot(Lister):
 
 class ShowSnapshot(ShowOne):
     """Show a snapshot's details."""
+
+    catalogue_only = True
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)

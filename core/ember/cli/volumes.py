@@ -69,6 +69,8 @@ class CreateVolume(ShowOne):
 class ListVolume(Lister):
     """List volumes."""
 
+    catalogue_only = True
+
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument("--name", metavar="<name>", help="Only volumes with this name")
@@ -98,6 +100,8 @@ class ListVolume(Lister):
 
 class ShowVolume(ShowOne):
     """Show a volume's details (including its path)."""
+
+    catalogue_only = True
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)

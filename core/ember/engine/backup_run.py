@@ -12,9 +12,10 @@ from typing import Optional
 from ember.engine import blocks, compression
 from ember.engine import format as fmt
 from ember.engine.extents import ChangedRuns, GapBudget
-from ember.engine.pipeline import BoundedDriver, CancelCheck, Meter, SideHasher, Window, ordered_map
+from ember.engine.pipeline import CancelCheck, Meter, SideHasher, Window, ordered_map
 from ember.engine.spec import BackupResult, BackupSpec
 from ember.errors import InvalidBackup
+from ember.wrappers import LimitedDriver
 
 _SAMPLES = 4  # samples per object for the "is it compressible at all" test
 #: objects up to this size are handled whole in memory and skip the sampling:
@@ -47,7 +48,7 @@ class BackupRun:
         self.sha_writer = None  # the new _sha256file, written as the digests come
         self.check = CancelCheck(cancel, engine.cancel_interval)
         self.meter = Meter(progress, src.size, step=engine.object_size)
-        self.driver = BoundedDriver(engine.driver, engine.max_calls)
+        self.driver = LimitedDriver(engine.driver, engine.max_calls)
         self.next_id = 1
         self.stored = 0
 

@@ -75,6 +75,10 @@ class Source:
             raise InvalidInput("cannot open volume source %s: %s" % (path, exc.strerror)) from None
         self.path = path
         st = os.fstat(self.fd)
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            os.close(self.fd)
+            raise InvalidInput("volume source %s is not an image file or block device"
+                               % path)
         self._regular = stat.S_ISREG(st.st_mode)
         self.size = st.st_size if self._regular else os.lseek(self.fd, 0, os.SEEK_END)
         self._seek_data = self._regular and hasattr(os, "SEEK_DATA")

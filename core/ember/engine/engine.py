@@ -43,11 +43,12 @@ from ember.engine import blocks, compression, imagecheck
 from ember.engine import format as fmt
 from ember.engine import plan as plan_
 from ember.engine.backup_run import HOLE_OBJECT, SMALL_OBJECT, BackupRun, ParentDigests
-from ember.engine.pipeline import BoundedDriver, SideHasher
+from ember.engine.pipeline import SideHasher
 from ember.engine.restore_run import RestoreRun
 from ember.engine.spec import (BackupResult, BackupSpec, CancelToken, ChainMember, Progress,
                                RestoreResult)
 from ember.errors import ConfigError, InvalidBackup, InvalidInput, ObjectNotFound
+from ember.wrappers import LimitedDriver
 
 __all__ = ["Engine", "BackupSpec", "BackupResult", "ChainMember", "RestoreResult",
            "CancelToken", "Progress", "HOLE_OBJECT", "SMALL_OBJECT", "PIECE_SIZE"]
@@ -258,7 +259,7 @@ class Engine:
         names = list(self.driver.list_objects(container, prefix))
         docs = [n for n in (fmt.metadata_name(prefix), fmt.sha256file_name(prefix))
                 if n not in names]
-        driver = BoundedDriver(self.driver, self.max_calls)
+        driver = LimitedDriver(self.driver, self.max_calls)
         with cf.ThreadPoolExecutor(min(self.max_calls, len(names) + len(docs))) as pool:
             list(pool.map(lambda n: driver.delete_object(container, n), names + docs))
         self.driver.sweep(container, prefix)

@@ -1,5 +1,6 @@
-"""Concurrency helpers of the engine: bounded driver access, ordered bounded task
-windows, rate-limited cancellation checks and progress reports.
+"""Concurrency helpers of the engine: ordered bounded task windows, rate-limited
+cancellation checks and progress reports (the concurrency limit on driver calls is a
+wrapper: ``ember.wrappers.LimitedDriver``).
 
 The engine runs two thread pools: *object* tasks (one per data object, each streaming
 its pieces in order) and *piece* tasks (read, zero test, SHA-256, deflate of one
@@ -16,74 +17,6 @@ import threading
 import time
 from typing import Callable, Iterable, Iterator, Optional
 
-from ember.driver import ObjectWriter
-
-
-class BoundedDriver:
-    """The object operations of a driver, never more than ``limit`` calls at once (each
-    method call, writer write/commit and reader read counts as one call). Only these
-    pass through; everything else is asked of the driver itself."""
-
-    def __init__(self, driver, limit: int):
-        self._driver = driver
-        self._sem = threading.BoundedSemaphore(max(1, limit))
-
-    def call(self, fn: Callable, *args):
-        with self._sem:
-            return fn(*args)
-
-    def ensure_container(self, container: str) -> None:
-        self.call(self._driver.ensure_container, container)
-
-    def list_objects(self, container: str, prefix: str = "") -> list[str]:
-        # materialised under the bound: a lazy listing would call the store later
-        return self.call(lambda: list(self._driver.list_objects(container, prefix)))
-
-    def put_object(self, container: str, name: str, data: bytes) -> None:
-        self.call(self._driver.put_object, container, name, data)
-
-    def get_object(self, container: str, name: str) -> bytes:
-        return self.call(self._driver.get_object, container, name)
-
-    def delete_object(self, container: str, name: str) -> None:
-        self.call(self._driver.delete_object, container, name)
-
-    def flush(self, container: str) -> None:
-        self.call(self._driver.flush, container)
-
-    def open_writer(self, container: str, name: str) -> ObjectWriter:
-        return _BoundedWriter(self, self.call(self._driver.open_writer, container, name))
-
-    def open_reader(self, container: str, name: str):
-        return _BoundedReader(self, self.call(self._driver.open_reader, container, name))
-
-
-class _BoundedWriter(ObjectWriter):
-    def __init__(self, bound: BoundedDriver, writer: ObjectWriter):
-        self._b, self._w = bound, writer
-
-    def write(self, data: bytes) -> None:
-        if data:
-            self._b.call(self._w.write, data)
-
-    def commit(self) -> None:
-        self._b.call(self._w.commit)
-
-    def abort(self) -> None:
-        self._b.call(self._w.abort)
-
-
-class _BoundedReader:
-    def __init__(self, bound: BoundedDriver, reader):
-        self._b, self._r = bound, reader
-
-    def read(self, n: int = -1) -> bytes:
-        return self._b.call(self._r.read, n)
-
-    def close(self) -> None:
-        close = getattr(self._r, "close", None)
-        if close:
-            close()
 
 
 class CancelCheck:

@@ -13,9 +13,10 @@ import zstandard
 
 from ember.engine import blocks, compression, imagecheck
 from ember.engine import plan as plan_
-from ember.engine.pipeline import BoundedDriver, CancelCheck, Meter, SideHasher, Window, ordered_map
+from ember.engine.pipeline import CancelCheck, Meter, SideHasher, Window, ordered_map
 from ember.engine.spec import CancelToken, Progress, RestoreResult
 from ember.errors import CorruptObject, InvalidInput
+from ember.wrappers import LimitedDriver
 
 
 class RestoreRun:
@@ -53,7 +54,7 @@ class RestoreRun:
 
     def _write(self, fd: int) -> None:
         e, check = self.e, self.check
-        driver = BoundedDriver(e.driver, e.max_calls)
+        driver = LimitedDriver(e.driver, e.max_calls)
         # the final fsync then waits for the last few MiB, not the whole volume
         write_behind = blocks.WriteBehind(fd)
         with cf.ThreadPoolExecutor(e.threads, thread_name_prefix="ember-restore") as pool:

@@ -16,7 +16,8 @@ class CancelToken(Protocol):
     def raise_if_cancelled(self) -> None: ...
 
 
-#: progress(done_bytes, total_bytes): called by the engine at a bounded rate
+#: progress(done_bytes, total_bytes): called by the engine at a bounded rate (the one
+#: declaration: the service, the progress reporter and verify take the same callback)
 Progress = Callable[[int, int], None]
 
 

@@ -27,7 +27,7 @@ import hashlib
 import threading
 import zlib
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import zstandard
 
@@ -37,14 +37,14 @@ from ember.driver import POSIX_PREFIX
 from ember.engine import compression, plan
 from ember.engine import format as fmt
 from ember.engine.extents import Ranges
+from ember.engine.pipeline import Window
+from ember.engine.spec import Progress
 
 MISSING, EXTRA, CORRUPT = "missing", "extra", "corrupt"
 PIECE = 4 << 20  # bytes decompressed at a time, per thread
 THREADS = 4  # objects read at once (at most the driver's max_concurrency)
 _SHOWN = 5  # mismatching blocks named in one finding
 _COMPARED_AT_ONCE = 1 << 15  # digests taken from a streamed _sha256file at a time
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -74,13 +74,19 @@ class VerifyReport:
     def summary(self) -> str:
         """One line for the user."""
         if not self.damaged:
-            return ("Backup %s is intact: %d objects of %d backups read, %d bytes checked."
-                    % (self.backup_id, self.objects_read, len(self.chain), self.bytes_read))
+            return ("Backup %s is intact: %s of %s read, %d bytes checked."
+                    % (self.backup_id, _several(self.objects_read, "object"),
+                       _several(len(self.chain), "backup"), self.bytes_read))
         counts = {p: sum(f.problem == p for f in self.findings)
                   for p in (MISSING, EXTRA, CORRUPT)}
         return ("Backup %s is damaged: %d missing, %d extra, %d corrupt object(s); it cannot be "
                 "restored as it is: take a new full backup." % (self.backup_id, counts[MISSING],
                                                         counts[EXTRA], counts[CORRUPT]))
+
+
+def _several(count: int, noun: str) -> str:
+    """``1 object``, ``2 objects``."""
+    return "%d %s%s" % (count, noun, "" if count == 1 else "s")
 
 
 def verify_chain(driver, chain: Sequence, progress: Progress | None = None) -> VerifyReport:
@@ -126,9 +132,8 @@ def verify_objects(driver, member) -> VerifyReport:
         found(name, EXTRA, "in the repository but not in its _metadata")
     workers = max(1, min(THREADS, int(driver.capabilities.max_concurrency)))
     present = [e for e in md.objects if e.name in listed]
-    with cf.ThreadPoolExecutor(workers, thread_name_prefix="ember-verify") as pool:
-        problems = list(pool.map(lambda e: _check_object(driver, member, e, None)[0],
-                                 present))
+    problems = _each_object(workers, lambda e, stop: _check_object(driver, member, e, None,
+                                                                  stop)[0], present)
     for entry, problem in zip(present, problems, strict=True):
         report.objects_read += 1
         if problem is None:
@@ -221,13 +226,13 @@ def _verify_member(driver, member, md, sha_limit: int, content: _Content,
     present = [e for e in md.objects if e.name in listed]
     # objects are read in parallel; their digests are applied in metadata order
     workers = max(1, min(THREADS, int(driver.capabilities.max_concurrency)))
-    def check(entry):
-        result = _check_object(driver, member, entry, content.block_size)
+    def check(entry, stop):
+        result = _check_object(driver, member, entry, content.block_size, stop)
         counter.add(entry.length)
         return result
 
-    with cf.ThreadPoolExecutor(workers, thread_name_prefix="ember-verify") as pool:
-        checked = dict(zip((e.name for e in present), pool.map(check, present), strict=True))
+    checked = dict(zip((e.name for e in present), _each_object(workers, check, present),
+                       strict=True))
     for entry in md.objects:
         if entry.name not in listed:
             found(entry.name, MISSING, "recorded in %s at offset %d, not in the repository"
@@ -310,9 +315,32 @@ def _listing(driver, member) -> list[str]:
     return sorted(n for n in names if not fmt.is_document(member.prefix, n))
 
 
-def _check_object(driver, member, entry: fmt.ObjectEntry, block: int | None):
+def _each_object(workers: int, check, entries: list) -> list:
+    """``[check(entry, stop) for entry in entries]`` on ``workers`` threads, stopping as
+    promptly as a backup does on Ctrl-C (or any error of the caller): objects not
+    started are dropped, and those being read see ``stop`` set at their next piece, so
+    the pool's shutdown waits for one piece per thread, not for the whole chain."""
+    stop = threading.Event()
+    with cf.ThreadPoolExecutor(workers, thread_name_prefix="ember-verify") as pool:
+        # the engine's window waits with a timeout: a Ctrl-C the kernel delivered to a
+        # worker thread is then seen by the main thread at once, not after the reads
+        window = Window(pool, workers)
+        try:
+            results = []
+            for entry in entries:
+                results += window.submit(check, entry, stop)
+            return results + window.drain()
+        except BaseException:
+            stop.set()
+            window.abandon()
+            raise
+
+
+def _check_object(driver, member, entry: fmt.ObjectEntry, block: int | None,
+                  stop: threading.Event | None = None):
     """Decompress, measure and md5 one object. Returns (what is wrong with it or None,
-    the SHA-256 of each of its ``block``-sized blocks)."""
+    the SHA-256 of each of its ``block``-sized blocks); ``stop`` set ends the reading
+    early (the caller is going away and discards the result)."""
     if block and entry.offset % block:
         return ("offset %d is not a multiple of the SHA block size %d" % (entry.offset, block),
                 [])
@@ -323,6 +351,8 @@ def _check_object(driver, member, entry: fmt.ObjectEntry, block: int | None):
         try:
             reader = compression.DecompressingReader(entry.compression, raw)
             while True:
+                if stop is not None and stop.is_set():
+                    return "not read to its end: verify was stopped", []
                 piece = reader.read(PIECE)
                 if not piece:
                     break

@@ -8,14 +8,8 @@ messages; a refused request changes nothing in the catalogue.
 Status changes are conditional UPDATEs (``ember.catalog.states``): of two processes
 racing for one volume, exactly one gets it and the other a clear ``InvalidState``.
 
-``Ember`` is composed of one mixin per concern: ``base`` (constructor, driver and
-engine access, hooks, lookup), ``recovery`` (crash repair), ``volumes`` (volumes and
-snapshots), ``backups`` (create), ``queries`` (show, list, chains), ``restore``,
-``lifecycle`` (delete, update, reset-state), ``records`` (export, import) and
-``quotas`` (quota sets, the backup quota check), ``services`` (the services table) and
-``handoff`` (begun work handed to ``ember-backup`` workers: ownership, routing) and
-``repository`` (verify, scan), ``policies`` (backup policies) and ``scheduling`` (what
-``ember-scheduler`` does on each pass). Nothing outside ``ember.service`` and ``ember.catalog``
+``Ember`` is composed of one part per concern (``docs/architecture.md`` lists them and
+says where a new one goes). Nothing outside ``ember.service`` and ``ember.catalog``
 writes catalogue rows.
 
 Create, restore and delete each come in two public steps, so a caller (the HTTP API)
@@ -56,9 +50,9 @@ from ember.service.consolidate import ConsolidateMixin
 from ember.service.prune import PruneMixin
 from ember.service.queries import BackupQueriesMixin
 from ember.service.quotas import QuotasMixin
-from ember.service.records import RecordsMixin
+from ember.service.export_import import RecordsMixin
 from ember.service.recovery import RecoveryMixin
-from ember.service.repository import RepositoryMixin
+from ember.service.verify_scan import RepositoryMixin
 from ember.service.restore import RestoreMixin
 from ember.service.services import ServicesMixin
 from ember.service import submit

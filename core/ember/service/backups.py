@@ -76,6 +76,7 @@ class BackupCreateMixin(ServiceBase):
             snap = self._backup_source_snapshot(session, ctx, volume, snapshot)
             if snap is None:
                 self._check_backup_source(volume, force)
+            self._check_source_image(volume, snap)
             parent = (self._incremental_parent(session, ctx, volume, snap)
                       if incremental else None)
             if container:  # never write among another project's objects
@@ -168,6 +169,18 @@ class BackupCreateMixin(ServiceBase):
         if volume.status == VolumeStatus.IN_USE and not force:
             raise errors.InvalidState(IN_USE_NEEDS_FORCE)
 
+    def _check_source_image(self, volume, snap) -> None:
+        """The image to read is there (on this host: another host's local disk is its
+        worker's to read), so a vanished file is refused before a row exists."""
+        path = snap.path if snap is not None else volume.path
+        if volume.host == self.conf.host and path and not os.path.exists(path):
+            what = ("snapshot %s of volume %s" % (snap.id, volume.display_name)
+                    if snap is not None else "volume %s (%s)" % (volume.display_name,
+                                                                  volume.id))
+            raise errors.NotFound("The image of %s is gone: %s does not exist; put it back, "
+                                  "or delete the volume's record (ember volume delete)."
+                                  % (what, path))
+
     def _backup_source_snapshot(self, session, ctx, volume, ref):
         if ref is None:
             return None
@@ -209,9 +222,8 @@ class BackupCreateMixin(ServiceBase):
 
     def _run_backup(self, row: Backup, source: str, from_in_use: bool, parent, volume_meta,
                     progress) -> dict:
-        from ember.engine.engine import BackupSpec
-
-        temp_path, tracked = None, None
+        """Name the backup's objects and start the run (one conditional UPDATE), back up
+        through the engine, and record how it ended."""
         token = StatusToken(
             self.catalog, row.id,
             # a force delete or any reset (even to available: its objects are not all
@@ -228,6 +240,31 @@ class BackupCreateMixin(ServiceBase):
             self._fail_backup(row, exc)
             raise
         self._start_run(row, container, prefix, driver.cinder_service)
+        result, tracked = self._back_up(row, source, from_in_use, parent, volume_meta,
+                                        progress, token, container, prefix)
+        done = self._finish_backup(row, result, prefix)
+        # not done: cancelled after the engine's last check (the finalize window of
+        # docs/format.md, Cancellation)
+        if not done:
+            self._discard_clone(row, tracked)
+            if self._superseded(row.id, prefix):
+                self._delete_objects(row.id, container, prefix)
+                raise errors.BackupCancelled(
+                    "Backup %s was started again by another worker while this attempt ran "
+                    "(its process was taken for dead); this attempt's objects were removed."
+                    % row.id)
+            raise self._end_cancelled_backup(row, (container, prefix))
+        self._tracker(row.volume_id).keep(tracked, row.id)
+        return self.get_backup_row(row.id)
+
+    def _back_up(self, row: Backup, source: str, from_in_use: bool, parent, volume_meta,
+                 progress, token, container: str, prefix: str):
+        """The engine's backup of the source (or of a point-in-time copy of it); on any
+        failure the row is ended (cancelled, interrupted or ``error``) and it re-raises.
+        Returns the engine's result and the change tracking used."""
+        from ember.engine.engine import BackupSpec
+
+        temp_path, tracked = None, None
         try:
             # the clone is a point-in-time copy too: an in-use volume needs no other
             tracked = self._track(row, source, parent)
@@ -249,7 +286,7 @@ class BackupCreateMixin(ServiceBase):
                               name=row.display_name, description=row.display_description,
                               parent=parent, volume_meta=volume_meta,
                               changed=tracked.changed)
-            result = self._engine().backup(spec, cancel=token, progress=progress)
+            return self._engine().backup(spec, cancel=token, progress=progress), tracked
         except errors.Cancelled:
             self._discard_clone(row, tracked)
             raise self._end_cancelled_backup(row, None) from None
@@ -263,20 +300,6 @@ class BackupCreateMixin(ServiceBase):
         finally:
             if temp_path:
                 vols.remove(temp_path)
-        done = self._finish_backup(row, result, prefix)
-        # not done: cancelled after the engine's last check (the finalize window of
-        # docs/format.md, Cancellation)
-        if not done:
-            self._discard_clone(row, tracked)
-            if self._superseded(row.id, prefix):
-                self._delete_objects(row.id, container, prefix)
-                raise errors.BackupCancelled(
-                    "Backup %s was started again by another worker while this attempt ran "
-                    "(its process was taken for dead); this attempt's objects were removed."
-                    % row.id)
-            raise self._end_cancelled_backup(row, (container, prefix))
-        self._tracker(row.volume_id).keep(tracked, row.id)
-        return self.get_backup_row(row.id)
 
     @until_answered
     def _start_run(self, row: Backup, container: str, prefix: str, service: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -23,9 +22,8 @@ from ember.hooks import Hooks, plugin_manager
 from ember.notifications import Notifications
 from ember.policy import Policy
 from ember.service.operations import OperationLog
+from ember.engine.spec import Progress
 from ember.progress import ProgressReporter, progress_view
-
-Progress = Callable[[int, int], None]
 
 
 def _not_found(kind: str, ref) -> errors.NotFound:

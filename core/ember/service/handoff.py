@@ -72,9 +72,6 @@ class HandoffMixin(ServiceBase):
                                           running=ids.get("running") is True)
         raise ValueError("no such work: %r" % (operation,))
 
-    def _mine(self):
-        return Backup.owner_host == self.conf.host, Backup.owner_pid == os.getpid()
-
     def take_over(self, backup_id: str, from_host: str, from_pid: int) -> str:
         """Become the owner of the row ``from_host``/``from_pid`` owns: ``TAKEN``;
         ``MINE`` if this process owns it already (the same work offered twice);
@@ -92,14 +89,14 @@ class HandoffMixin(ServiceBase):
             if won:
                 return TAKEN
             mine = session.scalar(sa.select(sa.func.count()).select_from(Backup).where(
-                Backup.id == backup_id, *self._mine()))
+                Backup.id == backup_id, *self._owned()))
         return MINE if mine else GONE
 
     def owns(self, backup_id: str) -> bool:
         """True while this process owns the live row ``backup_id``."""
         with self.catalog.session() as session:
             return bool(session.scalar(sa.select(sa.func.count()).select_from(Backup).where(
-                Backup.id == backup_id, Backup.deleted.is_(False), *self._mine())))
+                Backup.id == backup_id, Backup.deleted.is_(False), *self._owned())))
 
     def repair_own(self, backup_id: str) -> bool:
         """Repair, as a dead owner's, a row this process owns whose work ended without
@@ -108,7 +105,7 @@ class HandoffMixin(ServiceBase):
         with self.catalog.session() as session:
             row = session.scalar(sa.select(Backup).where(
                 Backup.id == backup_id, Backup.deleted.is_(False), Backup.status.in_(_BUSY),
-                *self._mine()))
+                *self._owned()))
         return row is not None and self._repair(row)
 
     def repair_own_when_answered(self, backup_id: str, stop) -> None:
@@ -129,7 +126,7 @@ class HandoffMixin(ServiceBase):
         """Heartbeat every row this process owns; returns how many."""
         with self.catalog.session() as session:
             return session.execute(
-                sa.update(Backup).where(Backup.deleted.is_(False), *self._mine())
+                sa.update(Backup).where(Backup.deleted.is_(False), *self._owned())
                 # updated_at kept: a heartbeat is not a change
                 .values(heartbeat_at=utcnow(), updated_at=Backup.updated_at),
                 execution_options={"synchronize_session": False}).rowcount
@@ -198,7 +195,7 @@ class HandoffMixin(ServiceBase):
             # as a whole
             won = session.execute(
                 sa.update(Backup).where(Backup.id == backup_id, Backup.status == row.status,
-                                        *self._mine())
+                                        *self._owned())
                 .values(updated_at=utcnow(), **end[row.status], **ownership.RELEASE),
                 execution_options={"synchronize_session": False}).rowcount == 1
             if won:

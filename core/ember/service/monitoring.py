@@ -15,9 +15,9 @@ from ember.catalog.models import utcnow
 from ember.catalog.views import iso
 
 #: (state, what the dashboard says) of a volume's protection
-OK, LATE, STALE, FAILING, NEVER = "ok", "late", "stale", "failing", "never"
+OK, LATE, STALE, FAILING, NEVER, DAMAGED = "ok", "late", "stale", "failing", "never", "damaged"
 #: worst first: the order of the dashboard's table
-SEVERITY = (NEVER, FAILING, STALE, LATE, OK)
+SEVERITY = (DAMAGED, NEVER, FAILING, STALE, LATE, OK)
 #: the dashboard lists this many volumes, worst first, and counts the rest
 DASHBOARD_ROWS = 300
 WORKER_BINARY = "cinder-backup"
@@ -147,7 +147,9 @@ class Monitoring:
         max_age = self._max_age(summary.schedule, now, periods)
         age = None if summary.last_success is None else (
             now - summary.last_success).total_seconds()
-        if age is None:
+        if summary.damaged:
+            state = DAMAGED
+        elif age is None:
             state = NEVER
         elif summary.last_failure and summary.last_failure > summary.last_success:
             state = FAILING
@@ -160,7 +162,8 @@ class Monitoring:
                 "stored_bytes": summary.stored_bytes, "chain_length": summary.chain_length,
                 "last_success": iso(summary.last_success), "age": age,
                 "last_verify": iso(summary.last_verify), "state": state, "max_age": max_age,
-                "policy": summary.policy, "schedule": summary.schedule}
+                "policy": summary.policy, "schedule": summary.schedule,
+                "damaged": summary.damaged}
 
 
 def _ago(now, epoch_seconds) -> float | None:

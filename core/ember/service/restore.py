@@ -143,8 +143,9 @@ class RestoreMixin(ServiceBase):
                                       "%d." % (target.size, backup.size))
         needed = max(backup.size_bytes or 0, volume_size)
         if needed > target.size_bytes:
-            raise errors.InvalidInput("volume %s has %d bytes, too few to restore backup of %d "
-                                      "bytes." % (target.id, target.size_bytes, needed))
+            raise errors.InvalidInput("volume %s (%s) has %d bytes, too few to restore backup "
+                                      "of %d bytes." % (target.display_name, target.id,
+                                                        target.size_bytes, needed))
 
     @staticmethod
     def _size_limit(backup: Backup) -> int:

@@ -11,13 +11,24 @@ container outside the CLI) and ``container`` (a unique name, removed afterwards)
 """
 
 import re
+import sqlite3
 import time
 
 from ember.testing.cli import pattern, sha256_file, words, write_at
+from ember.testing.processes import held
 
 MiB = 1 << 20
 CANCELLED = ("ember: Backup %s was cancelled: it was force-deleted while it ran; its "
              "objects were removed.")
+
+
+def _status(ember, name: str) -> str | None:
+    """The status of backup ``name``, read straight from the catalogue (no process)."""
+    path = ember.state / "ember.sqlite"
+    with sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10) as db:
+        rows = db.execute("SELECT status FROM backups WHERE display_name = ?",
+                          (name,)).fetchall()
+    return rows[0][0] if rows else None
 
 
 class ObjectStoreCLI:
@@ -90,8 +101,9 @@ class ObjectStoreCLI:
 
     def test_force_delete_cancels_a_running_upload_and_leaves_nothing(self, ember, store,
                                                                        container):
-        # bz2 on 128 MiB of text with one engine thread takes seconds even on an idle
-        # machine, so the force delete (a new process: ~1 s) lands while the backup runs
+        # bz2 on 128 MiB of text with one engine thread takes seconds; the backup is held
+        # still (``held``) once it has uploaded an object, until the force delete from
+        # another process has landed, so it lands while the backup runs on any machine
         volume = ember.create_volume("big", "128M", words(128 * MiB))
         prefix = "volume_%s/" % volume["id"]
         running = ember.start("volume", "backup", "create", "--name", "doomed", "big",
@@ -99,13 +111,17 @@ class ObjectStoreCLI:
                                         "OS_DEFAULT__BACKUP_ENGINE_THREADS": "1"},
                                        **self.cancel_env))
         try:
-            deadline = time.monotonic() + 60
-            while not (uploaded := self.names(store, container, prefix)):
-                assert running.poll() is None, "backup ended before any object was seen"
-                assert time.monotonic() < deadline, "no object uploaded within 60 s"
-                time.sleep(0.05)
-            backup_id = uploaded[0].split("_backup_")[1][:36]  # the prefix ends in the id
-            ember.ok("volume", "backup", "delete", "--force", backup_id)
+            with held(running, lambda: bool(self.names(store, container, prefix))
+                      and _status(ember, "doomed") == "creating"):
+                uploaded = self.names(store, container, prefix)
+                backup_id = uploaded[0].split("_backup_")[1][:36]  # the prefix ends in it
+                deleting = ember.start("volume", "backup", "delete", "--force", backup_id)
+                deadline = time.monotonic() + 120
+                while _status(ember, "doomed") != "deleting":
+                    assert deleting.poll() is None, deleting.communicate()
+                    assert time.monotonic() < deadline, "the force delete never landed"
+                    time.sleep(0.05)
+            assert deleting.wait(timeout=120) == 0, deleting.communicate()
             _, err = running.communicate(timeout=120)
         finally:
             if running.poll() is None:

@@ -152,6 +152,10 @@ class PosixBackupDriver(ChunkedBackupDriver):
                 raise errors.ContainerNotFound(
                     "%s does not exist and backup_create_containers is False; create it"
                     % self.describe())
+            if not self._made_by_ember(base):
+                raise errors.ContainerNotFound(
+                    "%s does not exist; create it, or correct backup_posix_path (a comment "
+                    "goes on its own line)" % self.describe())
             try:
                 os.makedirs(base, exist_ok=True)
             except OSError as exc:
@@ -159,6 +163,13 @@ class PosixBackupDriver(ChunkedBackupDriver):
         if not os.access(base, os.W_OK | os.X_OK):
             raise errors.AccessDenied("%s is not writable by this user; check its owner "
                                       "and mode" % self.describe())
+
+    def _made_by_ember(self, base: str) -> bool:
+        """Ember creates only a repository inside its own state_path (the embedded
+        default, $state_path/backup); one elsewhere is the operator's to make, so a
+        mistyped path is an error instead of a new, empty repository."""
+        state = os.path.realpath(self.conf.state_path)
+        return os.path.realpath(base).startswith(state + os.sep)
 
     def ensure_container(self, container: str) -> None:
         path = self.container_path(container)

@@ -246,5 +246,31 @@ class S3BackupDriver(ChunkedBackupDriver):
         except errors.ObjectNotFound:
             pass  # NoSuchUpload: already aborted or completed
 
+    def sweep(self, container: str, prefix: str) -> None:
+        """Abort the multipart uploads left unfinished under ``prefix`` (a backup that
+        failed or was killed mid-object): invisible to listings, their parts are stored
+        and billed until aborted. Each page is listed from the start again, as aborted
+        uploads leave the listing; a page that aborts nothing new ends it."""
+        if not prefix:
+            return  # never a whole bucket
+        aborted = set()
+        while True:
+            try:
+                page = self._call("list_multipart_uploads", container, missing="bucket",
+                                  Prefix=prefix)
+            except errors.ContainerNotFound:
+                return
+            uploads = [(u["Key"], u["UploadId"]) for u in page.get("Uploads", ())
+                       if u["Key"].startswith(prefix) and (u["Key"], u["UploadId"])
+                       not in aborted]
+            for key, upload_id in uploads:
+                self.abort_upload(container, key, upload_id)
+                aborted.add((key, upload_id))
+            if uploads:
+                LOG.info("aborted %d unfinished upload(s) under s3://%s/%s", len(uploads),
+                         container, prefix)
+            if not uploads or not page.get("IsTruncated"):
+                return
+
     def _integrity(self, data) -> dict:
         return {"ContentMD5": content_md5(data)} if self.conf.backup_s3_md5_validation else {}

@@ -74,6 +74,16 @@ def translate(exc: BaseException, *, where: str, bucket: str, name: Optional[str
 
     if isinstance(exc, errors.DriverError):
         return exc
+    if not isinstance(exc, boto.ClientError):
+        return _translate_unanswered(exc, subject)
+    return _translate_answer(exc, subject, where=where, bucket=bucket, name=name,
+                             missing=missing, sse_c=sse_c)
+
+
+def _translate_unanswered(exc: BaseException, subject: str) -> errors.EmberError:
+    """``translate`` of an error without an S3 answer: credentials, TLS, the network."""
+    from botocore import exceptions as boto
+
     if isinstance(exc, boto.NoCredentialsError):
         return errors.ConfigError("%s: no credentials; set backup_s3_store_access_key and "
                                   "backup_s3_store_secret_key" % subject)
@@ -87,10 +97,13 @@ def translate(exc: BaseException, *, where: str, bucket: str, name: Optional[str
                         boto.ResponseStreamingError, ConnectionError, TimeoutError)):
         return errors.TransientDriverError(
             "%s: cannot reach the server (%s)" % (subject, _network_reason(exc)))
-    if not isinstance(exc, boto.ClientError):
-        reason = _first_line(str(exc))
-        return errors.PermanentDriverError("%s: %s: %s" % (subject, type(exc).__name__, reason))
+    reason = _first_line(str(exc))
+    return errors.PermanentDriverError("%s: %s: %s" % (subject, type(exc).__name__, reason))
 
+
+def _translate_answer(exc, subject: str, *, where: str, bucket: str, name: Optional[str],
+                      missing: str, sse_c: bool) -> errors.EmberError:
+    """``translate`` of an error S3 answered (a ``ClientError``), by status and code."""
     error = exc.response.get("Error", {})
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     code = str(error.get("Code") or status or "")

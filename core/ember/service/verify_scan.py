@@ -44,6 +44,9 @@ class RepositoryMixin(ServiceBase):
             log.end("verify", backup["id"], exc)
             raise
         log.progress("verify", backup["id"], result.bytes_read, result.bytes_read, force=True)
+        for member in result.chain:  # each member's own objects were read: as a policy's
+            damage = [f for f in result.findings if f.backup_id == member]  # verify notes
+            self._note_verified(member, result.summary() if damage else None)
         log.end("verify", backup["id"], None,
                 reason=result.summary() if result.damaged else None)
         return result
