@@ -1,5 +1,5 @@
 """After the README's short guide (run as written by the real ``ember``) and one backup
-that fails for real (its image is gone), a real ``ember-api`` (noauth) over the same
+that fails for real (its image became a directory), a real ``ember-api`` (noauth) over the same
 state: ``GET /metrics`` parsed with ``prometheus_client.parser`` gives the catalogue's
 last-success times and counts, and ``GET /dashboard`` in headless Chromium shows the
 guide's volumes and backups and the failed backup's reason (screenshot kept).
@@ -52,9 +52,10 @@ def epoch(iso: str) -> float:
 def guided(ember, make_server):
     """(server, catalogue as the CLI lists it) after the guide and one failed backup."""
     run_guide(ember)
-    os.remove(ember.home / "data.img")  # the adopted image vanishes: its backup fails
+    os.remove(ember.home / "data.img")  # the adopted image becomes a directory: its
+    os.mkdir(ember.home / "data.img")  # backup's run fails, after its row exists
     failed = ember.run("volume", "backup", "create", "--name", "broken", "data-disk")
-    assert failed.returncode == 1 and "cannot open volume source" in failed.stderr
+    assert failed.returncode == 1 and "is not an image file" in failed.stderr
     backups = {b["Name"]: ember.json("volume", "backup", "show", b["ID"])
                for b in ember.json("volume", "backup", "list")}
     volumes = {v["Name"]: v["ID"] for v in ember.json("volume", "list")}
@@ -112,7 +113,7 @@ def dashboard_shows_the_guide(server, backups, volumes, browser):
     broken = backups["broken"]
     [failure] = browser.texts("tr.failure")
     assert "broken" in failure and broken["fail_reason"] in failure
-    assert broken["fail_reason"].startswith("cannot open volume source")
+    assert broken["fail_reason"].endswith("is not an image file or block device")
     assert len(browser.driver.find_elements("css selector", "#plots svg polyline")) == 2
     path = browser.screenshot("dashboard-after-guide.png")
     assert path.stat().st_size > 10_000

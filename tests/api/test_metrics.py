@@ -66,7 +66,7 @@ def epoch(iso: str) -> float:
 @pytest.fixture
 def seeded(api, service):
     """p1: volume a (full, incremental; the incremental verified), volume b (one backup
-    whose source vanished: error), volume c (no backup); p2: volume d (one full)."""
+    whose source became a directory: error), volume c (no backup); p2: volume d (one full)."""
     a, b, c = (make_volume(api, n) for n in "abc")
     d = make_volume(api, "d", project="p2")
     path = service.get_volume(P1, a["id"])["path"]
@@ -77,7 +77,9 @@ def seeded(api, service):
         f.seek(8 << 20)
         f.write(os.urandom(1 << 20))
     incr = make_backup(api, a["id"], "a-incr", incremental=True)
-    os.remove(service.get_volume(P1, b["id"])["path"])
+    gone = service.get_volume(P1, b["id"])["path"]
+    os.remove(gone)
+    os.mkdir(gone)  # no longer an image: the run fails, after the row exists
     failed = make_backup(api, b["id"], "b-bad")
     other = make_backup(api, d["id"], "d-full", project="p2")
     assert [full["status"], incr["status"], failed["status"], other["status"]] == [

@@ -164,3 +164,22 @@ def test_in_use_volumes_need_the_policys_force(service, inline, clock):
     service.run_policies(inline)
     run = service.get_policy(ADMIN, "p")["runs"][0]
     assert run["status"] == "done" and len(run["created"]) == 1
+
+
+def test_a_damaged_backup_fails_the_verification_run(service, inline, clock, store):
+    service.create_volume(ADMIN, "vol", size="1M")
+    service.create_policy(ADMIN, "p", schedule="0 0 * * *", verify_schedule="0 * * * *",
+                          verify_percent=100, volumes=["vol"])
+    service.run_policies(inline)
+    backup = service.list_backups(ADMIN)[0]
+    objects = store.containers[backup["container"]]
+    victim = sorted(n for n in objects if not n.endswith(("_metadata", "_sha256file")))[0]
+    objects[victim] = b"not what was written"
+    clock.advance(hours=1)
+    service.run_policies(inline)
+    run = service.get_policy(ADMIN, "p")["runs"][0]
+    assert (run["kind"], run["status"], run["verified"]) == ("verify", "failed",
+                                                             [backup["id"]])
+    assert run["failures"] == [
+        "verify %s: Backup %s is damaged: 0 missing, 0 extra, 1 corrupt object(s); it cannot "
+        "be restored as it is: take a new full backup." % (backup["id"], backup["id"])]

@@ -153,3 +153,47 @@ def test_a_second_begin_on_a_claimed_source_is_refused(service, volume):
     service.begin_create_backup(ADMIN, "vol")
     with pytest.raises(errors.InvalidState, match="backing-up"):
         service.begin_create_backup(ADMIN, "vol")
+
+
+class _Recording:
+    """A dispatcher that keeps what it was handed, then runs it in the calling thread
+    (``InlineDispatcher``), as a scheduler's dispatcher would run it elsewhere."""
+
+    def __init__(self, service):
+        from ember.service.dispatch import InlineDispatcher
+
+        self.inline, self.handed = InlineDispatcher(service), []
+
+    def dispatch(self, ctx, operation, ids):
+        self.handed.append((operation, dict(ids)))
+        self.inline.dispatch(ctx, operation, ids)
+
+    def shutdown(self, wait=True):
+        pass
+
+
+def test_one_submit_call_begins_and_hands_off_each_operation(service, volume, store, tools):
+    dispatcher = _Recording(service)
+    backup = service.submit_create_backup(ADMIN, "vol", dispatcher=dispatcher, name="b1")
+    assert backup["status"] == "creating"  # as begun; the dispatcher ran it since
+    assert service.get_backup(ADMIN, backup["id"])["status"] == "available"
+
+    restored = service.submit_restore(ADMIN, backup["id"], dispatcher=dispatcher,
+                                      name="copy")
+    assert service.get_volume(ADMIN, restored["volume_id"])["status"] == "available"
+
+    service.submit_delete(ADMIN, backup["id"], dispatcher=dispatcher)
+    with pytest.raises(errors.NotFound):
+        service.get_backup(ADMIN, backup["id"])
+    assert tools.objects(store) == []
+    assert [op for op, _ in dispatcher.handed] == ["create", "restore", "delete"]
+    assert dispatcher.handed[0][1] == {"backup_id": backup["id"]}
+
+
+def test_a_refused_submit_hands_nothing_off(service, volume):
+    dispatcher = _Recording(service)
+    with pytest.raises(errors.NotFound):
+        service.submit_create_backup(ADMIN, "no-such-volume", dispatcher=dispatcher)
+    with pytest.raises(errors.NotFound):
+        service.submit_delete(ADMIN, "no-such-backup", dispatcher=dispatcher)
+    assert dispatcher.handed == []

@@ -6,6 +6,7 @@ Backups cannot be made in the past, so their data times are moved back in the ca
 (the one fake here: the passing of time)."""
 
 import datetime
+import os
 
 import sqlalchemy as sa
 from ember.catalog.models import Backup
@@ -53,10 +54,8 @@ def test_policy_schedules_colour_the_volumes(service):
 def test_a_failed_backup_after_the_last_good_one_is_failing(service, tools):
     vol = service.create_volume(MEMBER_1, "v", size="1M")
     service.create_backup(MEMBER_1, "v")
-    tools.write(vol["path"], 0, b"x")
-    with service.catalog.session() as session:  # its source gone: a real failure next
-        session.execute(sa.text("UPDATE volumes SET path = '/nonexistent/v' WHERE id = :i"),
-                        {"i": vol["id"]})
+    os.remove(vol["path"])
+    os.mkdir(vol["path"])  # not an image any more: the next backup's run fails
     try:
         service.create_backup(MEMBER_1, "v")
     except Exception as exc:  # noqa: BLE001 - the failure is the point

@@ -50,9 +50,9 @@ from ember.service.consolidate import ConsolidateMixin
 from ember.service.prune import PruneMixin
 from ember.service.queries import BackupQueriesMixin
 from ember.service.quotas import QuotasMixin
-from ember.service.records import RecordsMixin
+from ember.service.export_import import RecordsMixin
 from ember.service.recovery import RecoveryMixin
-from ember.service.repository import RepositoryMixin
+from ember.service.verify_scan import RepositoryMixin
 from ember.service.restore import RestoreMixin
 from ember.service.services import ServicesMixin
 from ember.service import submit

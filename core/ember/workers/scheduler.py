@@ -8,7 +8,8 @@ renewal). Every ``scheduler_interval`` seconds the active one makes a pass
 the workers through the same dispatcher as the API (``ember-backup`` workers over
 RabbitMQ when ``transport_url`` is set, else threads of this process); runs whose
 backups ended are finished (pruned); due verifications are run. ``--once`` makes one
-pass, waits for the backups it ran itself, finishes their runs and exits.
+pass and exits; without ``transport_url`` it first waits for the backups it ran itself
+and finishes (prunes) their runs; with workers, the next pass finishes them.
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ def _parse(argv):
     parser.add_argument("--host", metavar="NAME",
                         help="Name of this host (default: [DEFAULT] host)")
     parser.add_argument("--once", action="store_true", default=False,
-                        help="Make one pass, wait for the backups it runs here, and exit")
+                        help="Make one pass and exit (without transport_url: once the "
+                             "backups it ran here have ended and their runs are "
+                             "finished)")
     return parser.parse_args(argv)
 
 
