@@ -112,4 +112,5 @@ class PolicyNotAuthorized(EmberError):
 
 
 class QuotaExceeded(EmberError):
-    """A project limit (``backups``, ``backup_gigabytes``) would be passed."""
+    """A project limit (``volumes``, ``gigabytes``, ``snapshots``, ``backups``,
+    ``backup_gigabytes``) would be passed."""

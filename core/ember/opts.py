@@ -121,6 +121,15 @@ backup_opts = [
     cfg.IntOpt("quota_backup_gigabytes", default=1000, min=-1,
                help="Total size in GiB of the backups allowed per project (-1: "
                     "unlimited); a project's own quota set overrides it."),
+    cfg.IntOpt("quota_volumes", default=10, min=-1,
+               help="Number of volumes allowed per project, the new volumes of restores "
+                    "included (-1: unlimited); a project's own quota set overrides it."),
+    cfg.IntOpt("quota_snapshots", default=10, min=-1,
+               help="Number of snapshots allowed per project (-1: unlimited); a project's "
+                    "own quota set overrides it."),
+    cfg.IntOpt("quota_gigabytes", default=1000, min=-1,
+               help="Total size in GiB of the volumes and snapshots allowed per project "
+                    "(-1: unlimited); a project's own quota set overrides it."),
 ]
 
 #: Ember's own engine options (not in cinder.conf; defaults need no tuning)

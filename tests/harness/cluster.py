@@ -77,7 +77,8 @@ class Cluster:
                   "service_down_time": 8, "backup_max_operations": 4,
                   "backup_shared_volume_paths": "%s,%s" % (
                       self.shared, os.path.join(self.root, "state", "volumes")),
-                  "quota_backups": -1, "quota_backup_gigabytes": -1,
+                  "quota_backups": -1, "quota_backup_gigabytes": -1, "quota_volumes": -1,
+                  "quota_snapshots": -1, "quota_gigabytes": -1,
                   "host": "api-" + self.tag}
         values.update(self.options)
         values.update(extra)

@@ -38,7 +38,8 @@ def clock():
 def conf(tmp_path):
     return make_conf(state_path=str(tmp_path / "state"), backup_driver="memory",
                      backup_file_size=64 << 10, backup_sha_block_size_bytes=4096,
-                     quota_backups=-1, quota_backup_gigabytes=-1,
+                     quota_backups=-1, quota_backup_gigabytes=-1, quota_volumes=-1,
+                     quota_gigabytes=-1, quota_snapshots=-1,
                      backup_change_tracking=False)
 
 

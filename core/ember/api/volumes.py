@@ -66,8 +66,14 @@ def _list(req, view):
     vols = req.service.list_volumes(req.context, name=params.get("name"),
                                     status=params.get("status"),
                                     all_projects=v.query_bool(params, "all_tenants"))
-    limit = v.query_int(params, "limit")
-    return OK, {"volumes": [view(vol) for vol in vols][:limit]}
+    return OK, {"volumes": [view(vol) for vol in vols][:_limit(req)]}
+
+
+def _limit(req) -> int:
+    """``?limit=``, at most ``osapi_max_limit`` (also without one), as Cinder."""
+    max_limit = req.service.conf.osapi_max_limit
+    limit = v.query_int(req.params, "limit")
+    return max_limit if limit is None else min(limit, max_limit)
 
 
 def index(req):

@@ -1,9 +1,11 @@
 """Quotas with Cinder's semantics: per-project limits over class defaults over the
-configured defaults, shown, updated and reset as by Cinder's ``os-quota-sets``, and the
-``backups`` / ``backup_gigabytes`` limits enforced when a backup is created or imported.
+configured defaults, shown, updated and reset as by Cinder's ``os-quota-sets``, and every
+limit shown enforced: ``backups`` / ``backup_gigabytes`` when a backup is created or
+imported, ``volumes`` / ``snapshots`` / ``gigabytes`` when a volume (a restore's new one
+too) or a snapshot is created.
 
 Enforcement takes a row lock on the project's ``quota_usages`` rows, then counts the
-live backups, then inserts: two concurrent creates of one project are serialised there,
+live rows, then inserts: two concurrent creates of one project are serialised there,
 so they cannot both slip under a limit. Usage is counted from the backups themselves,
 so nothing has to be given back when a backup fails or is deleted.
 """
@@ -17,7 +19,8 @@ from ember import policy as rules
 from ember.catalog.models import Backup, Quota, QuotaClass, QuotaUsage, Snapshot, Volume
 from ember.service.base import ServiceBase
 
-#: Cinder's quota resources and defaults; Ember enforces the backup ones
+#: Cinder's quota resources and defaults (``groups`` and ``per_volume_gigabytes`` are
+#: shown only: Ember has no groups, and a volume's size is its own)
 CINDER_DEFAULTS = {"volumes": 10, "snapshots": 10, "gigabytes": 1000,
                    "per_volume_gigabytes": -1, "groups": 10}
 BACKUP_RESOURCES = ("backups", "backup_gigabytes")
@@ -108,8 +111,32 @@ class QuotasMixin(ServiceBase):
                 QuotaUsage.project_id == project_id, QuotaUsage.resource == resource)
                 .values(in_use=in_use))
 
+    def _reserve_volume(self, session, project_id: str, gigabytes: int, *,
+                        snapshot: bool = False) -> None:
+        """Within the transaction that inserts a new volume (a restore's new target
+        included) or, with ``snapshot``, a snapshot of ``gigabytes``: raise
+        ``QuotaExceeded`` (Cinder's messages, its 413 overLimit) if it would pass the
+        project's ``volumes``/``snapshots`` or ``gigabytes`` limit (volumes and
+        snapshots count there, as in Cinder)."""
+        self._lock_usage(session, project_id)
+        limits = self._limits(session, project_id)
+        used = self._usage(session, project_id)
+        kind = "snapshots" if snapshot else "volumes"
+        allowed = limits[kind]
+        if allowed >= 0 and used[kind] + 1 > allowed:
+            raise errors.QuotaExceeded("Maximum number of %s allowed (%d) exceeded for quota "
+                                       "'%s'." % (kind, allowed, kind))
+        quota = limits["gigabytes"]
+        if quota >= 0 and used["gigabytes"] + gigabytes > quota:
+            raise errors.QuotaExceeded(
+                "Requested volume or snapshot exceeds allowed gigabytes quota. Requested "
+                "%sG, quota is %sG and %sG has been consumed."
+                % (gigabytes, quota, used["gigabytes"]))
+
     @staticmethod
     def _lock_usage(session, project_id: str) -> None:
+        """The project's usage rows locked: every create that counts against a quota
+        takes them, so two of one project are serialised and cannot both pass."""
         for resource in BACKUP_RESOURCES:
             where = (QuotaUsage.project_id == project_id, QuotaUsage.resource == resource)
             if session.scalar(sa.select(QuotaUsage.id).where(*where).with_for_update()):
@@ -124,7 +151,9 @@ class QuotasMixin(ServiceBase):
 
     # --- lookups --------------------------------------------------------------------------
     def _defaults(self, session) -> dict:
-        values = dict(CINDER_DEFAULTS, backups=self.conf.quota_backups,
+        values = dict(CINDER_DEFAULTS, volumes=self.conf.quota_volumes,
+                      snapshots=self.conf.quota_snapshots,
+                      gigabytes=self.conf.quota_gigabytes, backups=self.conf.quota_backups,
                       backup_gigabytes=self.conf.quota_backup_gigabytes)
         for row in session.scalars(sa.select(QuotaClass).where(
                 QuotaClass.class_name == "default", QuotaClass.deleted.is_(False))):

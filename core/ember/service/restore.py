@@ -158,6 +158,8 @@ class RestoreMixin(ServiceBase):
     def _new_restore_volume(self, session, ctx, backup: Backup, plan, name, made) -> Volume:
         volume_id = str(uuid.uuid4())
         size_bytes = plan.volume_size
+        # the new volume counts: repeated restores must not fill the disk past the quota
+        self._reserve_volume(session, ctx.project_id, max(backup.size, vols.gib(size_bytes)))
         path = os.path.join(self._dir("volumes"), "volume-%s" % volume_id)
         vols.create_sparse(path, size_bytes)
         made.append(path)

@@ -46,6 +46,8 @@ class VolumesMixin(ServiceBase):
             self._refuse_owned_path(path)
         else:
             size_bytes, owns = vols.parse_size(size), True
+            with self.catalog.session() as session:  # checked again as the row goes in
+                self._reserve_volume(session, ctx.project_id, vols.gib(size_bytes))
             path = os.path.join(self._dir("volumes"), "volume-%s" % volume_id)
             vols.create_sparse(path, size_bytes)
         row = Volume(id=volume_id, user_id=ctx.user_id, project_id=ctx.project_id,
@@ -57,6 +59,7 @@ class VolumesMixin(ServiceBase):
                      availability_zone=self.conf.storage_availability_zone)
         try:
             with self.catalog.session() as session:
+                self._reserve_volume(session, ctx.project_id, row.size)
                 session.add(row)
         except BaseException:
             if owns:
@@ -186,6 +189,7 @@ class VolumesMixin(ServiceBase):
                 raise errors.InvalidState('Volume %s must be available to snapshot it%s, but '
                                           'the current status is "%s".'
                                           % (volume.id, hint, volume.status))
+            self._reserve_volume(session, volume.project_id, volume.size, snapshot=True)
             row = Snapshot(id=snap_id, user_id=ctx.user_id, project_id=volume.project_id,
                            volume_id=volume.id, display_name=name,
                            display_description=description, size=volume.size,
