@@ -35,7 +35,7 @@ def test_cinder_records_import_and_restore_bit_exact(ember, case):
             f.truncate(point["volume_size_bytes"])
         name = "target-%d" % point["point"]
         ember.ok("volume", "create", "--path", image, name)
-        result = ember.json("volume", "backup", "restore", point["backup_id"], name)
+        result = ember.json("volume", "backup", "restore", "--force", point["backup_id"], name)
         assert result["backup_id"] == point["backup_id"]
         assert os.path.getsize(image) == point["volume_size_bytes"]
         assert ember.sha256(image) == point["restore_sha256"], point["label"]
