@@ -182,9 +182,17 @@ class Clients:
                 " ".join(argv), proc.returncode, proc.stderr)
         return proc
 
+    def openstack_argv(self, *args) -> list[str]:
+        return [OSCLIENTS + "/bin/openstack", "--os-auth-type", "none",
+                "--os-endpoint", self.endpoint(), *args]
+
     def openstack(self, *args, check=True):
-        return self.run([OSCLIENTS + "/bin/openstack", "--os-auth-type", "none",
-                         "--os-endpoint", self.endpoint(), *args], check)
+        return self.run(self.openstack_argv(*args), check)
+
+    def start_openstack(self, *args) -> subprocess.Popen:
+        """``openstack`` started, not waited for."""
+        return subprocess.Popen(self.openstack_argv(*args), env=self.env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def openstack_json(self, *args):
         return json.loads(self.openstack(*args, "-f", "json").stdout)

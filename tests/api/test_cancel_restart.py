@@ -4,6 +4,8 @@ running restore, and an ``ember-api`` killed mid-backup leaves rows that the rep
 its next start puts right. "Long" is bz2 on 128 MiB of text with one engine thread and
 16 MiB objects (seconds each), so the cancel or the kill lands inside the work."""
 
+import os
+import signal
 import sqlite3
 import time
 
@@ -86,6 +88,27 @@ def test_force_delete_cancels_a_running_backup(slow, make_server, clients_for):
         ("deleted", None)]
 
 
+def _request_waiting(port: int) -> bool:
+    """A connection to ``port`` holds request bytes nobody has read (the server is
+    stopped): the client has sent its request."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in list(f)[1:]:
+                fields = line.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                unread = int(fields[4].split(":")[1], 16)
+                if local_port == port and fields[3] == "01" and unread > 0:
+                    return True
+    return False
+
+
+def _worker_pids(server) -> list[int]:
+    """The gunicorn worker processes under ``server``'s master."""
+    pid = server.proc.pid
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(child) for child in f.read().split()]
+
+
 def test_reset_to_error_cancels_a_running_restore(slow, make_server, clients_for):
     server = make_server().start()
     clients = clients_for(server)
@@ -95,7 +118,24 @@ def test_reset_to_error_cancels_a_running_restore(slow, make_server, clients_for
     clients.openstack("volume", "backup", "restore", "--force", "b", "dst")
     wait_for(slow, "SELECT 1 FROM volumes WHERE display_name = 'dst' "
                    "AND status = 'restoring-backup'")
-    clients.openstack("volume", "backup", "set", "--state", "error", "b")
+    # The restore runs in the API's worker process: stop it there, and let it go on only
+    # once the client's request waits at its socket, so the state change lands while the
+    # restore still has (nearly) all its work to do, however slowly the client starts.
+    workers = _worker_pids(server)
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        client = clients.start_openstack("volume", "backup", "set", "--state", "error", "b")
+        deadline = time.monotonic() + 120
+        while not _request_waiting(server.port):
+            assert client.poll() is None, client.communicate()
+            assert time.monotonic() < deadline, "the client never sent its request"
+            time.sleep(0.02)
+    finally:
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
+    out, err = client.communicate(timeout=120)
+    assert client.returncode == 0, err
     # (had the restore finished first, the volume would be available and this would fail)
     wait_for(slow, "SELECT 1 FROM volumes WHERE display_name = 'dst' AND status = 'error'")
     # as after a cancelled restore by the CLI: the backup itself is whole and available

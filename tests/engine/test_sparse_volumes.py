@@ -73,6 +73,7 @@ SCRIPT = textwrap.dedent("""
                      backup_sha_block_size_bytes=32768)
     driver = PosixBackupDriver(conf)
     conf.set_override("backup_posix_path", os.path.join(base, "repo"))
+    os.makedirs(os.path.join(base, "repo"))  # a repository outside state_path must exist
     driver.check_setup()
     engine = Engine(driver, conf)
     source = os.path.join(base, "vol.img")
