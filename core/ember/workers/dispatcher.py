@@ -240,9 +240,9 @@ class HandOffDispatcher:
     """The foreground form, for ``ember … --async``: ``dispatch`` returns once a worker
     has taken the work (or it was ended because no worker may run it)."""
 
-    def __init__(self, service, transport=None):
+    def __init__(self, service):
         require_workers(service.conf)
-        self._rpc = RPCDispatcher(service, transport)
+        self._rpc = RPCDispatcher(service)
 
     def dispatch(self, ctx, operation: str, ids: dict) -> None:
         self._rpc.hand_off(ctx, operation, ids)
