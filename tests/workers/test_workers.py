@@ -212,9 +212,12 @@ def test_cli_async_and_a_worker_killed_mid_restore(cluster):
 
 def test_database_connections_cut_mid_run(cluster):
     """PostgreSQL drops every connection of the catalogue while backups run (the
-    workers', the dispatcher's): they reconnect and go on; each backup is run once and
-    ends available, or error (deletable to nothing) when the cut hit one of its own
-    statements; none is left busy."""
+    workers', the dispatcher's): they reconnect and go on; each backup ends available, or
+    error (deletable to nothing) when the cut hit one of its own statements; none is left
+    busy. A backup hit by the cut may be taken again (a claim whose answer was lost, or a
+    run that died of the cut and is started again by ``backup_retry_dead_work``), never
+    more than the attempts' bound; ``check_outcome`` shows none was recorded twice and
+    nothing was left behind."""
     import sqlalchemy as sa
 
     cluster.start_worker("w1")
@@ -234,6 +237,6 @@ def test_database_connections_cut_mid_run(cluster):
     rows = cluster.wait_settled(ids)
     runs = cluster.taken()
     assert sorted(runs) == sorted(ids)
-    assert all(len(hosts) == 1 for hosts in runs.values()), runs
+    assert all(len(hosts) <= 3 for hosts in runs.values()), runs  # the attempts' bound
     assert "available" in {b["status"] for b in rows.values()}, rows
     check_outcome(cluster, rows)
