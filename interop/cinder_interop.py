@@ -126,6 +126,8 @@ def check_codec(writer: str, reader: str, codec: str, shape: str, base: str,
     repo, catalog, volume = (os.path.join(d, n) for n in ("repo", "catalog.json", "volume.img"))
     if store == "s3":  # a fresh bucket on the S3 server, removed afterwards
         repo = "s3://ember-interop-%s" % uuid.uuid4().hex[:12]
+    else:  # as an operator makes it: Ember refuses a repository path that does not exist
+        os.makedirs(repo)
     try:
         return _check_chain(writer, reader, codec, repo, catalog, volume, volume_size,
                             object_size, seed, d, consolidate)
