@@ -58,3 +58,23 @@ class CuttingProxy:
             except OSError:
                 pass
             sock.close()
+
+
+def cut_read_errors(driver, container: str, name: str) -> tuple[str, str]:
+    """Read ``name`` through ``driver`` (set up to reach its server through a
+    ``CuttingProxy``) both ways, streamed and whole; each must fail with
+    ``TransientDriverError``, never return a short object. Returns the two messages and
+    closes ``driver``."""
+    import pytest
+
+    from ember import errors
+
+    try:
+        with pytest.raises(errors.TransientDriverError) as streamed:
+            with driver.open_reader(container, name) as reader:
+                reader.read()
+        with pytest.raises(errors.TransientDriverError) as whole:
+            driver.get_object(container, name)
+    finally:
+        driver.close()
+    return str(streamed.value), str(whole.value)
