@@ -67,7 +67,7 @@ class EmberState:
 
     def json(self, *args):
         out = subprocess.run([EMBER, *args, "-f", "json"], capture_output=True, text=True,
-                             env=dict(os.environ, **self.env), check=True).stdout
+                             env=compare.tool_env(self.env), check=True).stdout
         return json.loads(out)
 
     def backup(self, incremental: bool) -> compare.Measure:

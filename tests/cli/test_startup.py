@@ -1,6 +1,7 @@
 """Start-up cost: what a command imports, not how long it takes (timings would be flaky
 on a shared machine). ``ember --help`` needs no catalogue; ``ember volume list`` on a
-catalogue at the packaged schema head needs neither Alembic nor oslo.messaging.
+catalogue at the packaged schema head needs neither Alembic nor oslo.messaging (nor, on
+SQLite, SQLAlchemy).
 
 Each probe runs the CLI's ``main`` in a fresh interpreter and records ``sys.modules``
 after it returns.
@@ -65,6 +66,7 @@ def test_volume_list_at_schema_head_needs_no_alembic_nor_oslo_messaging(ember):
     code, modules, proc = imported(ember, "volume", "list", "-f", "value", "-c", "Name")
     assert code == 0, proc.stderr
     assert proc.stdout.split() == ["vol1"]
-    assert {"sqlalchemy", "ember.service"} <= modules  # the probe saw a real command run
-    assert not modules & {"alembic", "oslo_messaging", "ember.repository.scan", "ember.repository.verify",
-                          "ember.engine.engine"}, modules
+    assert "ember.service" in modules  # the probe saw a real command run
+    # read with sqlite3 (ember.service.quick): neither SQLAlchemy nor oslo.policy's checks
+    assert not modules & {"alembic", "oslo_messaging", "sqlalchemy", "ember.repository.scan",
+                          "ember.repository.verify", "ember.engine.engine"}, modules

@@ -14,8 +14,10 @@ import os
 import pathlib
 import sqlite3
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
+if TYPE_CHECKING:  # imported where used: quickread reads HEAD without SQLAlchemy
+    import sqlalchemy as sa
 
 #: the newest revision under ``ember/catalog/migrations/versions`` (a test keeps them equal)
 HEAD = "0007"
@@ -45,6 +47,8 @@ def read_state(engine: sa.Engine) -> SchemaState:
     """The schema state of ``engine``'s database. On SQLite the file is opened read-only
     by the standard library (a missing file is an empty database), so neither Ember's
     WAL switch nor a lock touches a database that may be someone else's."""
+    import sqlalchemy as sa
+
     if engine.url.get_backend_name() == "sqlite":
         return _read_sqlite(engine.url.database)
     with engine.connect() as conn:

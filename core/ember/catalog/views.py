@@ -4,8 +4,10 @@ clients read)."""
 from __future__ import annotations
 
 import datetime
+from typing import TYPE_CHECKING
 
-from ember.catalog.models import Backup, Snapshot, Volume
+if TYPE_CHECKING:  # annotations only: quickread passes plain rows, without the ORM
+    from ember.catalog.models import Backup, Snapshot, Volume
 
 
 def iso(value: datetime.datetime | None) -> str | None:

@@ -134,6 +134,16 @@ class EmberCommandMixin:
     def context(self):
         return self.app.context
 
+    def quickly(self, operation: str, *args, **kwargs):
+        """``ember.service.quick``'s answer to ``operation`` (None: ask ``self.service``) for a
+        catalogue-only command, before the whole service is built."""
+        if self.app._service is not None:  # built already (interactive mode): use it
+            return None
+        from ember.service import quick
+
+        self.app.check_driver(repository=False)
+        return getattr(quick, operation)(self.app.conf, self.context, *args, **kwargs)
+
     def take_action(self, parsed_args):
         try:
             return self.act(parsed_args)

@@ -157,7 +157,16 @@ class EmberApp(app.App):
         """The service; a misspelled or test-only backup_driver stops a command that
         may reach the repository before any work, and is only a warning for one that
         reads the catalogue (``volume list`` still works to see what is there)."""
-        from ember.service import Ember, setup  # imported late: SQLAlchemy, oslo.policy
+        from ember.service import Ember  # imported late: SQLAlchemy, oslo.policy
+
+        self.check_driver(repository)
+        if self._service is None:
+            self._service = Ember(self.conf)
+        return self._service
+
+    def check_driver(self, repository: bool) -> None:
+        """``service_for``'s driver check (also before a ``quick`` read)."""
+        from ember.service import setup
 
         conf = self.conf  # a bad configuration is an error for every command
         if not self._driver_checked:
@@ -170,9 +179,6 @@ class EmberApp(app.App):
                 if not self._driver_warned:
                     self.LOG.warning("%s", config.one_line(exc))
                     self._driver_warned = True
-        if self._service is None:
-            self._service = Ember(conf)
-        return self._service
 
     def run_subcommand(self, argv):
         """As cliff's, but an unknown command is one line on stderr (exit 2) with the

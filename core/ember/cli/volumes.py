@@ -82,9 +82,11 @@ class ListVolume(Lister):
         return parser
 
     def act(self, parsed_args):
-        volumes = self.service.list_volumes(self.context, name=parsed_args.name,
-                                            status=parsed_args.status,
-                                            all_projects=parsed_args.all_projects)
+        options = dict(name=parsed_args.name, status=parsed_args.status,
+                       all_projects=parsed_args.all_projects)
+        volumes = self.quickly("list_volumes", **options)
+        if volumes is None:
+            volumes = self.service.list_volumes(self.context, **options)
         if parsed_args.long:
             headers = ("ID", "Name", "Status", "Size", "Type", "Bootable", "Attached to",
                        "Properties")
