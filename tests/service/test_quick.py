@@ -13,6 +13,7 @@ from ember.catalog import quickread
 from ember.catalog.states import BackupStatus, SnapshotStatus, VolumeStatus
 from ember.context import RequestContext
 from ember.service import quick
+from oslo_policy import opts as policy_opts
 
 ADMIN = RequestContext.default()
 ALICE = RequestContext("alice", "p1", ("member", "reader"))
@@ -87,7 +88,16 @@ def test_busy_statuses_are_the_ones_repair_acts_on():
         "snapshots": (SnapshotStatus.BACKING_UP,)}
 
 
-def test_default_rules_decide_as_oslo_policy(conf):
+def _no_policy_file(conf, tmp_path):
+    """No file, whatever another test left as oslo.policy's default (its set_defaults
+    changes the option shared by every ConfigOpts)."""
+    policy_opts._register(conf)
+    conf.set_override("policy_file", str(tmp_path / "none.yaml"), group="oslo_policy")
+    conf.set_override("policy_dirs", [], group="oslo_policy")
+
+
+def test_default_rules_decide_as_oslo_policy(conf, tmp_path):
+    _no_policy_file(conf, tmp_path)
     quick_policy, oslo = rules.Policy(conf), rules.Policy(conf)
     oslo.enforcer  # built: every check goes through oslo.policy
     assert quick_policy.defaults_only()
@@ -106,6 +116,7 @@ def test_default_rules_decide_as_oslo_policy(conf):
 
 
 def test_a_policy_file_is_obeyed_without_a_restart(conf, tmp_path):
+    _no_policy_file(conf, tmp_path)
     policy = rules.Policy(conf)
     assert policy.allowed(ALICE, rules.VOLUME_GET_ALL)
     policy_file = tmp_path / "policy.yaml"
