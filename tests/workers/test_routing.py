@@ -38,7 +38,7 @@ def _begun(service, path, *, volume_host="vh", status="creating"):
         session.add(Volume(id=volume_id, size=1, size_bytes=1 << 20, status="backing-up",
                            path=path, host=volume_host, project_id="p"))
         session.add(Backup(id=backup_id, volume_id=volume_id, status=status, project_id="p",
-                           availability_zone="nova", **service._owner()))
+                           availability_zone="nova", **service.shared.owner()))
     return backup_id
 
 
