@@ -132,12 +132,12 @@ class FaultProxy:
                 mode = self.mode
             if mode == "cut" or pair.closed or self._closing:
                 return
-            if pair.held:  # what a trigger held back, now that the proxy passes again
-                if mode == "503":
-                    return self._answer_503(pair)
-                pair.server.sendall(pair.held)
-                pair.held = b""
+            if pair.held and mode == "503":
+                return self._answer_503(pair)
             try:
+                if pair.held:  # what a trigger held back, now that the proxy passes again
+                    pair.server.sendall(pair.held)
+                    pair.held = b""
                 readable, _, _ = select.select([pair.client, pair.server], [], [], 0.5)
                 for sock in readable:
                     data = sock.recv(65536)
@@ -150,7 +150,7 @@ class FaultProxy:
                         pair.server.sendall(data)
                     else:
                         pair.client.sendall(data)
-            except OSError:
+            except OSError:  # a peer reset or closed its end: the pair is done
                 return
 
     def _triggered(self, data: bytes) -> bool:

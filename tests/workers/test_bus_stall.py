@@ -5,9 +5,11 @@ finished, and afterwards new work is still handed out (a failed publisher connec
 dropped and reopened, not reused).
 """
 
+import json
 import os
 import time
 import urllib.parse
+import urllib.request
 
 import pytest
 from ember.context import RequestContext
@@ -80,3 +82,78 @@ def test_two_stalls_then_work_is_still_handed_out(stalled_bus):
     assert sorted(cluster.taken()) == sorted(ids)
     assert {v["status"] for v in cluster.service.list_volumes(ADMIN, all_projects=True)} \
         == {"available"}
+
+
+def post_backup(url: str, volume_id: str, name: str) -> str:
+    """POST /v3/default/backups to ``ember-api`` (noauth); the new backup's id."""
+    body = json.dumps({"backup": {"volume_id": volume_id, "name": name}}).encode()
+    request = urllib.request.Request(
+        url + "/v3/default/backups", data=body, method="POST",
+        headers={"Content-Type": "application/json", "X-Auth-Token": "admin:default"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        assert answer.status == 202, answer.status
+        return json.loads(answer.read())["backup"]["id"]
+
+
+def log_count(cluster, text: str) -> int:
+    return cluster.log("api").count(text)
+
+
+def wait_log(cluster, text: str, times: int, timeout: float = 120) -> None:
+    """Until the ``ember-api`` log says ``text`` at least ``times`` times."""
+    deadline = time.monotonic() + timeout
+    while log_count(cluster, text) < times:
+        assert time.monotonic() < deadline, "ember-api never logged %r %d times:\n%s" % (
+            text, times, cluster.log("api")[-6000:])
+        time.sleep(0.2)
+
+
+#: what oslo.messaging logs when its heartbeat finds a connection dead
+HEARTBEAT_LOST = "A recoverable connection/channel error occurred, trying to reconnect"
+#: backups waiting to be handed out during each stall (offered at once, on several
+#: pooled connections)
+PER_STALL = 2
+#: what the dispatcher logs for each offer that found no taker
+OFFER_FAILED = "did not answer ("
+
+
+def test_api_under_gunicorn_hands_out_work_after_two_long_stalls(stalled_bus):
+    """The report of issue 24 item 2, as it happened: ``ember-api`` (gunicorn) hands
+    backups to a worker over a RabbitMQ that stalls twice, each time long enough for the
+    heartbeats to declare the connections dead (``heartbeat_timeout_threshold``), while
+    a backup waits to be handed out; once RabbitMQ answers again, the waiting backup and
+    every new one are taken (the report: every offer failed with ``connection already
+    closed ... after 0 tries`` and new backups stayed ``creating``). Note: this passes
+    on the code before the fix (4355073^) too: the report's lasting failure was not
+    reproduced here; it guards the path end to end."""
+    cluster, proxy = stalled_bus
+    cluster.start_worker("w1")
+    url = cluster.start_api()
+    volumes = {}
+    for name in ["before", "after"] + ["stall-%d-%d" % (s, n) for s in (1, 2)
+                                       for n in range(PER_STALL)]:
+        path = os.path.join(cluster.shared, name + ".img")
+        with open(path, "wb") as f:
+            f.write(os.urandom(2 * MiB))
+        volumes[name] = cluster.service.create_volume(ADMIN, name, path=path)["id"]
+    ids = [post_backup(url, volumes["before"], "before")]
+    cluster.wait_settled(ids)
+    for stall in (1, 2):
+        lost, failed = log_count(cluster, HEARTBEAT_LOST), log_count(cluster, OFFER_FAILED)
+        proxy.set("hang")
+        for n in range(PER_STALL):
+            name = "stall-%d-%d" % (stall, n)
+            ids.append(post_backup(url, volumes[name], name))
+        # the API's heartbeats have given its connections up (nothing came back for
+        # heartbeat_timeout_threshold) and its offers failed meanwhile
+        wait_log(cluster, HEARTBEAT_LOST, lost + 1)
+        wait_log(cluster, OFFER_FAILED, failed + 2 * PER_STALL)
+        proxy.set("pass")
+        cluster.wait_settled(ids, timeout=90)
+    ids.append(post_backup(url, volumes["after"], "after"))
+    rows = cluster.wait_settled(ids, timeout=60)
+    assert {b["status"] for b in rows.values()} == {"available"}, rows
+    assert sorted(cluster.taken()) == sorted(ids)
+    assert {v["status"] for v in cluster.service.list_volumes(ADMIN, all_projects=True)} \
+        == {"available"}
+
