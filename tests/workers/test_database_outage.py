@@ -10,8 +10,10 @@ backup's objects are gone. Run in the API process (``ThreadPoolDispatcher``, wha
 """
 
 import hashlib
+import json
 import os
 import time
+import urllib.request
 
 import pytest
 import sqlalchemy as sa
@@ -157,14 +159,12 @@ def test_final_write_outlasting_its_retries_hands_the_row_to_repair(proxied, cap
     starts no dead work again), its objects all its own (none orphaned), the volume
     usable; the restored-to volume ``error_restoring``, its backup ``available``; and
     ``ember-api`` on the same catalogue answers throughout."""
-    import json
-    import urllib.request
-
     cluster, proxy = proxied
     cluster.write_config(transport_url="")  # the API runs its work in its own threads
     with open(cluster.config, "a") as f:
         f.write(SHORT_RETRIES)  # the file ends in [database]
     url = cluster.start_api()
+    wait_for("ember-api answering", lambda: api_backups(url) == {})
     service = cluster.service
     assert service.conf.database.db_max_retries == 2
     dispatcher = ThreadPoolDispatcher(service, 2)
@@ -199,8 +199,16 @@ def test_final_write_outlasting_its_retries_hands_the_row_to_repair(proxied, cap
         assert service.get_volume(ADMIN, volume["id"])["status"] == "available"
     finally:
         dispatcher.shutdown()
+    listed = api_backups(url)
+    assert listed == {backup["id"]: "error", good["id"]: "available"}, listed
+
+
+def api_backups(url: str) -> dict | None:
+    """{id: status} of every backup, as ``ember-api`` lists them (None: no answer)."""
     request = urllib.request.Request(url + "/v3/default/backups/detail",
                                      headers={"X-Auth-Token": "admin:default"})
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        listed = {b["id"]: b["status"] for b in json.loads(answer.read())["backups"]}
-    assert listed == {backup["id"]: "error", good["id"]: "available"}, listed
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return {b["id"]: b["status"] for b in json.loads(answer.read())["backups"]}
+    except OSError:
+        return None
