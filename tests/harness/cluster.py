@@ -42,14 +42,22 @@ def _require_openstack_client() -> None:
 
 
 def require_rabbitmq() -> str:
-    """This test run's transport URL: a virtual host of its own on the shared RabbitMQ
-    (made on first use, deleted when the run ends), so a second run's workers never
-    consume its queues and ``close_all_connections --vhost`` cuts only its own."""
+    """Skip (fail under CI=true) without RabbitMQ; this test run's transport URL."""
     require(tcp_open("127.0.0.1", 5672), "RabbitMQ on 127.0.0.1:5672 (guest/guest)",
             "bash scripts/servers/databases.sh start")
+    return run_transport_url()
+
+
+def run_transport_url() -> str:
+    """A virtual host of this test run's own on the shared RabbitMQ (made on first use,
+    deleted when the run ends), so a second run's workers never consume its queues and
+    ``close_all_connections --vhost`` cuts only its own connections. Without a RabbitMQ
+    (a test that needs none, as the API-process cluster): its default URL."""
     if RABBIT_URL:
         return RABBIT_URL
     if not _vhost:
+        if not tcp_open("127.0.0.1", 5672):
+            return "rabbit://guest:guest@127.0.0.1:5672/"
         require(shutil.which("rabbitmqctl") is not None, "rabbitmqctl (to make a virtual "
                 "host per test run; or set EMBER_TEST_RABBIT_URL)",
                 "bash scripts/servers/databases.sh install")
@@ -79,7 +87,7 @@ class Cluster:
         self.root = str(root)
         self.db_url = db_url
         self.tag = uuid.uuid4().hex[:6]  # host names unique on a RabbitMQ others share
-        self.transport_url = require_rabbitmq()
+        self.transport_url = run_transport_url()
         self.shared = os.path.join(self.root, "shared")
         self.repo = os.path.join(self.root, "repo")
         # the repository and the shared paths exist before any host starts, as an
