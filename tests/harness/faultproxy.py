@@ -25,6 +25,8 @@ import socket
 import threading
 import time
 
+from ember.testing.services import PATIENCE
+
 MODES = ("pass", "hang", "cut", "503")
 _HTTP_503 = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
              b"Content-Length: 20\r\nConnection: close\r\n\r\nService Unavailable\n")
@@ -67,9 +69,9 @@ class FaultProxy:
             self._triggers.append((pattern, mode, fired))
         return fired
 
-    def wait(self, predicate, timeout: float = 60.0) -> None:
+    def wait(self, predicate, timeout: float | None = None) -> None:
         """Until ``predicate(self)`` holds (counters change under the proxy's lock)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (PATIENCE if timeout is None else timeout)
         with self._changed:
             while not predicate(self):
                 left = deadline - time.monotonic()

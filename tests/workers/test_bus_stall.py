@@ -13,8 +13,8 @@ import urllib.request
 
 import pytest
 from ember.context import RequestContext
-from harness.cluster import PG_URL, RABBIT, Cluster, require_rabbitmq
-from ember.testing.services import scratch_database
+from harness.cluster import PG_URL, Cluster, require_rabbitmq
+from ember.testing.services import PATIENCE, scratch_database
 
 pytestmark = pytest.mark.slow
 
@@ -25,8 +25,7 @@ MiB = 1 << 20
 @pytest.fixture
 def stalled_bus(tmp_path, fault_proxy):
     """(cluster, proxy): the cluster reaches RabbitMQ through a fault proxy."""
-    require_rabbitmq()
-    url = urllib.parse.urlsplit(RABBIT)
+    url = urllib.parse.urlsplit(require_rabbitmq())
     with scratch_database(PG_URL, "bash scripts/servers/databases.sh start") as db_url:
         proxy = fault_proxy(url.port or 5672)
         bus = url._replace(netloc="%s@127.0.0.1:%d" % (url.netloc.rpartition("@")[0],
@@ -53,7 +52,7 @@ def begin_backup(cluster, name: str) -> str:
     return backup["id"]
 
 
-def offers_failed(dispatcher, backup_id: str, times: int, timeout: float = 120) -> None:
+def offers_failed(dispatcher, backup_id: str, times: int, timeout: float = PATIENCE) -> None:
     """Until the dispatcher has offered ``backup_id`` ``times`` times without a taker."""
     deadline = time.monotonic() + timeout
     while not any(w.backup_id == backup_id and w.offers >= times
@@ -77,7 +76,7 @@ def test_two_stalls_then_work_is_still_handed_out(stalled_bus):
         proxy.set("pass")
         cluster.wait_settled(ids)
     ids.append(begin_backup(cluster, "after"))
-    rows = cluster.wait_settled(ids, timeout=60)
+    rows = cluster.wait_settled(ids)
     assert {b["status"] for b in rows.values()} == {"available"}, rows
     assert sorted(cluster.taken()) == sorted(ids)
     assert {v["status"] for v in cluster.service.list_volumes(ADMIN, all_projects=True)} \

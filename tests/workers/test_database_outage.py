@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from ember.context import RequestContext
 from ember.service.dispatch import ThreadPoolDispatcher
 from harness.cluster import PG_URL, Cluster, require_rabbitmq
-from ember.testing.services import scratch_database
+from ember.testing.services import PATIENCE, scratch_database
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,7 @@ def cut_at_statement(proxy, statement: bytes, start) -> None:
     proxy.set("pass")
 
 
-def wait_for(what, check, timeout: float = 120):
+def wait_for(what, check, timeout: float = PATIENCE):
     deadline = time.monotonic() + timeout
     while True:
         value = check()
