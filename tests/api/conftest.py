@@ -9,9 +9,7 @@ import os
 import pathlib
 import shutil
 import signal
-import socket
 import subprocess
-import time
 
 import pytest
 import webob
@@ -22,7 +20,8 @@ from ember.service import Ember
 from ember.service.dispatch import ThreadPoolDispatcher
 from ember.testing.config import make_conf
 from ember.testing.memory import MemoryBackupDriver, MemoryStore
-from ember.testing.services import require
+from ember.testing.services import PATIENCE, require
+from harness.listen import free_port, gunicorn_listening, log_size
 
 ADMIN = RequestContext.default()
 OSCLIENTS = os.environ.get("EMBER_OSCLIENTS_BASE", "/tmp/ember-osclients")
@@ -86,12 +85,6 @@ def api(app):
 
 
 # --- a real server and the stock clients -----------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class ApiServer:
     """``ember-api`` in a subprocess, sharing ``cli``'s state (catalogue, volumes,
     repository), so the ``ember`` CLI and the API see the same installation."""
@@ -99,42 +92,46 @@ class ApiServer:
     def __init__(self, cli, config_text=None, auth_strategy="noauth"):
         self.cli = cli
         self.config_text = config_text
-        self.port = free_port()
         self.env = dict(cli.env, OS_DEFAULT__OSAPI_VOLUME_LISTEN="127.0.0.1",
-                        OS_DEFAULT__OSAPI_VOLUME_LISTEN_PORT=str(self.port),
                         OS_DEFAULT__OSAPI_VOLUME_WORKERS="1",
                         OS_DEFAULT__AUTH_STRATEGY=auth_strategy)
-        self.log = cli.root / ("ember-api-%d.log" % self.port)
+        self._choose_port()
         self.proc = None
+
+    def _choose_port(self) -> None:
+        self.port = free_port()
+        self.env["OS_DEFAULT__OSAPI_VOLUME_LISTEN_PORT"] = str(self.port)
+        self.log = self.cli.root / ("ember-api-%d.log" % self.port)
 
     @property
     def url(self) -> str:
         return "http://127.0.0.1:%d" % self.port
 
     def start(self) -> "ApiServer":
+        """Started and listening; on another port if another test run took this one."""
+        for _ in range(5):
+            if self._start_once():
+                return self
+            self._choose_port()
+        raise AssertionError("ember-api found every port taken: " + self.log.read_text())
+
+    def _start_once(self) -> bool:
         exe = shutil.which("ember-api", path=os.path.dirname(cli_exe(self.cli)))
         argv = [exe]
         if self.config_text:
             path = self.cli.root / ("ember-api-%d.conf" % self.port)
             path.write_text(self.config_text)
             argv += ["--config-file", str(path)]
+        since = log_size(self.log)  # a restart appends to the log of its port
         self.proc = subprocess.Popen(argv, env=self.env, cwd=str(self.cli.root),
                                      stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()[-3000:]
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("ember-api did not start: " + self.log.read_text()[-3000:])
+        return gunicorn_listening(self.proc, self.log, self.port, since)
 
     def stop(self, sig=signal.SIGTERM) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, sig)  # gunicorn's master and its workers
-            self.proc.wait(timeout=30)
+            self.proc.wait(timeout=PATIENCE)
         self.proc = None
 
 
@@ -174,7 +171,7 @@ class Clients:
     def endpoint(self) -> str:
         return "%s/v3/%s" % (self.server.url, self.project)
 
-    def run(self, argv, check=True, timeout=120):
+    def run(self, argv, check=True, timeout=PATIENCE):
         proc = subprocess.run(argv, capture_output=True, text=True, env=self.env,
                               timeout=timeout)
         if check:
@@ -261,7 +258,7 @@ class Browser:
         self.driver.get(base_url + "/dashboard/logout")
         self.driver.find_element(By.ID, "token").send_keys(token)
         self.driver.find_element(By.CSS_SELECTOR, "form.signin button").click()
-        WebDriverWait(self.driver, 60).until(ready.presence_of_element_located(
+        WebDriverWait(self.driver, PATIENCE).until(ready.presence_of_element_located(
             (By.ID, "volumes")))
 
     def texts(self, selector: str) -> list[str]:

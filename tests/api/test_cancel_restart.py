@@ -11,6 +11,7 @@ import time
 
 import pytest
 from ember.testing.cli import words
+from ember.testing.services import PATIENCE
 
 #: the API hands create, restore and delete to the service's begin/run split
 pytestmark = pytest.mark.skipif(
@@ -31,14 +32,14 @@ def slow(ember):
 
 def query(ember, sql, *params):
     db = sqlite3.connect("file:%s?mode=ro" % (ember.state / "ember.sqlite"), uri=True,
-                         timeout=10)
+                         timeout=PATIENCE)
     try:
         return db.execute(sql, params).fetchall()
     finally:
         db.close()
 
 
-def wait_for(ember, sql, *params, timeout=60.0):
+def wait_for(ember, sql, *params, timeout=PATIENCE):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         rows = query(ember, sql, *params)
@@ -59,7 +60,7 @@ def text_volume(ember, name, size_mib):
 
 def wait_first_object(ember, backup_id):
     """Until the running backup has written an object (and is still running)."""
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + PATIENCE
     while not repository_files(ember):
         assert time.monotonic() < deadline
         time.sleep(0.05)
@@ -126,7 +127,7 @@ def test_reset_to_error_cancels_a_running_restore(slow, make_server, clients_for
         os.kill(pid, signal.SIGSTOP)
     try:
         client = clients.start_openstack("volume", "backup", "set", "--state", "error", "b")
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + PATIENCE
         while not _request_waiting(server.port):
             assert client.poll() is None, client.communicate()
             assert time.monotonic() < deadline, "the client never sent its request"
@@ -134,7 +135,7 @@ def test_reset_to_error_cancels_a_running_restore(slow, make_server, clients_for
     finally:
         for pid in workers:
             os.kill(pid, signal.SIGCONT)
-    out, err = client.communicate(timeout=120)
+    out, err = client.communicate(timeout=PATIENCE)
     assert client.returncode == 0, err
     # (had the restore finished first, the volume would be available and this would fail)
     wait_for(slow, "SELECT 1 FROM volumes WHERE display_name = 'dst' AND status = 'error'")
@@ -160,5 +161,4 @@ def test_a_restart_mid_backup_leaves_rows_the_repair_handles(slow, make_server, 
         ("available",)]
     # the volume backs up again through the restarted API
     again = clients.openstack_json("volume", "backup", "create", "--name", "again", "big")
-    wait_for(slow, "SELECT 1 FROM backups WHERE id = ? AND status = 'available'", again["id"],
-             timeout=120)
+    wait_for(slow, "SELECT 1 FROM backups WHERE id = ? AND status = 'available'", again["id"])

@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+from ember.testing.services import PATIENCE
 
 #: the API hands create, restore and delete to the service's begin/run split
 pytestmark = pytest.mark.skipif(
@@ -21,7 +22,7 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def wait_backup(ember, ref, wanted=("available", "error"), timeout=60.0) -> dict:
+def wait_backup(ember, ref, wanted=("available", "error"), timeout=PATIENCE) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         backup = ember.json("volume", "backup", "show", ref)
@@ -31,7 +32,7 @@ def wait_backup(ember, ref, wanted=("available", "error"), timeout=60.0) -> dict
         time.sleep(0.1)
 
 
-def wait_volume(ember, ref, wanted=("available",), timeout=60.0) -> dict:
+def wait_volume(ember, ref, wanted=("available",), timeout=PATIENCE) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         volume = ember.json("volume", "show", ref)
@@ -84,7 +85,7 @@ def test_full_incremental_show_list_restore_delete(clients, ember):
     assert "Incremental backups exist for this backup." in refused.stderr
     clients.openstack("volume", "backup", "delete", "incr1")
     clients.cinder("backup-delete", "full1")
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + PATIENCE
     while ember.json("volume", "backup", "list") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert ember.json("volume", "backup", "list") == []

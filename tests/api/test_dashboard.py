@@ -16,6 +16,7 @@ import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from ember.testing.services import PATIENCE
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -33,13 +34,13 @@ def run_guide(ember) -> None:
                + os.environ["PATH"])
     for command in guide_commands():
         done = subprocess.run(["bash", "-c", command], cwd=str(ember.home), env=env,
-                              capture_output=True, text=True, timeout=300)
+                              capture_output=True, text=True, timeout=PATIENCE)
         assert done.returncode == 0, "README: %s\n%s%s" % (command, done.stdout, done.stderr)
 
 
 def get(url: str, token: str) -> str:
     req = urllib.request.Request(url, headers={"X-Auth-Token": token})
-    with urllib.request.urlopen(req, timeout=60) as resp:
+    with urllib.request.urlopen(req, timeout=PATIENCE) as resp:
         return resp.read().decode()
 
 

@@ -9,7 +9,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-from ember.testing.services import require, tcp_open
+from ember.testing.services import PATIENCE, require, tcp_open
+from harness.listen import free_port
 
 NEEDS_BEGIN = pytest.mark.skipif(
     not hasattr(__import__("ember.service").service.Ember, "begin_create_backup"),
@@ -41,7 +42,7 @@ def keystone_call(method, path, body=None, token=None):
                                  data=None if body is None else json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json",
                                           **({"X-Auth-Token": token} if token else {})})
-    with urllib.request.urlopen(req, timeout=30) as resp:
+    with urllib.request.urlopen(req, timeout=PATIENCE) as resp:
         return resp.headers.get("X-Subject-Token"), json.loads(resp.read() or b"null")
 
 
@@ -66,7 +67,7 @@ def api_call(url, method="GET", token=None, body=None, version="3.64"):
                                           "Content-Type": "application/json",
                                           **({"X-Auth-Token": token} if token else {})})
     try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
+        with urllib.request.urlopen(req, timeout=PATIENCE) as resp:
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         raw = exc.read()
@@ -112,7 +113,7 @@ def minted_token(user_id, project_id, seconds):
             "bash scripts/servers/keystone.sh install")
     proc = subprocess.run([python, "-c", MINT_TOKEN, KEYSTONE_BASE + "/etc/keystone.conf",
                            user_id, project_id, str(seconds)],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=PATIENCE)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
 
@@ -166,7 +167,7 @@ def test_members_admins_and_refused_tokens(keystone_api):
     revoked, _ = token_for("ember-member1", "member-secret", "ember-p1")
     req = urllib.request.Request(KEYSTONE + "/auth/tokens", method="DELETE",
                                  headers={"X-Auth-Token": admin, "X-Subject-Token": revoked})
-    urllib.request.urlopen(req, timeout=30)
+    urllib.request.urlopen(req, timeout=PATIENCE)
     assert api_call(base + p1 + "/volumes", token=revoked)[0] == 401
     # the version documents need no token (the clients discover first)
     assert api_call(keystone_api.url + "/v3/")[0] == 200
@@ -181,7 +182,7 @@ def test_an_expired_token_is_refused(keystone_api):
     expired = minted_token(user_id, p1, -60)
     req = urllib.request.Request(url, headers={"X-Auth-Token": expired})
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(req, timeout=60)
+        urllib.request.urlopen(req, timeout=PATIENCE)
     # keystonemiddleware's refusal, as Cinder answers
     assert refused.value.code == 401
     assert refused.value.headers["WWW-Authenticate"] == 'Keystone uri="%s"' % KEYSTONE
@@ -228,7 +229,7 @@ def test_stock_clients_with_keystone(keystone_api, tmp_path):
 
     def openstack(*args):
         proc = subprocess.run([OSCLIENTS + "/bin/openstack", "--os-cloud", "ember", *args],
-                              capture_output=True, text=True, env=env, timeout=120)
+                              capture_output=True, text=True, env=env, timeout=PATIENCE)
         return proc
 
     made = openstack("volume", "create", "--size", "1", "kvol", "-f", "json")
@@ -247,12 +248,12 @@ def test_stock_clients_with_keystone(keystone_api, tmp_path):
                              "--os-user-domain-id", "default", "--os-project-domain-id",
                              "default", "--os-endpoint", "%s/v3/%s" % (keystone_api.url, p1),
                              "backup-list"], capture_output=True, text=True, env=env,
-                            timeout=120)
+                            timeout=PATIENCE)
     assert cinder.returncode == 0, cinder.stderr
     assert "kb" in cinder.stdout
 
 
-def _settled(url, token, timeout=120.0):
+def _settled(url, token, timeout=PATIENCE):
     """The backup at ``url`` once it leaves ``creating`` (polls the API)."""
     import time
 
@@ -266,18 +267,10 @@ def _settled(url, token, timeout=120.0):
         time.sleep(0.1)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url, token=None):
     req = urllib.request.Request(url, headers={"X-Auth-Token": token} if token else {})
     try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
+        with urllib.request.urlopen(req, timeout=PATIENCE) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
@@ -289,7 +282,7 @@ def test_metrics_and_dashboard_by_token(keystone_server, browser):
     (and only /metrics there); /dashboard: a member sees its project only, in a browser."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    metrics_port = _free_port()
+    metrics_port = free_port()
     keystone_server.env["OS_DEFAULT__METRICS_LISTEN_PORT"] = str(metrics_port)
     server = keystone_server.start()
     member1, p1, member2, p2, admin, _ = tokens()

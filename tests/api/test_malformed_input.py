@@ -20,7 +20,7 @@ from ember.service.dispatch import ThreadPoolDispatcher
 from harness.cluster import PG_URL
 from ember.testing.config import make_conf
 from ember.testing.memory import MemoryBackupDriver, MemoryStore
-from ember.testing.services import scratch_database
+from ember.testing.services import PATIENCE, scratch_database
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -130,7 +130,7 @@ def test_error_bodies_show_no_server_path(call, tmp_path):
 
 # --- a real ember-api (gunicorn) over a posix repository ------------------------------------
 def raw_request(server, method, path, body: bytes = b"", headers=None, chunked=False):
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=PATIENCE)
     try:
         head = {"X-Auth-Token": "admin:default", "Content-Type": "application/json"}
         head.update(headers or {})

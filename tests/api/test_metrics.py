@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from ember.catalog.models import BackupOperation
 from ember.context import RequestContext
 from prometheus_client.parser import text_string_to_metric_families
+from ember.testing.services import PATIENCE
 
 P1 = RequestContext(user_id="u1", project_id="p1")
 
@@ -19,7 +20,7 @@ def as_member(api, project):
     return api.as_("u-%s:%s" % (project, project), project)
 
 
-def wait_backup(api, backup_id, project="p1", timeout=60.0):
+def wait_backup(api, backup_id, project="p1", timeout=PATIENCE):
     """The backup once it leaves its working status (polls the API's answer); None once
     it is deleted."""
     deadline = time.monotonic() + timeout

@@ -15,7 +15,7 @@ from ember.context import RequestContext
 from ember.service import Ember
 from ember.testing.config import make_conf
 from ember.testing.memory import MemoryBackupDriver, MemoryStore
-from ember.testing.services import scratch_database
+from ember.testing.services import PATIENCE, scratch_database
 from harness.cluster import PG_URL
 
 
@@ -64,7 +64,7 @@ def test_a_restore_into_a_new_volume_counts(clients):
 def wait_status(clients, kind, ident, status):
     import time
 
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + PATIENCE
     while clients.openstack_json("volume", kind, "show", ident)["status"] != status:
         assert time.monotonic() < deadline, "%s %s never %s" % (kind, ident, status)
         time.sleep(0.3)
@@ -76,7 +76,7 @@ def test_volume_listings_honour_osapi_max_limit(make_server, ember):
     server = make_server("[DEFAULT]\nosapi_max_limit = 2\n").start()
     for path in ("/v3/default/volumes", "/v3/default/volumes/detail",
                  "/v3/default/volumes?limit=5"):
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=PATIENCE)
         conn.request("GET", path, headers={"X-Auth-Token": "admin:default"})
         body = json.loads(conn.getresponse().read())
         conn.close()

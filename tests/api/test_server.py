@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+from ember.testing.services import PATIENCE
+
 BIN = os.path.dirname(sys.executable)
 
 
@@ -11,7 +13,7 @@ def run_api(tmp_path, *args, **env):
     full = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     full.update(HOME=str(tmp_path), OS_DEFAULT__STATE_PATH=str(tmp_path / "state"), **env)
     return subprocess.run([os.path.join(BIN, "ember-api"), *args], capture_output=True,
-                          text=True, env=full, timeout=60)
+                          text=True, env=full, timeout=PATIENCE)
 
 
 def test_keystone_without_authtoken_options_is_refused(tmp_path):
@@ -48,5 +50,5 @@ def test_the_wsgi_entry_point_serves_the_versions(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     env.update(HOME=str(tmp_path), EMBER_CONFIG_FILES=str(conf))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=env, timeout=60)
+                            env=env, timeout=PATIENCE)
     assert result.stdout.split() == ["200", "3.71"], result.stderr

@@ -11,6 +11,8 @@ import json
 import socket
 import threading
 
+from ember.testing.services import PATIENCE
+
 SLOW = 64
 REQUEST = (b"GET /v3/default/volumes HTTP/1.1\r\nHost: 127.0.0.1\r\n"
            b"X-Auth-Token: admin:default\r\nConnection: close\r\n\r\n")
@@ -33,7 +35,7 @@ class SlowClients:
     def answers(self) -> list[int]:
         statuses = []
         for sock in self.socks:
-            sock.settimeout(60)
+            sock.settimeout(PATIENCE)
             resp = http.client.HTTPResponse(sock)
             resp.begin()
             statuses.append(resp.status)
@@ -43,7 +45,7 @@ class SlowClients:
 
 
 def get_versions(port: int) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE)
     conn.request("GET", "/v3/")
     status = conn.getresponse().status
     conn.close()
@@ -67,14 +69,14 @@ def test_slow_clients_hold_no_thread(api_server, clients):
 
 def test_pipelined_and_kept_alive_requests_are_served(api_server):
     """A kept-alive connection's next request, and two requests in one packet."""
-    conn = http.client.HTTPConnection("127.0.0.1", api_server.port, timeout=60)
+    conn = http.client.HTTPConnection("127.0.0.1", api_server.port, timeout=PATIENCE)
     for _ in range(3):
         conn.request("GET", "/v3/")
         resp = conn.getresponse()
         assert resp.status == 200
         resp.read()
     conn.close()
-    sock = socket.create_connection(("127.0.0.1", api_server.port), timeout=60)
+    sock = socket.create_connection(("127.0.0.1", api_server.port), timeout=PATIENCE)
     one = b"GET /v3/ HTTP/1.1\r\nHost: x\r\n\r\n"
     sock.sendall(one + one.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
     answers = sock.makefile("rb").read()

@@ -21,7 +21,7 @@ from importlib.metadata import entry_points
 
 import pytest
 from ember.testing.cli import words
-from ember.testing.services import require
+from ember.testing.services import PATIENCE, require
 
 EMBER = os.path.join(os.path.dirname(sys.executable), "ember")
 MiB = 1 << 20
@@ -45,7 +45,7 @@ class Ember:
 
     def run(self, *args):
         return subprocess.run([EMBER, *map(str, args)], capture_output=True, text=True,
-                              env=self.env, timeout=120)
+                              env=self.env, timeout=PATIENCE)
 
     def ok(self, *args) -> str:
         result = self.run(*args)
@@ -67,13 +67,13 @@ class Ember:
     # --- the catalogue, read directly (no ember process start-up in the timing) -------
     def query(self, sql: str, *params):
         db = sqlite3.connect("file:%s?mode=ro" % (self.state / "ember.sqlite"), uri=True,
-                             timeout=10)
+                             timeout=PATIENCE)
         try:
             return db.execute(sql, params).fetchall()
         finally:
             db.close()
 
-    def wait_for(self, sql: str, *params, timeout: float = 60.0, poll: float = 0.02):
+    def wait_for(self, sql: str, *params, timeout: float = PATIENCE, poll: float = 0.02):
         """Poll until ``sql`` returns a row; returns (row, time of the last poll that
         did not see it) so a latency measured from there is never too small."""
         deadline = time.monotonic() + timeout
@@ -121,7 +121,7 @@ class Shell:
         ember.shells.append(self)
         # the first command loads the service (imports, catalogue); wait for its answer
         self.send("volume show %s -f value -c status" % warm_up_volume)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 60)
+        ready, _, _ = select.select([self.proc.stdout], [], [], PATIENCE)
         assert ready and self.proc.stdout.readline().strip() == "available", "shell not ready"
 
     def send(self, command: str) -> None:
@@ -130,7 +130,7 @@ class Shell:
 
     def close(self) -> str:
         """End the shell; returns what it wrote on stderr."""
-        _, err = self.proc.communicate(timeout=60)
+        _, err = self.proc.communicate(timeout=PATIENCE)
         return err
 
     def kill(self) -> None:

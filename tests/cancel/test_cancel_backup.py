@@ -9,6 +9,7 @@ import time
 
 import pytest
 from ember.testing.processes import held
+from ember.testing.services import PATIENCE
 
 FORCE_DELETED = ("ember: Backup %s was cancelled: it was force-deleted while it ran; its "
                  "objects were removed.")
@@ -34,7 +35,7 @@ def _cancel(ember, proc, shell, under_way, command, sql, *params) -> float:
 
 
 def _stderr_line(proc):
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=PATIENCE)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
     return lines[0]

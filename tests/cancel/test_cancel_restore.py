@@ -8,6 +8,7 @@ import time
 
 import pytest
 from ember.testing.processes import held
+from ember.testing.services import PATIENCE
 
 MiB = 1 << 20
 
@@ -50,7 +51,7 @@ def test_a_reset_to_error_cancels_a_running_restore(ember, backed_up, command, o
     reacted = time.monotonic() - before
     print("reacted in %.2f s" % reacted)  # a figure, shown with pytest -s; tests assert no timings
 
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=PATIENCE)
     assert err.strip().splitlines() == [CANCELLED % (backed_up, target)], err
     assert proc.returncode == 1
     assert shell.close() == ""

@@ -20,7 +20,7 @@ from ember.context import RequestContext
 from ember.loader import load_driver
 from ember.service import Ember
 from ember.testing.config import make_conf
-from ember.testing.services import require
+from ember.testing.services import PATIENCE, require
 from ember.wrappers import DriverWrapper
 
 ADMIN = RequestContext.default()
@@ -81,7 +81,7 @@ def test_force_delete_in_the_finalize_window_leaves_nothing(tmp_path, suffix, wh
                                   kwargs={"force": True})
         thread.start()
         threads.append(thread)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + PATIENCE
         while deleter.get_backup_row(backup_id)["status"] != "deleting":
             assert time.monotonic() < deadline, "the force delete never landed"
             time.sleep(0.01)
@@ -95,7 +95,7 @@ def test_force_delete_in_the_finalize_window_leaves_nothing(tmp_path, suffix, wh
     with pytest.raises(errors.BackupCancelled):
         service.create_backup(ADMIN, "v")
     for thread in threads:
-        thread.join(timeout=30)
+        thread.join(timeout=PATIENCE)
         assert not thread.is_alive()
 
     assert driver.fired

@@ -7,6 +7,7 @@ import signal
 import time
 
 from ember.testing.processes import held, state
+from ember.testing.services import PATIENCE
 
 MiB = 1 << 20
 
@@ -17,7 +18,7 @@ def _interrupt(proc, under_way) -> str:
     returns the one stderr line."""
     with held(proc, under_way):
         proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=PATIENCE)
     lines = err.strip().splitlines()
     assert proc.returncode == 130, err
     assert len(lines) == 1 and "Traceback" not in err, err
@@ -104,12 +105,12 @@ def test_ctrl_c_during_verify_stops_inside_the_object_it_reads(ember):
 
     with held(proc, under_way):
         proc.send_signal(signal.SIGINT)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + PATIENCE
     while state(proc.pid) != "Z":  # ended; not reaped, so its figures can still be read
         assert time.monotonic() < deadline, "verify did not end after Ctrl-C"
         time.sleep(0.02)
     read_after = _io_read(proc.pid) - at["read"]
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=PATIENCE)
     assert (proc.returncode, err) == (130, "ember: Interrupted.\n")
     # it stopped inside the object: the rest of it was never read
     assert read_after < size - at["position"], (read_after, size, at)

@@ -15,6 +15,7 @@ from ember.testing.processes import held
 from ember.context import RequestContext
 from ember.service import Ember
 from ember.testing.config import make_conf
+from ember.testing.services import PATIENCE
 
 CTX = RequestContext.default()
 
@@ -65,7 +66,7 @@ def _start(url, state, volume, go, slow):
 
 
 def _outcome(proc):
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=PATIENCE)
     assert proc.returncode == 0, err
     return json.loads(out.strip().splitlines()[-1])
 
@@ -108,7 +109,7 @@ def test_force_delete_from_another_process_cancels_a_running_backup(db_url, tmp_
         while service.get_backup(CTX, backup_id)["status"] != "deleting":
             assert deleting.is_alive(), "the force delete ended without marking it"
             time.sleep(0.02)
-    deleting.join(timeout=120)
+    deleting.join(timeout=PATIENCE)
 
     assert _outcome(proc) == {"error": "BackupCancelled", "message":
                               "Backup %s was cancelled: it was force-deleted while it ran; its "

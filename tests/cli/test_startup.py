@@ -13,6 +13,8 @@ import json
 import subprocess
 import sys
 
+from ember.testing.services import PATIENCE
+
 WATCHED = ("alembic", "oslo_messaging", "oslo_policy", "sqlalchemy", "ember.service",
            "ember.repository.scan", "ember.repository.verify", "ember.engine.engine")
 
@@ -34,7 +36,7 @@ def imported(ember, *args):
     report = ember.root / "modules.json"
     proc = subprocess.run([sys.executable, "-c", PROBE, str(report), *args],
                           capture_output=True, text=True, env=ember.env, cwd=str(ember.root),
-                          timeout=120)
+                          timeout=PATIENCE)
     assert report.exists(), proc.stderr
     result = json.loads(report.read_text())
     report.unlink()

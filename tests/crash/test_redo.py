@@ -136,7 +136,7 @@ def test_an_attempt_taken_for_dead_records_nothing_and_removes_its_objects(conf,
     backup was started again elsewhere, its final write finds another attempt recorded,
     changes nothing and removes its own objects (never recorded twice). Being taken for
     dead while alive needs a network partition, so the other worker's claim is written
-    here by hand, mid-run, exactly as ``RecoveryMixin._redo`` writes it."""
+    here by hand, mid-run, exactly as ``Recovery._redo`` writes it."""
     from ember import errors
     from ember.testing.memory import MemoryBackupDriver, MemoryStore
 

@@ -26,6 +26,7 @@ from ember.engine.pipeline import Window
 from ember.testing.config import make_conf
 from ember.testing.memory import MemoryBackupDriver, MemoryStore
 from ember.wrappers import DriverWrapper
+from ember.testing.services import PATIENCE
 
 BLOCK = 4096
 
@@ -33,14 +34,16 @@ BLOCK = 4096
 class Recorder(DriverWrapper):
     """Logs document puts, data-object commits (a streamed commit or a whole put) and
     flushes in order; ``commit_delay`` slows every data commit (a round trip or an
-    fsync) and the peak of concurrent ones is kept."""
+    fsync) and the peak of concurrent ones is kept. With ``gate`` set, the first commits
+    wait until that many are in flight at once (or, once, ``PATIENCE``): whether the
+    engine overlaps them then depends on what it allows, not on how fast it is."""
 
     def __init__(self, inner, commit_delay: float = 0.0, max_concurrency: int = 8):
         super().__init__(inner)
         self.capabilities = DriverCapabilities(max_concurrency=max_concurrency)
         self.events, self.delay = [], commit_delay
-        self.lock = threading.Lock()
-        self.active = self.peak = 0
+        self.lock = threading.Condition()
+        self.active = self.peak = self.gate = 0
         self.committed = {}  # name -> threading.Event
 
     def _log(self, *event):
@@ -58,6 +61,9 @@ class Recorder(DriverWrapper):
         with self.lock:
             self.active += 1
             self.peak = max(self.peak, self.active)
+            self.lock.notify_all()
+            self.lock.wait_for(lambda: self.active >= self.gate, PATIENCE)
+            self.gate = 0  # passed (or never reached, which the peak shows)
         time.sleep(self.delay)
         do()
         with self.lock:
@@ -152,7 +158,7 @@ def test_incremental_writes_runs_while_later_pieces_are_hashed(tmp_path, monkeyp
     def slow_last_scan(run, rng):
         if rng[0] == last_piece:  # would wait forever if runs were only written at the end
             event = rec.committed.setdefault(first, threading.Event())
-            seen_before_last_scan.append(event.wait(timeout=10))
+            seen_before_last_scan.append(event.wait(timeout=PATIENCE))
         return scan(run, rng)
 
     monkeypatch.setattr(backup_run.BackupRun, "_scan_piece", slow_last_scan)
@@ -172,7 +178,7 @@ def test_small_objects_overlap_their_puts_up_to_the_drivers_concurrency(tmp_path
     for b in range(0, 256, 8):  # 32 one-block runs
         data[b * BLOCK] ^= 0xFF
     source.write_bytes(data)
-    rec.peak = 0
+    rec.peak, rec.gate = 0, 3
     incr = _backup(engine, source, "incr", parent=full)
     assert len(engine.read_metadata(incr).objects) == 32
     assert 3 <= rec.peak <= 6  # more than two in flight, never more than the driver allows

@@ -28,6 +28,7 @@ from importlib.metadata import entry_points
 
 import pytest
 from oslo_config import cfg
+from ember.testing.services import PATIENCE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EMBER = os.path.join(os.path.dirname(sys.executable), "ember")
@@ -128,7 +129,7 @@ def test_ember_config_check_passes_on_an_ini_snippet(where, text, tmp_path):
                OS_DEFAULT__BACKUP_DRIVER="posix",
                OS_DEFAULT__BACKUP_POSIX_PATH=str(tmp_path / "state" / "backup"))
     done = subprocess.run([EMBER, "--config-file", path, "config", "check", "-f", "json"],
-                          capture_output=True, text=True, env=env, timeout=120)
+                          capture_output=True, text=True, env=env, timeout=PATIENCE)
     rows = json.loads(done.stdout or "[]")
     assert [r for r in rows if r["Result"] != "ok"] == [], (where, done.stderr)
     assert (done.returncode, done.stderr) == (0, ""), where

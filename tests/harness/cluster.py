@@ -7,21 +7,25 @@ killed worker is noticed within seconds (8: a busy worker on two loaded cores ma
 few seconds late).
 """
 
+import atexit
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import uuid
 
 import pytest
-from ember.testing.services import require, tcp_open
+from ember.testing.services import PATIENCE, require, tcp_open
+from harness.listen import free_port, gunicorn_listening, log_size
 
 PG_URL = os.environ.get("EMBER_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
-RABBIT = os.environ.get("EMBER_TEST_RABBIT_URL", "rabbit://guest:guest@127.0.0.1:5672/")
+#: set, it is used as it is (its virtual host is then the caller's to keep to itself)
+RABBIT_URL = os.environ.get("EMBER_TEST_RABBIT_URL")
+_vhost: list[str] = []
 OSCLIENTS = os.environ.get("EMBER_OSCLIENTS_BASE", "/tmp/ember-osclients")
 MiB = 1 << 20
 BUSY = {"creating", "restoring", "deleting"}
@@ -32,20 +36,48 @@ def _exe(name: str) -> str:
     return shutil.which(name, path=os.path.dirname(sys.executable)) or name
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _require_openstack_client() -> None:
     require(os.access(OSCLIENTS + "/bin/openstack", os.X_OK),
             "python-openstackclient (%s)" % OSCLIENTS, "bash scripts/servers/osclients.sh install")
 
 
-def require_rabbitmq() -> None:
+def require_rabbitmq() -> str:
+    """Skip (fail under CI=true) without RabbitMQ; this test run's transport URL."""
     require(tcp_open("127.0.0.1", 5672), "RabbitMQ on 127.0.0.1:5672 (guest/guest)",
             "bash scripts/servers/databases.sh start")
+    return run_transport_url()
+
+
+def run_transport_url() -> str:
+    """A virtual host of this test run's own on the shared RabbitMQ (made on first use,
+    deleted when the run ends), so a second run's workers never consume its queues and
+    ``close_all_connections --vhost`` cuts only its own connections. Without a RabbitMQ
+    (a test that needs none, as the API-process cluster): its default URL."""
+    if RABBIT_URL:
+        return RABBIT_URL
+    if not _vhost:
+        if not tcp_open("127.0.0.1", 5672):
+            return "rabbit://guest:guest@127.0.0.1:5672/"
+        require(shutil.which("rabbitmqctl") is not None, "rabbitmqctl (to make a virtual "
+                "host per test run; or set EMBER_TEST_RABBIT_URL)",
+                "bash scripts/servers/databases.sh install")
+        name = "ember-test-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8])
+        _rabbitmqctl("add_vhost", name)
+        _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        atexit.register(_rabbitmqctl, "delete_vhost", name)
+        _vhost.append(name)
+    return "rabbit://guest:guest@127.0.0.1:5672/" + _vhost[0]
+
+
+def rabbit_vhost() -> str:
+    """The virtual host of ``require_rabbitmq()``'s URL."""
+    return urllib.parse.unquote(urllib.parse.urlsplit(require_rabbitmq()).path[1:]) or "/"
+
+
+def _rabbitmqctl(*args) -> None:
+    proc = subprocess.run(["rabbitmqctl", "--quiet", *args], capture_output=True, text=True,
+                          timeout=PATIENCE)
+    assert proc.returncode == 0, "rabbitmqctl %s: %s" % (" ".join(args), proc.stderr)
 
 
 class Cluster:
@@ -55,6 +87,7 @@ class Cluster:
         self.root = str(root)
         self.db_url = db_url
         self.tag = uuid.uuid4().hex[:6]  # host names unique on a RabbitMQ others share
+        self.transport_url = run_transport_url()
         self.shared = os.path.join(self.root, "shared")
         self.repo = os.path.join(self.root, "repo")
         # the repository and the shared paths exist before any host starts, as an
@@ -70,7 +103,8 @@ class Cluster:
         self.api = None
 
     def write_config(self, **extra) -> None:
-        values = {"state_path": os.path.join(self.root, "state"), "transport_url": RABBIT,
+        values = {"state_path": os.path.join(self.root, "state"),
+                  "transport_url": self.transport_url,
                   "backup_driver": "posix", "backup_posix_path": self.repo,
                   "backup_file_size": MiB, "backup_compression_algorithm": "none",
                   "backup_engine_threads": 2, "report_interval": 1,
@@ -87,23 +121,25 @@ class Cluster:
             f.writelines("%s = %s\n" % item for item in values.items())
             f.write("[database]\nconnection = %s\n" % self.db_url)
 
-    def start_api(self) -> str:
-        """``ember-api`` (noauth, one gunicorn worker) on this cluster; returns its URL.
+    def start_api(self, processes: int = 1) -> str:
+        """``ember-api`` (noauth, ``processes`` gunicorn workers) on this cluster; returns
+        its URL once it listens (on another port if another test run took the first).
         With ``transport_url`` set it hands all work to the workers."""
-        port = free_port()
-        log = open(os.path.join(self.root, "ember-api.log"), "ab")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-        env.update(OS_DEFAULT__OSAPI_VOLUME_LISTEN="127.0.0.1",
-                   OS_DEFAULT__OSAPI_VOLUME_LISTEN_PORT=str(port),
-                   OS_DEFAULT__OSAPI_VOLUME_WORKERS="1", OS_DEFAULT__AUTH_STRATEGY="noauth")
-        self.api = subprocess.Popen([_exe("ember-api"), "--config-file", self.config],
-                                    stdout=log, stderr=subprocess.STDOUT, env=env,
-                                    start_new_session=True)
-        deadline = time.monotonic() + 60
-        while not tcp_open("127.0.0.1", port, 0.5):
-            assert self.api.poll() is None and time.monotonic() < deadline, self.log("api")
-            time.sleep(0.2)
-        return "http://127.0.0.1:%d" % port
+        path = os.path.join(self.root, "ember-api.log")
+        for _ in range(5):
+            port = free_port()
+            since = log_size(path)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+            env.update(OS_DEFAULT__OSAPI_VOLUME_LISTEN="127.0.0.1",
+                       OS_DEFAULT__OSAPI_VOLUME_LISTEN_PORT=str(port),
+                       OS_DEFAULT__OSAPI_VOLUME_WORKERS=str(processes),
+                       OS_DEFAULT__AUTH_STRATEGY="noauth")
+            self.api = subprocess.Popen([_exe("ember-api"), "--config-file", self.config],
+                                        stdout=open(path, "ab"), stderr=subprocess.STDOUT,
+                                        env=env, start_new_session=True)
+            if gunicorn_listening(self.api, path, port, since):
+                return "http://127.0.0.1:%d" % port
+        pytest.fail("ember-api found every port taken:\n" + self.log("api"))
 
     require_openstack_client = staticmethod(_require_openstack_client)
 
@@ -113,7 +149,7 @@ class Cluster:
         env["HOME"] = self.root
         return subprocess.run([OSCLIENTS + "/bin/openstack", "--os-auth-type", "none",
                                "--os-endpoint", url + "/v3/default", *args],
-                              capture_output=True, text=True, env=env, timeout=180)
+                              capture_output=True, text=True, env=env, timeout=PATIENCE)
 
     def ember(self, *args) -> str:
         """``ember`` (the CLI) on this cluster's configuration; its stdout."""
@@ -128,7 +164,7 @@ class Cluster:
 
     @staticmethod
     def finish(proc: subprocess.Popen) -> str:
-        out, err = proc.communicate(timeout=180)
+        out, err = proc.communicate(timeout=PATIENCE)
         assert proc.returncode == 0, "%s: %s" % (" ".join(proc.args), err)
         return out
 
@@ -145,7 +181,7 @@ class Cluster:
         self.wait_up(host)
         return proc
 
-    def wait_up(self, host: str, timeout: float = 60) -> None:
+    def wait_up(self, host: str, timeout: float = PATIENCE) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.state_of(host) == "up":
@@ -215,7 +251,7 @@ class Cluster:
         with concurrent.futures.ThreadPoolExecutor(clients) as pool:
             return list(pool.map(one, volumes))
 
-    def wait_settled(self, ids, timeout: float = 150) -> dict:
+    def wait_settled(self, ids, timeout: float = PATIENCE) -> dict:
         """Wait until none of the backups ``ids`` is busy; returns {id: backup}."""
         deadline = time.monotonic() + timeout
         while True:
@@ -240,13 +276,13 @@ class Cluster:
     def close(self) -> None:
         if self.api is not None and self.api.poll() is None:
             os.killpg(self.api.pid, signal.SIGTERM)  # gunicorn's master and its worker
-            self.api.wait(timeout=30)
+            self.api.wait(timeout=PATIENCE)
         for proc in self.workers.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         for proc in self.workers.values():
             try:
-                proc.wait(timeout=30)
+                proc.wait(timeout=PATIENCE)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

@@ -25,6 +25,8 @@ import socket
 import threading
 import time
 
+from ember.testing.services import PATIENCE
+
 MODES = ("pass", "hang", "cut", "503")
 _HTTP_503 = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
              b"Content-Length: 20\r\nConnection: close\r\n\r\nService Unavailable\n")
@@ -67,9 +69,9 @@ class FaultProxy:
             self._triggers.append((pattern, mode, fired))
         return fired
 
-    def wait(self, predicate, timeout: float = 60.0) -> None:
+    def wait(self, predicate, timeout: float | None = None) -> None:
         """Until ``predicate(self)`` holds (counters change under the proxy's lock)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (PATIENCE if timeout is None else timeout)
         with self._changed:
             while not predicate(self):
                 left = deadline - time.monotonic()
@@ -132,12 +134,12 @@ class FaultProxy:
                 mode = self.mode
             if mode == "cut" or pair.closed or self._closing:
                 return
-            if pair.held:  # what a trigger held back, now that the proxy passes again
-                if mode == "503":
-                    return self._answer_503(pair)
-                pair.server.sendall(pair.held)
-                pair.held = b""
+            if pair.held and mode == "503":
+                return self._answer_503(pair)
             try:
+                if pair.held:  # what a trigger held back, now that the proxy passes again
+                    pair.server.sendall(pair.held)
+                    pair.held = b""
                 readable, _, _ = select.select([pair.client, pair.server], [], [], 0.5)
                 for sock in readable:
                     data = sock.recv(65536)
@@ -150,7 +152,7 @@ class FaultProxy:
                         pair.server.sendall(data)
                     else:
                         pair.client.sendall(data)
-            except OSError:
+            except OSError:  # a peer reset or closed its end: the pair is done
                 return
 
     def _triggered(self, data: bytes) -> bool:

@@ -32,6 +32,7 @@ from ember.engine import plan
 from ember.engine.engine import ChainMember
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ember.testing.services import PATIENCE
 
 BLOCK = 4096
 OBJECT = 4 * BLOCK
@@ -40,7 +41,7 @@ HUGE = [2**31, 2**32, 2**40, 2**62, 2**63, 2**64, 2**70, -1, -(2**62)]
 JUNK = [None, True, 1.5, "12", [], {}, "x" * 300]
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 MEMORY_LIMIT = 1 << 30  # address space of the worker
-CASE_SECONDS = 60  # a case taking longer counts as hung (generous: a shared CI machine)
+CASE_SECONDS = PATIENCE  # a case taking longer counts as hung (a loaded, shared machine)
 
 
 # ---- generated backups ----------------------------------------------------------------
@@ -257,7 +258,7 @@ class Worker:
 
     def close(self):
         self.proc.stdin.close()
-        self.proc.wait(timeout=60)
+        self.proc.wait(timeout=PATIENCE)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import subprocess
 
 from ember.progress import PROGRESS_FIELDS
 from ember.testing.processes import held
+from ember.testing.services import PATIENCE
 
 MiB = 1 << 20
 
@@ -68,7 +69,7 @@ def test_a_cancelled_backup_never_reports_100(ember):
     with held(proc, under_way):
         backup = _progress(events.read(), "backup.create")[0]["backup"]["id"]
         ember.ok("backup-reset-state", "--state", "error", backup)
-    assert proc.wait(timeout=60) == 1
+    assert proc.wait(timeout=PATIENCE) == 1
 
     recorded = [e for e in events.read() if e["operation"] == "backup.create"]
     percents = [e["percent"] for e in recorded if e["hook"] == "progress"]

@@ -12,7 +12,7 @@ import pytest
 from ember.context import RequestContext
 from ember.notifications import Notifications, usage
 from ember.testing.config import make_conf
-from ember.testing.services import require, tcp_open
+from ember.testing.services import PATIENCE, require, tcp_open
 
 with warnings.catch_warnings():  # eventlet's import-time deprecation warning
     warnings.simplefilter("ignore")
@@ -82,7 +82,7 @@ def test_telemetry_listener_receives_cinders_events_in_order(ember, listener):
     ember.ok(*config, "backup-reset-state", "--state", "error", backup)
     ember.ok(*config, "volume", "backup", "delete", backup)
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + PATIENCE
     while not any(e[1] == "backup.delete.end" for e in listener.events):
         assert time.monotonic() < deadline, [e[1] for e in listener.events]
         time.sleep(0.1)

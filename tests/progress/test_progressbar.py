@@ -10,6 +10,7 @@ import subprocess
 import termios
 
 import pytest
+from ember.testing.services import PATIENCE
 
 
 def _on_terminal(ember, args, columns):
@@ -35,7 +36,7 @@ def _on_terminal(ember, args, columns):
         elif proc.poll() is not None:
             break
     os.close(master)
-    return proc.wait(timeout=60), proc.stdout.read().decode(), screen.decode()
+    return proc.wait(timeout=PATIENCE), proc.stdout.read().decode(), screen.decode()
 
 
 @pytest.mark.parametrize("columns", [100, 0])

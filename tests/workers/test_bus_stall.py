@@ -5,14 +5,16 @@ finished, and afterwards new work is still handed out (a failed publisher connec
 dropped and reopened, not reused).
 """
 
+import json
 import os
 import time
 import urllib.parse
+import urllib.request
 
 import pytest
 from ember.context import RequestContext
-from harness.cluster import PG_URL, RABBIT, Cluster, require_rabbitmq
-from ember.testing.services import scratch_database
+from harness.cluster import PG_URL, Cluster, require_rabbitmq
+from ember.testing.services import PATIENCE, scratch_database
 
 pytestmark = pytest.mark.slow
 
@@ -23,8 +25,7 @@ MiB = 1 << 20
 @pytest.fixture
 def stalled_bus(tmp_path, fault_proxy):
     """(cluster, proxy): the cluster reaches RabbitMQ through a fault proxy."""
-    require_rabbitmq()
-    url = urllib.parse.urlsplit(RABBIT)
+    url = urllib.parse.urlsplit(require_rabbitmq())
     with scratch_database(PG_URL, "bash scripts/servers/databases.sh start") as db_url:
         proxy = fault_proxy(url.port or 5672)
         bus = url._replace(netloc="%s@127.0.0.1:%d" % (url.netloc.rpartition("@")[0],
@@ -51,7 +52,7 @@ def begin_backup(cluster, name: str) -> str:
     return backup["id"]
 
 
-def offers_failed(dispatcher, backup_id: str, times: int, timeout: float = 120) -> None:
+def offers_failed(dispatcher, backup_id: str, times: int, timeout: float = PATIENCE) -> None:
     """Until the dispatcher has offered ``backup_id`` ``times`` times without a taker."""
     deadline = time.monotonic() + timeout
     while not any(w.backup_id == backup_id and w.offers >= times
@@ -75,8 +76,94 @@ def test_two_stalls_then_work_is_still_handed_out(stalled_bus):
         proxy.set("pass")
         cluster.wait_settled(ids)
     ids.append(begin_backup(cluster, "after"))
+    rows = cluster.wait_settled(ids)
+    assert {b["status"] for b in rows.values()} == {"available"}, rows
+    assert sorted(cluster.taken()) == sorted(ids)
+    assert {v["status"] for v in cluster.service.list_volumes(ADMIN, all_projects=True)} \
+        == {"available"}
+
+
+def post_backup(url: str, volume_id: str, name: str) -> str:
+    """POST /v3/default/backups to ``ember-api`` (noauth); the new backup's id."""
+    body = json.dumps({"backup": {"volume_id": volume_id, "name": name}}).encode()
+    request = urllib.request.Request(
+        url + "/v3/default/backups", data=body, method="POST",
+        headers={"Content-Type": "application/json", "X-Auth-Token": "admin:default"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        assert answer.status == 202, answer.status
+        return json.loads(answer.read())["backup"]["id"]
+
+
+def log_count(cluster, text: str) -> int:
+    return cluster.log("api").count(text)
+
+
+def wait_log(cluster, text: str, times: int, timeout: float = 120) -> None:
+    """Until the ``ember-api`` log says ``text`` at least ``times`` times."""
+    deadline = time.monotonic() + timeout
+    while log_count(cluster, text) < times:
+        assert time.monotonic() < deadline, "ember-api never logged %r %d times:\n%s" % (
+            text, times, cluster.log("api")[-6000:])
+        time.sleep(0.2)
+
+
+#: what oslo.messaging logs when its heartbeat finds a connection dead
+HEARTBEAT_LOST = "A recoverable connection/channel error occurred, trying to reconnect"
+#: backups waiting to be handed out during each stall (offered at once, on several
+#: pooled connections)
+PER_STALL = 2
+
+
+def offers_lost(cluster) -> int:
+    """Offers that failed on the bus (the RPC call, or opening a pooled connection)."""
+    return log_count(cluster, "did not answer (") + log_count(cluster, "Could not offer ")
+
+
+def wait_for_log(cluster, what: str, check, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "never: %s\n%s" % (
+            what, cluster.log("api")[-6000:])
+        time.sleep(0.2)
+
+
+def test_api_under_gunicorn_hands_out_work_after_two_long_stalls(stalled_bus):
+    """The report of issue 24 item 2, as it happened: ``ember-api`` (gunicorn) hands
+    backups to a worker over a RabbitMQ that stalls twice, each time long enough for the
+    heartbeats to declare the connections dead (``heartbeat_timeout_threshold``), while
+    a backup waits to be handed out; once RabbitMQ answers again, the waiting backup and
+    every new one are taken (the report: every offer failed with ``connection already
+    closed ... after 0 tries`` and new backups stayed ``creating``). Note: this passes
+    on the code before the fix (4355073^) too: the report's lasting failure was not
+    reproduced here; it guards the path end to end."""
+    cluster, proxy = stalled_bus
+    cluster.start_worker("w1")
+    url = cluster.start_api()
+    volumes = {}
+    for name in ["before", "after"] + ["stall-%d-%d" % (s, n) for s in (1, 2)
+                                       for n in range(PER_STALL)]:
+        path = os.path.join(cluster.shared, name + ".img")
+        with open(path, "wb") as f:
+            f.write(os.urandom(2 * MiB))
+        volumes[name] = cluster.service.create_volume(ADMIN, name, path=path)["id"]
+    ids = [post_backup(url, volumes["before"], "before")]
+    cluster.wait_settled(ids)
+    for stall in (1, 2):
+        lost, failed = log_count(cluster, HEARTBEAT_LOST), offers_lost(cluster)
+        proxy.set("hang")
+        for n in range(PER_STALL):
+            name = "stall-%d-%d" % (stall, n)
+            ids.append(post_backup(url, volumes[name], name))
+        # the API's heartbeats have given its connections up (nothing came back for
+        # heartbeat_timeout_threshold) and its offers failed meanwhile
+        wait_log(cluster, HEARTBEAT_LOST, lost + 1)
+        wait_for_log(cluster, "an offer failed", lambda: offers_lost(cluster) > failed)
+        proxy.set("pass")
+        cluster.wait_settled(ids, timeout=90)
+    ids.append(post_backup(url, volumes["after"], "after"))
     rows = cluster.wait_settled(ids, timeout=60)
     assert {b["status"] for b in rows.values()} == {"available"}, rows
     assert sorted(cluster.taken()) == sorted(ids)
     assert {v["status"] for v in cluster.service.list_volumes(ADMIN, all_projects=True)} \
         == {"available"}
+

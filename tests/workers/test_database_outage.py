@@ -10,15 +10,17 @@ backup's objects are gone. Run in the API process (``ThreadPoolDispatcher``, wha
 """
 
 import hashlib
+import json
 import os
 import time
+import urllib.request
 
 import pytest
 import sqlalchemy as sa
 from ember.context import RequestContext
 from ember.service.dispatch import ThreadPoolDispatcher
 from harness.cluster import PG_URL, Cluster, require_rabbitmq
-from ember.testing.services import scratch_database
+from ember.testing.services import PATIENCE, scratch_database
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +62,7 @@ def cut_at_statement(proxy, statement: bytes, start) -> None:
     proxy.set("pass")
 
 
-def wait_for(what, check, timeout: float = 120):
+def wait_for(what, check, timeout: float = PATIENCE):
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -126,3 +128,87 @@ def test_outage_at_the_last_writes_in_a_worker(proxied):
     cluster, proxy = proxied
     cluster.start_worker("w1")
     outage_at_each_last_write(cluster, proxy, cluster.dispatcher)
+
+
+#: the final write's tries: 1 + db_max_retries, 0.1 s apart (seconds, not the default 20)
+SHORT_RETRIES = "db_max_retries = 2\ndb_retry_interval = 0.1\ndb_max_retry_interval = 0.1\n"
+
+
+def logged(caplog, text: str) -> int:
+    return sum(text in r.getMessage() for r in list(caplog.records))
+
+
+def outlast_the_retries(proxy, caplog, statement: bytes, backup_id: str, start) -> None:
+    """``start()`` the work, cut the catalogue when ``statement`` (a final write) is
+    sent, and keep it cut until the write's retries are spent and the row handed to
+    repair, which the database still refuses (twice); then let it through again."""
+    cut = proxy.when(statement, "cut")
+    start()
+    assert cut.wait(120), "the statement %r was never sent" % statement
+    wait_for("the final write given up and the row handed to repair",
+             lambda: logged(caplog, "Could not repair backup %s yet" % backup_id) >= 2)
+    assert logged(caplog, "(2 of 2)") >= 1  # every retry was spent first
+    proxy.set("pass")
+
+
+def test_final_write_outlasting_its_retries_hands_the_row_to_repair(proxied, caplog):
+    """Item 1's bound: the database cut at a backup's final write for longer than
+    ``db_max_retries`` x ``db_retry_interval`` (then at a restore's). The write is given
+    up, the row handed to repair, and once the database answers the repair ends it
+    final by recovery's rules: the backup ``error`` with its reason (the API process
+    starts no dead work again), its objects all its own (none orphaned), the volume
+    usable; the restored-to volume ``error_restoring``, its backup ``available``; and
+    ``ember-api`` on the same catalogue answers throughout."""
+    cluster, proxy = proxied
+    cluster.write_config(transport_url="")  # the API runs its work in its own threads
+    with open(cluster.config, "a") as f:
+        f.write(SHORT_RETRIES)  # the file ends in [database]
+    url = cluster.start_api()
+    wait_for("ember-api answering", lambda: api_backups(url) == {})
+    service = cluster.service
+    assert service.conf.database.db_max_retries == 2
+    dispatcher = ThreadPoolDispatcher(service, 2)
+    try:
+        path = os.path.join(cluster.shared, "vol.img")
+        with open(path, "wb") as f:
+            f.write(os.urandom(6 * MiB))
+        volume = service.create_volume(ADMIN, "vol", path=path)
+        backup = service.begin_create_backup(ADMIN, volume["id"], name="b")
+        outlast_the_retries(proxy, caplog, BACKUP_END, backup["id"], lambda: dispatcher.dispatch(
+            ADMIN, "create", {"backup_id": backup["id"]}))
+        done = wait_for("backup final", lambda: (backup_row(service, backup["id"]) or {}).get(
+            "status") not in (None, "creating") and backup_row(service, backup["id"]))
+        assert done["status"] == "error", done
+        assert done["fail_reason"] == "incomplete backup reset: the process running it is " \
+            "gone", done
+        assert service.get_volume(ADMIN, volume["id"])["status"] == "available"
+        objects = [f for _d, _s, files in os.walk(cluster.repo) for f in files]
+        assert objects and all(backup["id"] in name for name in objects), objects
+
+        # a restore's final write, the same way (from a backup that finished)
+        good = service.begin_create_backup(ADMIN, volume["id"], name="good")
+        dispatcher.dispatch(ADMIN, "create", {"backup_id": good["id"]})
+        wait_for("backup available", lambda: backup_row(service, good["id"])["status"]
+                 == "available")
+        begun = service.begin_restore_backup(ADMIN, good["id"], name="restored")
+        outlast_the_retries(proxy, caplog, RESTORE_END, good["id"], lambda: dispatcher.dispatch(
+            ADMIN, "restore", {"backup_id": good["id"], "target_is_new": True}))
+        wait_for("restore final", lambda: backup_row(service, good["id"])["status"]
+                 == "available")
+        assert service.get_volume(ADMIN, begun["volume_id"])["status"] == "error_restoring"
+        assert service.get_volume(ADMIN, volume["id"])["status"] == "available"
+    finally:
+        dispatcher.shutdown()
+    listed = api_backups(url)
+    assert listed == {backup["id"]: "error", good["id"]: "available"}, listed
+
+
+def api_backups(url: str) -> dict | None:
+    """{id: status} of every backup, as ``ember-api`` lists them (None: no answer)."""
+    request = urllib.request.Request(url + "/v3/default/backups/detail",
+                                     headers={"X-Auth-Token": "admin:default"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return {b["id"]: b["status"] for b in json.loads(answer.read())["backups"]}
+    except OSError:
+        return None

@@ -12,6 +12,7 @@ from ember.catalog.models import Backup, Service, Volume, utcnow
 from ember.service import Ember
 from ember.service.handoff import GONE, MINE, TAKEN
 from ember.testing.config import make_conf
+from ember.testing.services import PATIENCE
 
 SHARED = "/srv/shared"
 
@@ -38,7 +39,7 @@ def _begun(service, path, *, volume_host="vh", status="creating"):
         session.add(Volume(id=volume_id, size=1, size_bytes=1 << 20, status="backing-up",
                            path=path, host=volume_host, project_id="p"))
         session.add(Backup(id=backup_id, volume_id=volume_id, status=status, project_id="p",
-                           availability_zone="nova", **service._owner()))
+                           availability_zone="nova", **service.shared.owner()))
     return backup_id
 
 
@@ -110,7 +111,7 @@ def test_worker_refuses_to_start_without_a_bus(tmp_path, config, message):
     conf.write_text("[DEFAULT]\nstate_path = %s\n%s" % (tmp_path, config))
     result = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ember-backup"),
                              "--config-file", str(conf), "--host", "w"],
-                            capture_output=True, text=True, timeout=60,
+                            capture_output=True, text=True, timeout=PATIENCE,
                             env={k: v for k, v in os.environ.items()
                                  if not k.startswith("OS_")})
     assert (result.returncode, result.stderr[-len(message):]) == (1, message)

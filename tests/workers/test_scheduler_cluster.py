@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+from ember.testing.services import PATIENCE
 
 
 def _runs(cluster) -> list[dict]:
@@ -17,7 +18,7 @@ def _runs(cluster) -> list[dict]:
                                     "-f", "json"))["runs"]
 
 
-def _wait_for(cluster, scheduler, log, check, timeout=300):
+def _wait_for(cluster, scheduler, log, check, timeout=PATIENCE + 180):  # 2 minutes of runs
     deadline = time.monotonic() + timeout
     while True:
         runs = _runs(cluster)
@@ -50,7 +51,7 @@ def test_a_minutely_policy_under_ember_scheduler(cluster):
                     for r in runs))
     finally:
         scheduler.terminate()
-        scheduler.wait(timeout=60)
+        scheduler.wait(timeout=PATIENCE)
     created = [i for r in runs if r["kind"] == "backup" for i in r["created"]]
     pruned = [i for r in runs for i in r["pruned"]]
     assert len(created) >= 2 and set(pruned) < set(created)

@@ -9,8 +9,9 @@ import time
 import urllib.request
 
 import pytest
-from harness.cluster import PG_URL, Cluster, _exe, free_port, require_rabbitmq
-from ember.testing.services import scratch_database, tcp_open
+from harness.cluster import PG_URL, Cluster, _exe, require_rabbitmq
+from harness.listen import free_port, gunicorn_listening, log_size
+from ember.testing.services import PATIENCE, scratch_database, tcp_open
 
 MYSQL_URL = os.environ.get("EMBER_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 SERVERS = {"postgresql": (PG_URL, "bash scripts/servers/databases.sh start"),
@@ -19,26 +20,32 @@ WORKERS = 4
 API_PROCESSES = 4
 
 
-def _start_all(cluster: Cluster, port: int) -> subprocess.Popen:
+def _start_all(cluster: Cluster) -> int:
+    """The four workers and ember-api at once; the API's port (another one if another
+    test run took the first: that start is the one retried)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-    api_env = dict(env, OS_DEFAULT__OSAPI_VOLUME_LISTEN="127.0.0.1",
-                   OS_DEFAULT__OSAPI_VOLUME_LISTEN_PORT=str(port),
-                   OS_DEFAULT__OSAPI_VOLUME_WORKERS=str(API_PROCESSES),
-                   OS_DEFAULT__AUTH_STRATEGY="noauth")
-    log = open(os.path.join(cluster.root, "ember-api.log"), "ab")
-    cluster.api = subprocess.Popen([_exe("ember-api"), "--config-file", cluster.config],
-                                   stdout=log, stderr=subprocess.STDOUT, env=api_env,
-                                   start_new_session=True)
     for n in range(WORKERS):
         host = cluster.host("w%d" % n)
         worker_log = open(os.path.join(cluster.root, "%s.log" % host), "ab")
         cluster.workers[host] = subprocess.Popen(
             [_exe("ember-backup"), "--config-file", cluster.config, "--host", host],
             stdout=worker_log, stderr=subprocess.STDOUT, env=env)
-    return cluster.api
+    path = os.path.join(cluster.root, "ember-api.log")
+    for _ in range(5):
+        port, since = free_port(), log_size(path)
+        api_env = dict(env, OS_DEFAULT__OSAPI_VOLUME_LISTEN="127.0.0.1",
+                       OS_DEFAULT__OSAPI_VOLUME_LISTEN_PORT=str(port),
+                       OS_DEFAULT__OSAPI_VOLUME_WORKERS=str(API_PROCESSES),
+                       OS_DEFAULT__AUTH_STRATEGY="noauth")
+        cluster.api = subprocess.Popen([_exe("ember-api"), "--config-file", cluster.config],
+                                       stdout=open(path, "ab"), stderr=subprocess.STDOUT,
+                                       env=api_env, start_new_session=True)
+        if gunicorn_listening(cluster.api, path, port, since):
+            return port
+    pytest.fail("ember-api found every port taken:\n" + cluster.log("api"))
 
 
-def _wait_api_serving(cluster: Cluster, port: int, timeout: float = 120) -> None:
+def _wait_api_serving(cluster: Cluster, port: int, timeout: float = PATIENCE) -> None:
     """Until every gunicorn process has loaded the application (each logs it)."""
     deadline = time.monotonic() + timeout
     while cluster.log("api").count("is serving") < API_PROCESSES:
@@ -56,14 +63,13 @@ def test_an_api_and_four_workers_started_together_on_an_empty_catalogue_all_run(
     with scratch_database(*SERVERS[backend]) as db_url:
         cluster = Cluster(tmp_path, db_url)
         try:
-            port = free_port()
-            _start_all(cluster, port)
+            port = _start_all(cluster)
             for host in cluster.workers:
                 cluster.wait_up(host)
             _wait_api_serving(cluster, port)
             request = urllib.request.Request("http://127.0.0.1:%d/v3/default/volumes" % port,
                                              headers={"X-Auth-Token": "admin:default"})
-            with urllib.request.urlopen(request, timeout=60) as answer:
+            with urllib.request.urlopen(request, timeout=PATIENCE) as answer:
                 assert (answer.status, answer.read()) == (200, b'{"volumes": []}')
             assert cluster.api.poll() is None
             assert [h for h, p in cluster.workers.items() if p.poll() is not None] == []
@@ -80,18 +86,19 @@ def test_a_worker_refuses_an_old_catalogue_when_auto_migrate_is_off(tmp_path):
             f.write("auto_migrate = false\n")  # the last section written is [database]
         worker = subprocess.run([_exe("ember-backup"), "--config-file", cluster.config,
                                  "--host", cluster.host("w")], capture_output=True, text=True,
-                                timeout=120)
+                                timeout=PATIENCE)
         assert worker.returncode == 1
         assert worker.stderr.strip().endswith(
             "is empty and this Ember needs revision %s; run `ember-manage db sync` first (or "
             "set [database] auto_migrate = true)." % _head())
         manage = [_exe("ember-manage"), "--config-file", cluster.config, "db"]
-        synced = subprocess.run(manage + ["sync"], capture_output=True, text=True, timeout=120)
+        synced = subprocess.run(manage + ["sync"], capture_output=True, text=True, timeout=PATIENCE)
         assert (synced.returncode, synced.stdout) == (
             0, "The catalogue was upgraded from an empty database to revision %s.\n" % _head())
-        again = subprocess.run(manage + ["sync"], capture_output=True, text=True, timeout=120)
+        again = subprocess.run(manage + ["sync"], capture_output=True, text=True, timeout=PATIENCE)
         assert again.stdout == "The catalogue is at revision %s already; nothing to do.\n" % _head()
-        version = subprocess.run(manage + ["version"], capture_output=True, text=True, timeout=120)
+        version = subprocess.run(manage + ["version"], capture_output=True, text=True,
+                                 timeout=PATIENCE)
         assert (version.returncode, version.stdout) == (0, _head() + "\n")
         cluster.start_worker("w")  # now it starts
         cluster.close()

@@ -9,7 +9,8 @@ import urllib.request
 
 import pytest
 from ember.context import RequestContext
-from harness.cluster import free_port
+from ember.testing.services import PATIENCE
+from harness.listen import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow
@@ -17,7 +18,7 @@ ADMIN = RequestContext.default()
 
 
 def scrape(port: int) -> dict:
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=30) as resp:
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=PATIENCE) as resp:
         text = resp.read().decode()
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
@@ -37,7 +38,7 @@ def test_a_worker_serves_its_own_metrics(cluster):
     rows = cluster.wait_settled(ids)
     assert {b["status"] for b in rows.values()} == {"available"}
     # the run's end is counted just after its row is final: wait for the counter
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + PATIENCE
     while True:
         m = scrape(port)
         done = m.get(("ember_worker_runs_total",
@@ -70,7 +71,7 @@ def test_a_taken_port_is_a_one_line_error(cluster, tmp_path):
         port = busy.getsockname()[1]
         proc = subprocess.run([_exe("ember-backup"), "--config-file", cluster.config,
                                "--host", cluster.host("dup"), "--metrics-port", str(port)],
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=PATIENCE)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith(
         "ember-backup: cannot serve metrics on 127.0.0.1:%d: " % port)

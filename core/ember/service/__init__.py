@@ -8,9 +8,12 @@ messages; a refused request changes nothing in the catalogue.
 Status changes are conditional UPDATEs (``ember.catalog.states``): of two processes
 racing for one volume, exactly one gets it and the other a clear ``InvalidState``.
 
-``Ember`` is composed of one part per concern (``docs/architecture.md`` lists them and
-says where a new one goes). Nothing outside ``ember.service`` and ``ember.catalog``
-writes catalogue rows.
+``Ember`` is a thin facade over one part per concern (``docs/architecture.md`` lists them
+and says where a new one goes): each part is a plain class whose constructor takes the
+``Shared`` plumbing (catalogue, configuration, policy enforcer, driver loader, hooks,
+clock) and the other parts it calls; ``Ember`` builds them and keeps every public
+method as a one-line delegation to its part. Nothing outside ``ember.service`` and
+``ember.catalog`` writes catalogue rows.
 
 Create, restore and delete each come in two public steps, so a caller (the HTTP API)
 can answer at once and have the work run elsewhere:
@@ -43,7 +46,7 @@ __all__ = ["Ember", "Progress", "NO_INCREMENTAL_PARENT", "IN_USE_NEEDS_FORCE",
            "HAS_DEPENDENTS", "FORCE_DELETE_WAIT"]
 
 # imported on first use, so a light submodule (``quick``: ``ember volume list``) does not
-# bring the whole service (SQLAlchemy's ORM, the engine) with it
+# bring the whole service (SQLAlchemy's ORM, the engine) with it; ``Ember`` is in ``facade``
 _EXPORTS = {"Ember": "facade", "Progress": "base", "NO_INCREMENTAL_PARENT": "backups",
             "IN_USE_NEEDS_FORCE": "backups", "HAS_DEPENDENTS": "lifecycle",
             "FORCE_DELETE_WAIT": "lifecycle"}

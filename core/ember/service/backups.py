@@ -29,7 +29,7 @@ from ember.catalog.states import (
 )
 from ember.catalog.retry import until_answered
 from ember.catalog.tokens import StatusToken
-from ember.service.base import Progress, ServiceBase, chain_member
+from ember.service.base import Progress, Shared, chain_member, release_source
 from ember.service.recovery import with_note
 
 LOG = logging.getLogger(__name__)
@@ -38,8 +38,14 @@ NO_INCREMENTAL_PARENT = "No backups available to do an incremental backup."
 IN_USE_NEEDS_FORCE = "Backing up an in-use volume must use the force flag."
 
 
-class BackupCreateMixin(ServiceBase):
+class BackupCreation:
     """``create_backup`` and the steps around the engine's backup."""
+
+    def __init__(self, shared: Shared, quotas, queries):
+        self.shared = shared
+        self.catalog, self.conf, self.policy = shared.catalog, shared.conf, shared.policy
+        self.quotas = quotas
+        self.queries = queries
 
     def create_backup(self, ctx, volume_ref, *, name=None, description=None,
                       container=None, incremental=False, force=False, snapshot=None,
@@ -69,9 +75,10 @@ class BackupCreateMixin(ServiceBase):
         gives the source back. A force delete before the run starts deletes the row at
         once, and the run then refuses."""
         backup_id = str(uuid.uuid4())
-        self._check_backup_target(container or self.driver.default_container(backup_id))
+        self.shared.check_backup_target(
+            container or self.shared.driver.default_container(backup_id))
         with self.catalog.session() as session:
-            volume = self._volume(session, ctx, volume_ref)
+            volume = self.shared.volume(session, ctx, volume_ref)
             self.policy.enforce(ctx, rules.CREATE, volume.project_id)
             snap = self._backup_source_snapshot(session, ctx, volume, snapshot)
             if snap is None:
@@ -81,7 +88,7 @@ class BackupCreateMixin(ServiceBase):
                       if incremental else None)
             if container:  # never write among another project's objects
                 tenancy.refuse_foreign_container(session, container, volume.project_id)
-            now = self.clock()
+            now = self.shared.clock()
             if snap is not None:
                 claimed = conditional_update(session, Snapshot, snap.id,
                                              [SnapshotStatus.AVAILABLE],
@@ -94,7 +101,7 @@ class BackupCreateMixin(ServiceBase):
                 self._check_backup_source(volume, force, snap)
                 raise errors.InvalidState("%s changed status meanwhile; try again."
                                           % (snap.id if snap else volume.id))
-            self._reserve_backup(session, volume.project_id, volume.size)
+            self.quotas.reserve_backup(session, volume.project_id, volume.size)
             row = Backup(id=backup_id, user_id=ctx.user_id, project_id=volume.project_id,
                          volume_id=volume.id, snapshot_id=snap.id if snap else None,
                          display_name=name, display_description=description,
@@ -105,7 +112,7 @@ class BackupCreateMixin(ServiceBase):
                          or self.conf.storage_availability_zone,
                          properties=dict(metadata or {}), created_at=now,
                          data_timestamp=snap.created_at if snap else now,
-                         encryption_key_id=volume.encryption_key_id, **self._owner())
+                         encryption_key_id=volume.encryption_key_id, **self.shared.owner())
             session.add(row)
             session.flush()
             return views.backup_view(row)
@@ -120,8 +127,8 @@ class BackupCreateMixin(ServiceBase):
         and ``InvalidState`` is raised: a refusal is always safe to ignore or retry."""
         with self.catalog.session() as session:
             row = session.get(Backup, backup_id)
-            if not self._runnable(row, BackupStatus.CREATING) or row.service_metadata:
-                raise self._not_runnable(backup_id, row)
+            if not self.shared.runnable(row, BackupStatus.CREATING) or row.service_metadata:
+                raise self.shared.not_runnable(backup_id, row)
             volume = session.get(Volume, row.volume_id)
             snap = session.get(Snapshot, row.snapshot_id) if row.snapshot_id else None
             parent = session.get(Backup, row.parent_id) if row.parent_id else None
@@ -130,20 +137,10 @@ class BackupCreateMixin(ServiceBase):
             source = snap.path if snap else volume.path
             # the claim moved the volume's status to previous_status
             from_in_use = snap is None and volume.previous_status == VolumeStatus.IN_USE
-        return self._observed(
+        return self.shared.observed(
             "backup.create", ctx, row.id, row.volume_id,
             lambda report: self._run_backup(row, source, from_in_use, chain_parent,
                                             volume_meta, report), progress)
-
-    def _check_backup_target(self, container: str) -> None:
-        """Everything that can be checked before a row exists: the driver loads, the
-        object and SHA block sizes fit (the engine checks them), the repository is
-        reachable and the container is one the driver accepts. A mistake then leaves
-        no ``error`` row behind and no volume status changed."""
-        self._engine()
-        self.driver.check_setup()
-        # a listing names nothing but proves the container valid and readable
-        self.driver.list_objects(container, "ember-check-")
 
     def _claim_volume(self, session, volume_id: str, allowed) -> bool:
         # previous_status first: MySQL assigns SET items left to right
@@ -184,7 +181,7 @@ class BackupCreateMixin(ServiceBase):
     def _backup_source_snapshot(self, session, ctx, volume, ref):
         if ref is None:
             return None
-        snap = self._snapshot(session, ctx, ref)
+        snap = self.shared.snapshot(session, ctx, ref)
         if snap.volume_id != volume.id:
             raise errors.InvalidInput("Snapshot %s is not a snapshot of volume %s."
                                       % (snap.id, volume.id))
@@ -233,7 +230,7 @@ class BackupCreateMixin(ServiceBase):
             # replaced by _end_cancelled_backup's message, which names the new status
             errors.BackupCancelled, "Backup %s was cancelled while it ran." % row.id)
         try:
-            driver = self.driver
+            driver = self.shared.driver
             container = row.container or driver.default_container(row.id)
             prefix = driver.object_prefix(row.volume_id, row.id, fmt.timestamp())
         except Exception as exc:
@@ -248,14 +245,14 @@ class BackupCreateMixin(ServiceBase):
         if not done:
             self._discard_clone(row, tracked)
             if self._superseded(row.id, prefix):
-                self._delete_objects(row.id, container, prefix)
+                self.shared.delete_objects(row.id, container, prefix)
                 raise errors.BackupCancelled(
                     "Backup %s was started again by another worker while this attempt ran "
                     "(its process was taken for dead); this attempt's objects were removed."
                     % row.id)
             raise self._end_cancelled_backup(row, (container, prefix))
         self._tracker(row.volume_id).keep(tracked, row.id)
-        return self.get_backup_row(row.id)
+        return self.queries.get_backup_row(row.id)
 
     def _back_up(self, row: Backup, source: str, from_in_use: bool, parent, volume_meta,
                  progress, token, container: str, prefix: str):
@@ -275,7 +272,8 @@ class BackupCreateMixin(ServiceBase):
             temp_id = str(uuid.uuid4()) if tracked.clone is None and from_in_use else None
             self._record_tracking(row, temp_id, tracked.note)
             if temp_id is not None:
-                temp_path = os.path.join(self._dir("snapshots"), "snapshot-%s" % temp_id)
+                temp_path = os.path.join(self.shared.state_dir("snapshots"),
+                                         "snapshot-%s" % temp_id)
                 vols.copy_point_in_time(source, temp_path)
                 tracked.path = temp_path
             token.raise_if_cancelled()
@@ -286,7 +284,7 @@ class BackupCreateMixin(ServiceBase):
                               name=row.display_name, description=row.display_description,
                               parent=parent, volume_meta=volume_meta,
                               changed=tracked.changed)
-            return self._engine().backup(spec, cancel=token, progress=progress), tracked
+            return self.shared.engine().backup(spec, cancel=token, progress=progress), tracked
         except errors.Cancelled:
             self._discard_clone(row, tracked)
             raise self._end_cancelled_backup(row, None) from None
@@ -309,7 +307,7 @@ class BackupCreateMixin(ServiceBase):
             if session.execute(sa.update(Backup).where(
                     Backup.id == row.id, Backup.deleted.is_(False),
                     Backup.status == BackupStatus.CREATING,
-                    Backup.service_metadata.is_(None), *self._owned()).values(
+                    Backup.service_metadata.is_(None), *self.shared.owned()).values(
                     container=container, service_metadata=prefix,
                     service=service, updated_at=utcnow()),
                     execution_options={"synchronize_session": False}).rowcount == 1:
@@ -319,9 +317,9 @@ class BackupCreateMixin(ServiceBase):
                 raise errors.BackupCancelled(
                     "Backup %s was cancelled: it was force-deleted before it started; "
                     "nothing was written." % row.id)
-            if not (self._runnable(now, BackupStatus.CREATING)
+            if not (self.shared.runnable(now, BackupStatus.CREATING)
                     and now.service_metadata == prefix):
-                raise self._not_runnable(row.id, now)
+                raise self.shared.not_runnable(row.id, now)
 
     @until_answered
     def _record_tracking(self, row: Backup, temp_id, note: str) -> None:
@@ -343,7 +341,7 @@ class BackupCreateMixin(ServiceBase):
                                   stored_bytes=result.bytes_stored, **ownership.RELEASE):
                 if row.parent_id:
                     add_dependent(session, row.parent_id, +1)
-                self._release_source(session, row, failed=False)
+                release_source(session, row, failed=False)
                 return True
             return bool(session.scalar(sa.select(sa.func.count()).select_from(Backup).where(
                 Backup.id == row.id, Backup.deleted.is_(False),
@@ -373,15 +371,6 @@ class BackupCreateMixin(ServiceBase):
         if tracked is not None:
             self._tracker(row.volume_id).discard(tracked)
 
-    def _release_source(self, session, row: Backup, failed: bool) -> None:
-        if row.snapshot_id:
-            conditional_update(session, Snapshot, row.snapshot_id,
-                               [SnapshotStatus.BACKING_UP], status=SnapshotStatus.AVAILABLE)
-        else:
-            restore_volume_status(session, row.volume_id,
-                                  VolumeStatus.ERROR_BACKING_UP if failed
-                                  else VolumeStatus.BACKING_UP)
-
     @until_answered
     def _fail_backup(self, row: Backup, exc: Exception) -> None:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0][:255]
@@ -390,19 +379,19 @@ class BackupCreateMixin(ServiceBase):
                                status=BackupStatus.ERROR,
                                fail_reason=with_note(row.fail_reason, reason),
                                **ownership.RELEASE)
-            self._release_source(session, row, failed=True)
+            release_source(session, row, failed=True)
 
     @until_answered
     def _end_interrupted_backup(self, row: Backup, objects) -> errors.Interrupted:
         """Ctrl-C: remove what the backup wrote and its row at once (not at the next
         command's repair), give the source its status back, and say so."""
         if objects is not None:  # the engine removed its own; this also covers a put
-            self._delete_objects(row.id, *objects)  # that raced the interrupt
+            self.shared.delete_objects(row.id, *objects)  # that raced the interrupt
         with self.catalog.session() as session:
             conditional_update(session, Backup, row.id, [BackupStatus.CREATING],
                                status=BackupStatus.DELETED, deleted=True,
                                deleted_at=utcnow(), **ownership.RELEASE)
-            self._release_source(session, row, failed=False)
+            release_source(session, row, failed=False)
         source = ("snapshot %s" % row.snapshot_id if row.snapshot_id
                   else "volume %s" % row.volume_id)
         return errors.Interrupted("Interrupted: backup %s was stopped; the objects it wrote "
@@ -415,7 +404,7 @@ class BackupCreateMixin(ServiceBase):
         ends error); ``objects`` = (container, prefix) still to remove. Returns the error
         to raise, which says which of the two happened."""
         if objects is not None:
-            self._delete_objects(row.id, *objects)
+            self.shared.delete_objects(row.id, *objects)
         with self.catalog.session() as session:
             status = session.scalar(sa.select(Backup.status).where(Backup.id == row.id))
             if status in (None, BackupStatus.DELETING, BackupStatus.DELETED):
@@ -427,6 +416,6 @@ class BackupCreateMixin(ServiceBase):
                                    fail_reason="Cancelled by a reset to %s while running; its "
                                    "objects were removed." % status, **ownership.RELEASE)
                 what = "its status was changed to %s" % status
-            self._release_source(session, row, failed=False)
+            release_source(session, row, failed=False)
         return errors.BackupCancelled("Backup %s was cancelled: %s while it ran; its objects "
                                       "were removed." % (row.id, what))

@@ -1,10 +1,11 @@
-"""The plumbing every part of the service facade shares: the constructor, lazy driver
-and engine access, the hooks wrapper around an operation, name-or-id lookup within the
-caller's project, and listing scope.
+"""The plumbing every part of the service shares: the catalogue, the configuration,
+the policy enforcer, the hooks, the clock, the lazily loaded driver and engine, the
+hooks wrapper around an operation, claims of the calling process, name-or-id lookup
+within the caller's project, and listing scope.
 
-``ServiceBase`` is the root of the mixins that ``ember.service.Ember`` is composed of;
-they call each other's helpers through ``self``, so only the composed ``Ember`` is
-meant to be instantiated.
+``Shared`` is one object, made once by ``ember.service.Ember`` and handed to each of
+its parts (``Quotas``, ``BackupCreation``, ...) in their constructors; a part calls
+another part only through the attribute its constructor was given.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from ember import errors
 from ember import policy as rules
 from ember.catalog import Catalog, ownership, views
 from ember.catalog.models import Backup, Snapshot, Volume, utcnow
+from ember.catalog.states import (
+    SnapshotStatus,
+    VolumeStatus,
+    conditional_update,
+    restore_volume_status,
+)
 from ember.hooks import Hooks, plugin_manager
 from ember.notifications import Notifications
 from ember.policy import Policy
@@ -39,14 +46,23 @@ def chain_member(row: Backup):
                        size_limit=row.size_bytes or (row.size or 0) << 30 or None)
 
 
-class ServiceBase:
-    """Constructor and shared helpers of the service facade."""
+def release_source(session, row: Backup, failed: bool) -> None:
+    """Give a backup's source (its snapshot, or its volume) back its status."""
+    if row.snapshot_id:
+        conditional_update(session, Snapshot, row.snapshot_id,
+                           [SnapshotStatus.BACKING_UP], status=SnapshotStatus.AVAILABLE)
+    else:
+        restore_volume_status(session, row.volume_id,
+                              VolumeStatus.ERROR_BACKING_UP if failed
+                              else VolumeStatus.BACKING_UP)
 
-    def __init__(self, conf, *, catalog=None, driver=None, repair=True, hooks=None,
-                 clock=None):
+
+class Shared:
+    """What every part of the service uses: rows, configuration, policy, driver, hooks."""
+
+    def __init__(self, conf, *, catalog=None, driver=None, hooks=None, clock=None):
         """Open (and migrate) the catalogue named by ``[database] connection``; the
-        driver is loaded lazily on first use unless ``driver`` is given. With ``repair``
-        (the default) rows left behind by crashed processes are repaired first.
+        driver is loaded lazily on first use unless ``driver`` is given.
         ``hooks`` (an ``ember.hooks.Hooks``) receives lifecycle and progress events;
         the default loads the ``ember.hooks`` entry points plus the built-in OpenStack
         notifications (``ember.notifications``; off unless configured). ``clock`` (naive
@@ -61,8 +77,6 @@ class ServiceBase:
         # every run is recorded for metrics and the dashboard, whoever else listens
         self.operation_log = OperationLog(self.catalog, conf.host)
         self.hooks.pm.register(self.operation_log)
-        if repair:
-            self.repair()
 
     @property
     def driver(self):
@@ -72,34 +86,44 @@ class ServiceBase:
             self._driver = load_driver(self.conf)
         return self._driver
 
-    def _engine(self):
+    def engine(self):
         from ember.engine.engine import Engine
 
         return Engine(self.driver, self.conf)
 
-    def _delete_objects(self, backup_id: str, container: str, prefix: str) -> None:
+    def check_backup_target(self, container: str) -> None:
+        """Everything that can be checked before a row exists: the driver loads, the
+        object and SHA block sizes fit (the engine checks them), the repository is
+        reachable and the container is one the driver accepts. A mistake then leaves
+        no ``error`` row behind and no volume status changed."""
+        self.engine()
+        self.driver.check_setup()
+        # a listing names nothing but proves the container valid and readable
+        self.driver.list_objects(container, "ember-check-")
+
+    def delete_objects(self, backup_id: str, container: str, prefix: str) -> None:
         """Delete a backup's objects, then its container if it was the backup's own (the
         driver's default) and is now empty."""
-        self._engine().delete(container, prefix)
+        self.engine().delete(container, prefix)
         if container == self.driver.default_container(backup_id):
             self.driver.remove_empty_container(container)
 
-    def _observed(self, operation: str, ctx, backup_id: str, volume_id, run,
+    def observed(self, operation: str, ctx, backup_id: str, volume_id, run,
                   progress: Progress | None = None):
         """``run(report)`` between ``ember_operation_start`` and ``ember_operation_end``;
         ``report(done, total)`` feeds ``progress`` and the ``ember_progress`` hook."""
-        backup = self._backup_dict(backup_id)
+        backup = self.backup_dict(backup_id)
         reporter = []  # built on the first report: only create and restore need the driver
 
         def report(done: int, total: int) -> None:
             if not reporter:  # rate-limited as Cinder's notifications (ember.progress)
                 reporter.append(ProgressReporter.for_driver(
-                    self.hooks, operation, lambda: progress_view(self._backup_dict(backup_id)),
+                    self.hooks, operation, lambda: progress_view(self.backup_dict(backup_id)),
                     self.conf, self.driver, forward=progress))
             reporter[0](done, total)
 
         self.hooks.call("ember_operation_start", operation=operation, backup=backup,
-                        volume=self._volume_dict(volume_id), context=ctx)
+                        volume=self.volume_dict(volume_id), context=ctx)
         error = None
         try:
             result = run(report)
@@ -111,32 +135,32 @@ class ServiceBase:
             raise
         finally:
             self.hooks.call("ember_operation_end", operation=operation,
-                            backup=self._backup_dict(backup_id),
-                            volume=self._volume_dict(volume_id), context=ctx, error=error)
+                            backup=self.backup_dict(backup_id),
+                            volume=self.volume_dict(volume_id), context=ctx, error=error)
 
-    def _backup_dict(self, backup_id: str) -> dict | None:
+    def backup_dict(self, backup_id: str) -> dict | None:
         with self.catalog.session() as session:
             row = session.get(Backup, backup_id)
             return None if row is None else views.backup_view(row)
 
-    def _volume_dict(self, volume_id) -> dict | None:
+    def volume_dict(self, volume_id) -> dict | None:
         if volume_id is None:
             return None
         with self.catalog.session() as session:
             row = session.get(Volume, volume_id)
             return None if row is None else views.volume_view(row)
 
-    def _dir(self, kind: str) -> str:
+    def state_dir(self, kind: str) -> str:
         return os.path.join(self.conf.state_path, kind)
 
-    def _owner(self) -> dict:
+    def owner(self) -> dict:
         return ownership.claim(self.conf.host)
 
-    def _owned(self) -> tuple:
+    def owned(self) -> tuple:
         """WHERE clauses: the backup row is owned by the calling process."""
         return Backup.owner_host == self.conf.host, Backup.owner_pid == os.getpid()
 
-    def _runnable(self, row, status: str) -> bool:
+    def runnable(self, row, status: str) -> bool:
         """True when ``row`` is live, in the claimed ``status`` and owned by the calling
         process (its beginner, or the worker that took it over): what a run step needs
         before it starts."""
@@ -144,19 +168,19 @@ class ServiceBase:
                 and row.owner_host == self.conf.host and row.owner_pid == os.getpid())
 
     @staticmethod
-    def _not_runnable(backup_id: str, row) -> errors.InvalidState:
+    def not_runnable(backup_id: str, row) -> errors.InvalidState:
         status = "deleted" if row is None or row.deleted else row.status
         return errors.InvalidState(
             'Backup %s is not waiting for this process to run it (its status is "%s"); '
             'nothing was done.' % (backup_id, status))
 
-    def _owner_alive(self, row) -> bool:
+    def owner_alive(self, row) -> bool:
         """Whether the process owning ``row`` may still run it: on this host its pid
         tells; from elsewhere a heartbeat within ``service_down_time``."""
         return ownership.owner_alive(row, self.conf.host, datetime.timedelta(
             seconds=self.conf.service_down_time))
 
-    def _find(self, session, model, kind: str, ctx, ref):
+    def find(self, session, model, kind: str, ctx, ref):
         """The live row whose id or name is ``ref`` in the caller's project; an admin
         also reaches other projects' rows (names: only when none matches at home)."""
         if ref is None or ref == "":
@@ -178,25 +202,25 @@ class ServiceBase:
                 return rows[0]
         raise _not_found(kind, ref)
 
-    def _volume(self, session, ctx, ref) -> Volume:
-        return self._find(session, Volume, "volume", ctx, ref)
+    def volume(self, session, ctx, ref) -> Volume:
+        return self.find(session, Volume, "volume", ctx, ref)
 
-    def _snapshot(self, session, ctx, ref) -> Snapshot:
-        return self._find(session, Snapshot, "snapshot", ctx, ref)
+    def snapshot(self, session, ctx, ref) -> Snapshot:
+        return self.find(session, Snapshot, "snapshot", ctx, ref)
 
-    def _backup(self, session, ctx, ref) -> Backup:
-        return self._find(session, Backup, "backup", ctx, ref)
+    def backup(self, session, ctx, ref) -> Backup:
+        return self.find(session, Backup, "backup", ctx, ref)
 
-    def _scope(self, ctx, stmt, model, all_projects: bool):
+    def scope(self, ctx, stmt, model, all_projects: bool):
         if all_projects:
             self.policy.enforce(ctx, rules.ALL_PROJECTS)
             return stmt
         return stmt.where(model.project_id == ctx.project_id)
 
-    def _live(self, ctx, model, all_projects: bool, *, name=None, status=None):
+    def live(self, ctx, model, all_projects: bool, *, name=None, status=None):
         """SELECT of the caller's (or, for admins who ask, every project's) rows of
         ``model`` that are not deleted, filtered by display name and status if given."""
-        stmt = self._scope(ctx, sa.select(model).where(model.deleted.is_(False)), model,
+        stmt = self.scope(ctx, sa.select(model).where(model.deleted.is_(False)), model,
                            all_projects)
         if name is not None:
             stmt = stmt.where(model.display_name == name)

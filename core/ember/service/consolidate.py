@@ -25,13 +25,20 @@ from ember.catalog import ownership
 from ember.catalog.models import Backup, utcnow
 from ember.catalog.states import BackupStatus, conditional_update
 from ember.catalog.tokens import StatusToken
-from ember.service.base import Progress, ServiceBase
+from ember.service.base import Progress, Shared
+from ember.service.restore import size_limit
 
 LOG = logging.getLogger(__name__)
 
 
-class ConsolidateMixin(ServiceBase):
+class Consolidation:
     """``consolidate_backup``."""
+
+    def __init__(self, shared: Shared, quotas, queries):
+        self.shared = shared
+        self.catalog, self.conf, self.policy = shared.catalog, shared.conf, shared.policy
+        self.quotas = quotas
+        self.queries = queries
 
     def consolidate_backup(self, ctx, ref, *, name=None, description=None,
                            progress: Progress | None = None) -> dict:
@@ -39,28 +46,28 @@ class ConsolidateMixin(ServiceBase):
         ``backup:create`` and the backup quota); returns the new backup. On failure the
         new row is ``error`` (its objects removed) and the source is available again."""
         new_id, chain, plan = self._begin_consolidate(ctx, ref, name, description)
-        return self._observed("backup.consolidate", ctx, new_id, None,
-                              lambda report: self._run_consolidate(new_id, chain, plan,
-                                                                   report), progress)
+        return self.shared.observed("backup.consolidate", ctx, new_id, None,
+                                    lambda report: self._run_consolidate(new_id, chain, plan,
+                                                                         report), progress)
 
     def _begin_consolidate(self, ctx, ref, name, description):
         new_id = str(uuid.uuid4())
-        self._check_backup_target(self.driver.default_container(new_id))
+        self.shared.check_backup_target(self.shared.driver.default_container(new_id))
         with self.catalog.session() as session:
-            src = self._backup(session, ctx, ref)
+            src = self.shared.backup(session, ctx, ref)
             self.policy.enforce(ctx, rules.GET, src.project_id)
             self.policy.enforce(ctx, rules.CREATE, src.project_id)
             if src.status != BackupStatus.AVAILABLE:
                 raise errors.InvalidState('Backup %s status must be available to consolidate '
                                           'it, but the current status is "%s".'
                                           % (src.id, src.status))
-            self._check_service(src)
-            chain = self._chain(session, src)
+            self.queries.check_service(src)
+            chain = self.queries.chain(session, src)
             # every document of the chain checked before a row is made
-            plan = self._engine().plan_restore(chain, self._size_limit(src))
-            self._reserve_backup(session, src.project_id, src.size or 0)
+            plan = self.shared.engine().plan_restore(chain, size_limit(src))
+            self.quotas.reserve_backup(session, src.project_id, src.size or 0)
             if not conditional_update(session, Backup, src.id, [BackupStatus.AVAILABLE],
-                                      status=BackupStatus.RESTORING, **self._owner()):
+                                      status=BackupStatus.RESTORING, **self.shared.owner()):
                 raise errors.InvalidState("Backup %s changed status meanwhile; try again."
                                           % src.id)
             note = ("consolidated from backup %s (a chain of %d) without reading the volume"
@@ -74,7 +81,7 @@ class ConsolidateMixin(ServiceBase):
                 host=self.conf.host, availability_zone=src.availability_zone,
                 properties=dict(src.properties or {}), created_at=utcnow(),
                 data_timestamp=src.data_timestamp, encryption_key_id=src.encryption_key_id,
-                change_tracking=note[:255], **self._owner()))
+                change_tracking=note[:255], **self.shared.owner()))
         return new_id, chain, plan
 
     def _run_consolidate(self, new_id: str, chain, plan, progress) -> dict:
@@ -85,11 +92,11 @@ class ConsolidateMixin(ServiceBase):
         source_id = chain[-1].backup_id
         with self.catalog.session() as session:
             row = session.get(Backup, new_id)
-            container = self.driver.default_container(new_id)
-            prefix = self.driver.object_prefix(row.volume_id, new_id, fmt.timestamp())
+            container = self.shared.driver.default_container(new_id)
+            prefix = self.shared.driver.object_prefix(row.volume_id, new_id, fmt.timestamp())
             conditional_update(session, Backup, new_id, [BackupStatus.CREATING],
                                container=container, service_metadata=prefix,
-                               service=self.driver.cinder_service)
+                               service=self.shared.driver.cinder_service)
             spec = BackupSpec(backup_id=new_id, volume_id=row.volume_id, source_path="",
                               container=container, prefix=prefix,
                               created_at=str(row.created_at.replace(
@@ -100,8 +107,9 @@ class ConsolidateMixin(ServiceBase):
                             "Consolidation into backup %s was cancelled; its objects were "
                             "removed." % new_id)
         try:
-            result = consolidate(self._engine(), chain, spec,
-                                 staging_name(self._dir("consolidate"), new_id), plan=plan,
+            result = consolidate(self.shared.engine(), chain, spec,
+                                 staging_name(self.shared.state_dir("consolidate"), new_id),
+                                 plan=plan,
                                  cancel=token, progress=progress)
         except BaseException as exc:
             self._end_consolidate(new_id, source_id, exc, (container, prefix))
@@ -122,13 +130,13 @@ class ConsolidateMixin(ServiceBase):
                                   (container, prefix))
             raise errors.BackupCancelled("Consolidation into backup %s was cancelled; its "
                                          "objects were removed." % new_id)
-        return self.get_backup_row(new_id)
+        return self.queries.get_backup_row(new_id)
 
     def _end_consolidate(self, new_id, source_id, exc, objects) -> None:
         """Remove what the new backup wrote; its row ends deleted (interrupted or
         cancelled) or ``error`` with the reason; the source is available again."""
         try:
-            self._delete_objects(new_id, *objects)
+            self.shared.delete_objects(new_id, *objects)
         except Exception as cleanup:  # the row stays error: delete it to finish
             LOG.warning("Backup %s: removing its objects failed: %s", new_id, cleanup)
             exc = cleanup

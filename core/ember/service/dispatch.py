@@ -41,7 +41,12 @@ def transport_configured(conf) -> bool:
         warnings.simplefilter("ignore")  # oslo.messaging's eventlet import warns on stderr
         import oslo_messaging as messaging
 
-    return bool(messaging.TransportURL.parse(conf).hosts)
+    try:
+        return bool(messaging.TransportURL.parse(conf).hosts)
+    except messaging.InvalidTransportURL:
+        if (conf.transport_url or "").strip():
+            raise
+        return False  # "transport_url =" left empty: no bus, as when it is not set
 
 
 class ThreadPoolDispatcher:

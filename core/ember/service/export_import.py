@@ -10,16 +10,21 @@ from ember.catalog.models import Backup, utcnow
 from ember.catalog.states import (
     BackupStatus,
 )
-from ember.service.base import ServiceBase
+from ember.service.base import Shared
 
 
-class RecordsMixin(ServiceBase):
+class Records:
     """``export_record`` and ``import_record``."""
+
+    def __init__(self, shared: Shared, quotas):
+        self.shared = shared
+        self.catalog, self.conf, self.policy = shared.catalog, shared.conf, shared.policy
+        self.quotas = quotas
 
     def export_record(self, ctx, ref) -> dict:
         """``{"backup_service", "backup_url"}`` exactly as Cinder exports it."""
         with self.catalog.session() as session:
-            row = self._backup(session, ctx, ref)
+            row = self.shared.backup(session, ctx, ref)
             self.policy.enforce(ctx, rules.EXPORT, row.project_id)
             if row.status != BackupStatus.AVAILABLE:
                 raise errors.InvalidState('Backup %s status must be available to export it, '
@@ -38,7 +43,7 @@ class RecordsMixin(ServiceBase):
         values = records.decode(backup_url)
         from ember.loader import same_layout
 
-        mine = self.driver.cinder_service
+        mine = self.shared.driver.cinder_service
         try:
             usable = backup_service == mine or same_layout(backup_service, mine)
         except errors.DriverNotFound:
@@ -58,7 +63,7 @@ class RecordsMixin(ServiceBase):
             if old is not None:
                 session.delete(old)
                 session.flush()
-            self._reserve_backup(session, ctx.project_id, values.get("size") or 0)
+            self.quotas.reserve_backup(session, ctx.project_id, values.get("size") or 0)
             values["availability_zone"] = (values["availability_zone"]
                                            or self.conf.storage_availability_zone)
             row = Backup(user_id=ctx.user_id, project_id=ctx.project_id,

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from ember.catalog import ownership
 from ember.catalog.models import Backup, Service, Snapshot, Volume, utcnow
 from ember.catalog.states import BackupStatus
-from ember.service.base import ServiceBase
+from ember.service.base import Shared
 from ember.service.recovery import with_note
 from ember.service.services import BACKUP_BINARY
 
@@ -48,12 +48,20 @@ def _under(path: str, roots) -> bool:
     return False
 
 
-class HandoffMixin(ServiceBase):
+class Handoff:
     """Ownership hand-off between processes, claim heartbeats, routing, and the run step
     of any begun work."""
 
     #: the work a begin step hands over, by the name ``run`` knows it
     RUNNABLE = ("create", "restore", "delete")
+
+    def __init__(self, shared: Shared, recovery, creation, restores, lifecycle):
+        self.shared = shared
+        self.catalog, self.conf, self.policy = shared.catalog, shared.conf, shared.policy
+        self.recovery = recovery
+        self.creation = creation
+        self.restores = restores
+        self.lifecycle = lifecycle
 
     def run(self, ctx, operation: str, ids: dict):
         """The run step of begun work, from what its begin step returned: ``create``
@@ -61,15 +69,15 @@ class HandoffMixin(ServiceBase):
         ``{"backup_id", "was", "running"}``."""
         backup_id = str(ids["backup_id"])
         if operation == "create":
-            return self.run_create_backup(ctx, backup_id)
+            return self.creation.run_create_backup(ctx, backup_id)
         if operation == "restore":
-            return self.run_restore_backup(ctx, backup_id,
-                                           target_is_new=ids.get("target_is_new") is True)
+            return self.restores.run_restore_backup(ctx, backup_id,
+                                                    target_is_new=ids.get("target_is_new") is True)
         if operation == "delete":
             was = ids.get("was")
-            return self.run_delete_backup(ctx, backup_id, was=was if was in _LEFT
-                                          else BackupStatus.DELETING,
-                                          running=ids.get("running") is True)
+            return self.lifecycle.run_delete_backup(ctx, backup_id, was=was if was in _LEFT
+                                                    else BackupStatus.DELETING,
+                                                    running=ids.get("running") is True)
         raise ValueError("no such work: %r" % (operation,))
 
     def take_over(self, backup_id: str, from_host: str, from_pid: int) -> str:
@@ -89,14 +97,14 @@ class HandoffMixin(ServiceBase):
             if won:
                 return TAKEN
             mine = session.scalar(sa.select(sa.func.count()).select_from(Backup).where(
-                Backup.id == backup_id, *self._owned()))
+                Backup.id == backup_id, *self.shared.owned()))
         return MINE if mine else GONE
 
     def owns(self, backup_id: str) -> bool:
         """True while this process owns the live row ``backup_id``."""
         with self.catalog.session() as session:
             return bool(session.scalar(sa.select(sa.func.count()).select_from(Backup).where(
-                Backup.id == backup_id, Backup.deleted.is_(False), *self._owned())))
+                Backup.id == backup_id, Backup.deleted.is_(False), *self.shared.owned())))
 
     def repair_own(self, backup_id: str) -> bool:
         """Repair, as a dead owner's, a row this process owns whose work ended without
@@ -105,8 +113,8 @@ class HandoffMixin(ServiceBase):
         with self.catalog.session() as session:
             row = session.scalar(sa.select(Backup).where(
                 Backup.id == backup_id, Backup.deleted.is_(False), Backup.status.in_(_BUSY),
-                *self._owned()))
-        return row is not None and self._repair(row)
+                *self.shared.owned()))
+        return row is not None and self.recovery.repair_row(row)
 
     def repair_own_when_answered(self, backup_id: str, stop) -> None:
         """``repair_own``, tried every ``report_interval`` while the database is away,
@@ -126,7 +134,7 @@ class HandoffMixin(ServiceBase):
         """Heartbeat every row this process owns; returns how many."""
         with self.catalog.session() as session:
             return session.execute(
-                sa.update(Backup).where(Backup.deleted.is_(False), *self._owned())
+                sa.update(Backup).where(Backup.deleted.is_(False), *self.shared.owned())
                 # updated_at kept: a heartbeat is not a change
                 .values(heartbeat_at=utcnow(), updated_at=Backup.updated_at),
                 execution_options={"synchronize_session": False}).rowcount
@@ -195,9 +203,9 @@ class HandoffMixin(ServiceBase):
             # as a whole
             won = session.execute(
                 sa.update(Backup).where(Backup.id == backup_id, Backup.status == row.status,
-                                        *self._owned())
+                                        *self.shared.owned())
                 .values(updated_at=utcnow(), **end[row.status], **ownership.RELEASE),
                 execution_options={"synchronize_session": False}).rowcount == 1
             if won:
-                self._release_unfinished(session, row)
+                self.recovery.release_unfinished(session, row)
         return won

@@ -22,7 +22,7 @@ from ember.catalog.states import (
     add_dependent,
     conditional_update,
 )
-from ember.service.base import ServiceBase
+from ember.service.base import Shared, release_source
 
 LOG = logging.getLogger(__name__)
 HAS_DEPENDENTS = "Incremental backups exist for this backup."
@@ -32,8 +32,13 @@ PROTECTED = ("Backup %s is protected; unprotect it first with "
 FORCE_DELETE_WAIT = 30.0
 
 
-class BackupLifecycleMixin(ServiceBase):
+class BackupLifecycle:
     """Delete, update and reset-state of backups."""
+
+    def __init__(self, shared: Shared, queries):
+        self.shared = shared
+        self.catalog, self.conf, self.policy = shared.catalog, shared.conf, shared.policy
+        self.queries = queries
 
     def delete_backup(self, ctx, ref, *, force=False) -> None:
         """Delete a backup and its objects. Needs ``available``/``error`` unless
@@ -52,7 +57,7 @@ class BackupLifecycleMixin(ServiceBase):
         worker takes it over. A ``creating`` backup whose run has not started (no object
         prefix) is not running: its source is given back here and its run will refuse."""
         with self.catalog.session() as session:
-            row = self._backup(session, ctx, ref)
+            row = self.shared.backup(session, ctx, ref)
             self.policy.enforce(ctx, rules.DELETE, row.project_id)
             if force:
                 self.policy.enforce(ctx, rules.FORCE_DELETE, row.project_id)
@@ -70,12 +75,12 @@ class BackupLifecycleMixin(ServiceBase):
             was = row.status
             unstarted = was == BackupStatus.CREATING and not row.service_metadata
             running = (was in (BackupStatus.CREATING, BackupStatus.DELETING)
-                       and not unstarted and self._owner_alive(row))
+                       and not unstarted and self.shared.owner_alive(row))
             stmt = sa.update(Backup).where(Backup.id == row.id, Backup.deleted.is_(False),
                                            Backup.status == was)
             if unstarted:  # a run starting meanwhile makes this claim fail
                 stmt = stmt.where(Backup.service_metadata.is_(None))
-            claim = {} if running else self._owner()
+            claim = {} if running else self.shared.owner()
             if session.execute(stmt.values(status=BackupStatus.DELETING, updated_at=utcnow(),
                                            **claim),
                                execution_options={"synchronize_session": False}
@@ -83,7 +88,7 @@ class BackupLifecycleMixin(ServiceBase):
                 raise errors.InvalidState("Backup %s changed status meanwhile; try again."
                                           % row.id)
             if unstarted:
-                self._release_source(session, row, failed=True)  # its run never will
+                release_source(session, row, failed=True)  # its run never will
                 was = BackupStatus.DELETING
             return {"backup_id": row.id, "was": was, "running": running}
 
@@ -98,16 +103,16 @@ class BackupLifecycleMixin(ServiceBase):
                 row = session.get(Backup, backup_id)
                 if row is None or row.deleted:
                     return
-                if not self._runnable(row, BackupStatus.DELETING):
-                    raise self._not_runnable(backup_id, row)
+                if not self.shared.runnable(row, BackupStatus.DELETING):
+                    raise self.shared.not_runnable(backup_id, row)
 
         def run(_report):
             if running:  # its own process finishes the delete
                 self._wait_gone(backup_id)
             else:
-                self._delete_objects_and_row(backup_id, was)
+                self.delete_objects_and_row(backup_id, was)
 
-        self._observed("backup.delete", ctx, backup_id, None, run)
+        self.shared.observed("backup.delete", ctx, backup_id, None, run)
 
     def _wait_gone(self, backup_id: str) -> None:
         """Let the running backup notice the delete and finish it (bounded wait)."""
@@ -119,7 +124,7 @@ class BackupLifecycleMixin(ServiceBase):
             time.sleep(0.2)
 
     @until_answered
-    def _delete_objects_and_row(self, backup_id: str, was: str) -> None:
+    def delete_objects_and_row(self, backup_id: str, was: str) -> None:
         with self.catalog.session() as session:
             row = session.get(Backup, backup_id)
             sharing = tenancy.sharing_rows(session, row.container, row.service_metadata,
@@ -129,8 +134,8 @@ class BackupLifecycleMixin(ServiceBase):
                 LOG.warning("Backup %s: its objects also belong to backup %s; only the row is "
                             "deleted, the objects are kept.", row.id, sharing[0].id)
             elif row.service and row.container and row.service_metadata:
-                self._check_service(row)
-                self._delete_objects(row.id, row.container, row.service_metadata)
+                self.queries.check_service(row)
+                self.shared.delete_objects(row.id, row.container, row.service_metadata)
         except errors.OutsideRepository as exc:
             LOG.warning("Backup %s: its objects cannot be reached (%s); only the row is "
                         "deleted, nothing in the repository was touched.", row.id,
@@ -158,9 +163,9 @@ class BackupLifecycleMixin(ServiceBase):
                 if row.parent_id:
                     add_dependent(session, row.parent_id, -1)
                 if was == BackupStatus.CREATING:  # its owner died: free the source too
-                    self._release_source(session, row, failed=True)
+                    release_source(session, row, failed=True)
         if row.temp_snapshot_id:  # an in-use backup's point-in-time copy, if still there
-            vols.remove(os.path.join(self._dir("snapshots"), "snapshot-%s"
+            vols.remove(os.path.join(self.shared.state_dir("snapshots"), "snapshot-%s"
                                      % row.temp_snapshot_id))
 
     def update_backup(self, ctx, ref, *, name=None, description=None, properties=None,
@@ -170,7 +175,7 @@ class BackupLifecycleMixin(ServiceBase):
         ``protected`` (True/False) sets the Ember-only flag that refuses delete and
         exempts the backup from prune."""
         with self.catalog.session() as session:
-            row = self._backup(session, ctx, ref)
+            row = self.shared.backup(session, ctx, ref)
             self.policy.enforce(ctx, rules.UPDATE, row.project_id)
             if name is not None:
                 row.display_name = name
@@ -191,15 +196,15 @@ class BackupLifecycleMixin(ServiceBase):
         backup to ``error`` stops it; moving a restoring one cancels the restore."""
         wanted = str(status).strip().lower()
         with self.catalog.session() as session:
-            row = self._backup(session, ctx, ref)
+            row = self.shared.backup(session, ctx, ref)
             self.policy.enforce(ctx, rules.RESET_STATUS, row.project_id)
             if wanted not in BackupStatus.RESETTABLE:
                 raise errors.InvalidInput("Invalid backup status '%s': reset-state takes "
                                           "available or error." % status)
             backup_id = row.id
-        self._observed("backup.reset_status", ctx, backup_id, None, lambda report: self._reset(
-            backup_id, wanted))
-        return self._backup_dict(backup_id)
+        self.shared.observed("backup.reset_status", ctx, backup_id, None,
+                             lambda report: self._reset(backup_id, wanted))
+        return self.shared.backup_dict(backup_id)
 
     def _reset(self, backup_id: str, status: str) -> None:
         with self.catalog.session() as session:

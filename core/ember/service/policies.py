@@ -18,16 +18,20 @@ from ember import policy as rules
 from ember.catalog import policies as queries
 from ember.catalog.models import BackupPolicy, BackupPolicyVolume, utcnow
 from ember.service import policyspec
-from ember.service.base import ServiceBase
+from ember.service.base import Shared
 
 FIELDS = ("schedule", "full_every", "max_chain", "retention", "consolidate",
           "verify_schedule", "verify_percent", "force", "project_default", "enabled",
           "description")
 
 
-class PoliciesMixin(ServiceBase):
+class Policies:
     """``create_policy``, ``list_policies``, ``get_policy``, ``update_policy``,
     ``delete_policy``, ``apply_policy`` and ``remove_policy``."""
+
+    def __init__(self, shared: Shared):
+        self.shared = shared
+        self.catalog, self.conf, self.policy = shared.catalog, shared.conf, shared.policy
 
     def create_policy(self, ctx, name, *, schedule, volumes=(), **fields) -> dict:
         """A new policy in the caller's project; ``fields`` as ``FIELDS``."""
@@ -36,7 +40,7 @@ class PoliciesMixin(ServiceBase):
         self._check_verify(checked)
         with self.catalog.session() as session:
             self._refuse_duplicate(session, ctx.project_id, checked)
-            now = self.clock()
+            now = self.shared.clock()
             # backups are due at once; the first verification at its first time
             row = BackupPolicy(id=str(uuid.uuid4()), project_id=ctx.project_id,
                                user_id=ctx.user_id, created_at=now, deleted=False,
@@ -114,7 +118,7 @@ class PoliciesMixin(ServiceBase):
             row = self._policy(session, ctx, ref)
             self.policy.enforce(ctx, rules.POLICY_UPDATE, row.project_id)
             for volume_ref in volumes:
-                volume = self._volume(session, ctx, volume_ref)
+                volume = self.shared.volume(session, ctx, volume_ref)
                 gone = session.execute(sa.delete(BackupPolicyVolume).where(
                     BackupPolicyVolume.volume_id == volume.id,
                     BackupPolicyVolume.policy_id == row.id)).rowcount
@@ -143,7 +147,7 @@ class PoliciesMixin(ServiceBase):
 
     def _apply(self, session, ctx, row: BackupPolicy, volumes) -> None:
         for volume_ref in volumes:
-            volume = self._volume(session, ctx, volume_ref)
+            volume = self.shared.volume(session, ctx, volume_ref)
             if volume.project_id != row.project_id:
                 raise errors.InvalidInput("Volume %s belongs to another project than policy "
                                           "%s; nothing was applied." % (volume_ref, row.name))

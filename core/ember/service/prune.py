@@ -16,14 +16,19 @@ from ember import errors
 from ember import policy as rules
 from ember.catalog.models import Backup, utcnow
 from ember.config import one_line
-from ember.service.base import ServiceBase
+from ember.service.base import Shared
 from ember.service.retention import Point, Rules, deletion_order, newest_first, plan
 
 LOG = logging.getLogger(__name__)
 
 
-class PruneMixin(ServiceBase):
+class Pruning:
     """``prune_backups``: the retention plan of volumes, shown or carried out."""
+
+    def __init__(self, shared: Shared, lifecycle):
+        self.shared = shared
+        self.catalog, self.conf, self.policy = shared.catalog, shared.conf, shared.policy
+        self.lifecycle = lifecycle
 
     def prune_backups(self, ctx, volumes=(), *, keep: Rules, dry_run: bool = False,
                       now=None) -> list[dict]:
@@ -44,7 +49,7 @@ class PruneMixin(ServiceBase):
         return rows
 
     def _prune_volumes(self, ctx, volumes) -> list[str]:
-        stmt = self._live(ctx, Backup, False)
+        stmt = self.shared.live(ctx, Backup, False)
         with self.catalog.session() as session:
             if not volumes:
                 ids = session.scalars(stmt.with_only_columns(Backup.volume_id).distinct())
@@ -52,7 +57,7 @@ class PruneMixin(ServiceBase):
             found = []
             for ref in volumes:
                 try:
-                    found.append(self._volume(session, ctx, ref).id)
+                    found.append(self.shared.volume(session, ctx, ref).id)
                 except errors.NotFound:
                     # backups may outlive their volume: its id still names them
                     if session.scalar(stmt.with_only_columns(Backup.id)
@@ -63,7 +68,7 @@ class PruneMixin(ServiceBase):
 
     def _prune_volume(self, ctx, volume_id, keep, now, dry_run) -> list[dict]:
         with self.catalog.session() as session:
-            backups = session.scalars(self._live(ctx, Backup, False).where(
+            backups = session.scalars(self.shared.live(ctx, Backup, False).where(
                 Backup.volume_id == volume_id).order_by(Backup.created_at, Backup.id)).all()
             points = [Point(b.id, b.parent_id, b.data_timestamp or b.created_at,
                             status=b.status, protected=bool(b.protected)) for b in backups]
@@ -86,7 +91,7 @@ class PruneMixin(ServiceBase):
         """Delete one planned backup; a refusal is reported, not raised, and its
         ancestors stay (the ordinary delete refuses a parent with children)."""
         try:
-            self.delete_backup(ctx, backup_id)
+            self.lifecycle.delete_backup(ctx, backup_id)
         except (errors.InvalidBackup, errors.InvalidState, errors.NotFound,
                 errors.DriverError, errors.PolicyNotAuthorized) as exc:
             LOG.warning("Prune: backup %s was not deleted: %s", backup_id, one_line(exc))

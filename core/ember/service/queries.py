@@ -13,7 +13,7 @@ from ember.catalog.models import Backup
 from ember.catalog.states import (
     BackupStatus,
 )
-from ember.service.base import ServiceBase, chain_member
+from ember.service.base import Shared, chain_member
 
 _SORT_KEYS = {"created_at": Backup.created_at, "updated_at": Backup.updated_at,
               "name": Backup.display_name, "status": Backup.status, "size": Backup.size,
@@ -37,8 +37,12 @@ def _sort_clauses(sort):
     return clauses
 
 
-class BackupQueriesMixin(ServiceBase):
+class BackupQueries:
     """Backup reads and the chain and driver checks restore and delete reuse."""
+
+    def __init__(self, shared: Shared):
+        self.shared = shared
+        self.catalog, self.conf, self.policy = shared.catalog, shared.conf, shared.policy
 
     def get_backup_row(self, backup_id: str) -> dict:
         with self.catalog.session() as session:
@@ -49,11 +53,11 @@ class BackupQueriesMixin(ServiceBase):
         """Live backups, newest first unless ``sort`` ("key[:asc|desc],...") says
         otherwise; ``marker`` = the id after which the page starts."""
         self.policy.enforce(ctx, rules.GET_ALL)
-        stmt = self._live(ctx, Backup, all_projects, name=name, status=status)
+        stmt = self.shared.live(ctx, Backup, all_projects, name=name, status=status)
         with self.catalog.session() as session:
             if volume is not None:
                 try:
-                    volume_id = self._volume(session, ctx, volume).id
+                    volume_id = self.shared.volume(session, ctx, volume).id
                 except errors.NotFound:
                     volume_id = str(volume)  # backups may outlive their volume
                 stmt = stmt.where(Backup.volume_id == volume_id)
@@ -73,7 +77,7 @@ class BackupQueriesMixin(ServiceBase):
 
     def get_backup(self, ctx, ref) -> dict:
         with self.catalog.session() as session:
-            row = self._backup(session, ctx, ref)
+            row = self.shared.backup(session, ctx, ref)
             self.policy.enforce(ctx, rules.GET, row.project_id)
             return views.backup_view(row)
 
@@ -83,7 +87,7 @@ class BackupQueriesMixin(ServiceBase):
         deleted (``InvalidState``, saying to ``purpose`` it once it is available), one the
         configured driver cannot read or whose chain is broken (``InvalidBackup``)."""
         with self.catalog.session() as session:
-            row = self._backup(session, ctx, ref)
+            row = self.shared.backup(session, ctx, ref)
             self.policy.enforce(ctx, rules.GET, row.project_id)
             if row.status in (BackupStatus.CREATING, BackupStatus.DELETING):
                 raise errors.InvalidState('Backup %s is being %s; %s it once it is available '
@@ -91,16 +95,16 @@ class BackupQueriesMixin(ServiceBase):
                                           % (row.id, "written" if row.status ==
                                              BackupStatus.CREATING else "deleted", purpose,
                                              row.status))
-            self._check_service(row)
-            return self._chain(session, row)
+            self.check_service(row)
+            return self.chain(session, row)
 
 
-    def _check_service(self, backup: Backup) -> None:
+    def check_service(self, backup: Backup) -> None:
         """Ember restores a posix-family backup with any posix-family driver (Cinder
         insists on the same driver); other services need their own driver."""
         from ember.loader import same_layout
 
-        mine = self.driver.cinder_service
+        mine = self.shared.driver.cinder_service
         if backup.service and backup.service != mine:
             try:
                 ok = same_layout(backup.service, mine)
@@ -111,7 +115,7 @@ class BackupQueriesMixin(ServiceBase):
                     "Backup %s was made by %s; the configured driver %s cannot read it "
                     "(set backup_driver to match)." % (backup.id, backup.service, mine))
 
-    def _chain(self, session, backup: Backup) -> list:
+    def chain(self, session, backup: Backup) -> list:
         """The restore chain from the catalogue's parent ids, oldest (the full) first."""
         chain, row, seen = [], backup, set()
         while True:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from ember import errors
 from ember import policy as rules
 from ember.catalog.models import Backup, Quota, QuotaClass, QuotaUsage, Snapshot, Volume
-from ember.service.base import ServiceBase
+from ember.service.base import Shared
 
 #: Cinder's quota resources and defaults (``groups`` and ``per_volume_gigabytes`` are
 #: shown only: Ember has no groups, and a volume's size is its own)
@@ -27,8 +27,12 @@ BACKUP_RESOURCES = ("backups", "backup_gigabytes")
 MAX_LIMIT = 2 ** 31 - 1
 
 
-class QuotasMixin(ServiceBase):
+class Quotas:
     """Quota sets (show, defaults, update, delete) and the backup quota check."""
+
+    def __init__(self, shared: Shared):
+        self.shared = shared
+        self.catalog, self.conf, self.policy = shared.catalog, shared.conf, shared.policy
 
     def quota_defaults(self, ctx, project_id: str) -> dict:
         self.policy.enforce(ctx, rules.QUOTA_SHOW, project_id)
@@ -88,7 +92,7 @@ class QuotasMixin(ServiceBase):
             session.execute(sa.delete(Quota).where(Quota.project_id == project_id))
 
     # --- enforcement ----------------------------------------------------------------------
-    def _reserve_backup(self, session, project_id: str, gigabytes: int) -> None:
+    def reserve_backup(self, session, project_id: str, gigabytes: int) -> None:
         """Within the transaction that inserts a new backup of ``gigabytes``: raise
         ``QuotaExceeded`` (Cinder's message) if it would pass a limit of the project."""
         self._lock_usage(session, project_id)
@@ -111,8 +115,8 @@ class QuotasMixin(ServiceBase):
                 QuotaUsage.project_id == project_id, QuotaUsage.resource == resource)
                 .values(in_use=in_use))
 
-    def _reserve_volume(self, session, project_id: str, gigabytes: int, *,
-                        snapshot: bool = False) -> None:
+    def reserve_volume(self, session, project_id: str, gigabytes: int, *,
+                       snapshot: bool = False) -> None:
         """Within the transaction that inserts a new volume (a restore's new target
         included) or, with ``snapshot``, a snapshot of ``gigabytes``: raise
         ``QuotaExceeded`` (Cinder's messages, its 413 overLimit) if it would pass the

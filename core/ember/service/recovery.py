@@ -1,8 +1,10 @@
 """Crash safety, in one place: Cinder's start-up cleanup of rows whose owning process is
 gone, the work of a dead process started again, and volumes and snapshots left busy.
 
-``Ember.__init__`` runs ``repair`` unless told not to; it uses the create and delete
-helpers (``_release_source``, ``_delete_objects_and_row``) of the composed ``Ember``.
+``Ember.__init__`` runs ``repair`` unless told not to. ``Recovery`` is given the parts it
+calls: ``BackupQueries`` (``check_service``) and ``BackupLifecycle``
+(``delete_objects_and_row``, to finish a dead process's delete); a source is released
+with ``ember.service.base.release_source``.
 
 Volumes and snapshots left busy (``release_stuck_sources``):
 
@@ -46,7 +48,7 @@ from ember.catalog.states import (
     conditional_update,
 )
 from ember.config import one_line
-from ember.service.base import ServiceBase
+from ember.service.base import Shared, release_source
 
 LOG = logging.getLogger(__name__)
 
@@ -66,13 +68,19 @@ def with_note(history: str | None, note: str) -> str:
     return text if len(text) <= _REASON_LENGTH else "..." + text[3 - _REASON_LENGTH:]
 
 
-class RecoveryMixin(ServiceBase):
+class Recovery:
     """``repair``: finish, undo or start again what crashed processes left busy."""
 
     #: set by a process that hands work to ``ember-backup`` workers (a worker does):
     #: ``redo_dead_work(ctx, operation, ids)`` starts again, from the beginning, the
     #: backup or restore of a dead process (``backup_retry_dead_work``)
     redo_dead_work = None
+
+    def __init__(self, shared: Shared, queries, lifecycle):
+        self.shared = shared
+        self.catalog, self.conf, self.policy = shared.catalog, shared.conf, shared.policy
+        self.queries = queries
+        self.lifecycle = lifecycle
 
     def repair(self) -> list[str]:
         """Cinder's start-up cleanup, for rows whose owning process is gone (a live
@@ -88,16 +96,16 @@ class RecoveryMixin(ServiceBase):
                 Backup.deleted.is_(False), Backup.status.in_(busy))).all()
         repaired = []
         for row in rows:
-            if self._owner_alive(row):
+            if self.shared.owner_alive(row):
                 continue
             try:
-                if self._repair(row):
+                if self.repair_row(row):
                     repaired.append(row.id)
             except errors.EmberError as exc:
                 LOG.warning("Could not repair backup %s: %s", row.id, exc)
         return repaired + release_stuck_sources(self.catalog)
 
-    def _repair(self, row: Backup) -> bool:
+    def repair_row(self, row: Backup) -> bool:
         if self._redo_due(row):
             if self.redo_dead_work is not None:
                 return self._redo(row)
@@ -118,16 +126,16 @@ class RecoveryMixin(ServiceBase):
                 execution_options={"synchronize_session": False}).rowcount == 1
             if not won:
                 return False
-            self._release_unfinished(session, row)
+            self.release_unfinished(session, row)
         if row.status == BackupStatus.CREATING and row.temp_snapshot_id:
-            vols.remove(os.path.join(self._dir("snapshots"), "snapshot-%s"
+            vols.remove(os.path.join(self.shared.state_dir("snapshots"), "snapshot-%s"
                                      % row.temp_snapshot_id))
         if row.status == BackupStatus.CREATING and row.service_metadata:
             self._sweep(row)
         if row.status == BackupStatus.DELETING:
             # no object_count: it never finished, so it was force-deleted while creating
             was = BackupStatus.CREATING if row.object_count is None else BackupStatus.DELETING
-            self._delete_objects_and_row(row.id, was)
+            self.lifecycle.delete_objects_and_row(row.id, was)
         return True
 
     def _sweep(self, row: Backup) -> None:
@@ -135,9 +143,9 @@ class RecoveryMixin(ServiceBase):
         store's multipart uploads: invisible, yet stored and billed), removed now; its
         finished objects stay with the ``error`` row until it is deleted."""
         try:
-            self._check_service(row)
-            self.driver.sweep(row.container or self.driver.default_container(row.id),
-                              row.service_metadata)
+            self.queries.check_service(row)
+            self.shared.driver.sweep(row.container or self.shared.driver.default_container(row.id),
+                                     row.service_metadata)
         except Exception as exc:  # noqa: BLE001 - its delete sweeps again
             LOG.warning("Could not sweep what backup %s left unfinished: %s", row.id, exc)
 
@@ -189,13 +197,13 @@ class RecoveryMixin(ServiceBase):
         except Exception:
             with self.catalog.session() as session:
                 session.execute(sa.update(Backup).where(
-                    Backup.id == row.id, *self._owned()).values(**ownership.RELEASE),
+                    Backup.id == row.id, *self.shared.owned()).values(**ownership.RELEASE),
                     execution_options={"synchronize_session": False})
             raise
         note = ("attempt %d died unfinished with its process %s/%s; started again"
                 % (dead_attempts(row.fail_reason) + 1, row.owner_host, row.owner_pid))
         with self.catalog.session() as session:
-            session.execute(sa.update(Backup).where(Backup.id == row.id, *self._owned())
+            session.execute(sa.update(Backup).where(Backup.id == row.id, *self.shared.owned())
                             .values(fail_reason=with_note(row.fail_reason, note), **reset),
                             execution_options={"synchronize_session": False})
         LOG.warning("Backup %s: %s", row.id, note)
@@ -212,19 +220,20 @@ class RecoveryMixin(ServiceBase):
         if row.status != BackupStatus.CREATING:
             return {}
         if row.service_metadata:
-            self._delete_objects(row.id, row.container or self.driver.default_container(row.id),
-                                 row.service_metadata)
+            self.shared.delete_objects(
+                row.id, row.container or self.shared.driver.default_container(row.id),
+                row.service_metadata)
         if row.temp_snapshot_id:
-            vols.remove(os.path.join(self._dir("snapshots"), "snapshot-%s"
+            vols.remove(os.path.join(self.shared.state_dir("snapshots"), "snapshot-%s"
                                      % row.temp_snapshot_id))
         return dict(service_metadata=None, temp_snapshot_id=None)
 
-    def _release_unfinished(self, session, row: Backup) -> None:
+    def release_unfinished(self, session, row: Backup) -> None:
         """What an operation ended unfinished leaves busy: a backup's source goes back
         to its previous status (the volume's previous_status ``error_backing-up``), a
         restore's target volume ends ``error_restoring``."""
         if row.status == BackupStatus.CREATING:
-            self._release_source(session, row, failed=True)
+            release_source(session, row, failed=True)
         elif row.status == BackupStatus.RESTORING and row.restore_volume_id:
             conditional_update(session, Volume, row.restore_volume_id,
                                [VolumeStatus.RESTORING_BACKUP],

@@ -21,11 +21,25 @@ from ember.catalog.states import (
 )
 from ember.catalog.retry import until_answered
 from ember.catalog.tokens import StatusToken
-from ember.service.base import Progress, ServiceBase
+from ember.service.base import Progress, Shared
 
 
-class RestoreMixin(ServiceBase):
+def size_limit(backup: Backup) -> int:
+    """The most bytes the row lets the backup's volume have: its exact byte size when
+    Ember recorded one, else its size in GiB (a Cinder record)."""
+    from ember.engine.plan import MAX_VOLUME
+
+    return min(MAX_VOLUME, backup.size_bytes or backup.size * vols.GiB)
+
+
+class Restores:
     """``restore_backup`` and its steps."""
+
+    def __init__(self, shared: Shared, quotas, queries):
+        self.shared = shared
+        self.catalog, self.conf, self.policy = shared.catalog, shared.conf, shared.policy
+        self.quotas = quotas
+        self.queries = queries
 
     def restore_backup(self, ctx, backup_ref, volume_ref=None, *, name=None, force=False,
                        progress: Progress | None = None) -> dict:
@@ -73,24 +87,25 @@ class RestoreMixin(ServiceBase):
         ``InvalidState`` is raised."""
         with self.catalog.session() as session:
             backup = session.get(Backup, backup_id)
-            if not self._runnable(backup, BackupStatus.RESTORING) or \
+            if not self.shared.runnable(backup, BackupStatus.RESTORING) or \
                     not backup.restore_volume_id:
-                raise self._not_runnable(backup_id, backup)
+                raise self.shared.not_runnable(backup_id, backup)
             target = session.get(Volume, backup.restore_volume_id)
             target_id, target_path = target.id, target.path
-            chain = self._chain(session, backup)
+            chain = self.queries.chain(session, backup)
         try:
-            plan = self._engine().plan_restore(chain, self._size_limit(backup))
+            plan = self.shared.engine().plan_restore(chain, size_limit(backup))
         except KeyboardInterrupt:
             raise self._end_interrupted_restore(backup.id, target_id, target_path,
                                                 bool(target_is_new)) from None
         except Exception as exc:
             self._end_restore(backup.id, target_id, VolumeStatus.ERROR_RESTORING, exc)
             raise
-        self._observed("backup.restore", ctx, backup.id, target_id,
-                       lambda report: self._run_restore(backup, plan, target_id, target_path,
-                                                        bool(target_is_new), report),
-                       progress)
+        self.shared.observed("backup.restore", ctx, backup.id, target_id,
+                             lambda report: self._run_restore(
+                                 backup, plan, target_id, target_path, bool(target_is_new),
+                                 report),
+                             progress)
         with self.catalog.session() as session:
             volume = session.get(Volume, target_id)
             return {"backup_id": backup.id, "volume_id": volume.id,
@@ -100,7 +115,7 @@ class RestoreMixin(ServiceBase):
         """Check everything, then claim the backup and the target (existing, or a new
         volume whose image path is appended to ``made``) in one transaction."""
         with self.catalog.session() as session:
-            backup = self._backup(session, ctx, backup_ref)
+            backup = self.shared.backup(session, ctx, backup_ref)
             self.policy.enforce(ctx, rules.RESTORE, backup.project_id)
             if backup.status != BackupStatus.AVAILABLE:
                 raise errors.InvalidState('Backup %s status must be available to restore it, '
@@ -109,12 +124,12 @@ class RestoreMixin(ServiceBase):
             if not backup.size:
                 raise errors.InvalidBackup("Backup %s has no size; it cannot be restored."
                                            % backup.id)
-            self._check_service(backup)
-            chain = self._chain(session, backup)
+            self.queries.check_service(backup)
+            chain = self.queries.chain(session, backup)
             # every document checked before a target is created, claimed or written
-            plan = self._engine().plan_restore(chain, self._size_limit(backup))
+            plan = self.shared.engine().plan_restore(chain, size_limit(backup))
             if volume_ref is not None:
-                target = self._volume(session, ctx, volume_ref)
+                target = self.shared.volume(session, ctx, volume_ref)
                 self.policy.enforce(ctx, rules.RESTORE, target.project_id)
                 self._check_restore_target(backup, target, plan.volume_size)
                 is_new = False
@@ -127,7 +142,7 @@ class RestoreMixin(ServiceBase):
                                                           made), True
             if not conditional_update(session, Backup, backup.id, [BackupStatus.AVAILABLE],
                                       status=BackupStatus.RESTORING,
-                                      restore_volume_id=target.id, **self._owner()):
+                                      restore_volume_id=target.id, **self.shared.owner()):
                 raise errors.InvalidState("Backup %s changed status meanwhile; try again."
                                           % backup.id)
             return backup, plan, target.id, target.path, is_new
@@ -147,20 +162,12 @@ class RestoreMixin(ServiceBase):
                                       "of %d bytes." % (target.display_name, target.id,
                                                         target.size_bytes, needed))
 
-    @staticmethod
-    def _size_limit(backup: Backup) -> int:
-        """The most bytes the row lets the backup's volume have: its exact byte size when
-        Ember recorded one, else its size in GiB (a Cinder record)."""
-        from ember.engine.plan import MAX_VOLUME
-
-        return min(MAX_VOLUME, backup.size_bytes or backup.size * vols.GiB)
-
     def _new_restore_volume(self, session, ctx, backup: Backup, plan, name, made) -> Volume:
         volume_id = str(uuid.uuid4())
         size_bytes = plan.volume_size
         # the new volume counts: repeated restores must not fill the disk past the quota
-        self._reserve_volume(session, ctx.project_id, max(backup.size, vols.gib(size_bytes)))
-        path = os.path.join(self._dir("volumes"), "volume-%s" % volume_id)
+        self.quotas.reserve_volume(session, ctx.project_id, max(backup.size, vols.gib(size_bytes)))
+        path = os.path.join(self.shared.state_dir("volumes"), "volume-%s" % volume_id)
         vols.create_sparse(path, size_bytes)
         made.append(path)
         row = Volume(id=volume_id, user_id=ctx.user_id, project_id=ctx.project_id,
@@ -180,8 +187,8 @@ class RestoreMixin(ServiceBase):
                             "Restore of backup %s into volume %s was cancelled; the volume is "
                             "now in error." % (backup.id, target_id))
         try:
-            result = self._engine().restore(plan.chain, target_path, target_is_new=is_new,
-                                            plan=plan, cancel=token, progress=progress)
+            result = self.shared.engine().restore(plan.chain, target_path, target_is_new=is_new,
+                                                  plan=plan, cancel=token, progress=progress)
             self._record_volume_meta(backup, target_id, result.volume_meta)
         except (errors.Cancelled, errors.RestoreMismatch) as exc:
             # a wrong image was written: the target is unusable, not merely unfinished

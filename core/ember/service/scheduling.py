@@ -19,7 +19,7 @@ start the backups of every policy that is due, finish the runs whose backups end
   reason. Deletes go through ``delete_backup``, children first, so a prune stopped at
   any point leaves whole chains.
 
-Times come from ``self.clock`` (naive UTC), which tests replace.
+Times come from ``Shared.clock`` (naive UTC), which tests replace.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from ember.catalog.models import Backup, BackupPolicy, BackupPolicyRun, BackupVe
 from ember.catalog.states import BackupStatus
 from ember.config import one_line
 from ember.context import RequestContext
-from ember.service import policyspec, retention
-from ember.service.base import ServiceBase, chain_member
+from ember.service import policyspec, retention, submit
+from ember.service.base import Shared, chain_member
 
 LOG = logging.getLogger(__name__)
 LEASE = "scheduler"
@@ -52,15 +52,23 @@ def _why(exc: BaseException) -> str:
     return (one_line(exc) or type(exc).__name__)[:255]
 
 
-class SchedulingMixin(ServiceBase):
+class Scheduler:
     """``hold_scheduler_lease``, ``release_scheduler_lease`` and ``run_policies``."""
+
+    def __init__(self, shared: Shared, creation, lifecycle, consolidation, repository):
+        self.shared = shared
+        self.catalog, self.conf, self.policy = shared.catalog, shared.conf, shared.policy
+        self.creation = creation
+        self.lifecycle = lifecycle
+        self.consolidation = consolidation
+        self.repository = repository
 
     def hold_scheduler_lease(self, holder: str) -> bool:
         """Take or renew the scheduler's lease for ``holder``; False while another
         scheduler holds it."""
         ttl = datetime.timedelta(seconds=self.conf.scheduler_lease_time)
         with self.catalog.session() as session:
-            return queries.take_lease(session, LEASE, holder, self.clock(), ttl)
+            return queries.take_lease(session, LEASE, holder, self.shared.clock(), ttl)
 
     def release_scheduler_lease(self, holder: str) -> None:
         with self.catalog.session() as session:
@@ -75,12 +83,12 @@ class SchedulingMixin(ServiceBase):
 
     def finish_policy_runs(self) -> list[str]:
         """Finish (prune) the runs whose backups ended; their ids."""
-        return self._finish_backup_runs(self.clock())
+        return self._finish_backup_runs(self.shared.clock())
 
     def run_policies(self, dispatcher) -> list[str]:
         """One pass: the ids of the runs started or finished. A policy that fails is
         logged and recorded; the others still run."""
-        now = self.clock()
+        now = self.shared.clock()
         touched = self._finish_backup_runs(now)
         with self.catalog.session() as session:
             ids = list(session.scalars(sa.select(BackupPolicy.id).where(
@@ -160,10 +168,10 @@ class SchedulingMixin(ServiceBase):
         for volume_id, label in volumes:
             try:
                 incremental = self._prepare_chain(ctx, policy, volume_id)
-                backup = self.submit_create_backup(
-                    ctx, volume_id, dispatcher=dispatcher, incremental=incremental,
+                backup = submit.submit_create_backup(
+                    self.creation, ctx, volume_id, dispatcher=dispatcher, incremental=incremental,
                     force=policy.force, metadata={POLICY_KEY: policy.id},
-                    name="%s %s" % (policy.name, self.clock().strftime("%Y-%m-%dT%H:%M")))
+                    name="%s %s" % (policy.name, self.shared.clock().strftime("%Y-%m-%dT%H:%M")))
             except Exception as exc:  # noqa: BLE001 - refused, or run here and failed
                 self._record(run_id, failures=["volume %s: %s" % (label, _why(exc))])
                 continue
@@ -244,7 +252,7 @@ class SchedulingMixin(ServiceBase):
         """Delete what the plan does not keep, children first."""
         for backup_id in retention.deletion_order(decisions, points):
             try:
-                self.delete_backup(ctx, backup_id)
+                self.lifecycle.delete_backup(ctx, backup_id)
                 self._record(run_id, pruned=[backup_id])
             except errors.EmberError as exc:
                 self._record(run_id, failures=["prune %s: %s" % (backup_id, _why(exc))])
@@ -260,11 +268,7 @@ class SchedulingMixin(ServiceBase):
                     for b in queries.live_backups(session, [volume_id])]
 
     def _consolidate(self, ctx, backup_id: str) -> dict:
-        consolidate = getattr(self, "consolidate_backup", None)  # ember.service.consolidate
-        if consolidate is None:
-            raise errors.InvalidState("Consolidation is not available in this Ember; set "
-                                      "--no-consolidate on the policy.")
-        return consolidate(ctx, backup_id)
+        return self.consolidation.consolidate_backup(ctx, backup_id)
 
     def _consolidate_kept(self, ctx, run_id: str, points, decisions) -> bool:
         """A synthetic full of each incremental that a rule keeps only for its period
@@ -317,21 +321,12 @@ class SchedulingMixin(ServiceBase):
                 break
             budget -= count
             try:
-                report = verify_objects(self.driver, member)
+                report = verify_objects(self.shared.driver, member)
                 problem = report.summary() if report.damaged else None
             except errors.EmberError as exc:
                 problem = _why(exc)
-            self._note_verified(member.backup_id, problem)
+            self.repository.note_verified(member.backup_id, problem)
             self._record(run_id, verified=[member.backup_id],
                          failures=[] if problem is None else ["verify %s: %s" % (
                              member.backup_id, problem)])
-        self._end_run(run_id, self.clock())
-
-    def _note_verified(self, backup_id: str, problem: str | None) -> None:
-        with self.catalog.session() as session:
-            row = session.get(BackupVerification, backup_id) or BackupVerification(
-                backup_id=backup_id)
-            row.verified_at, row.damaged = self.clock(), problem is not None
-            row.detail = None if problem is None else problem[:255]
-            session.merge(row)
-
+        self._end_run(run_id, self.shared.clock())

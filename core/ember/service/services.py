@@ -13,14 +13,18 @@ import sqlalchemy as sa
 from ember import policy as rules
 from ember.catalog.models import Service, utcnow
 from ember.catalog.views import iso
-from ember.service.base import ServiceBase
+from ember.service.base import Shared
 
 BACKUP_BINARY = "cinder-backup"
 BACKUP_TOPIC = "cinder-backup"
 
 
-class ServicesMixin(ServiceBase):
+class Services:
     """Register, heartbeat and list services."""
+
+    def __init__(self, shared: Shared):
+        self.shared = shared
+        self.catalog, self.conf, self.policy = shared.catalog, shared.conf, shared.policy
 
     def register_service(self, binary: str = BACKUP_BINARY, topic: str = BACKUP_TOPIC,
                          host: str | None = None) -> int:

@@ -11,14 +11,19 @@ import sqlalchemy as sa
 from ember import errors
 from ember import policy as rules
 from ember.catalog import tenancy
-from ember.catalog.models import Backup
+from ember.catalog.models import Backup, BackupVerification
 from ember.catalog.states import BackupStatus
 from ember.config import one_line
-from ember.service.base import Progress, ServiceBase
+from ember.service.base import Progress, Shared
 
 
-class RepositoryMixin(ServiceBase):
+class Repository:
     """``verify_backup`` and ``scan_repository``."""
+
+    def __init__(self, shared: Shared, queries):
+        self.shared = shared
+        self.catalog, self.conf, self.policy = shared.catalog, shared.conf, shared.policy
+        self.queries = queries
 
     def verify_backup(self, ctx, ref, progress: Progress | None = None):
         """Read every object of backup ``ref``'s chain and check it (md5, decompression,
@@ -28,9 +33,9 @@ class RepositoryMixin(ServiceBase):
         ``progress(done, total)`` hears the bytes of objects checked so far."""
         from ember.repository.verify import verify_chain  # imported late: start-up stays light
 
-        chain = self.backup_chain(ctx, ref, purpose="verify")
-        backup = self._backup_dict(chain[-1].backup_id)
-        log = self.operation_log
+        chain = self.queries.backup_chain(ctx, ref, purpose="verify")
+        backup = self.shared.backup_dict(chain[-1].backup_id)
+        log = self.shared.operation_log
         log.start("verify", backup)
 
         def report(done: int, total: int) -> None:
@@ -39,14 +44,14 @@ class RepositoryMixin(ServiceBase):
                 progress(done, total)
 
         try:
-            result = verify_chain(self.driver, chain, report)
+            result = verify_chain(self.shared.driver, chain, report)
         except BaseException as exc:
             log.end("verify", backup["id"], exc)
             raise
         log.progress("verify", backup["id"], result.bytes_read, result.bytes_read, force=True)
         for member in result.chain:  # each member's own objects were read: as a policy's
             damage = [f for f in result.findings if f.backup_id == member]  # verify notes
-            self._note_verified(member, result.summary() if damage else None)
+            self.note_verified(member, result.summary() if damage else None)
         log.end("verify", backup["id"], None,
                 reason=result.summary() if result.damaged else None)
         return result
@@ -60,7 +65,7 @@ class RepositoryMixin(ServiceBase):
         from ember.repository import scan  # imported late: start-up stays light
 
         self.policy.enforce(ctx, rules.IMPORT)
-        found = scan.find_backups(self.driver, container)
+        found = scan.find_backups(self.shared.driver, container)
         with self.catalog.session() as session:
             known = {row.id: row for row in session.scalars(sa.select(Backup).where(
                 Backup.id.in_({i for f in found for i in (f.backup_id, f.parent_id) if i})
@@ -117,7 +122,7 @@ class RepositoryMixin(ServiceBase):
                 availability_zone=conf.storage_availability_zone,
                 display_name=item.name, display_description=item.description,
                 container=item.container, service_metadata=item.prefix,
-                service=self.driver.cinder_service, parent_id=item.parent_id,
+                service=self.shared.driver.cinder_service, parent_id=item.parent_id,
                 status=BackupStatus.AVAILABLE, size=item.size, size_bytes=item.size_bytes,
                 object_count=item.object_count, num_dependent_backups=0,
                 created_at=item.created_at, data_timestamp=item.created_at, properties={}))
@@ -130,3 +135,12 @@ class RepositoryMixin(ServiceBase):
         with self.catalog.session() as session:
             for backup_id in sorted(backup_ids):
                 tenancy.count_dependents(session, backup_id)
+
+    def note_verified(self, backup_id: str, problem: str | None) -> None:
+        """Record that ``backup_id`` was read now, and what was wrong (None: nothing)."""
+        with self.catalog.session() as session:
+            row = session.get(BackupVerification, backup_id) or BackupVerification(
+                backup_id=backup_id)
+            row.verified_at, row.damaged = self.shared.clock(), problem is not None
+            row.detail = None if problem is None else problem[:255]
+            session.merge(row)

@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-from ember.testing.services import require
+from ember.testing.services import PATIENCE, require
 
 EMBER = os.path.join(os.path.dirname(sys.executable), "ember")
 MiB = 1 << 20
@@ -65,7 +65,7 @@ class EmberCLI:
         """The command line of ``ember ARGS`` (for a test that starts it its own way)."""
         return [EMBER, *map(str, args)]
 
-    def run(self, *args, env=None, timeout=120) -> Result:
+    def run(self, *args, env=None, timeout=PATIENCE) -> Result:
         """Run ``ember ARGS``; never raises on a non-zero exit."""
         full_env = dict(self.env, **(env or {}))
         proc = subprocess.run(self.argv(*args), capture_output=True, text=True,

@@ -16,6 +16,7 @@ import time
 
 from ember.testing.cli import pattern, sha256_file, words, write_at
 from ember.testing.processes import held
+from ember.testing.services import PATIENCE
 
 MiB = 1 << 20
 CANCELLED = ("ember: Backup %s was cancelled: it was force-deleted while it ran; its "
@@ -25,7 +26,7 @@ CANCELLED = ("ember: Backup %s was cancelled: it was force-deleted while it ran;
 def _status(ember, name: str) -> str | None:
     """The status of backup ``name``, read straight from the catalogue (no process)."""
     path = ember.state / "ember.sqlite"
-    with sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10) as db:
+    with sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=PATIENCE) as db:
         rows = db.execute("SELECT status FROM backups WHERE display_name = ?",
                           (name,)).fetchall()
     return rows[0][0] if rows else None
@@ -54,13 +55,14 @@ class ObjectStoreCLI:
         """More checks of the full backup's objects on the server."""
 
     def gone(self, store, container, prefix="") -> bool:
-        """Nothing left under ``prefix`` within 10 s (a delete may finish in the
+        """Nothing left under ``prefix`` within ``PATIENCE`` (a delete may finish in the
         background)."""
-        for _ in range(100):
-            if not self.leftovers(store, container, prefix):
-                return True
+        deadline = time.monotonic() + PATIENCE
+        while self.leftovers(store, container, prefix):
+            if time.monotonic() > deadline:
+                return False
             time.sleep(0.1)
-        return False
+        return True
 
     # ---- the checks --------------------------------------------------------------------
     def test_full_incremental_restore_delete(self, ember, store, container):
@@ -116,13 +118,13 @@ class ObjectStoreCLI:
                 uploaded = self.names(store, container, prefix)
                 backup_id = uploaded[0].split("_backup_")[1][:36]  # the prefix ends in it
                 deleting = ember.start("volume", "backup", "delete", "--force", backup_id)
-                deadline = time.monotonic() + 120
+                deadline = time.monotonic() + PATIENCE
                 while _status(ember, "doomed") != "deleting":
                     assert deleting.poll() is None, deleting.communicate()
                     assert time.monotonic() < deadline, "the force delete never landed"
                     time.sleep(0.05)
-            assert deleting.wait(timeout=120) == 0, deleting.communicate()
-            _, err = running.communicate(timeout=120)
+            assert deleting.wait(timeout=PATIENCE) == 0, deleting.communicate()
+            _, err = running.communicate(timeout=PATIENCE)
         finally:
             if running.poll() is None:
                 running.kill()

@@ -17,6 +17,8 @@ import subprocess
 import time
 from typing import Callable, Iterator
 
+from ember.testing.services import PATIENCE
+
 
 def state(pid: int) -> str:
     """The one-letter state of ``pid`` in /proc (R, S, T for stopped, Z, ...)."""
@@ -34,7 +36,7 @@ def write_locks(pid: int) -> list[str]:
 
 @contextlib.contextmanager
 def held(proc: subprocess.Popen, under_way: Callable[[], bool],
-         timeout: float = 120.0) -> Iterator[None]:
+         timeout: float = PATIENCE) -> Iterator[None]:
     """Stop ``proc`` once ``under_way()`` is true while it is stopped (checked again
     then, so what it says stays true) and it holds no write lock; continue it on
     leaving. ``under_way`` should say "started and not finished" (an object written,

@@ -9,6 +9,14 @@ import uuid
 import pytest
 
 
+#: How long a test waits for a state it can observe (a row, a port, a log line) or for a
+#: process it started, before it calls it a hang. Only a bound: a working test never
+#: waits it out. Generous because two ``make test`` runs and more share two cores (load
+#: 15-20 was seen), where a start-up taking 5 s idle takes a minute; EMBER_TEST_PATIENCE
+#: (seconds) changes it.
+PATIENCE = float(os.environ.get("EMBER_TEST_PATIENCE") or 300)
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

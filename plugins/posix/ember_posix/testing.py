@@ -11,9 +11,12 @@ containers: looked at directly, not through the driver under test), and sets ``s
 
 import os
 import re
+import sqlite3
 import time
 
 from ember.testing.cli import MiB, pattern, sha256_file, words, write_at
+from ember.testing.processes import held
+from ember.testing.services import PATIENCE
 
 CANCELLED = ("ember: Backup %s was cancelled: it was force-deleted while it ran; its "
              "objects were removed.")
@@ -25,6 +28,15 @@ def on_share(share_dir, container) -> list[str]:
         return sorted(os.listdir(os.path.join(share_dir, container)))
     except FileNotFoundError:
         return []
+
+
+def _status(ember, name: str = "doomed") -> str | None:
+    """The status of backup ``name``, read straight from the catalogue (no process)."""
+    path = ember.state / "ember.sqlite"
+    with sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=PATIENCE) as db:
+        rows = db.execute("SELECT status FROM backups WHERE display_name = ?",
+                          (name,)).fetchall()
+    return rows[0][0] if rows else None
 
 
 def cinder_names(backup, data_objects) -> list[str]:
@@ -75,23 +87,34 @@ class PosixFamilyCLI:
 
     def test_force_delete_cancels_a_running_backup_and_leaves_nothing(
             self, ember, share_dir, container):
-        # bz2 on 128 MiB of text with one engine thread takes seconds, so the force delete
-        # (a new process: ~1 s to start) lands while the backup runs
+        # bz2 on 128 MiB of text with one engine thread runs for seconds; the backup is
+        # held still (SIGSTOP) from its first object until the force delete has landed,
+        # so on a loaded machine neither can outrun the other
         volume_id = ember.create_volume("big", "128M", words(128 * MiB))["id"]
         running = ember.start("volume", "backup", "create", "--container", container,
                               "--name", "doomed", "big",
                               env={"OS_DEFAULT__BACKUP_COMPRESSION_ALGORITHM": "bz2",
                                    "OS_DEFAULT__BACKUP_ENGINE_THREADS": "1"})
-        deadline = time.monotonic() + 60
-        while not (written := [name for name in on_share(share_dir, container)
-                               if name.startswith("volume_%s_" % volume_id)]):
-            assert running.poll() is None and time.monotonic() < deadline, \
-                running.stderr.read()
-            time.sleep(0.05)
-        backup_id = written[0].split("_backup_")[1][:36]  # <prefix>-NNNNN; ends in the id
 
-        ember.ok("volume", "backup", "delete", "--force", backup_id)
-        _, err = running.communicate(timeout=120)
+        def written() -> list[str]:
+            return [name for name in on_share(share_dir, container)
+                    if name.startswith("volume_%s_" % volume_id)]
+
+        try:
+            with held(running, lambda: bool(written()) and _status(ember) == "creating"):
+                backup_id = written()[0].split("_backup_")[1][:36]  # <prefix>-NNNNN
+                deleting = ember.start("volume", "backup", "delete", "--force", backup_id)
+                deadline = time.monotonic() + PATIENCE
+                while _status(ember) != "deleting":
+                    assert deleting.poll() is None, deleting.communicate()
+                    assert time.monotonic() < deadline, "the force delete never landed"
+                    time.sleep(0.05)
+            assert deleting.wait(timeout=PATIENCE) == 0, deleting.communicate()
+            _, err = running.communicate(timeout=PATIENCE)
+        finally:
+            if running.poll() is None:
+                running.kill()
+                running.communicate()
         assert running.returncode == 1, err
         assert err.strip() == CANCELLED % backup_id
         assert on_share(share_dir, container) == []

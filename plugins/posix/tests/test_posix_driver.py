@@ -23,6 +23,7 @@ from ember.testing.config import make_conf
 from ember.wrappers import unwrap
 from ember_posix.driver import TEMP_PREFIX, PosixBackupDriver
 from ember_posix.opts import posix_opts
+from ember.testing.services import PATIENCE
 
 BACKUP_ID = "3f73f571-abb8-4739-ab41-32aab3470420"
 CONTAINER = "3f/73/" + BACKUP_ID
@@ -292,7 +293,7 @@ def test_permission_denied_is_access_denied():
         result = context.Queue()
         child = context.Process(target=_put_as_nobody, args=(base, result))
         child.start()
-        kind, message = result.get(timeout=30)
+        kind, message = result.get(timeout=PATIENCE)
         child.join()
     finally:
         subprocess.run(["chmod", "-R", "u+rwx", top], check=False)

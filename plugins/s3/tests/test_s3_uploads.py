@@ -13,6 +13,7 @@ import time
 from ember.testing.cli import EmberCLI, MiB
 
 from ember_s3.driver import S3BackupDriver
+from ember.testing.services import PATIENCE
 
 
 def uploads(driver, bucket, prefix=""):
@@ -60,7 +61,7 @@ def test_a_backup_killed_mid_upload_leaves_no_upload(tmp_path, s3_credentials, b
         proc = subprocess.Popen(ember.argv("volume", "backup", "create", "--name", "b", "vol"),
                                 env=ember.env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + PATIENCE
         while True:  # an upload in progress: it has a part on the server
             started = [(k, u) for k, u in uploads(store, bucket) if store.client().list_parts(
                 Bucket=bucket, Key=k, UploadId=u).get("Parts")]

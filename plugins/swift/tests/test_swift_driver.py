@@ -15,6 +15,7 @@ from ember.testing.config import make_conf
 from ember.wrappers import RetryingDriver, unwrap
 from ember_swift import opts
 from ember_swift.driver import SwiftBackupDriver
+from ember.testing.services import PATIENCE
 
 VOL = "f186f2a3-9cde-4207-a69c-c532ff810229"
 BACKUP = "9042b500-a668-4e69-a017-90d6135a35bb"
@@ -240,7 +241,8 @@ class _ForwardingHandler(http.server.BaseHTTPRequestHandler):
     def _forward(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
-        upstream = http.client.HTTPConnection("127.0.0.1", self.server.upstream_port, timeout=30)
+        upstream = http.client.HTTPConnection("127.0.0.1", self.server.upstream_port,
+                                              timeout=PATIENCE)
         headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
         upstream.request(self.command, self.path, body=body, headers=headers)
         resp = upstream.getresponse()

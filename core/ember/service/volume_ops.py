@@ -22,11 +22,16 @@ from ember.catalog.states import (
     VolumeStatus,
     conditional_update,
 )
-from ember.service.base import ServiceBase
+from ember.service.base import Shared
 
 
-class VolumesMixin(ServiceBase):
+class Volumes:
     """Volume and snapshot requests."""
+
+    def __init__(self, shared: Shared, quotas):
+        self.shared = shared
+        self.catalog, self.conf, self.policy = shared.catalog, shared.conf, shared.policy
+        self.quotas = quotas
 
     def create_volume(self, ctx, name, *, size=None, path=None, description=None,
                       metadata=None, encryption_key_id=None) -> dict:
@@ -47,8 +52,8 @@ class VolumesMixin(ServiceBase):
         else:
             size_bytes, owns = vols.parse_size(size), True
             with self.catalog.session() as session:  # checked again as the row goes in
-                self._reserve_volume(session, ctx.project_id, vols.gib(size_bytes))
-            path = os.path.join(self._dir("volumes"), "volume-%s" % volume_id)
+                self.quotas.reserve_volume(session, ctx.project_id, vols.gib(size_bytes))
+            path = os.path.join(self.shared.state_dir("volumes"), "volume-%s" % volume_id)
             vols.create_sparse(path, size_bytes)
         row = Volume(id=volume_id, user_id=ctx.user_id, project_id=ctx.project_id,
                      display_name=name, display_description=description,
@@ -59,7 +64,7 @@ class VolumesMixin(ServiceBase):
                      availability_zone=self.conf.storage_availability_zone)
         try:
             with self.catalog.session() as session:
-                self._reserve_volume(session, ctx.project_id, row.size)
+                self.quotas.reserve_volume(session, ctx.project_id, row.size)
                 session.add(row)
         except BaseException:
             if owns:
@@ -88,7 +93,7 @@ class VolumesMixin(ServiceBase):
     def list_volumes(self, ctx, *, name=None, status=None, all_projects=False) -> list[dict]:
         """Volumes of the caller's project (all projects for admins who ask)."""
         self.policy.enforce(ctx, rules.VOLUME_GET_ALL)
-        stmt = self._live(ctx, Volume, all_projects, name=name, status=status)
+        stmt = self.shared.live(ctx, Volume, all_projects, name=name, status=status)
         with self.catalog.session() as session:
             rows = session.scalars(stmt.order_by(Volume.created_at.desc())).all()
         return [views.volume_view(r) for r in rows]
@@ -96,7 +101,7 @@ class VolumesMixin(ServiceBase):
     def get_volume(self, ctx, ref) -> dict:
         """One volume by id or name; NotFound otherwise."""
         with self.catalog.session() as session:
-            row = self._volume(session, ctx, ref)
+            row = self.shared.volume(session, ctx, ref)
             self.policy.enforce(ctx, rules.VOLUME_GET, row.project_id)
             return views.volume_view(row)
 
@@ -104,7 +109,7 @@ class VolumesMixin(ServiceBase):
                       status=None) -> dict:
         """Rename, re-describe, replace metadata or (admin) set the status."""
         with self.catalog.session() as session:
-            row = self._volume(session, ctx, ref)
+            row = self.shared.volume(session, ctx, ref)
             self.policy.enforce(ctx, rules.VOLUME_UPDATE, row.project_id)
             if status is not None:
                 self.policy.enforce(ctx, rules.VOLUME_RESET_STATUS, row.project_id)
@@ -125,7 +130,7 @@ class VolumesMixin(ServiceBase):
         """Delete a volume: available or error (force: any status but a running backup or
         restore). An image Ember made is removed; an adopted file or device is kept."""
         with self.catalog.session() as session:
-            row = self._volume(session, ctx, ref)
+            row = self.shared.volume(session, ctx, ref)
             self.policy.enforce(ctx, rules.VOLUME_DELETE, row.project_id)
             busy = (VolumeStatus.BACKING_UP, VolumeStatus.RESTORING_BACKUP)
             allowed = ([s for s in VolumeStatus.ALL if s not in busy] if force
@@ -151,7 +156,7 @@ class VolumesMixin(ServiceBase):
     def attach_volume(self, ctx, ref, *, instance=None) -> dict:
         """Record an attachment: available → in-use."""
         with self.catalog.session() as session:
-            row = self._volume(session, ctx, ref)
+            row = self.shared.volume(session, ctx, ref)
             self.policy.enforce(ctx, rules.VOLUME_ATTACH, row.project_id)
             instance = instance or str(uuid.uuid4())
             if not conditional_update(session, Volume, row.id, [VolumeStatus.AVAILABLE],
@@ -164,7 +169,7 @@ class VolumesMixin(ServiceBase):
     def detach_volume(self, ctx, ref) -> dict:
         """Remove the attachment: in-use → available."""
         with self.catalog.session() as session:
-            row = self._volume(session, ctx, ref)
+            row = self.shared.volume(session, ctx, ref)
             self.policy.enforce(ctx, rules.VOLUME_ATTACH, row.project_id)
             if not conditional_update(session, Volume, row.id, [VolumeStatus.IN_USE],
                                       status=VolumeStatus.AVAILABLE, instance_id=None):
@@ -181,7 +186,7 @@ class VolumesMixin(ServiceBase):
         allowed = [VolumeStatus.AVAILABLE] + ([VolumeStatus.IN_USE] if force else [])
         snap_id = str(uuid.uuid4())
         with self.catalog.session() as session:
-            volume = self._volume(session, ctx, volume_ref)
+            volume = self.shared.volume(session, ctx, volume_ref)
             self.policy.enforce(ctx, rules.SNAPSHOT_CREATE, volume.project_id)
             if volume.status not in allowed:
                 hint = (" (an in-use volume needs force)"
@@ -189,12 +194,13 @@ class VolumesMixin(ServiceBase):
                 raise errors.InvalidState('Volume %s must be available to snapshot it%s, but '
                                           'the current status is "%s".'
                                           % (volume.id, hint, volume.status))
-            self._reserve_volume(session, volume.project_id, volume.size, snapshot=True)
+            self.quotas.reserve_volume(session, volume.project_id, volume.size, snapshot=True)
             row = Snapshot(id=snap_id, user_id=ctx.user_id, project_id=volume.project_id,
                            volume_id=volume.id, display_name=name,
                            display_description=description, size=volume.size,
                            size_bytes=volume.size_bytes, status=SnapshotStatus.CREATING,
-                           path=os.path.join(self._dir("snapshots"), "snapshot-%s" % snap_id))
+                           path=os.path.join(self.shared.state_dir("snapshots"),
+                                             "snapshot-%s" % snap_id))
             session.add(row)
             source = volume.path
         try:
@@ -212,16 +218,16 @@ class VolumesMixin(ServiceBase):
 
     def list_snapshots(self, ctx, *, volume=None, all_projects=False) -> list[dict]:
         self.policy.enforce(ctx, rules.SNAPSHOT_GET)
-        stmt = self._live(ctx, Snapshot, all_projects)
+        stmt = self.shared.live(ctx, Snapshot, all_projects)
         with self.catalog.session() as session:
             if volume is not None:
-                stmt = stmt.where(Snapshot.volume_id == self._volume(session, ctx, volume).id)
+                stmt = stmt.where(Snapshot.volume_id == self.shared.volume(session, ctx, volume).id)
             rows = session.scalars(stmt.order_by(Snapshot.created_at.desc())).all()
         return [views.snapshot_view(r) for r in rows]
 
     def get_snapshot(self, ctx, ref) -> dict:
         with self.catalog.session() as session:
-            row = self._snapshot(session, ctx, ref)
+            row = self.shared.snapshot(session, ctx, ref)
             self.policy.enforce(ctx, rules.SNAPSHOT_GET, row.project_id)
             return views.snapshot_view(row)
 
@@ -230,7 +236,7 @@ class VolumesMixin(ServiceBase):
         allowed = (SnapshotStatus.AVAILABLE, SnapshotStatus.ERROR, SnapshotStatus.CREATING,
                    SnapshotStatus.DELETING, "error_deleting")
         with self.catalog.session() as session:
-            row = self._snapshot(session, ctx, ref)
+            row = self.shared.snapshot(session, ctx, ref)
             self.policy.enforce(ctx, rules.SNAPSHOT_RESET_STATUS, row.project_id)
             if status not in allowed:
                 raise errors.InvalidInput("Invalid snapshot status '%s': use one of %s."
@@ -241,7 +247,7 @@ class VolumesMixin(ServiceBase):
 
     def delete_snapshot(self, ctx, ref) -> None:
         with self.catalog.session() as session:
-            row = self._snapshot(session, ctx, ref)
+            row = self.shared.snapshot(session, ctx, ref)
             self.policy.enforce(ctx, rules.SNAPSHOT_DELETE, row.project_id)
             if not conditional_update(session, Snapshot, row.id,
                                       [SnapshotStatus.AVAILABLE, SnapshotStatus.ERROR],
