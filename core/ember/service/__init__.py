@@ -49,7 +49,7 @@ __all__ = ["Ember", "Progress", "NO_INCREMENTAL_PARENT", "IN_USE_NEEDS_FORCE",
 # bring the whole service (SQLAlchemy's ORM, the engine) with it; ``Ember`` is in ``facade``
 _EXPORTS = {"Ember": "facade", "Progress": "base", "NO_INCREMENTAL_PARENT": "backups",
             "IN_USE_NEEDS_FORCE": "backups", "HAS_DEPENDENTS": "lifecycle",
-            "FORCE_DELETE_WAIT": "lifecycle"}
+            "FORCE_DELETE_WAIT": "lifecycle", "_To": "facade"}
 
 
 def __getattr__(name: str):
