@@ -6,14 +6,17 @@ up once its own log says it listens there, and a taken port means "choose anothe
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
 
 from ember.testing.services import PATIENCE
 
-#: what gunicorn (under ``ember-api``) logs when its bind worked / failed for good
-LISTENING = "Listening at: http://%s:%d "
+#: what gunicorn (under ``ember-api``) logs when its binds worked: one address, or several
+#: separated by commas ("Listening at: http://H:P,http://H:M (pid)")
+LISTENING = r"Listening at: (\S*,)?http://%s:%d[ ,]"
+#: ... or failed for good
 TAKEN = ("Connection in use", "Address already in use", "Can't connect to")
 
 
@@ -46,10 +49,10 @@ def gunicorn_listening(proc: subprocess.Popen, log_path, port: int, since: int =
     on ``host``:``port``: True; False if it exited because the port was taken; fails the
     test otherwise."""
     deadline = time.monotonic() + timeout
-    wanted = LISTENING % (host, port)
+    wanted = re.compile(LISTENING % (re.escape(host), port))
     while True:
         log = _read(log_path, since)
-        if wanted in log and proc.poll() is None:
+        if wanted.search(log) and proc.poll() is None:
             return True
         if proc.poll() is not None:
             if any(sign in log for sign in TAKEN):
