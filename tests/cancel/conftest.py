@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -56,10 +57,14 @@ class Ember:
         return json.loads(self.ok(*args, "-f", "json"))
 
     def start(self, *args, threads: int = 1) -> subprocess.Popen:
-        """Start ``ember ARGS`` with ``threads`` engine threads (one: slow on purpose)."""
+        """Start ``ember ARGS`` with ``threads`` engine threads (one: slow on purpose),
+        with Ctrl-C's default action: a test run started in the background by a script
+        (``make test &``) has SIGINT ignored, and Python keeps an inherited ignore, as a
+        background job should, so a Ctrl-C test would see the operation run to its end."""
         env = dict(self.env, OS_DEFAULT__BACKUP_ENGINE_THREADS=str(threads))
         return subprocess.Popen([EMBER, *map(str, args)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env)
+                                stderr=subprocess.PIPE, text=True, env=env,
+                                preexec_fn=_ctrl_c_default)
 
     def shell(self, warm_up_volume: str) -> "Shell":
         return Shell(self, warm_up_volume)
@@ -107,6 +112,10 @@ class Ember:
         with open(volume["path"], "r+b") as f:
             f.write(words(size_mib * MiB, seed))
         return volume
+
+
+def _ctrl_c_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class Shell:
