@@ -7,7 +7,9 @@ that finds the schema behind takes the database's own lock, reads the state agai
 (the process before it may have finished the work) and only then migrates:
 
 - PostgreSQL: a session-level advisory lock (``pg_advisory_lock``);
-- MySQL / MariaDB: a named lock (``GET_LOCK``);
+- MySQL / MariaDB: a named lock (``GET_LOCK``), named after the database, since
+  MySQL's lock names are server-wide and two catalogues on one server must not wait
+  for each other (PostgreSQL's advisory locks are per database already);
 - SQLite: an exclusive ``flock`` on ``<database file>.schema-lock`` beside the file.
 
 A server-side lock dies with its connection, so a process killed mid-migration never
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 from collections.abc import Iterator
 
@@ -44,11 +47,18 @@ def held(engine: sa.Engine) -> Iterator[None]:
                           "SELECT pg_advisory_unlock(%d)" % PG_KEY):
             yield
     elif backend in ("mysql", "mariadb"):
-        with _server_lock(engine, "SELECT GET_LOCK('%s', %d)" % (MYSQL_NAME, WAIT_SECONDS),
-                          "SELECT RELEASE_LOCK('%s')" % MYSQL_NAME):
+        name = mysql_lock_name(engine.url.database)
+        with _server_lock(engine, "SELECT GET_LOCK('%s', %d)" % (name, WAIT_SECONDS),
+                          "SELECT RELEASE_LOCK('%s')" % name):
             yield
     else:  # a database Ember is not tested on: no lock, as before
         yield
+
+
+def mysql_lock_name(database: str | None) -> str:
+    """The MySQL lock name of ``database``'s schema: a digest of the name, which keeps
+    it under MySQL's 64 characters and free of quotes (it is spliced into SQL)."""
+    return "%s:%s" % (MYSQL_NAME, hashlib.sha256((database or "").encode()).hexdigest()[:40])
 
 
 @contextlib.contextmanager
