@@ -180,3 +180,65 @@ def test_sign_in_sets_the_cookie_only_from_this_site(app):
     resp = page.get_response(app)
     assert resp.status_int == 200 and "u2 in p2" in resp.text  # the cookie's token
     assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
+
+
+def _reference_volume_text(volumes) -> bytes:
+    """What prometheus_client's ``generate_latest`` writes for the per-volume gauges: the
+    families built as ``GaugeMetricFamily`` objects, as ``render`` did before
+    ``volume_text``."""
+    from ember.api.metrics import VOLUME_GAUGES
+    from ember.service.monitoring import epoch as to_epoch
+    from prometheus_client import generate_latest
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.registry import CollectorRegistry
+
+    class Volumes:
+        def collect(self):
+            for key, doc, attribute, when in VOLUME_GAUGES:
+                family = GaugeMetricFamily("ember_volume_" + key, doc,
+                                           labels=["volume_id", "project_id"])
+                for v in volumes:
+                    value = getattr(v, attribute)
+                    if when and value is None:
+                        continue
+                    family.add_metric([v.volume_id, v.project_id or ""],
+                                      to_epoch(value) if when else value)
+                yield family
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Volumes())
+    return generate_latest(registry)
+
+
+def test_volume_text_is_what_prometheus_client_writes():
+    """The hand-written per-volume text equals prometheus_client's, byte for byte, on
+    hostile ids (quotes, backslashes, newlines, non-ASCII), no project, absent times,
+    fractional epochs, zero and counts large enough for Go's exponent form."""
+    from ember.api.metrics import volume_text
+    from ember.catalog.monitoring import VolumeSummary
+
+    when = datetime.datetime(2026, 12, 5, 8, 22, 0, 123456)
+    volumes = [
+        VolumeSummary("plain-id", "p1", backups=3, stored_bytes=12 << 20, chain_length=2,
+                      last_success=when, last_verify=when + datetime.timedelta(seconds=1)),
+        VolumeSummary('quo"te\\back\nline', None, backups=0, stored_bytes=0),
+        VolumeSummary("vol-é-✓", 'p"2', backups=10 ** 7, stored_bytes=(1 << 53) + 1,
+                      chain_length=999_999, damaged=1, last_success=datetime.datetime(1970, 1, 1)),
+        VolumeSummary("big", "p1", stored_bytes=10 ** 20, chain_length=123456,
+                      last_verify=datetime.datetime(2001, 9, 9, 1, 46, 40)),
+    ]
+    assert volume_text(volumes).encode("utf-8") == _reference_volume_text(volumes)
+    assert volume_text([]).encode("utf-8") == _reference_volume_text([])
+
+
+def test_volume_text_matches_in_a_real_scrape(api, service, seeded):
+    """The /metrics answer starts with exactly what prometheus_client writes for the
+    catalogue's volumes."""
+    from ember.catalog import monitoring as queries
+
+    with service.catalog.session() as session:
+        volumes = queries.volume_summaries(session)
+    expected = _reference_volume_text(volumes)
+    body = api("GET", "/metrics").body
+    assert len(volumes) == 4 and body.startswith(expected)
+    assert body[len(expected):].startswith(b"# HELP ember_backups ")
