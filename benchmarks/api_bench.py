@@ -65,8 +65,9 @@ def seed_catalogue(state: str, count: int) -> str:
     return volume_id
 
 
-def start_server(state: str, port: int, workers: int) -> subprocess.Popen:
+def start_server(state: str, port: int, workers: int, extra_env=None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env.update(extra_env or {})
     env.update(OS_DEFAULT__STATE_PATH=state, OS_DEFAULT__AUTH_STRATEGY="noauth",
                OS_DEFAULT__OSAPI_VOLUME_LISTEN="127.0.0.1",
                OS_DEFAULT__OSAPI_VOLUME_LISTEN_PORT=str(port),

@@ -11,8 +11,13 @@ version document: HTTP, WSGI and gunicorn, no catalogue). Prints median and 95th
 percentile of each, the server worker's CPU per request (from /proc: what the request
 costs whatever else loads the machine) and the ratio of its median to the baseline's.
 
+``--baseline REV`` also starts the ``ember-api`` of the tree at ``REV`` (``git archive``
+of ``core`` and ``plugins`` under benchmarks/work, first on ``PYTHONPATH``) on a copy of
+the same catalogue (the two trees must share its schema), and times the two servers
+case by case, alternating in rounds, in the same invocation.
+
     .venv/bin/python benchmarks/monitoring_bench.py [--backups 10000] [--volumes 1000]
-        [--requests 30]
+        [--requests 30] [--baseline REV]
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import argparse
 import datetime
 import http.client
 import os
+import shutil
 import signal
 import statistics
 import sys
@@ -30,6 +36,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from api_bench import free_port, start_server  # noqa: E402
+from cli_startup import baseline_tree  # noqa: E402
 
 PROJECTS = ("bench", "other")
 
@@ -119,39 +126,93 @@ def timed(port: int, pid: int, path: str, token: str, count: int):
     return seconds[2:], (cpu_seconds(pid) - cpu) / count
 
 
+CASES = [("baseline GET /v3/", "/v3/", "admin:admin"),
+         ("GET /metrics", "/metrics", "admin:admin"),
+         ("GET /dashboard (every project)", "/dashboard", "admin:admin"),
+         ("GET /dashboard (one project)", "/dashboard", "member:bench")]
+
+
+def tree_env(rev: str) -> dict:
+    """PYTHONPATH putting the tree at ``rev`` before the editable installs."""
+    tree = baseline_tree(rev)
+    plugins = os.path.join(tree, "plugins")
+    path = [os.path.join(tree, "core")] + [os.path.join(plugins, d)
+                                           for d in sorted(os.listdir(plugins))]
+    return {"PYTHONPATH": os.pathsep.join(path)}
+
+
+def measure(servers: dict, requests: int, rounds: int) -> dict:
+    """{(tree, case label): (wall seconds, CPU seconds per request)}: each case on each
+    server in turn, ``rounds`` times, ``requests`` requests in all per case and tree."""
+    out: dict = {}
+    for label, path, token in CASES:
+        for r in range(rounds):
+            count = requests // rounds + (r < requests % rounds)
+            for tree, (port, pid) in servers.items():
+                seconds, cpu = timed(port, pid, path, token, count)
+                walls, cpus = out.setdefault((tree, label), ([], []))
+                walls.extend(seconds)
+                cpus.append((cpu, count))
+    return {key: (sorted(walls), sum(c * n for c, n in cpus) / sum(n for _, n in cpus))
+            for key, (walls, cpus) in out.items()}
+
+
+def report(results: dict, trees) -> None:
+    print("%-15s %-32s %10s %8s %13s %7s" % ("tree", "request", "median ms", "p95 ms",
+                                           "server CPU ms", "ratio"))
+    for tree in trees:
+        base = statistics.median(results[(tree, CASES[0][0])][0])
+        for label, _, _ in CASES:
+            seconds, cpu = results[(tree, label)]
+            median = statistics.median(seconds)
+            p95 = seconds[min(len(seconds) - 1, int(0.95 * len(seconds)))]
+            print("%-15s %-32s %10.1f %8.1f %13.1f %7.0f" % (
+                tree, label, median * 1000, p95 * 1000, cpu * 1000, median / base))
+    if len(trees) == 2:
+        before, after = trees[1], trees[0]
+        for label, _, _ in CASES[1:]:
+            (wb, cb), (wa, ca) = results[(before, label)], results[(after, label)]
+            print("%-32s after/before: wall median %.2fx faster, CPU %.2fx less" % (
+                label, statistics.median(wb) / statistics.median(wa), cb / ca))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backups", type=int, default=10_000)
     parser.add_argument("--volumes", type=int, default=1_000)
     parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="with --baseline: alternate the servers this many times")
+    parser.add_argument("--baseline", metavar="REV", help="also the tree at this revision")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="ember-monitoring-") as state:
+    trees = {"after": {}}
+    if args.baseline:
+        trees["before@" + args.baseline] = tree_env(args.baseline)
+    with tempfile.TemporaryDirectory(prefix="ember-monitoring-") as work:
         started = time.perf_counter()
-        seed(state, args.backups, args.volumes)
+        first = os.path.join(work, "after")
+        os.mkdir(first)
+        seed(first, args.backups, args.volumes)
         print("seeded %d backups over %d volumes in %.1f s (SQLite)"
               % (args.backups, args.volumes, time.perf_counter() - started))
-        port = free_port()
-        server = start_server(state, port, 1)
+        procs, servers = [], {}
         try:
-            cases = [("baseline GET /v3/", "/v3/", "admin:admin"),
-                     ("GET /metrics", "/metrics", "admin:admin"),
-                     ("GET /dashboard (every project)", "/dashboard", "admin:admin"),
-                     ("GET /dashboard (one project)", "/dashboard", "member:bench")]
-            pid, base = worker_pid(server.pid), None
+            for n, (tree, env) in enumerate(trees.items()):
+                state = first if n == 0 else os.path.join(work, "tree%d" % n)
+                if n:  # the same rows
+                    os.mkdir(state)
+                    shutil.copy(os.path.join(first, "ember.sqlite"), state)
+                port = free_port()
+                procs.append(start_server(state, port, 1, env))
+                servers[tree] = (port, worker_pid(procs[-1].pid))
             print("load average %.1f on %d CPUs" % (os.getloadavg()[0], os.cpu_count()))
-            print("%-32s %10s %8s %13s %7s" % ("request", "median ms", "p95 ms",
-                                               "server CPU ms", "ratio"))
-            for label, path, token in cases:
-                seconds, cpu = timed(port, pid, path, token, args.requests)
-                seconds.sort()
-                median = statistics.median(seconds)
-                base = base or median
-                p95 = seconds[min(len(seconds) - 1, int(0.95 * len(seconds)))]
-                print("%-32s %10.1f %8.1f %13.1f %7.0f" % (label, median * 1000, p95 * 1000,
-                                                           cpu * 1000, median / base))
+            results = measure(servers, args.requests, args.rounds if args.baseline else 1)
+            print("load average %.1f at the end" % os.getloadavg()[0])
+            report(results, list(trees))
         finally:
-            os.killpg(server.pid, signal.SIGTERM)  # gunicorn's master and its worker
-            server.wait(timeout=30)
+            for proc in procs:
+                os.killpg(proc.pid, signal.SIGTERM)  # gunicorn's master and its worker
+                proc.wait(timeout=30)
     return 0
 
 
