@@ -51,10 +51,11 @@ class VolumeSummary:
     schedule: str | None = None  # that policy's schedule (cron syntax)
 
 
-def _run(session, stmt):
-    """The rows of a Core select, run on the session's connection: past the ORM's result
-    machinery, which cost more than SQLite's own work on thousands of rows."""
-    return session.connection().execute(stmt)
+def _run(session, stmt) -> list:
+    """The rows of a Core select, run on the session's connection and fetched at once:
+    past the ORM's result machinery and the row-by-row fetch of iterating a result,
+    which cost more than SQLite's own work on thousands of rows."""
+    return session.connection().execute(stmt).all()
 
 
 def _in(stmt, column, project):
@@ -251,7 +252,7 @@ def running_work(session, stale_before, project: str | None = None, limit: int =
                          op.started_at, op.done_bytes, op.total_bytes)
                .join(Backup, Backup.id == op.backup_id).where(*_live_runs(stale_before)),
                op.project_id, project)
-    return _run(session, stmt.order_by(op.id.desc()).limit(limit)).all()
+    return _run(session, stmt.order_by(op.id.desc()).limit(limit))
 
 
 def recent_failures(session, project: str | None = None, limit: int = 20):
@@ -262,14 +263,14 @@ def recent_failures(session, project: str | None = None, limit: int = 20):
                          op.volume_id, op.fail_reason)
                .join(Backup, Backup.id == op.backup_id, isouter=True)
                .where(op.status.in_(("failed", "cancelled"))), op.project_id, project)
-    runs = _run(session, runs.order_by(op.id.desc()).limit(limit)).all()
+    runs = _run(session, runs.order_by(op.id.desc()).limit(limit))
     named = {r.backup_id for r in runs}
     errored = _in(sa.select(sa.func.coalesce(Backup.updated_at, Backup.created_at),
                             sa.literal("create"), Backup.id, Backup.display_name,
                             Backup.volume_id, Backup.fail_reason)
                   .where(Backup.deleted.is_(False), Backup.status == BackupStatus.ERROR),
                   Backup.project_id, project)
-    errored = _run(session, errored.order_by(Backup.created_at.desc()).limit(limit)).all()
+    errored = _run(session, errored.order_by(Backup.created_at.desc()).limit(limit))
     rows = list(runs) + [r for r in errored if r[2] not in named]
     return sorted(rows, key=lambda r: r[0] or datetime.datetime.min, reverse=True)[:limit]
 
@@ -279,7 +280,7 @@ def workers(session):
     stmt = (sa.select(Service.host, Service.binary,
                       sa.func.coalesce(Service.updated_at, Service.created_at), Service.disabled)
             .where(Service.deleted.is_(False)).order_by(Service.host, Service.binary))
-    return _run(session, stmt).all()
+    return _run(session, stmt)
 
 
 def repository_by_container(session):
@@ -288,16 +289,16 @@ def repository_by_container(session):
                       sa.func.count(), sa.func.sum(sa.func.coalesce(Backup.object_count, 0)))
             .where(Backup.deleted.is_(False), Backup.container.is_not(None))
             .group_by(Backup.container))
-    return _run(session, stmt).all()
+    return _run(session, stmt)
 
 
 def repository_growth(session, project: str | None = None, points: int = 200):
     """[(time, stored bytes)] oldest first: the stored bytes after each of the last
     ``points`` backups made or deleted, worked back from today's total."""
     stored = Backup.stored_bytes.is_not(None)
-    total = _run(session, _in(sa.select(sa.func.coalesce(sa.func.sum(Backup.stored_bytes), 0))
-                              .where(Backup.deleted.is_(False)), Backup.project_id, project)
-                 ).scalar()
+    [(total,)] = _run(session, _in(
+        sa.select(sa.func.coalesce(sa.func.sum(Backup.stored_bytes), 0))
+        .where(Backup.deleted.is_(False)), Backup.project_id, project))
     made = _in(sa.select(Backup.created_at, Backup.stored_bytes).where(stored),
                Backup.project_id, project).order_by(Backup.created_at.desc()).limit(points)
     gone = _in(sa.select(Backup.deleted_at, -Backup.stored_bytes)
@@ -316,4 +317,4 @@ def backup_durations(session, project: str | None = None, points: int = 200):
     op = BackupOperation
     stmt = _in(sa.select(op.finished_at, op.duration_seconds, op.total_bytes)
                .where(op.kind == "create", op.status == "succeeded"), op.project_id, project)
-    return _run(session, stmt.order_by(op.id.desc()).limit(points)).all()[::-1]
+    return _run(session, stmt.order_by(op.id.desc()).limit(points))[::-1]

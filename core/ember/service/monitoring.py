@@ -6,6 +6,7 @@ return plain values; ``ember.api`` renders them as Prometheus text or HTML.
 
 from __future__ import annotations
 
+import collections
 import datetime
 from dataclasses import dataclass, field
 
@@ -107,8 +108,11 @@ class Monitoring:
                       for v in queries.volume_summaries(session, project)]
             states.sort(key=lambda v: (SEVERITY.index(v["state"]), -(v["age"] or 0)))
             page.volumes, page.total = states[:DASHBOARD_ROWS], len(states)
-            page.counts = {state: sum(v["state"] == state for v in states)
-                           for state in SEVERITY}
+            for row in page.volumes:  # times as text for the rows shown only
+                row["last_success"], row["last_verify"] = (iso(row["last_success"]),
+                                                           iso(row["last_verify"]))
+            counted = collections.Counter(v["state"] for v in states)
+            page.counts = {state: counted[state] for state in SEVERITY}
             page.running = [_running(r) for r in
                             queries.running_work(session, self._stale_before(now), project)]
             page.failures = [dict(zip(("when", "kind", "backup_id", "backup_name",
@@ -126,24 +130,27 @@ class Monitoring:
     def _max_age(self, schedule: str | None, now, periods: dict) -> float:
         """Seconds after which a backup is late: 1.5 periods of the volume's policy
         schedule (the gap between its last two times before ``now``), else
-        ``backup_max_age``."""
+        ``backup_max_age``; worked out once per schedule into ``periods``."""
+        if schedule not in periods:
+            periods[schedule] = self._period(schedule, now)
+        return periods[schedule]
+
+    def _period(self, schedule: str | None, now) -> float:
         if not schedule:
             return self.conf.backup_max_age
-        if schedule not in periods:
-            from croniter import croniter  # imported late: only with policies
+        from croniter import croniter  # imported late: only with policies
 
-            try:
-                times = croniter(schedule, now)
-                last = times.get_prev(datetime.datetime)
-                periods[schedule] = 1.5 * (last - times.get_prev(datetime.datetime)
-                                           ).total_seconds()
-            except (ValueError, KeyError):  # not a schedule croniter reads: the default
-                periods[schedule] = self.conf.backup_max_age
-        return periods[schedule]
+        try:
+            times = croniter(schedule, now)
+            last = times.get_prev(datetime.datetime)
+            return 1.5 * (last - times.get_prev(datetime.datetime)).total_seconds()
+        except (ValueError, KeyError):  # not a schedule croniter reads: the default
+            return self.conf.backup_max_age
 
     def _volume_state(self, summary, now, periods: dict) -> dict:
         """A volume's row: its protection state against its policy's schedule, or
-        ``backup_max_age`` when no policy applies."""
+        ``backup_max_age`` when no policy applies (its times still datetimes: the
+        caller writes them as text for the rows it keeps)."""
         max_age = self._max_age(summary.schedule, now, periods)
         age = None if summary.last_success is None else (
             now - summary.last_success).total_seconds()
@@ -160,8 +167,8 @@ class Monitoring:
         return {"id": summary.volume_id, "name": summary.name, "project_id": summary.project_id,
                 "status": summary.status or "gone", "backups": summary.backups,
                 "stored_bytes": summary.stored_bytes, "chain_length": summary.chain_length,
-                "last_success": iso(summary.last_success), "age": age,
-                "last_verify": iso(summary.last_verify), "state": state, "max_age": max_age,
+                "last_success": summary.last_success, "age": age,
+                "last_verify": summary.last_verify, "state": state, "max_age": max_age,
                 "policy": summary.policy, "schedule": summary.schedule,
                 "damaged": summary.damaged}
 
