@@ -62,6 +62,13 @@ def _in(stmt, column, project):
     return stmt if project is None else stmt.where(column == project)
 
 
+def _new(found: dict, vid: str, pid: str | None) -> VolumeSummary:
+    """A volume's summary, made (once: a thousand volumes' rows come two or three
+    times each) and kept in ``found``."""
+    summary = found[vid] = VolumeSummary(vid, pid)
+    return summary
+
+
 def volume_summaries(session, project: str | None = None) -> list[VolumeSummary]:
     """Every live volume and every volume with live backups, with its protection state."""
     per_status = _in(sa.select(
@@ -72,7 +79,7 @@ def volume_summaries(session, project: str | None = None) -> list[VolumeSummary]
         Backup.volume_id, Backup.status)
     found: dict[str, VolumeSummary] = {}
     for vid, status, pid, count, stored, newest_data, newest in _run(session, per_status):
-        summary = found.setdefault(vid, VolumeSummary(vid, pid))
+        summary = found.get(vid) or _new(found, vid, pid)
         summary.stored_bytes += int(stored or 0)
         if status == BackupStatus.AVAILABLE:
             summary.backups, summary.last_success = int(count), newest_data
@@ -81,7 +88,7 @@ def volume_summaries(session, project: str | None = None) -> list[VolumeSummary]
     volumes = _in(sa.select(Volume.id, Volume.project_id, Volume.display_name, Volume.status)
                   .where(Volume.deleted.is_(False)), Volume.project_id, project)
     for vid, pid, name, status in _run(session, volumes):
-        summary = found.setdefault(vid, VolumeSummary(vid, pid))
+        summary = found.get(vid) or _new(found, vid, pid)
         summary.name, summary.status = name, status
     for vid, length in _run(session, _chain_lengths(project)):
         if vid in found:
