@@ -77,7 +77,9 @@ def tool_env(env: dict | None = None) -> dict:
 
 
 def measure(cmd: list[str], log: str, cwd: str | None = None, env: dict | None = None) -> Measure:
-    """Run ``cmd`` to completion; wall time and *its own* peak RSS (``wait4`` rusage)."""
+    """Run ``cmd`` to completion; wall time and *its own* peak RSS (``wait4`` rusage).
+    Linux carries the forking process's high-water mark across the child's exec, so the
+    figure is at least the caller's RSS: call it from a small process (the benchmarks do)."""
     with open(log, "ab") as out:
         out.write(("$ " + " ".join(cmd) + "\n").encode())
         out.flush()
