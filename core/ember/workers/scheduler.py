@@ -23,6 +23,7 @@ import threading
 import uuid
 
 from ember import errors
+from ember.workers import process
 
 LOG = logging.getLogger(__name__)
 
@@ -96,17 +97,14 @@ def _once(scheduler: Scheduler) -> int:
 def main(argv=None) -> int:
     """Console entry point of ``ember-scheduler``."""
     args = _parse(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    process.log_to_stderr()
     from ember import config
 
     try:
         from ember.service import Ember
         from ember.workers.dispatcher import make_dispatcher
 
-        conf = config.load(args.config_file, args.config_dir)
-        if args.host:
-            conf.set_override("host", args.host)
+        conf = process.load_conf(args)
         service = Ember(conf)
         scheduler = Scheduler(service, make_dispatcher(conf, service))
         if args.once:

@@ -29,7 +29,7 @@ import time
 
 from ember import errors
 from ember.service.handoff import GONE, MINE, TAKEN
-from ember.workers import rpc
+from ember.workers import process, rpc
 from ember.workers.rpc import messaging
 
 LOG = logging.getLogger(__name__)
@@ -243,15 +243,12 @@ def _metrics(args, conf):
 def main(argv=None) -> int:
     """Console entry point of ``ember-backup``."""
     args = _parse(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    process.log_to_stderr()
     try:
         from ember import config
         from ember.service import Ember
 
-        conf = config.load(args.config_file, args.config_dir)
-        if args.host:
-            conf.set_override("host", args.host)
+        conf = process.load_conf(args)
         if not rpc.transport_configured(conf):
             raise errors.ConfigError("ember-backup needs [DEFAULT] transport_url (for "
                                      "example rabbit://user:password@host:5672/)")
