@@ -375,9 +375,9 @@ def table(store: str, results: dict) -> str:
     for s in STEPS:
         cells = []
         for tool in TOOLS:
-            wall, cpu, ok = get(tool, s, "seconds"), get(tool, s, "cpu_seconds"), get(tool, s, "ok")
-            cells += ["-", "-"] if wall is None else [
-                "%.2f%s" % (wall, "" if ok else " FAILED"), "%.2f" % cpu]
+            secs, cpu, ok = get(tool, s, "seconds"), get(tool, s, "cpu_seconds"), get(tool, s, "ok")
+            cells += ["-", "-"] if secs is None else [
+                "%.2f%s" % (secs, "" if ok else " FAILED"), "%.2f" % cpu]
         speed = _ratio(wall("cinder", s), wall("ember", s))
         met = ("met" if speed != "-" and float(speed) >= TARGETS[s] else "NOT met"
                if speed != "-" else "n/a")
