@@ -18,8 +18,9 @@ Tools, each step its own process (wall, CPU = user + system, peak RSS from ``os.
   state directory of its own: CLI start-up and catalogue writes are included.
 * ``client``: the ceiling, the plain client (``swiftclient`` / ``boto3``) alone, no
   format: full = read the volume and PUT it raw in objects of the same size; incremental
-  = read the whole volume and PUT the 32 KiB blocks the change touched (what any tool
-  must send, uncompressed); restore = GET those objects and write them in place.
+  = read the whole volume and PUT each run of adjacent 32 KiB blocks the change touched
+  as an object (what the format stores, uncompressed: one request per run, as both
+  tools make); restore = GET those objects and write them in place.
   Same requests in flight as Ember's driver (Swift 8, S3 10).
 
 Both tools use their defaults otherwise: zlib, 52,428,800-byte objects, SHA block 32 KiB.
@@ -172,9 +173,18 @@ def bounded_map(fn, items, workers: int) -> None:
             f.result()
 
 
-def changed_blocks(offsets: list[int]) -> list[int]:
-    """The SHA blocks (32 KiB) the 4 KiB writes at ``offsets`` touched, in order."""
-    return sorted({off // SHA_BLOCK * SHA_BLOCK for off in offsets})
+def changed_runs(offsets: list[int]) -> list[tuple[int, int]]:
+    """``(offset, length)`` of each run of adjacent SHA blocks (32 KiB) the 4 KiB writes
+    at ``offsets`` touched, cut at object boundaries (both tools compare the volume
+    object by object): what an incremental in Cinder's format stores, one object per
+    run."""
+    runs: list[list[int]] = []
+    for block in sorted({off // SHA_BLOCK * SHA_BLOCK for off in offsets}):
+        if runs and runs[-1][0] + runs[-1][1] == block and block % OBJECT_SIZE:
+            runs[-1][1] += SHA_BLOCK
+        else:
+            runs.append([block, SHA_BLOCK])
+    return [(off, length) for off, length in runs]
 
 
 def ceiling_full(client: Client, volume: str, workers: int) -> None:
@@ -188,33 +198,27 @@ def ceiling_full(client: Client, volume: str, workers: int) -> None:
     bounded_map(lambda item: client.put(*item), pieces(), workers)
 
 
-def ceiling_incremental(client: Client, volume: str, blocks: list[int], workers: int) -> None:
-    """Read the whole volume (a tool must, to find the change) and PUT the changed blocks
-    packed into objects of at most ``OBJECT_SIZE``."""
-    wanted = set(blocks)
-    per_object = OBJECT_SIZE // SHA_BLOCK
-
-    def packs():
-        pack, index = [], 0
+def ceiling_incremental(client: Client, volume: str, runs: list, workers: int) -> None:
+    """Read the whole volume (a tool must, to find the change) and PUT each changed run
+    as an object of its own, as the format stores it."""
+    def objects():
+        at = 0  # next run
         with open(volume, "rb") as f:
             offset = 0
             while data := f.read(OBJECT_SIZE):
-                for at in range(0, len(data), SHA_BLOCK):
-                    if offset + at in wanted:
-                        pack.append(data[at:at + SHA_BLOCK])
-                        if len(pack) == per_object:
-                            yield "incr-%05d" % index, b"".join(pack)
-                            pack, index = [], index + 1
-                offset += len(data)
-        if pack:
-            yield "incr-%05d" % index, b"".join(pack)
+                end = offset + len(data)
+                while at < len(runs) and runs[at][0] < end:
+                    start, length = runs[at]  # within this read: runs are cut at its ends
+                    yield "incr-%05d" % at, data[start - offset:start - offset + length]
+                    at += 1
+                offset = end
 
-    bounded_map(lambda item: client.put(*item), packs(), workers)
+    bounded_map(lambda item: client.put(*item), objects(), workers)
 
 
-def ceiling_restore(client: Client, target: str, size: int, blocks: list[int],
+def ceiling_restore(client: Client, target: str, size: int, runs: list,
                     workers: int) -> None:
-    """GET the full objects into place, then the incremental's blocks over them."""
+    """GET the full objects into place, then the incremental's runs over them."""
     with open(target, "wb") as f:
         f.truncate(size)
     fd = os.open(target, os.O_WRONLY)
@@ -222,15 +226,11 @@ def ceiling_restore(client: Client, target: str, size: int, blocks: list[int],
         def full(index: int) -> None:
             os.pwrite(fd, client.get("full-%05d" % index), index * OBJECT_SIZE)
 
-        bounded_map(full, range(-(-size // OBJECT_SIZE)), workers)
-        per_object = OBJECT_SIZE // SHA_BLOCK
-
         def incr(index: int) -> None:
-            data = client.get("incr-%05d" % index)
-            for n, off in enumerate(blocks[index * per_object:(index + 1) * per_object]):
-                os.pwrite(fd, data[n * SHA_BLOCK:(n + 1) * SHA_BLOCK], off)
+            os.pwrite(fd, client.get("incr-%05d" % index), runs[index][0])
 
-        bounded_map(incr, range(-(-len(blocks) // per_object)), workers)
+        bounded_map(full, range(-(-size // OBJECT_SIZE)), workers)
+        bounded_map(incr, range(len(runs)), workers)
     finally:
         os.close(fd)
 
@@ -238,14 +238,14 @@ def ceiling_restore(client: Client, target: str, size: int, blocks: list[int],
 def run_ceiling(args) -> int:
     client = Client(args.store, args.container)
     workers = IN_FLIGHT[args.store]
-    with open(args.blocks) as f:
-        blocks = json.load(f)
+    with open(args.runs) as f:
+        runs = json.load(f)
     if args.ceiling == "full":
         ceiling_full(client, args.volume, workers)
     elif args.ceiling == "incremental":
-        ceiling_incremental(client, args.volume, blocks, workers)
+        ceiling_incremental(client, args.volume, runs, workers)
     else:
-        ceiling_restore(client, args.target, args.volume_size, blocks, workers)
+        ceiling_restore(client, args.target, args.volume_size, runs, workers)
     return 0
 
 
@@ -280,11 +280,15 @@ def ember_env(store: str, container: str, state: str) -> dict:
     return env
 
 
-def ember_tool(store: str, container: str, volume: str, target: str, ctx: dict) -> dict:
-    """The ``ember`` CLI; the restore goes to a new volume, then is moved to ``target``."""
+def ember_tool(store: str, container: str, volume: str, target: str, ctx: dict,
+               pythonpath: str | None = None) -> dict:
+    """The ``ember`` CLI; the restore goes to a new volume, then is moved to ``target``.
+    ``pythonpath``: an older tree first on the path (``--baseline``)."""
     state = os.path.join(ctx["dir"], "ember-state")
     os.makedirs(state, exist_ok=True)
     env = ember_env(store, container, state)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     cli = [EMBER_BIN]
     setup = compare.measure(cli + ["volume", "create", "--path", volume, "bench"],
                             ctx["log"], env=env)
@@ -318,7 +322,7 @@ def ember_volume_path(cli: list[str], env: dict, name: str) -> str | None:
 def client_tool(store: str, container: str, volume: str, target: str, ctx: dict) -> dict:
     Client(store, container).create()
     child = [sys.executable, os.path.abspath(__file__), "--store-of-child", store,
-             "--container", container, "--volume", volume, "--blocks", ctx["blocks"],
+             "--container", container, "--volume", volume, "--runs", ctx["runs"],
              "--volume-size", str(ctx["size"]), "--target", target, "--ceiling"]
     out = {"full": step(compare.measure(child + ["full"], ctx["log"]))}
     vol.mutate(volume)
@@ -330,12 +334,31 @@ def client_tool(store: str, container: str, volume: str, target: str, ctx: dict)
 TOOLS = {"cinder": cinder_tool, "ember": ember_tool, "client": client_tool}
 
 
+def baseline_tree(rev: str) -> str:
+    """PYTHONPATH of Ember's core and object-store plugins at git revision ``rev``
+    (``git archive``): the "before" of a before/after in one run."""
+    import subprocess
+
+    tree = os.path.join(compare.WORK, "base-%s-objstores" % rev)
+    dirs = ("core", "plugins/swift", "plugins/s3")
+    if not os.path.isdir(tree):
+        os.makedirs(tree)
+        archive = subprocess.run(["git", "-C", compare.ROOT, "archive", rev, *dirs],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+    return os.pathsep.join(os.path.join(tree, d) for d in dirs)
+
+
 def run_store(store: str, pristine: str, expected: str, ctx: dict) -> dict:
     """Every tool on ``store``: a fresh copy of the volume and a fresh container each;
     the restore is checked against ``expected`` (the changed volume's sha256)."""
     results = {}
-    for tool, run in TOOLS.items():
-        container = "bench-%s-%s" % (tool, uuid.uuid4().hex[:10])
+    tools = dict(TOOLS)
+    if ctx.get("baseline"):
+        rev, path = ctx["baseline"]
+        tools["ember@" + rev] = (lambda *a, path=path: ember_tool(*a, pythonpath=path))
+    for tool, run in tools.items():
+        container = "bench-%s-%s" % (tool.split("@")[0], uuid.uuid4().hex[:10])
         tool_dir = os.path.join(ctx["run"], store + "-" + tool)
         os.makedirs(tool_dir)
         volume, target = os.path.join(tool_dir, "volume.img"), os.path.join(tool_dir, "out.img")
@@ -414,13 +437,31 @@ def table(store: str, results: dict) -> str:
     return "\n".join(lines)
 
 
+def baseline_table(store: str, results: dict, rev: str) -> str:
+    """Ember now against Ember at ``rev``, in the same run (higher = now faster)."""
+    now, then = results.get("ember", {}), results.get("ember@" + rev, {})
+    lines = ["| %s step | Ember at %s wall s | CPU s | Ember now wall s | CPU s "
+             "| speed now / before | CPU before / now |" % (store, rev), "|" + "---|" * 7]
+    for s in STEPS:
+        a, b = then.get(s), now.get(s)
+        if not (a and b and a["ok"] and b["ok"]):
+            continue
+        lines.append("| %s | %.2f | %.2f | %.2f | %.2f | %s | %s |" % (
+            s, a["seconds"], a["cpu_seconds"], b["seconds"], b["cpu_seconds"],
+            _ratio(a["seconds"], b["seconds"]), _ratio(a["cpu_seconds"], b["cpu_seconds"])))
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", default="512M", help="volume size (default 512M)")
     p.add_argument("--stores", default="swift,s3", help="comma-separated: swift, s3")
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--json", help="also write the results here")
-    for hidden in ("--ceiling", "--store-of-child", "--container", "--volume", "--blocks",
+    p.add_argument("--baseline", metavar="REV",
+                   help="also Ember at git revision REV (its core and plugins first on "
+                        "PYTHONPATH, the same installed CLI): before/after in one run")
+    for hidden in ("--ceiling", "--store-of-child", "--container", "--volume", "--runs",
                    "--target"):
         p.add_argument(hidden, help=argparse.SUPPRESS)
     p.add_argument("--volume-size", type=int, help=argparse.SUPPRESS)
@@ -446,10 +487,12 @@ def main(argv=None) -> int:
         offsets = vol.mutate(changed)
         expected = vol.sha256_of(changed)
         os.unlink(changed)
-        blocks = os.path.join(run, "blocks.json")
-        with open(blocks, "w") as f:
-            json.dump(changed_blocks(offsets), f)
-        ctx = {"run": run, "size": size, "blocks": blocks, "log": os.path.join(run, "log.txt")}
+        runs = os.path.join(run, "runs.json")
+        with open(runs, "w") as f:
+            json.dump(changed_runs(offsets), f)
+        ctx = {"run": run, "size": size, "runs": runs, "log": os.path.join(run, "log.txt"),
+               "baseline": (args.baseline, baseline_tree(args.baseline))
+               if args.baseline else None}
         results = {}
         for store in stores:
             why = store_reachable(store)
@@ -470,6 +513,9 @@ def main(argv=None) -> int:
     for store, res in results.items():
         print()
         print(table(store, res))
+        if args.baseline:
+            print()
+            print(baseline_table(store, res, args.baseline))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"date": date, "size": size, "load_average": load, "results": results},

@@ -139,10 +139,13 @@ def test_cinder_and_ember_read_each_others_s3_chains_with_sse_c():
     assert proc.stdout.count("point 0 ok, point 1 ok, point 2 ok") == 2
 
 
-def test_object_compare_ceiling_sends_the_blocks_the_change_touched():
+def test_object_compare_ceiling_sends_each_run_of_changed_blocks():
     import object_compare as oc
 
-    assert oc.changed_blocks([0, 4096, 32768, 65536 + 8192, 4096]) == [0, 32768, 65536]
+    assert oc.changed_runs([0, 4096, 32768, 3 * 32768 + 8192, 4096]) == [
+        (0, 2 * 32768), (3 * 32768, 32768)]
+    edge = oc.OBJECT_SIZE
+    assert oc.changed_runs([edge - 4096, edge]) == [(edge - 32768, 32768), (edge, 32768)]
 
 
 def test_object_compare_table_ratios_and_verdicts():
