@@ -475,15 +475,23 @@ def main(argv=None) -> int:
             p.error("unknown store %s (known: swift, s3)" % store)
     if not os.path.exists(EMBER_BIN):
         p.error("no %s: run make venv" % EMBER_BIN)
-    size = compare.parse_size(args.size)
     ensure_cinder_clients()
     print(GCS_SKIPPED)
+    results = measure_stores(args, stores, compare.parse_size(args.size))
+    return report(args, results)
+
+
+def measure_stores(args, stores: list[str], size: int) -> dict:
+    """Every tool on every reachable store, in a run directory removed afterwards (its
+    log kept as ``benchmarks/work/object_compare.log``)."""
+    import subprocess
+
     os.makedirs(compare.WORK, exist_ok=True)
     run = tempfile.mkdtemp(prefix="objcmp-", dir=compare.WORK)
     try:
         pristine = compare.prepare_volume(size, args.seed, run)
         changed = os.path.join(run, "changed.img")
-        shutil.copyfile(pristine, changed)
+        subprocess.run(["cp", "--sparse=always", pristine, changed], check=True)
         offsets = vol.mutate(changed)
         expected = vol.sha256_of(changed)
         os.unlink(changed)
@@ -500,11 +508,17 @@ def main(argv=None) -> int:
                 print("%s: skipped, %s" % (store, why))
                 continue
             results[store] = run_store(store, pristine, expected, ctx)
+        return results
     finally:
-        keep_log = os.path.join(compare.WORK, "object_compare.log")
         if os.path.exists(os.path.join(run, "log.txt")):
-            shutil.copyfile(os.path.join(run, "log.txt"), keep_log)
+            shutil.copyfile(os.path.join(run, "log.txt"),
+                            os.path.join(compare.WORK, "object_compare.log"))
         shutil.rmtree(run, ignore_errors=True)
+
+
+def report(args, results: dict) -> int:
+    """The tables (and ``--json``); exit status 1 if any step failed or any restore
+    differed."""
     load = os.getloadavg()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print("\n%s, %s volume (seed %d), zlib, %d-byte objects, %d cores, load average "
@@ -518,8 +532,8 @@ def main(argv=None) -> int:
             print(baseline_table(store, res, args.baseline))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"date": date, "size": size, "load_average": load, "results": results},
-                      f, indent=1)
+            json.dump({"date": date, "size": args.size, "load_average": load,
+                       "results": results}, f, indent=1)
     failed = [(s, t, st) for s, res in results.items() for t, steps in res.items()
               for st, r in steps.items() if not r["ok"]]
     return 1 if failed else 0
