@@ -1,5 +1,7 @@
 """Drive the real Cinder posix backup driver (``cinder.backup.drivers.posix``) directly
-(or its s3 driver, ``cinder.backup.drivers.s3``, for ``--repo s3://BUCKET``).
+(or its s3 driver, ``cinder.backup.drivers.s3``, for ``--repo s3://BUCKET``; its swift
+driver, ``cinder.backup.drivers.swift``, for ``--repo swift://CONTAINER``: that one needs
+python-swiftclient in the Cinder venv, the s3 one boto3).
 
 Runs with the *Cinder* throwaway venv's Python (``benchmarks/work/cinder-venv``), never
 with Ember's: Ember does not import Cinder. Cinder's driver needs a backup record, a
@@ -113,6 +115,14 @@ def make_driver(repo: str, catalog: dict, codec: str, object_size: int,
         for name, value in s3.items():
             conf.set_override(name, value)
         return s3_driver.S3BackupDriver(context.get_admin_context())
+    swift = runner_cli.swift_options(repo, object_size, sha_block_size)
+    if swift is not None:  # Cinder's own swift driver (python-swiftclient), single_user
+        from cinder.backup.drivers import swift as swift_driver  # registers its options
+        for name, value in swift.items():
+            conf.set_override(name, value)
+        driver = swift_driver.SwiftBackupDriver(context.get_admin_context())
+        driver.initialize()  # the backup manager's call: makes its swiftclient connection
+        return driver
     return posix.PosixBackupDriver(context.get_admin_context(), backup_path=repo)
 
 

@@ -6,7 +6,10 @@ the same way and either reads the other's chains. Standard library only.
 ``--repo`` is a directory (the posix driver), or ``s3://BUCKET``: the S3 server of
 ``scripts/servers/s3.sh`` through each tool's s3 driver (``EMBER_S3_ENDPOINT``,
 ``EMBER_S3_ACCESS_KEY``, ``EMBER_S3_SECRET_KEY`` move it; ``EMBER_S3_SSE_CUSTOMER_KEY``
-turns on SSE-C). Cinder and Ember name the S3 options alike.
+turns on SSE-C), or ``swift://CONTAINER``: the SAIO of ``scripts/servers/swift.sh``
+through each tool's swift driver, single_user with tempauth (``EMBER_SWIFT_AUTH_URL``,
+``EMBER_SWIFT_USER``, ``EMBER_SWIFT_KEY`` move it). Cinder and Ember name the options
+alike.
 """
 
 from __future__ import annotations
@@ -17,6 +20,26 @@ import os
 
 
 S3_SCHEME = "s3://"
+SWIFT_SCHEME = "swift://"
+
+
+def swift_options(repo: str, object_size: int, sha_block_size: int) -> dict | None:
+    """The ``backup_swift_*`` options (the same in cinder.conf and ember.conf) for a
+    ``swift://CONTAINER`` repository; None otherwise."""
+    if not repo.startswith(SWIFT_SCHEME):
+        return None
+    return {
+        "backup_swift_auth": "single_user",
+        "backup_swift_auth_version": "1",
+        "backup_swift_auth_url": os.environ.get("EMBER_SWIFT_AUTH_URL",
+                                                "http://127.0.0.1:8080/auth/v1.0"),
+        "backup_swift_user": os.environ.get("EMBER_SWIFT_USER", "test:tester"),
+        "backup_swift_key": os.environ.get("EMBER_SWIFT_KEY", "testing"),
+        "backup_swift_container": repo[len(SWIFT_SCHEME):],
+        "backup_swift_object_size": object_size,
+        "backup_swift_block_size": sha_block_size,
+        "backup_swift_enable_progress_timer": False,
+    }
 
 
 def s3_options(repo: str, object_size: int, sha_block_size: int) -> dict | None:

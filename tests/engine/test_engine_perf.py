@@ -1,7 +1,7 @@
 """The engine's performance paths keep their guarantees: documents are written only
 after ``driver.flush`` (objects durable first) and flushed again; incremental runs are
 written while later pieces are still being hashed; small objects overlap their puts up
-to the driver's concurrency; small objects skip the compressibility sample; runs found
+to the driver's concurrency, and their reads on restore too; small objects skip the compressibility sample; runs found
 piece by piece equal the whole-chunk computation; the zero test is exact."""
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class Recorder(DriverWrapper):
         self.events, self.delay = [], commit_delay
         self.lock = threading.Condition()
         self.active = self.peak = self.gate = 0
+        self.reading = self.read_peak = self.read_gate = 0  # the same for open readers
         self.committed = {}  # name -> threading.Event
 
     def _log(self, *event):
@@ -74,6 +75,31 @@ class Recorder(DriverWrapper):
     def flush(self, container):
         self._log("flush", container)
         self.inner.flush(container)
+
+    def open_reader(self, container, name):
+        """Counts data objects open for reading at once (``reading``, ``read_peak``);
+        with ``read_gate`` set, the first readers wait until that many are open."""
+        inner = self.inner.open_reader(container, name)
+        if fmt.is_document(name[:name.rindex("_")], name):
+            return inner
+        rec = self
+        with self.lock:
+            self.reading += 1
+            self.read_peak = max(self.read_peak, self.reading)
+            self.lock.notify_all()
+            self.lock.wait_for(lambda: self.reading >= self.read_gate, PATIENCE)
+            self.read_gate = 0
+
+        class Reader:
+            def read(self, n=-1):
+                return inner.read(n)
+
+            def close(self):
+                with rec.lock:
+                    rec.reading -= 1
+                getattr(inner, "close", lambda: None)()
+
+        return Reader()
 
     def open_writer(self, container, name):
         rec, inner = self, self.inner.open_writer(container, name)
@@ -183,6 +209,24 @@ def test_small_objects_overlap_their_puts_up_to_the_drivers_concurrency(tmp_path
     assert len(engine.read_metadata(incr).objects) == 32
     assert 3 <= rec.peak <= 6  # more than two in flight, never more than the driver allows
     assert _restore(engine, [full, incr], tmp_path, len(data)) == bytes(data)
+
+
+def test_small_objects_overlap_their_reads_up_to_the_drivers_concurrency(tmp_path):
+    """A restore reads an incremental's many small objects with the driver's
+    concurrency in flight (6 here), not one per engine thread plus one (3)."""
+    engine, rec = _chain_engine(tmp_path, max_concurrency=6)
+    data = bytearray(_text(256 * BLOCK, 4))
+    source = tmp_path / "vol"
+    source.write_bytes(data)
+    full = _backup(engine, source, "full")
+    for b in range(0, 256, 8):  # 32 one-block runs
+        data[b * BLOCK] ^= 0xFF
+    source.write_bytes(data)
+    incr = _backup(engine, source, "incr", parent=full)
+    assert len(engine.read_metadata(incr).objects) == 32
+    rec.read_peak, rec.read_gate = 0, 5
+    assert _restore(engine, [full, incr], tmp_path, len(data)) == bytes(data)
+    assert 5 <= rec.read_peak <= 6
 
 
 def test_small_objects_skip_the_sample_and_fall_back_to_raw(tmp_path, monkeypatch):

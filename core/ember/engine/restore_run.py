@@ -57,12 +57,19 @@ class RestoreRun:
         driver = LimitedDriver(e.driver, e.max_calls)
         # the final fsync then waits for the last few MiB, not the whole volume
         write_behind = blocks.WriteBehind(fd)
-        with cf.ThreadPoolExecutor(e.threads, thread_name_prefix="ember-restore") as pool:
-            window = Window(pool, e.threads + 1, self.meter.report)
+        # objects in flight: one whole-size object per thread (each keeps its thread
+        # inflating, as before), or up to the driver's concurrency of small ones (an
+        # incremental's runs, a round trip each), so their requests overlap instead of
+        # queuing; the budget counts an object at most its configured size
+        in_flight = max(e.threads + 1, e.max_calls)
+        with cf.ThreadPoolExecutor(in_flight, thread_name_prefix="ember-restore") as pool:
+            window = Window(pool, in_flight, self.meter.report,
+                            budget=e.threads * e.object_size)
             try:
                 for step in self.steps:
                     check()
-                    window.submit(self._restore_object, driver, fd, step, write_behind)
+                    window.submit(self._restore_object, driver, fd, step, write_behind,
+                                  cost=min(step.entry.length, e.object_size))
                 window.drain()
                 if self.plan.image is not None:
                     self._verify_target(pool)
