@@ -31,11 +31,13 @@ from ember_runner import VOLUME_ID, make_engine  # noqa: E402
 def spec_for(driver, backup_id: str, source: str, parent=None):
     from ember.engine import format as fmt
     from ember.engine.spec import BackupSpec
+    from ember.wrappers import layout_of
 
     created = datetime.datetime.now(datetime.timezone.utc)
+    layout = layout_of(driver)
     return BackupSpec(backup_id=backup_id, volume_id=VOLUME_ID, source_path=source,
-                      container=driver.default_container(backup_id),
-                      prefix=driver.object_prefix(VOLUME_ID, backup_id, fmt.timestamp(created)),
+                      container=layout.default_container(backup_id),
+                      prefix=layout.object_prefix(VOLUME_ID, backup_id, fmt.timestamp(created)),
                       created_at=str(created), parent=parent)
 
 

@@ -67,8 +67,8 @@ def cmd_backup(args) -> dict:
     catalog = load_catalog(args.catalog)
     engine, driver = make_engine(args.repo, args.codec, args.object_size, args.sha_block_size)
     created = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    container = args.container or driver.default_container(args.backup_id)
-    prefix = driver.object_prefix(VOLUME_ID, args.backup_id, fmt.timestamp(created))
+    container = args.container or engine.layout.default_container(args.backup_id)
+    prefix = engine.layout.object_prefix(VOLUME_ID, args.backup_id, fmt.timestamp(created))
     parent = member(catalog[args.parent]) if args.parent else None
     spec = BackupSpec(backup_id=args.backup_id, volume_id=VOLUME_ID, source_path=args.volume,
                       container=container, prefix=prefix, created_at=str(created),
@@ -103,8 +103,8 @@ def cmd_consolidate(args) -> dict:
     catalog = load_catalog(args.catalog)
     engine, driver = make_engine(args.repo, args.codec, args.object_size, args.sha_block_size)
     created = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    container = driver.default_container(args.new_id)
-    prefix = driver.object_prefix(VOLUME_ID, args.new_id, fmt.timestamp(created))
+    container = engine.layout.default_container(args.new_id)
+    prefix = engine.layout.object_prefix(VOLUME_ID, args.new_id, fmt.timestamp(created))
     spec = BackupSpec(backup_id=args.new_id, volume_id=VOLUME_ID, source_path="",
                       container=container, prefix=prefix, created_at=str(created))
     staging = os.path.join(tempfile.mkdtemp(), "staging.img")

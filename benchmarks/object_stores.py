@@ -173,8 +173,8 @@ def measure(name: str, make, work: str, source: str, size: int, expected: str,
     engine = Engine(driver, driver.conf)
     backup_id = str(uuid.uuid4())
     created = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    container = driver.default_container(backup_id)
-    prefix = driver.object_prefix(VOLUME_ID, backup_id, fmt.timestamp(created))
+    container = engine.layout.default_container(backup_id)
+    prefix = engine.layout.object_prefix(VOLUME_ID, backup_id, fmt.timestamp(created))
     spec = BackupSpec(backup_id=backup_id, volume_id=VOLUME_ID, source_path=source,
                       container=container, prefix=prefix, created_at=str(created))
     driver.ensure_container(container)

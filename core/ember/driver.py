@@ -31,7 +31,10 @@ Guarantees every driver gives (checked by ``ember.testing.conformance``):
   line, name the endpoint or path and the container, and never contain a secret.
 
 Retries, logging and rate limits are wrappers around any driver
-(``ember.wrappers``), not per-driver flags.
+(``ember.wrappers``), not per-driver flags. Names and sizes (default container, object
+prefix, object and SHA block sizes, the Cinder service recorded in a backup) are not the
+driver's either: its plugin declares them as a ``Layout`` (``ember.layout``), from a
+``layout(conf)`` class method on the class its entry point names.
 """
 
 from __future__ import annotations
@@ -43,40 +46,20 @@ import queue
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, ClassVar, Iterable, Optional
 
-from ember import naming
 from ember.errors import PermanentDriverError, TransientDriverError
-
-POSIX_PREFIX = "posix"
-OBJECT_STORE_PREFIX = "object_store"
+# the layout's names, for plugins that import them from the contract they implement
+from ember.layout import OBJECT_STORE_PREFIX, POSIX_PREFIX, RetryPolicy  # noqa: F401
 
 
 @dataclass(frozen=True)
 class DriverCapabilities:
-    """What a driver is and can do, as data (the loader, the engine and the conformance
-    kit read it)."""
+    """What a driver can do, as data (the engine and the conformance kit read it).
+    How it names and sizes things is its plugin's ``Layout`` (``ember.layout``)."""
 
     #: how many calls the engine may have in flight at once
     max_concurrency: int = 4
-    #: ``POSIX_PREFIX`` (``volume_<vol>_<TS>_backup_<id>``) or ``OBJECT_STORE_PREFIX``
-    #: (``volume_<vol>/<TS>/az_<AZ>_backup_<id>``)
-    prefix_style: str = OBJECT_STORE_PREFIX
-    #: drivers declaring the same family share one repository layout, so a backup
-    #: written through one restores and deletes through another ("posix": a directory
-    #: tree under a base path, as posix, nfs and glusterfs write it); "" = only itself
-    family: str = ""
     #: contract tests this driver declares it cannot pass, by test name (rclone style)
     unsupported: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How ``ember.loader.load_driver`` wraps a driver in ``ember.wrappers.RetryingDriver``
-    (drivers with Cinder retry options, e.g. swift's, derive it from them)."""
-
-    #: tries in total, the first included; 1 means no retry wrapper
-    attempts: int = 3
-    #: seconds before the first retry, doubled before each further one
-    backoff: float = 1.0
 
 
 class ObjectWriter(abc.ABC):
@@ -279,16 +262,12 @@ class IterReader(io.RawIOBase):
 
 
 class ChunkedBackupDriver(abc.ABC):
-    """Base class of every repository driver. Subclasses implement the five abstract
-    methods; everything else has a default. ``conf`` is the ``oslo_config.cfg.ConfigOpts``
+    """Base class of every repository driver: I/O only. Subclasses implement the five
+    abstract methods; everything else has a default. ``conf`` is the ``oslo_config.cfg.ConfigOpts``
     the driver registers its own options on (in ``__init__``)."""
 
     #: the entry-point name users type in ``backup_driver``
     name: ClassVar[str] = ""
-    #: Cinder's class path for this kind of driver, recorded as the backup's ``service``
-    #: (declare it, and the module path older releases stored, as more entry points of
-    #: the class so ``backup_driver`` accepts them: see ``ember.loader``)
-    cinder_service: ClassVar[str] = ""
     capabilities: ClassVar[DriverCapabilities] = DriverCapabilities()
 
     def __init__(self, conf):
@@ -339,7 +318,8 @@ class ChunkedBackupDriver(abc.ABC):
         named (object stores with a configured container or bucket); a driver whose
         repository holds many (the posix family: directories under a base path) lists
         them."""
-        return [self.default_container("")]
+        layout = getattr(type(self), "layout", None)  # the plugin's, when it declares one
+        return [layout(self.conf).default_container("")] if layout else []
 
     def sweep(self, container: str, prefix: str) -> None:
         """Optional: remove what interrupted writes of the backup ``prefix`` may have
@@ -370,38 +350,6 @@ class ChunkedBackupDriver(abc.ABC):
     def describe(self) -> str:
         """Where this driver stores things, for messages (a path or an endpoint)."""
         return self.name
-
-    # ---- naming and sizes (Cinder's per-driver policy, as data) -----------------------
-    def default_container(self, backup_id: str) -> str:
-        """Container used when the user names none."""
-        return naming.posix_container(backup_id)
-
-    def object_prefix(self, volume_id: str, backup_id: str, timestamp: str) -> str:
-        """The backup's object-name prefix (stored as ``service_metadata``)."""
-        if self.capabilities.prefix_style == POSIX_PREFIX:
-            return naming.posix_prefix(volume_id, timestamp, backup_id)
-        az = self.conf.storage_availability_zone
-        return naming.object_store_prefix(volume_id, timestamp, az, backup_id)
-
-    @property
-    def object_size(self) -> int:
-        """Bytes of volume per full-backup object (Cinder: ``backup_file_size``)."""
-        return self.conf.backup_file_size
-
-    @property
-    def sha_block_size(self) -> int:
-        """Bytes per SHA-256 block (Cinder: ``backup_sha_block_size_bytes``)."""
-        return self.conf.backup_sha_block_size_bytes
-
-    @property
-    def progress_timer_enabled(self) -> bool:
-        """The driver's own ``backup_*_enable_progress_timer`` option."""
-        return self.conf.backup_enable_progress_timer
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        """Retries of ``TransientDriverError`` the loader applies to this driver."""
-        return RetryPolicy()
 
     def __enter__(self):
         return self

@@ -9,9 +9,12 @@ knows no plugin by name: each plugin declares what it is in its own distribution
 * **Names.** A driver's short name is its entry point without a dot; every other name it
   answers to (Cinder's class path, the module path older Cinder releases stored in
   backup rows) is one more entry point, with a dot, on the same class.
-* **Family.** ``DriverCapabilities.family``: drivers of one family share one repository
-  layout, so backups written through one restore and delete through another (the posix
-  family: posix, nfs, glusterfs, and any plugin that declares that family).
+* **Layout.** The class an entry point names has a ``layout(conf)`` class method: the
+  plugin's ``ember.layout.Layout`` (names, sizes, Cinder service, family, retries),
+  which ``load_layout`` returns; the driver itself is I/O only (``load_driver``).
+* **Family.** ``Layout.family``: drivers of one family share one repository layout, so
+  backups written through one restore and delete through another (the posix family:
+  posix, nfs, glusterfs, and any plugin that declares that family).
 
 Each driver ships in its own distribution, so a missing one the project ships
 (``ember.opts.SHIPPED_DRIVERS``) is an install away: the error says so; a near miss
@@ -25,6 +28,7 @@ import logging
 
 from ember import entrypoints, errors
 from ember.driver import ChunkedBackupDriver
+from ember.layout import Layout
 from ember.opts import SHIPPED_DRIVERS
 
 LOG = logging.getLogger(__name__)
@@ -106,7 +110,7 @@ def driver_name(value: str) -> str:
 def driver_for_service(service: str) -> str:
     """The installed driver that reads backups whose row ``service`` is ``service``
     (Cinder writes its ``backup_driver`` value there: a class path, or a module path in
-    old releases; Ember writes the driver's ``cinder_service``). Raises
+    old releases; Ember writes its layout's ``cinder_service``). Raises
     ``DriverNotFound`` for an empty value or one no installed driver answers to."""
     if not service:
         raise errors.DriverNotFound(
@@ -133,15 +137,38 @@ def driver_class(name: str) -> type[ChunkedBackupDriver]:
     raise errors.DriverNotFound(_not_installed_message(name, short))
 
 
-def same_layout(service_a: str, service_b: str) -> bool:
+def same_layout(conf, service_a: str, service_b: str) -> bool:
     """True when backups of the two services share one repository layout (the same
-    driver, or two drivers that declare the same family), so a driver of one can read
-    the other's backups."""
+    driver, or two drivers whose layouts for ``conf`` declare the same family), so a
+    driver of one can read the other's backups."""
     a, b = driver_for_service(service_a), driver_for_service(service_b)
     if a == b:
         return True
-    family_a = driver_class(a).capabilities.family
-    return bool(family_a) and family_a == driver_class(b).capabilities.family
+    family_a = load_layout(conf, a).family
+    return bool(family_a) and family_a == load_layout(conf, b).family
+
+
+def load_layout(conf, name: str | None = None) -> Layout:
+    """The ``Layout`` the driver ``name`` (default ``conf.backup_driver``) declares for
+    ``conf``: its entry-point class's ``layout(conf)``. Imports that class's module only;
+    makes no driver (nothing is connected or mounted)."""
+    requested = name if name is not None else conf.backup_driver
+    cls = driver_class(requested)
+    factory = getattr(cls, "layout", None)
+    if factory is None:
+        raise errors.ConfigError(
+            "backup driver %s declares no layout: its class %s needs a layout(conf) class "
+            "method (see docs/driver-authors.md)" % (cls.name or driver_name(requested),
+                                                     cls.__name__))
+    return factory(conf)
+
+
+def layout_of(driver: ChunkedBackupDriver) -> Layout:
+    """The ``Layout`` of a driver already made (wrapped or not), from its plugin's
+    ``layout(conf)``: the service's, whichever driver it was given."""
+    from ember.wrappers import layout_of as declared
+
+    return declared(driver)
 
 
 def load_driver(conf, name: str | None = None, *, retry: bool = True) -> ChunkedBackupDriver:
@@ -149,7 +176,7 @@ def load_driver(conf, name: str | None = None, *, retry: bool = True) -> Chunked
     its class's ``create`` factory.
 
     With ``retry`` (the default) the driver comes wrapped in ``RetryingDriver`` as its
-    ``retry_policy`` says (nothing is wrapped for a policy of one attempt); use
+    layout's ``retry`` says (nothing is wrapped for a policy of one attempt); use
     ``ember.wrappers.unwrap`` to reach the driver itself. Errors of the driver's
     ``__init__`` (a bad option) propagate unchanged; a name that is not installed raises
     ``DriverNotFound`` naming the installed drivers and the distribution to install.
@@ -165,10 +192,10 @@ def load_driver(conf, name: str | None = None, *, retry: bool = True) -> Chunked
             "all but one" % short)
     driver = _load(next(iter(points.values()))).create(conf)
     if retry:
-        policy = driver.retry_policy
-        if policy.attempts > 1:
-            from ember.wrappers import RetryingDriver  # wrappers import the contract only
+        from ember.wrappers import RetryingDriver, layout_of  # wrappers import the contract
 
+        policy = layout_of(driver).retry
+        if policy.attempts > 1:
             driver = RetryingDriver(driver, policy.attempts, policy.backoff)
     return driver
 

@@ -47,13 +47,13 @@ class ProgressReporter:
         self._finished = False
 
     @classmethod
-    def for_driver(cls, hooks, operation: str, backup, conf, driver,
+    def for_layout(cls, hooks, operation: str, backup, conf, layout,
                    forward: Optional[Progress] = None, clock=time.monotonic
                    ) -> "ProgressReporter":
-        """A reporter with the rates of ``conf`` and ``driver`` (object size, timer)."""
-        timer = bool(conf.backup_enable_progress_timer) and bool(
-            getattr(driver, "progress_timer_enabled", True))
-        return cls(hooks, operation, backup, object_size=driver.object_size,
+        """A reporter with the rates of ``conf`` and the driver's ``layout`` (an
+        ``ember.layout.Layout``: object size, the driver's timer option)."""
+        timer = bool(conf.backup_enable_progress_timer) and bool(layout.progress_timer)
+        return cls(hooks, operation, backup, object_size=layout.object_size,
                    every_objects=conf.backup_object_number_per_notification,
                    timer_interval=float(conf.backup_timer_interval) if timer else None,
                    forward=forward, clock=clock)

@@ -1,8 +1,9 @@
 """Behaviour around any driver, as decorators (restic's retry/logger, kopia's wrappers).
 
-A wrapper *is* a ``ChunkedBackupDriver``: it delegates every operation, the capabilities,
-the naming policy (``default_container``, ``object_prefix``) and the sizes to the driver
-it wraps, and changes one concern. Wrappers stack::
+A wrapper *is* a ``ChunkedBackupDriver``: it delegates every operation and the
+capabilities to the driver it wraps, and changes one concern. Names and sizes are not
+the driver's but its plugin's ``Layout``: ``layout_of(driver)`` finds it under any
+stack. Wrappers stack::
 
     RetryingDriver(LoggingDriver(PosixBackupDriver(conf)), attempts=3, backoff=1.0)
 
@@ -19,7 +20,8 @@ import time
 from typing import BinaryIO, Callable, Iterable, TypeVar
 
 from ember import errors
-from ember.driver import ChunkedBackupDriver, ObjectWriter, RetryPolicy
+from ember.driver import ChunkedBackupDriver, ObjectWriter
+from ember.layout import Layout
 
 LOG = logging.getLogger("ember.driver")
 T = TypeVar("T")
@@ -35,7 +37,6 @@ class DriverWrapper(ChunkedBackupDriver):
         self.inner = inner
         # instance attributes shadow the class-level defaults of ChunkedBackupDriver
         self.name = inner.name
-        self.cinder_service = inner.cinder_service
         self.capabilities = inner.capabilities
 
     def __repr__(self) -> str:
@@ -83,34 +84,24 @@ class DriverWrapper(ChunkedBackupDriver):
     def describe(self) -> str:
         return self.inner.describe()
 
-    def default_container(self, backup_id: str) -> str:
-        return self.inner.default_container(backup_id)
-
-    def object_prefix(self, volume_id: str, backup_id: str, timestamp: str) -> str:
-        return self.inner.object_prefix(volume_id, backup_id, timestamp)
-
-    @property
-    def object_size(self) -> int:
-        return self.inner.object_size
-
-    @property
-    def sha_block_size(self) -> int:
-        return self.inner.sha_block_size
-
-    @property
-    def progress_timer_enabled(self) -> bool:
-        return self.inner.progress_timer_enabled
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        return self.inner.retry_policy
-
 
 def unwrap(driver: ChunkedBackupDriver) -> ChunkedBackupDriver:
     """The innermost driver under any stack of wrappers."""
     while isinstance(driver, DriverWrapper):
         driver = driver.inner
     return driver
+
+
+def layout_of(driver: ChunkedBackupDriver) -> Layout:
+    """The ``Layout`` the plugin of ``driver`` (wrapped or not) declares for its
+    configuration: the ``layout(conf)`` class method of the innermost driver's class."""
+    inner = unwrap(driver)
+    factory = getattr(type(inner), "layout", None)
+    if factory is None:
+        raise errors.ConfigError(
+            "backup driver %s declares no layout: its class %s needs a layout(conf) class "
+            "method (see docs/driver-authors.md)" % (inner.name, type(inner).__name__))
+    return factory(inner.conf)
 
 
 class RetryingDriver(DriverWrapper):
@@ -168,7 +159,7 @@ def retry_call(fn: Callable[[], T], *, attempts: int, backoff: float, what: str,
                max_backoff: float = 30.0, sleep: Callable[[float], None] = time.sleep) -> T:
     """``fn()``, tried up to ``attempts`` times while it raises ``TransientDriverError``
     (the loop of ``RetryingDriver``, for a driver that retries a piece of a stream, such
-    as one part of a multipart upload, under its own ``retry_policy``). ``what`` names
+    as one part of a multipart upload, under its layout's ``retry``). ``what`` names
     the operation in the warning logged before each retry."""
     for attempt in range(1, attempts + 1):
         try:

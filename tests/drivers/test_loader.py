@@ -9,7 +9,7 @@ from ember import errors, loader
 from ember.loader import (aliases, driver_for_service, driver_name, installed_drivers,
                           load_driver, same_layout)
 from ember.testing.config import make_conf
-from ember.testing.memory import MemoryBackupDriver
+from ember.testing.memory import CINDER_SERVICE as MEMORY_SERVICE, MemoryBackupDriver
 from ember.wrappers import RetryingDriver, unwrap
 
 
@@ -112,17 +112,23 @@ def test_a_cinder_path_no_installed_driver_declares_names_its_distribution(monke
 
 @pytest.fixture
 def plugin_dir(tmp_path, monkeypatch):
-    """A real (unpackaged) distribution on sys.path registering two broken drivers."""
+    """A real (unpackaged) distribution on sys.path registering three broken drivers."""
     (tmp_path / "ember_broken").mkdir()
     (tmp_path / "ember_broken" / "__init__.py").write_text("")
     (tmp_path / "ember_broken" / "driver.py").write_text(textwrap.dedent("""
         from ember import errors
+        from ember.driver import ChunkedBackupDriver
         from ember.testing.memory import MemoryBackupDriver
 
         class RefusingDriver(MemoryBackupDriver):
             name = "refusing"
             def __init__(self, conf):
                 raise errors.ConfigError("backup_refusing_url is required; set it in [DEFAULT]")
+
+        class LayoutlessDriver(ChunkedBackupDriver):  # I/O, but no names or sizes
+            name = "layoutless"
+            ensure_container = list_objects = put_object = get_object = None
+            delete_object = None
     """))
     info = tmp_path / "ember_backup_broken-0.1.dist-info"
     info.mkdir()
@@ -131,6 +137,7 @@ def plugin_dir(tmp_path, monkeypatch):
     (info / "entry_points.txt").write_text(
         "[ember.backup.drivers]\n"
         "refusing = ember_broken.driver:RefusingDriver\n"
+        "layoutless = ember_broken.driver:LayoutlessDriver\n"
         "unimportable = ember_broken.nowhere:NoDriver\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     # stevedore keeps each namespace's entry points for the life of the process
@@ -144,6 +151,27 @@ def test_driver_init_errors_propagate(plugin_dir):
         load_driver(make_conf(backup_driver="refusing"))
 
 
+def test_a_driver_without_a_layout_is_refused_in_one_line(plugin_dir):
+    message = ("backup driver layoutless declares no layout: its class LayoutlessDriver "
+               "needs a layout(conf) class method (see docs/driver-authors.md)")
+    conf = make_conf(backup_driver="layoutless")
+    with pytest.raises(errors.ConfigError) as raised:
+        loader.load_layout(conf)
+    assert str(raised.value) == message
+    with pytest.raises(errors.ConfigError) as raised:
+        load_driver(conf)  # its retry policy is the layout's
+    assert str(raised.value) == message
+
+
+def test_load_layout_is_the_plugins_declaration():
+    conf = make_conf(backup_driver="memory")
+    layout = loader.load_layout(conf)
+    assert layout == MemoryBackupDriver.layout(conf) == loader.layout_of(load_driver(conf))
+    assert (layout.cinder_service, layout.family, layout.prefix_style) == (
+        MEMORY_SERVICE, "", "posix")
+    assert layout.default_container("0123456789") == "01/23/0123456789"
+
+
 def test_unimportable_plugin_is_not_called_missing(plugin_dir):
     with pytest.raises(errors.DriverNotFound) as raised:
         load_driver(make_conf(backup_driver="unimportable"))
@@ -154,11 +182,11 @@ def test_unimportable_plugin_is_not_called_missing(plugin_dir):
 
 def test_service_strings():
     assert driver_for_service("memory") == "memory"
-    assert driver_for_service(MemoryBackupDriver.cinder_service) == "memory"
+    assert driver_for_service(MEMORY_SERVICE) == "memory"
     for bad in ("", "cinder.backup.drivers.ceph.CephBackupDriver", "acme.Driver"):
         with pytest.raises(errors.DriverNotFound):
             driver_for_service(bad)
-    assert same_layout("memory", MemoryBackupDriver.cinder_service)
+    assert same_layout(make_conf(), "memory", MEMORY_SERVICE)
 
 
 @pytest.mark.parametrize("a,b,same", [
@@ -172,4 +200,4 @@ def test_families_come_from_the_drivers(a, b, same):
     needed = {driver_name(a), driver_name(b)}
     if not needed <= set(installed_drivers()):
         pytest.skip("needs %s installed" % ", ".join(sorted(needed)))
-    assert same_layout(a, b) is same
+    assert same_layout(make_conf(), a, b) is same

@@ -9,7 +9,8 @@ from ember import errors
 from ember.testing.config import make_conf
 from ember.testing.faulty import FaultyDriver
 from ember.testing.memory import MemoryBackupDriver, MemoryStore
-from ember.wrappers import LoggingDriver, ReadOnlyDriver, RetryingDriver, retry_call, unwrap
+from ember.wrappers import (LoggingDriver, ReadOnlyDriver, RetryingDriver, layout_of,
+                            retry_call, unwrap)
 
 C = "ab/cd/abcd"
 
@@ -118,13 +119,13 @@ def test_retry_call_is_the_same_loop_for_a_piece_of_a_stream(caplog):
 
 def test_wrappers_delegate_the_contract_and_nothing_else(memory):
     stack = RetryingDriver(LoggingDriver(ReadOnlyDriver(memory)))
-    assert (stack.name, stack.cinder_service, stack.capabilities) == (
-        memory.name, memory.cinder_service, memory.capabilities)
-    assert stack.object_prefix("v", "b", "20250101000000") == memory.object_prefix(
-        "v", "b", "20250101000000")
-    assert stack.default_container("0123456789") == "01/23/0123456789"
-    assert (stack.object_size, stack.sha_block_size) == (memory.object_size,
-                                                         memory.sha_block_size)
+    assert (stack.name, stack.capabilities) == (memory.name, memory.capabilities)
+    # names and sizes are the plugin's Layout, found under any stack, not wrapper members
+    for member in ("cinder_service", "default_container", "object_prefix", "object_size",
+                   "sha_block_size", "progress_timer_enabled", "retry_policy"):
+        assert not hasattr(stack, member) and not hasattr(memory, member), member
+    assert layout_of(stack) == layout_of(memory) == MemoryBackupDriver.layout(memory.conf)
+    assert layout_of(stack).default_container("0123456789") == "01/23/0123456789"
     memory.put_object(C, "volume_x-00001", b"x")
     assert list(stack.list_containers()) == [C]
     stack.sweep(C, "volume_x")  # optional contract methods delegate too

@@ -8,7 +8,8 @@ from typing import Iterable
 import pytest
 
 from ember import errors
-from ember.driver import POSIX_PREFIX, ChunkedBackupDriver, DriverCapabilities
+from ember.driver import ChunkedBackupDriver, DriverCapabilities
+from ember.layout import Layout, posix_family
 from ember.testing.config import make_conf
 from ember.testing.memory import MemoryBackupDriver, MemoryStore
 
@@ -18,7 +19,11 @@ class DirectoryDriver(ChunkedBackupDriver):
     read Cinder's fixture repositories without depending on the posix plugin."""
 
     name = "testdir"
-    capabilities = DriverCapabilities(max_concurrency=4, prefix_style=POSIX_PREFIX)
+    capabilities = DriverCapabilities(max_concurrency=4)
+
+    @classmethod
+    def layout(cls, conf) -> Layout:
+        return posix_family(conf, "ember.tests.DirectoryDriver", family="")
 
     def __init__(self, conf, base: str):
         super().__init__(conf)

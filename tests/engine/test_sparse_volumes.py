@@ -83,8 +83,8 @@ SCRIPT = textwrap.dedent("""
     chain = []
     for i in range(2):
         bid = "%08d-0000-4000-8000-000000000000" % i
-        member = ChainMember(bid, driver.default_container(bid),
-                             driver.object_prefix("v", bid, "20250101000000"))
+        member = ChainMember(bid, engine.layout.default_container(bid),
+                             engine.layout.object_prefix("v", bid, "20250101000000"))
         engine.backup(BackupSpec(backup_id=bid, volume_id="v", source_path=source,
                                  container=member.container, prefix=member.prefix,
                                  created_at="now", parent=chain[-1] if chain else None))

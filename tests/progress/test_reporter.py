@@ -127,17 +127,17 @@ def test_backup_payload_is_the_same_small_dict_whatever_the_object_count(recorde
     (True, True, [3, 5]), (True, False, [5]), (False, True, [5])])
 def test_timer_needs_both_the_core_and_the_driver_option(recorder, core_timer, driver_timer,
                                                          expect):
+    from ember.layout import Layout
     from ember.testing.config import make_conf
 
-    class Driver:
-        object_size = MiB
-        progress_timer_enabled = driver_timer
+    layout = Layout(cinder_service="x", object_size=MiB, sha_block_size=4096,
+                    progress_timer=driver_timer)
 
     conf = make_conf(backup_timer_interval=30, backup_object_number_per_notification=5,
                      backup_enable_progress_timer=core_timer)
     clock = Clock()
     hooks = Hooks(plugin_manager(recorder, load_entry_points=False))
-    report = ProgressReporter.for_driver(hooks, "backup.restore", {}, conf, Driver(),
+    report = ProgressReporter.for_layout(hooks, "backup.restore", {}, conf, layout,
                                          clock=clock)
     for objects in range(1, 6):
         clock.now += 10

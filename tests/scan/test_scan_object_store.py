@@ -9,7 +9,7 @@ import os
 
 import pytest
 from ember.context import RequestContext
-from ember.driver import OBJECT_STORE_PREFIX
+from ember.layout import OBJECT_STORE_PREFIX
 from ember.service import Ember
 from ember.testing.config import make_conf
 from ember.testing.memory import MemoryBackupDriver, MemoryStore
@@ -19,11 +19,11 @@ BUCKET = "backups"
 
 
 class BucketDriver(MemoryBackupDriver):
-    capabilities = dataclasses.replace(MemoryBackupDriver.capabilities,
-                                       prefix_style=OBJECT_STORE_PREFIX)
-
-    def default_container(self, backup_id):
-        return BUCKET
+    @classmethod
+    def layout(cls, conf):
+        return dataclasses.replace(MemoryBackupDriver.layout(conf),
+                                   prefix_style=OBJECT_STORE_PREFIX, container=BUCKET,
+                                   availability_zone=conf.storage_availability_zone)
 
 
 def _sha(path):

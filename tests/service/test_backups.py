@@ -11,7 +11,7 @@ from ember.catalog.states import conditional_update
 from ember.context import RequestContext
 from ember.service import Ember
 from ember.testing.faulty import FaultyDriver
-from ember.testing.memory import MemoryBackupDriver
+from ember.testing.memory import CINDER_SERVICE as MEMORY_SERVICE, MemoryBackupDriver
 
 ADMIN = RequestContext.default()
 
@@ -34,7 +34,7 @@ def test_full_then_incremental_chain_records_cinder_fields(service, volume, stor
                                  metadata={"k": "v"})
     assert (full["status"], full["is_incremental"], full["parent_id"]) == (
         "available", False, None)
-    assert full["service"] == MemoryBackupDriver.cinder_service
+    assert full["service"] == MEMORY_SERVICE
     assert full["container"] == "%s/%s/%s" % (full["id"][:2], full["id"][2:4], full["id"])
     assert full["service_metadata"].startswith("volume_%s_" % volume["id"])
     assert full["service_metadata"].endswith("_backup_" + full["id"])

@@ -6,7 +6,7 @@ import pytest
 from ember import errors
 from ember.context import RequestContext
 from ember.service import Ember
-from ember.testing.memory import MemoryBackupDriver
+from ember.testing.memory import CINDER_SERVICE as MEMORY_SERVICE, MemoryBackupDriver
 from oslo_policy import opts as policy_opts
 
 ADMIN = RequestContext.default()
@@ -75,7 +75,7 @@ def test_policy_file_overrides_a_default(conf, store, tmp_path, tools):
     service = Ember(conf, driver=MemoryBackupDriver(conf, store=store))
     a = _backup_of(service, ALICE, "a", tools)
     assert service.export_record(ALICE, a["id"])["backup_service"] == \
-        MemoryBackupDriver.cinder_service
+        MEMORY_SERVICE
 
 
 def test_admin_names_resolve_in_the_own_project_first(service, tools):

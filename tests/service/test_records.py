@@ -17,7 +17,7 @@ from ember.catalog import Backup, records
 from ember.context import RequestContext
 from ember.service import Ember
 from ember.testing.config import make_conf
-from ember.testing.memory import MemoryBackupDriver
+from ember.testing.memory import CINDER_SERVICE as MEMORY_SERVICE, MemoryBackupDriver
 from ember_posix import opts as posix_opts
 
 ADMIN = RequestContext.default()
@@ -32,7 +32,7 @@ def _decode(url):
 def test_export_is_cinders_record(service, volume):
     backup = service.create_backup(ADMIN, "vol", name="b", description="d", metadata={"k": "v"})
     record = service.export_record(ADMIN, "b")
-    assert record["backup_service"] == MemoryBackupDriver.cinder_service
+    assert record["backup_service"] == MEMORY_SERVICE
     decoded = _decode(record["backup_url"])
     assert list(decoded) == [
         "driver_info", "id", "user_id", "project_id", "volume_id", "host",
@@ -115,7 +115,7 @@ def test_export_then_import_elsewhere_restores(service, volume, store, tmp_path,
 ])
 def test_malformed_record_is_one_line_and_changes_nothing(service, url, message):
     with pytest.raises(errors.InvalidInput) as info:
-        service.import_record(ADMIN, MemoryBackupDriver.cinder_service, url)
+        service.import_record(ADMIN, MEMORY_SERVICE, url)
     assert str(info.value) == message
     with service.catalog.session() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(Backup)) == 0
@@ -128,7 +128,7 @@ def test_foreign_service_is_refused(service, volume):
         service.import_record(ADMIN, "cinder.backup.drivers.ceph.CephBackupDriver", url)
     assert str(info.value) == (
         "Invalid backup record: backup service cinder.backup.drivers.ceph.CephBackupDriver "
-        "cannot be read by the configured driver %s." % MemoryBackupDriver.cinder_service)
+        "cannot be read by the configured driver %s." % MEMORY_SERVICE)
 
 
 @pytest.mark.parametrize("case", CASES)

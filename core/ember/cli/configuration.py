@@ -71,11 +71,8 @@ class CheckConfig(Lister):
                     % setup.engine_sizes(state["driver"], conf))
 
         def repository():
-            driver = state["driver"]
-            driver.check_setup()
-            driver.list_objects(driver.default_container("00000000-0000-0000-0000-"
-                                                         "000000000000"), "ember-check-")
-            return "%s is reachable" % driver.describe()
+            setup.check_repository(state["driver"])
+            return "%s is reachable" % state["driver"].describe()
 
         if check("backup_driver", driver_choice) and check("driver options", driver_options):
             check("object sizes", sizes)

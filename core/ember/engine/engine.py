@@ -10,7 +10,7 @@ hands it what it needs (ids, container, prefix, parent) and records what it retu
 
 How a backup runs (see ``ember.engine.pipeline`` for the threads):
 
-* The volume is cut into *chunks* of ``driver.object_size`` bytes and each chunk into
+* The volume is cut into *chunks* of ``layout.object_size`` bytes and each chunk into
   *pieces* of at most 4 MiB (whole SHA blocks). Pieces are the unit of memory: an
   object of any size streams through ``driver.open_writer`` piece by piece.
 * Full backup: one object per chunk. Object tasks run in parallel; inside an object,
@@ -48,7 +48,8 @@ from ember.engine.restore_run import RestoreRun
 from ember.engine.spec import (BackupResult, BackupSpec, CancelToken, ChainMember, Progress,
                                RestoreResult)
 from ember.errors import ConfigError, InvalidBackup, InvalidInput, ObjectNotFound
-from ember.wrappers import LimitedDriver
+from ember.layout import Layout
+from ember.wrappers import LimitedDriver, layout_of
 
 __all__ = ["Engine", "BackupSpec", "BackupResult", "ChainMember", "RestoreResult",
            "CancelToken", "Progress", "HOLE_OBJECT", "SMALL_OBJECT", "PIECE_SIZE"]
@@ -65,11 +66,14 @@ class Engine:
     #: how often (seconds) the cancel token is asked, at most; tests set 0
     cancel_interval = CANCEL_INTERVAL
 
-    def __init__(self, driver, conf):
+    def __init__(self, driver, conf, layout: Layout | None = None):
+        """``layout``: the driver's names and sizes (``ember.layout``); default: the
+        one its plugin declares for the driver's configuration (``layout_of``)."""
         self.driver = driver
         self.conf = opts.register(conf) if conf is not None else conf
-        self.object_size = int(driver.object_size)
-        self.block_size = int(driver.sha_block_size)
+        self.layout = layout if layout is not None else layout_of(driver)
+        self.object_size = int(self.layout.object_size)
+        self.block_size = int(self.layout.sha_block_size)
         if self.block_size <= 0 or self.object_size <= 0 \
                 or self.object_size % self.block_size:
             raise ConfigError(

@@ -33,12 +33,13 @@ import zstandard
 
 from ember import errors
 from ember.config import one_line
-from ember.driver import POSIX_PREFIX
 from ember.engine import compression, plan
 from ember.engine import format as fmt
 from ember.engine.extents import Ranges
 from ember.engine.pipeline import Window
 from ember.engine.spec import Progress
+from ember.layout import POSIX_PREFIX, Layout
+from ember.wrappers import layout_of
 
 MISSING, EXTRA, CORRUPT = "missing", "extra", "corrupt"
 PIECE = 4 << 20  # bytes decompressed at a time, per thread
@@ -89,14 +90,17 @@ def _several(count: int, noun: str) -> str:
     return "%d %s%s" % (count, noun, "" if count == 1 else "s")
 
 
-def verify_chain(driver, chain: Sequence, progress: Progress | None = None) -> VerifyReport:
-    """Verify ``chain`` (``ChainMember``s, oldest first) and return every finding."""
+def verify_chain(driver, chain: Sequence, progress: Progress | None = None, *,
+                 layout: Layout | None = None) -> VerifyReport:
+    """Verify ``chain`` (``ChainMember``s, oldest first) and return every finding.
+    ``layout``: the driver's (``ember.layout``); default: what its plugin declares."""
+    layout = layout if layout is not None else layout_of(driver)
     report = VerifyReport(backup_id=chain[-1].backup_id if chain else "",
                           chain=[m.backup_id for m in chain])
     content = _Content()
     limit = min(getattr(chain[-1], "size_limit", None) or plan.MAX_VOLUME, plan.MAX_VOLUME) \
         if chain else plan.MAX_VOLUME
-    block = int(driver.sha_block_size)
+    block = int(layout.sha_block_size)
     # every _metadata is read and checked first (the same checks as a restore's plan),
     # so the progress total is known from the start and bounded by the volume
     documents = [_document(driver, member, fmt.metadata_name(member.prefix),
@@ -106,20 +110,21 @@ def verify_chain(driver, chain: Sequence, progress: Progress | None = None) -> V
     counter = _Counter(progress, sum(e.length for md in documents if md is not None
                                      for e in md.objects))
     for member, md in zip(chain, documents, strict=True):
-        _verify_member(driver, member, md, plan.sha256file_limit(limit, block), content,
-                       report, counter)
+        _verify_member(driver, layout, member, md, plan.sha256file_limit(limit, block),
+                       content, report, counter)
     return report
 
 
-def verify_objects(driver, member) -> VerifyReport:
+def verify_objects(driver, member, *, layout: Layout | None = None) -> VerifyReport:
     """Check one backup's own objects (not its parents'): its ``_metadata`` and
     ``_sha256file`` are there and readable, and every data object it records is there,
     decompresses to its length and has its md5. The part of a chain's verify that a
     rotating, partial verification reads a share of at a time."""
+    layout = layout if layout is not None else layout_of(driver)
     report = VerifyReport(backup_id=member.backup_id, chain=[member.backup_id])
     found = _finder(report, member)
     limit = min(getattr(member, "size_limit", None) or plan.MAX_VOLUME, plan.MAX_VOLUME)
-    block = int(driver.sha_block_size)
+    block = int(layout.sha_block_size)
     md = _document(driver, member, fmt.metadata_name(member.prefix),
                    plan.metadata_limit(limit, block, member.prefix), fmt.parse_metadata,
                    found)
@@ -127,7 +132,7 @@ def verify_objects(driver, member) -> VerifyReport:
                            plan.sha256file_limit(limit, block), found)
     if md is None:
         return report
-    listed = set(_listing(driver, member))
+    listed = set(_listing(driver, layout, member))
     for name in sorted(listed - {o.name for o in md.objects}):
         found(name, EXTRA, "in the repository but not in its _metadata")
     workers = max(1, min(THREADS, int(driver.capabilities.max_concurrency)))
@@ -202,7 +207,7 @@ class _Content:
         self.known = True
 
 
-def _verify_member(driver, member, md, sha_limit: int, content: _Content,
+def _verify_member(driver, layout: Layout, member, md, sha_limit: int, content: _Content,
                    report: VerifyReport, counter: _Counter) -> None:
     found = _finder(report, member)
     md_name, sha_name = fmt.metadata_name(member.prefix), fmt.sha256file_name(member.prefix)
@@ -214,7 +219,7 @@ def _verify_member(driver, member, md, sha_limit: int, content: _Content,
             shas = None
         else:
             content.block_size = shas
-    listed = set(_listing(driver, member))
+    listed = set(_listing(driver, layout, member))
     if md is None:
         content.known = False  # what this member changed is unknown from here on
         for name in sorted(listed):
@@ -305,12 +310,12 @@ def _close(raw) -> None:
         close()
 
 
-def _listing(driver, member) -> list[str]:
+def _listing(driver, layout: Layout, member) -> list[str]:
     """Every name that may belong to the member: its prefix's, and for a posix-family
     backup in its own default container every name in that container."""
     names = set(driver.list_objects(member.container, member.prefix))
     own = fmt.posix_container(member.backup_id)
-    if driver.capabilities.prefix_style == POSIX_PREFIX and member.container == own:
+    if layout.prefix_style == POSIX_PREFIX and member.container == own:
         names |= set(driver.list_objects(member.container, ""))
     return sorted(n for n in names if not fmt.is_document(member.prefix, n))
 

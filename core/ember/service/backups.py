@@ -76,7 +76,7 @@ class BackupCreation:
         once, and the run then refuses."""
         backup_id = str(uuid.uuid4())
         self.shared.check_backup_target(
-            container or self.shared.driver.default_container(backup_id))
+            container or self.shared.layout.default_container(backup_id))
         with self.catalog.session() as session:
             volume = self.shared.volume(session, ctx, volume_ref)
             self.policy.enforce(ctx, rules.CREATE, volume.project_id)
@@ -230,13 +230,13 @@ class BackupCreation:
             # replaced by _end_cancelled_backup's message, which names the new status
             errors.BackupCancelled, "Backup %s was cancelled while it ran." % row.id)
         try:
-            driver = self.shared.driver
-            container = row.container or driver.default_container(row.id)
-            prefix = driver.object_prefix(row.volume_id, row.id, fmt.timestamp())
+            layout = self.shared.layout
+            container = row.container or layout.default_container(row.id)
+            prefix = layout.object_prefix(row.volume_id, row.id, fmt.timestamp())
         except Exception as exc:
             self._fail_backup(row, exc)
             raise
-        self._start_run(row, container, prefix, driver.cinder_service)
+        self._start_run(row, container, prefix, layout.cinder_service)
         result, tracked = self._back_up(row, source, from_in_use, parent, volume_meta,
                                         progress, token, container, prefix)
         done = self._finish_backup(row, result, prefix)

@@ -86,10 +86,19 @@ class Shared:
             self._driver = load_driver(self.conf)
         return self._driver
 
+    @property
+    def layout(self):
+        """The driver's ``Layout``: names, sizes and the Cinder service it records, as
+        its plugin resolves them from the configuration now (as the driver read its
+        options when it held them)."""
+        from ember.loader import layout_of
+
+        return layout_of(self.driver)
+
     def engine(self):
         from ember.engine.engine import Engine
 
-        return Engine(self.driver, self.conf)
+        return Engine(self.driver, self.conf, self.layout)
 
     def check_backup_target(self, container: str) -> None:
         """Everything that can be checked before a row exists: the driver loads, the
@@ -105,7 +114,7 @@ class Shared:
         """Delete a backup's objects, then its container if it was the backup's own (the
         driver's default) and is now empty."""
         self.engine().delete(container, prefix)
-        if container == self.driver.default_container(backup_id):
+        if container == self.layout.default_container(backup_id):
             self.driver.remove_empty_container(container)
 
     def observed(self, operation: str, ctx, backup_id: str, volume_id, run,
@@ -113,13 +122,13 @@ class Shared:
         """``run(report)`` between ``ember_operation_start`` and ``ember_operation_end``;
         ``report(done, total)`` feeds ``progress`` and the ``ember_progress`` hook."""
         backup = self.backup_dict(backup_id)
-        reporter = []  # built on the first report: only create and restore need the driver
+        reporter = []  # built on the first report: only create and restore need the layout
 
         def report(done: int, total: int) -> None:
             if not reporter:  # rate-limited as Cinder's notifications (ember.progress)
-                reporter.append(ProgressReporter.for_driver(
+                reporter.append(ProgressReporter.for_layout(
                     self.hooks, operation, lambda: progress_view(self.backup_dict(backup_id)),
-                    self.conf, self.driver, forward=progress))
+                    self.conf, self.layout, forward=progress))
             reporter[0](done, total)
 
         self.hooks.call("ember_operation_start", operation=operation, backup=backup,

@@ -52,7 +52,7 @@ class Consolidation:
 
     def _begin_consolidate(self, ctx, ref, name, description):
         new_id = str(uuid.uuid4())
-        self.shared.check_backup_target(self.shared.driver.default_container(new_id))
+        self.shared.check_backup_target(self.shared.layout.default_container(new_id))
         with self.catalog.session() as session:
             src = self.shared.backup(session, ctx, ref)
             self.policy.enforce(ctx, rules.GET, src.project_id)
@@ -92,11 +92,11 @@ class Consolidation:
         source_id = chain[-1].backup_id
         with self.catalog.session() as session:
             row = session.get(Backup, new_id)
-            container = self.shared.driver.default_container(new_id)
-            prefix = self.shared.driver.object_prefix(row.volume_id, new_id, fmt.timestamp())
+            container = self.shared.layout.default_container(new_id)
+            prefix = self.shared.layout.object_prefix(row.volume_id, new_id, fmt.timestamp())
             conditional_update(session, Backup, new_id, [BackupStatus.CREATING],
                                container=container, service_metadata=prefix,
-                               service=self.shared.driver.cinder_service)
+                               service=self.shared.layout.cinder_service)
             spec = BackupSpec(backup_id=new_id, volume_id=row.volume_id, source_path="",
                               container=container, prefix=prefix,
                               created_at=str(row.created_at.replace(

@@ -43,9 +43,10 @@ class Records:
         values = records.decode(backup_url)
         from ember.loader import same_layout
 
-        mine = self.shared.driver.cinder_service
+        mine = self.shared.layout.cinder_service
         try:
-            usable = backup_service == mine or same_layout(backup_service, mine)
+            usable = backup_service == mine or same_layout(self.shared.conf, backup_service,
+                                                           mine)
         except errors.DriverNotFound:
             usable = False
         if not usable:

@@ -104,10 +104,10 @@ class BackupQueries:
         insists on the same driver); other services need their own driver."""
         from ember.loader import same_layout
 
-        mine = self.shared.driver.cinder_service
+        mine = self.shared.layout.cinder_service
         if backup.service and backup.service != mine:
             try:
-                ok = same_layout(backup.service, mine)
+                ok = same_layout(self.shared.conf, backup.service, mine)
             except errors.DriverNotFound:
                 ok = False
             if not ok:

@@ -144,7 +144,7 @@ class Recovery:
         finished objects stay with the ``error`` row until it is deleted."""
         try:
             self.queries.check_service(row)
-            self.shared.driver.sweep(row.container or self.shared.driver.default_container(row.id),
+            self.shared.driver.sweep(row.container or self.shared.layout.default_container(row.id),
                                      row.service_metadata)
         except Exception as exc:  # noqa: BLE001 - its delete sweeps again
             LOG.warning("Could not sweep what backup %s left unfinished: %s", row.id, exc)
@@ -221,7 +221,7 @@ class Recovery:
             return {}
         if row.service_metadata:
             self.shared.delete_objects(
-                row.id, row.container or self.shared.driver.default_container(row.id),
+                row.id, row.container or self.shared.layout.default_container(row.id),
                 row.service_metadata)
         if row.temp_snapshot_id:
             vols.remove(os.path.join(self.shared.state_dir("snapshots"), "snapshot-%s"

@@ -321,7 +321,7 @@ class Scheduler:
                 break
             budget -= count
             try:
-                report = verify_objects(self.shared.driver, member)
+                report = verify_objects(self.shared.driver, member, layout=self.shared.layout)
                 problem = report.summary() if report.damaged else None
             except errors.EmberError as exc:
                 problem = _why(exc)

@@ -37,5 +37,14 @@ def engine_sizes(driver, conf) -> tuple[int, int, str]:
     the engine's one-line error when they do not fit together."""
     from ember.engine.engine import Engine
 
-    engine = Engine(driver, conf)
+    engine = Engine(driver, conf, loader.layout_of(driver))
     return engine.object_size, engine.block_size, engine.algorithm
+
+
+def check_repository(driver) -> None:
+    """Reach the repository: the driver's own setup check, then a listing (it names
+    nothing) of the container a backup gets when the user names none."""
+    driver.check_setup()
+    container = loader.layout_of(driver).default_container(
+        "00000000-0000-0000-0000-000000000000")
+    driver.list_objects(container, "ember-check-")

@@ -44,7 +44,7 @@ class Repository:
                 progress(done, total)
 
         try:
-            result = verify_chain(self.shared.driver, chain, report)
+            result = verify_chain(self.shared.driver, chain, report, layout=self.shared.layout)
         except BaseException as exc:
             log.end("verify", backup["id"], exc)
             raise
@@ -122,7 +122,7 @@ class Repository:
                 availability_zone=conf.storage_availability_zone,
                 display_name=item.name, display_description=item.description,
                 container=item.container, service_metadata=item.prefix,
-                service=self.shared.driver.cinder_service, parent_id=item.parent_id,
+                service=self.shared.layout.cinder_service, parent_id=item.parent_id,
                 status=BackupStatus.AVAILABLE, size=item.size, size_bytes=item.size_bytes,
                 object_count=item.object_count, num_dependent_backups=0,
                 created_at=item.created_at, data_timestamp=item.created_at, properties={}))

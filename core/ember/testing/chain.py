@@ -22,6 +22,7 @@ from ember.engine import format as fmt
 from ember.engine.engine import BackupSpec, ChainMember, Engine
 from ember.testing.conformance import KitFixtures, random_bytes
 from ember.testing.faulty import FaultyDriver
+from ember.wrappers import layout_of
 
 MAX_OBJECT_SIZE = 1024 * 1024
 
@@ -55,8 +56,8 @@ class ChainConformance(KitFixtures):
     write) and restores every point onto a new (zeroed) and an existing (dirty) target."""
 
     @pytest.fixture
-    def sizes(self, driver):
-        obj, block = driver.object_size, driver.sha_block_size
+    def sizes(self, layout):
+        obj, block = layout.object_size, layout.sha_block_size
         if obj > MAX_OBJECT_SIZE or obj % block or obj < 4 * block:
             pytest.fail("the chain suite needs a driver configured with a small object size "
                         "(<= %d, a multiple of >= 4 SHA blocks); this one has object %d, "
@@ -65,8 +66,8 @@ class ChainConformance(KitFixtures):
         return obj, block, volume
 
     @pytest.fixture
-    def engine(self, driver):
-        return Engine(driver, driver.conf)
+    def engine(self, driver, layout):
+        return Engine(driver, driver.conf, layout)
 
     @pytest.fixture
     def volume(self, tmp_path, sizes):
@@ -83,19 +84,19 @@ class ChainConformance(KitFixtures):
         return image
 
     @pytest.fixture
-    def backup(self, engine, driver, container, volume, written_prefixes):
+    def backup(self, engine, layout, container, volume, written_prefixes):
         """``backup(volume_id, parent=None) -> (ChainMember, BackupResult)``."""
 
         def run(volume_id, parent=None):
-            member, result = self._backup(engine, driver, container, volume, volume_id,
+            member, result = self._backup(engine, layout, container, volume, volume_id,
                                           parent, written_prefixes)
             return member, result
 
         return run
 
-    def _backup(self, engine, driver, container, volume, volume_id, parent, track):
+    def _backup(self, engine, layout, container, volume, volume_id, parent, track):
         backup_id = str(uuid.uuid4())
-        prefix = driver.object_prefix(volume_id, backup_id, fmt.timestamp())
+        prefix = layout.object_prefix(volume_id, backup_id, fmt.timestamp())
         track.append(prefix)
         spec = BackupSpec(backup_id=backup_id, volume_id=volume_id, source_path=volume.path,
                           container=container, prefix=prefix,
@@ -188,7 +189,8 @@ class ChainConformance(KitFixtures):
         with open(target, "wb") as image:
             image.truncate(sizes[2])
         with pytest.raises(errors.CorruptObject) as raised:
-            Engine(faulty, driver.conf).restore([member], str(target), target_is_new=False)
+            Engine(faulty, driver.conf, layout_of(driver)).restore([member], str(target),
+                                                                   target_is_new=False)
         assert member.backup_id in str(raised.value) and damaged in str(raised.value)
 
 

@@ -13,17 +13,20 @@ A driver's test module needs about ten lines::
             with MystoreBackupDriver(make_conf(backup_mystore_url="...")) as driver:
                 yield driver
 
-Optional fixtures a subclass may override: ``container`` (an existing container the
-tests may fill; default: a fresh one per test, ``driver.default_container(<uuid>)`` for
+The ``layout`` fixture is the ``Layout`` the driver's plugin declares
+(``ember.wrappers.layout_of``); ``test_layout_is_declared_data`` checks it. Optional
+fixtures a subclass may override: ``container`` (an existing container the tests may
+fill; default: a fresh one per test, ``layout.default_container(<uuid>)`` for
 posix-style drivers, ``ember-conformance-<hex>`` otherwise) and ``missing_container``
 (a container name that does not exist). Every test uses its own object-name prefixes
-(from ``driver.object_prefix``), so tests may share a container, and removes what it
+(from ``layout.object_prefix``), so tests may share a container, and removes what it
 wrote. A test is skipped only when its name is listed in
 ``driver.capabilities.unsupported``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +35,9 @@ import pytest
 
 from ember import errors
 from ember.engine import format as fmt
-from ember.driver import POSIX_PREFIX, ChunkedBackupDriver
+from ember.driver import ChunkedBackupDriver
+from ember.layout import OBJECT_STORE_PREFIX, POSIX_PREFIX, Layout
+from ember.wrappers import layout_of
 
 
 def random_bytes(size: int, seed: int) -> bytes:
@@ -53,9 +58,14 @@ class KitFixtures:
                         % (driver.name or type(driver).__name__, name))
 
     @pytest.fixture
-    def container(self, driver):
-        if driver.capabilities.prefix_style == POSIX_PREFIX:
-            name = driver.default_container(str(uuid.uuid4()))
+    def layout(self, driver) -> Layout:
+        """The ``Layout`` the driver's plugin declares for its configuration."""
+        return layout_of(driver)
+
+    @pytest.fixture
+    def container(self, driver, layout):
+        if layout.prefix_style == POSIX_PREFIX:
+            name = layout.default_container(str(uuid.uuid4()))
         else:
             name = "ember-conformance-" + uuid.uuid4().hex[:16]
         driver.ensure_container(name)
@@ -75,11 +85,11 @@ class KitFixtures:
                 driver.delete_object(container, name)
 
     @pytest.fixture
-    def new_prefix(self, driver, written_prefixes):
+    def new_prefix(self, layout, written_prefixes):
         """A factory of fresh backup prefixes (cleaned up after the test)."""
 
         def make(volume_id: str | None = None) -> str:
-            prefix = driver.object_prefix(volume_id or str(uuid.uuid4()), str(uuid.uuid4()),
+            prefix = layout.object_prefix(volume_id or str(uuid.uuid4()), str(uuid.uuid4()),
                                           fmt.timestamp())
             written_prefixes.append(prefix)
             return prefix
@@ -194,7 +204,7 @@ class DriverConformance(KitFixtures):
         assert driver.get_object(container, put) == b"put"
         assert driver.get_object(container, streamed) == b"streamed"
 
-    def test_list_containers_finds_where_backups_are(self, driver, container,
+    def test_list_containers_finds_where_backups_are(self, driver, layout, container,
                                                       missing_container, new_prefix):
         """``list_containers`` names strings; a driver that lists its repository's
         containers (the posix family) names the one just written to, never a missing
@@ -203,10 +213,10 @@ class DriverConformance(KitFixtures):
         names = list(driver.list_containers())
         assert names and all(isinstance(n, str) and n for n in names)
         assert missing_container not in names
-        if driver.capabilities.family == "posix":
+        if layout.family == "posix":
             assert container in names
         elif type(driver).list_containers is ChunkedBackupDriver.list_containers:
-            assert names == [driver.default_container("")]
+            assert names == [layout.default_container("")]
 
     def test_sweep_keeps_every_object(self, driver, container, missing_container,
                                       new_prefix):
@@ -315,14 +325,27 @@ class DriverConformance(KitFixtures):
         text = driver.describe()
         assert isinstance(text, str) and text and "\n" not in text
 
-    def test_naming_policy(self, driver):
+    def test_naming_policy(self, layout):
         backup_id, volume_id = str(uuid.uuid4()), str(uuid.uuid4())
-        prefix = driver.object_prefix(volume_id, backup_id, "20250101120000")
+        prefix = layout.object_prefix(volume_id, backup_id, "20250101120000")
         assert prefix.startswith("volume_%s" % volume_id) and prefix.endswith(backup_id)
-        assert driver.default_container(backup_id)
-        assert driver.object_size % driver.sha_block_size == 0, (
+        assert layout.default_container(backup_id)
+        assert layout.object_size % layout.sha_block_size == 0, (
             "object size %d is not a multiple of the SHA block size %d"
-            % (driver.object_size, driver.sha_block_size))
+            % (layout.object_size, layout.sha_block_size))
+
+    def test_layout_is_declared_data(self, driver, layout):
+        """The plugin declares a ``Layout`` (frozen: the same names for the whole run)
+        with the Cinder class it records, a known prefix style, and a posix family that
+        keeps the family's names (one directory per backup, posix prefixes)."""
+        assert isinstance(layout, Layout) and layout == layout_of(driver)
+        assert layout.cinder_service and "\n" not in layout.cinder_service
+        assert layout.prefix_style in (POSIX_PREFIX, OBJECT_STORE_PREFIX)
+        assert layout.retry.attempts >= 1
+        if layout.family == "posix":
+            assert (layout.prefix_style, layout.container) == (POSIX_PREFIX, None)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            layout.object_size = 1  # type: ignore[misc]
 
 
 __all__ = ["DriverConformance", "KitFixtures", "random_bytes"]

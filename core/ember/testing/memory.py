@@ -10,8 +10,9 @@ from __future__ import annotations
 import threading
 from typing import Iterable
 
-from ember import errors
-from ember.driver import POSIX_PREFIX, ChunkedBackupDriver, DriverCapabilities
+from ember import errors, opts
+from ember.driver import ChunkedBackupDriver, DriverCapabilities
+from ember.layout import Layout, posix_family
 
 
 class MemoryStore:
@@ -26,6 +27,9 @@ class MemoryStore:
             self.containers.clear()
 
 
+#: what a backup made with the memory driver records as its ``service``
+CINDER_SERVICE = "ember.testing.memory.MemoryBackupDriver"
+
 #: the store every ``MemoryBackupDriver`` uses unless given another one
 SHARED_STORE = MemoryStore()
 
@@ -36,8 +40,12 @@ class MemoryBackupDriver(ChunkedBackupDriver):
     or bucket would."""
 
     name = "memory"
-    cinder_service = "ember.testing.memory.MemoryBackupDriver"
-    capabilities = DriverCapabilities(max_concurrency=8, prefix_style=POSIX_PREFIX)
+    capabilities = DriverCapabilities(max_concurrency=8)
+
+    @classmethod
+    def layout(cls, conf) -> Layout:
+        """Posix names and Ember's core sizes; in no family (its store is its own)."""
+        return posix_family(opts.register(conf), CINDER_SERVICE, family="")
 
     def __init__(self, conf, store: MemoryStore | None = None):
         super().__init__(conf)

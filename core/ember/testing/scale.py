@@ -50,8 +50,8 @@ class ScaleConformance(ChainConformance):
     test_corrupt_object_fails_restore = None
 
     @pytest.fixture
-    def sizes(self, driver):
-        obj, block = driver.object_size, driver.sha_block_size
+    def sizes(self, layout):
+        obj, block = layout.object_size, layout.sha_block_size
         if block > MAX_SHA_BLOCK or obj > MAX_OBJECT_SIZE or obj % block:
             pytest.fail("the scale suite needs a driver configured with a SHA block of at "
                         "most %d bytes and objects of at most %d bytes, a multiple of the "
@@ -104,7 +104,7 @@ class ScaleConformance(ChainConformance):
             restored = self._restore_new(engine, chain[:index + 1], size, tmp_path, index)
             assert restored == points[index], "point %d restored differs" % index
 
-        report = verify_chain(driver, chain)
+        report = verify_chain(driver, chain, layout=engine.layout)
         assert not report.damaged, report.summary()
 
         for member in reversed(chain):

@@ -8,7 +8,7 @@ the object's MD5 by the client library.
 
 The library's own retries are switched off (``retry=None`` on every call): transient
 failures surface as ``TransientDriverError`` and ``ember.wrappers.RetryingDriver``
-retries them, ``backup_gcs_num_retries`` times (``retry_policy``).
+retries them, ``backup_gcs_num_retries`` times (its ``Layout``'s retry policy).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import threading
 from typing import BinaryIO, Iterable
 
 from ember import errors
-from ember.driver import (ChunkedBackupDriver, DriverCapabilities, ObjectWriter, RetryPolicy,
-                          short_read_error)
+from ember import opts as core_opts
+from ember.driver import ChunkedBackupDriver, DriverCapabilities, ObjectWriter, short_read_error
+from ember.layout import OBJECT_STORE_PREFIX, Layout, RetryPolicy
 
 from ember_gcs import connection, opts
 from ember_gcs.errors import translate
@@ -46,37 +47,30 @@ class GoogleBackupDriver(ChunkedBackupDriver):
     """Stores backup objects in GCS buckets (one bucket per container)."""
 
     name = "gcs"
-    cinder_service = "cinder.backup.drivers.gcs.GoogleBackupDriver"
     capabilities = DriverCapabilities(max_concurrency=8)
+
+    @classmethod
+    def layout(cls, conf) -> Layout:
+        """Cinder's gcs names and sizes, from its options; the bucket must be set
+        unless the user names a container."""
+        conf = opts.register(core_opts.register(conf))
+        return Layout(cinder_service="cinder.backup.drivers.gcs.GoogleBackupDriver",
+                      object_size=conf.backup_gcs_object_size,
+                      sha_block_size=conf.backup_gcs_block_size,
+                      progress_timer=conf.backup_gcs_enable_progress_timer,
+                      prefix_style=OBJECT_STORE_PREFIX,
+                      container=conf.backup_gcs_bucket or "",
+                      container_unset="backup_gcs_bucket is not set; name the bucket for "
+                                      "GCS backups in the configuration or pass a container",
+                      availability_zone=conf.storage_availability_zone,
+                      retry=RetryPolicy(attempts=conf.backup_gcs_num_retries + 1,
+                                        backoff=1.0))
 
     def __init__(self, conf):
         super().__init__(opts.register(conf))
         self.settings = connection.Settings.from_conf(conf)
         self._pool = None
         self._pool_lock = threading.Lock()
-
-    # ---- naming, sizes, retries (Cinder's gcs options) ---------------------------------
-    def default_container(self, backup_id: str) -> str:
-        if not self.conf.backup_gcs_bucket:
-            raise errors.ConfigError("backup_gcs_bucket is not set; name the bucket for GCS "
-                                     "backups in the configuration or pass a container")
-        return self.conf.backup_gcs_bucket
-
-    @property
-    def object_size(self) -> int:
-        return self.conf.backup_gcs_object_size
-
-    @property
-    def sha_block_size(self) -> int:
-        return self.conf.backup_gcs_block_size
-
-    @property
-    def progress_timer_enabled(self) -> bool:
-        return self.conf.backup_gcs_enable_progress_timer
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(attempts=self.conf.backup_gcs_num_retries + 1, backoff=1.0)
 
     def describe(self) -> str:
         return "gcs %s" % self.settings.where
@@ -231,7 +225,7 @@ class GoogleBackupDriver(ChunkedBackupDriver):
     def _stream_chunk(self) -> int:
         chunk = self.conf.backup_gcs_writer_chunk_size
         if chunk == -1:
-            chunk = self.object_size  # one chunk: the whole object (Cinder's -1)
+            chunk = self.conf.backup_gcs_object_size  # one chunk: the whole object (-1)
         chunk = max(chunk, STREAM_CHUNK)
         return -(-chunk // CHUNK_GRANULE) * CHUNK_GRANULE
 

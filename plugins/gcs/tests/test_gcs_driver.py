@@ -48,17 +48,19 @@ def test_loader_finds_the_driver_by_short_name_and_cinder_path(name, gcs_conf):
     drv = loader.load_driver(conf, name)
     assert isinstance(drv, RetryingDriver) and drv.attempts == 3
     assert type(unwrap(drv)) is GoogleBackupDriver
-    assert unwrap(drv).cinder_service == "cinder.backup.drivers.gcs.GoogleBackupDriver"
+    assert loader.layout_of(drv).cinder_service == "cinder.backup.drivers.gcs.GoogleBackupDriver"
+    assert loader.load_layout(conf, name) == loader.layout_of(drv)
 
 
 def test_sizes_prefix_and_container_follow_the_gcs_options(gcs_conf):
     drv = GoogleBackupDriver(gcs_conf(backup_gcs_bucket="b1", backup_gcs_object_size=1 << 20,
                                       backup_gcs_block_size=4096,
                                       backup_gcs_enable_progress_timer=False))
-    assert (drv.object_size, drv.sha_block_size, drv.progress_timer_enabled) == (
+    layout = loader.layout_of(drv)
+    assert (layout.object_size, layout.sha_block_size, layout.progress_timer) == (
         1 << 20, 4096, False)
-    assert drv.default_container("0f3c") == "b1"
-    assert drv.object_prefix("vol", "bid", "20250101120000") == (
+    assert layout.default_container("0f3c") == "b1"
+    assert layout.object_prefix("vol", "bid", "20250101120000") == (
         "volume_vol/20250101120000/az_nova_backup_bid")
 
 

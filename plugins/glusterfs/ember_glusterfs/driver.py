@@ -10,6 +10,8 @@ import socket
 from typing import ClassVar
 
 from ember import errors
+from ember import opts as core_opts
+from ember.layout import Layout, posix_family
 from ember_posix import mount
 from ember_posix.driver import PosixBackupDriver
 
@@ -23,7 +25,6 @@ class GlusterfsBackupDriver(mount.MountedShare, PosixBackupDriver):
     """The posix driver on a GlusterFS volume mounted through FUSE."""
 
     name: ClassVar[str] = "glusterfs"
-    cinder_service: ClassVar[str] = "cinder.backup.drivers.glusterfs.GlusterfsBackupDriver"
     fstype: ClassVar[str] = "glusterfs"
     share_option: ClassVar[str] = "glusterfs_backup_share"
     mount_base_option: ClassVar[str] = "glusterfs_backup_mount_point"
@@ -31,6 +32,12 @@ class GlusterfsBackupDriver(mount.MountedShare, PosixBackupDriver):
     def __init__(self, conf):
         opts.register(conf)
         super().__init__(conf)
+
+    @classmethod
+    def layout(cls, conf) -> Layout:
+        """The posix family's, recorded as Cinder's GlusterFS driver."""
+        return posix_family(core_opts.register(conf),
+                            "cinder.backup.drivers.glusterfs.GlusterfsBackupDriver")
 
     # ---- the mount (ember_posix.mount.MountedShare) --------------------------------------
     parse_share = staticmethod(parse_share)

@@ -22,7 +22,8 @@ def test_exact_mount_command_and_point(tmp_path):
     point = str(tmp_path / hashlib.md5(b"192.0.2.7:backups").hexdigest())
     assert driver.mount_spec().command() == [
         "mount", "-t", "glusterfs", "192.0.2.7:backups", point]
-    assert driver.cinder_service == "cinder.backup.drivers.glusterfs.GlusterfsBackupDriver"
+    assert GlusterfsBackupDriver.layout(conf).cinder_service == \
+        "cinder.backup.drivers.glusterfs.GlusterfsBackupDriver"
 
 
 def test_default_mount_point_is_under_state_path(tmp_path):

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from ember.layout import Layout
 from ember_posix import mount
 from ember_posix.driver import PosixBackupDriver
 
 from ember_nfs import opts
+from ember_nfs.layout import nfs_layout
 from ember_nfs.share import parse_share
 
 
@@ -28,10 +30,14 @@ class NFSBackupDriver(mount.MountedShare, PosixBackupDriver):
     """The posix driver on a kernel-mounted NFS share (``backup_nfs_client = kernel``)."""
 
     name: ClassVar[str] = "nfs"
-    cinder_service: ClassVar[str] = "cinder.backup.drivers.nfs.NFSBackupDriver"
     fstype: ClassVar[str] = "nfs"
     share_option: ClassVar[str] = "backup_share"
     mount_base_option: ClassVar[str] = "backup_mount_point_base"
+
+    @classmethod
+    def layout(cls, conf) -> Layout:
+        """The posix family's, recorded as Cinder's NFS driver (either client)."""
+        return nfs_layout(conf)
 
     @classmethod
     def create(cls, conf):

@@ -20,11 +20,13 @@ from typing import BinaryIO, ClassVar, Iterable
 
 from ember import errors
 from ember.clients import PerThread
-from ember.driver import POSIX_PREFIX, ChunkedBackupDriver, DriverCapabilities, ObjectWriter
+from ember.driver import ChunkedBackupDriver, DriverCapabilities, ObjectWriter
+from ember.layout import Layout
 
 from ember_posix.driver import DIR_MODE, FILE_MODE, TEMP_PREFIX
 
 from ember_nfs import libnfs_client, opts
+from ember_nfs.layout import nfs_layout
 from ember_nfs.share import NFSShare, parse_share
 
 INSTALL_HINT = ("pip install 'ember-backup-nfs[userspace]' (it builds against the system "
@@ -49,9 +51,12 @@ class LibnfsBackupDriver(ChunkedBackupDriver):
     """``backup_driver = nfs`` with ``backup_nfs_client = userspace``."""
 
     name: ClassVar[str] = "nfs"
-    cinder_service: ClassVar[str] = "cinder.backup.drivers.nfs.NFSBackupDriver"
-    capabilities: ClassVar[DriverCapabilities] = DriverCapabilities(
-        max_concurrency=4, prefix_style=POSIX_PREFIX, family="posix")
+    capabilities: ClassVar[DriverCapabilities] = DriverCapabilities(max_concurrency=4)
+
+    @classmethod
+    def layout(cls, conf) -> Layout:
+        """The kernel client's (``ember_nfs.layout``): the same repository."""
+        return nfs_layout(conf)
 
     def __init__(self, conf):
         super().__init__(conf)

@@ -11,6 +11,7 @@ import pytest
 from ember import errors
 from ember_posix import mount
 from ember.testing.config import make_conf
+from ember.wrappers import layout_of
 from ember_nfs import opts
 from ember_nfs.driver import NFSBackupDriver
 from ember_nfs.userspace import LibnfsBackupDriver
@@ -28,7 +29,7 @@ def kernel_conf(tmp_path, **overrides):
 def test_kernel_is_the_default_client(tmp_path):
     driver = NFSBackupDriver.create(kernel_conf(tmp_path))
     assert type(driver) is NFSBackupDriver
-    assert driver.cinder_service == "cinder.backup.drivers.nfs.NFSBackupDriver"
+    assert layout_of(driver).cinder_service == "cinder.backup.drivers.nfs.NFSBackupDriver"
 
 
 def test_mount_point_is_md5_of_the_share(tmp_path):

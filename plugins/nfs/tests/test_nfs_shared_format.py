@@ -11,6 +11,7 @@ import pytest
 from ember.engine import format as fmt
 from ember.engine.engine import BackupSpec, ChainMember, Engine
 from ember.testing.conformance import random_bytes
+from ember.wrappers import layout_of
 from ember_nfs.driver import NFSBackupDriver
 from ember_posix.driver import PosixBackupDriver
 
@@ -27,7 +28,7 @@ def volume(tmp_path):
 
 def backup(driver, volume, container, parent=None):
     backup_id, volume_id = str(uuid.uuid4()), "0b5e7d3c-0000-4000-8000-00000000000a"
-    prefix = driver.object_prefix(volume_id, backup_id, fmt.timestamp())
+    prefix = layout_of(driver).object_prefix(volume_id, backup_id, fmt.timestamp())
     Engine(driver, driver.conf).backup(BackupSpec(
         backup_id=backup_id, volume_id=volume_id, source_path=str(volume),
         container=container, prefix=prefix, parent=parent,

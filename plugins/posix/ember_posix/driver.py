@@ -13,7 +13,9 @@ import uuid
 from typing import BinaryIO, Iterable
 
 from ember import errors
-from ember.driver import POSIX_PREFIX, ChunkedBackupDriver, DriverCapabilities, ObjectWriter
+from ember import opts as core_opts
+from ember.driver import ChunkedBackupDriver, DriverCapabilities, ObjectWriter
+from ember.layout import Layout, posix_family
 
 from ember_posix import durability, opts
 
@@ -52,14 +54,20 @@ class PosixBackupDriver(ChunkedBackupDriver):
     **Subclassing** (nfs, glusterfs): override the ``base_path`` property to return the
     directory containers live under (e.g. a mount point, mounted in ``check_setup`` or
     ``__init__``), and ``describe()`` if "posix repository <base_path>" is not what users
-    should read in messages. Everything else (naming, atomicity, error mapping) is
-    inherited unchanged, which keeps the family's layout identical.
+    should read in messages, and ``layout`` to record the subclass's own Cinder class
+    (``ember.layout.posix_family(conf, "<its Cinder class path>")``). Everything else
+    (atomicity, error mapping) is inherited unchanged, which keeps the family's layout
+    identical.
     """
 
     name = "posix"
-    cinder_service = "cinder.backup.drivers.posix.PosixBackupDriver"
-    capabilities = DriverCapabilities(max_concurrency=8, prefix_style=POSIX_PREFIX,
-                                      family="posix")
+    capabilities = DriverCapabilities(max_concurrency=8)
+
+    @classmethod
+    def layout(cls, conf) -> Layout:
+        """Cinder's posix family: one directory per backup, ``backup_file_size``."""
+        return posix_family(core_opts.register(conf),
+                            "cinder.backup.drivers.posix.PosixBackupDriver")
 
     def __init__(self, conf):
         super().__init__(conf)

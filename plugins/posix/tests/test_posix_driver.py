@@ -18,7 +18,7 @@ import pytest
 
 from ember import errors
 from ember.engine.engine import ChainMember, Engine
-from ember.loader import load_driver
+from ember.loader import load_driver, load_layout
 from ember.testing.config import make_conf
 from ember.wrappers import unwrap
 from ember_posix.driver import TEMP_PREFIX, PosixBackupDriver
@@ -62,7 +62,7 @@ def test_loaded_by_default_and_by_cinder_path(base):
     conf.set_override("backup_driver", "cinder.backup.drivers.posix.PosixBackupDriver")
     driver = unwrap(load_driver(conf))
     assert isinstance(driver, PosixBackupDriver)
-    assert driver.cinder_service == "cinder.backup.drivers.posix.PosixBackupDriver"
+    assert load_layout(conf).cinder_service == "cinder.backup.drivers.posix.PosixBackupDriver"
 
 
 def test_options_and_defaults(tmp_path):
@@ -74,8 +74,10 @@ def test_options_and_defaults(tmp_path):
 
 
 def test_cinder_layout(driver, base):
-    assert driver.default_container(BACKUP_ID) == CONTAINER
-    assert driver.object_prefix("c4f70a41-b4dd-4cad-bc69-53c5a35e0c4c", BACKUP_ID,
+    layout = PosixBackupDriver.layout(driver.conf)
+    assert (layout.family, layout.container) == ("posix", None)
+    assert layout.default_container(BACKUP_ID) == CONTAINER
+    assert layout.object_prefix("c4f70a41-b4dd-4cad-bc69-53c5a35e0c4c", BACKUP_ID,
                                 "20250318100012") == NAME[:-len("-00001")]
     driver.ensure_container(CONTAINER)
     driver.put_object(CONTAINER, NAME, b"data")

@@ -32,13 +32,18 @@ py-modules = ["acme_cephfs"]
 
 MODULE = '''\
 """A CephFS driver: a posix-family repository on a mounted CephFS directory."""
+from ember import opts
+from ember.layout import posix_family
 from ember_posix.driver import PosixBackupDriver
 
 
 class CephFSBackupDriver(PosixBackupDriver):
     name = "cephfs"
-    cinder_service = "%s"
-    # family "posix" and the posix naming are inherited from PosixBackupDriver
+
+    @classmethod
+    def layout(cls, conf):
+        # the posix family's names and sizes, recorded as the CephFS driver
+        return posix_family(opts.register(conf), "%s")
 ''' % ALIAS
 
 

@@ -10,7 +10,7 @@ Large objects stream through ``open_writer`` as multipart uploads (``ember_s3.wr
 ``put_object`` (documents, small objects) is one request. Objects are read whole, each
 bounded by ``backup_s3_object_size``. boto3's retries are off: transient failures
 surface as ``TransientDriverError`` and ``ember.wrappers.RetryingDriver`` retries them
-``backup_s3_retry_max_attempts`` times (``retry_policy``).
+``backup_s3_retry_max_attempts`` times (its ``Layout``'s retry policy).
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ import threading
 from typing import BinaryIO, Iterable
 
 from ember import errors
-from ember.driver import (ChunkedBackupDriver, DriverCapabilities, IterReader, ObjectWriter,
-                          RetryPolicy)
+from ember import opts as core_opts
+from ember.driver import ChunkedBackupDriver, DriverCapabilities, IterReader, ObjectWriter
+from ember.layout import OBJECT_STORE_PREFIX, Layout
 
 from ember_s3 import connection, opts
 from ember_s3.errors import redact, translate
@@ -42,8 +43,20 @@ class S3BackupDriver(ChunkedBackupDriver):
     """Stores backup objects in S3 buckets (one bucket per container)."""
 
     name = "s3"
-    cinder_service = "cinder.backup.drivers.s3.S3BackupDriver"
     capabilities = DriverCapabilities(max_concurrency=10)
+
+    @classmethod
+    def layout(cls, conf) -> Layout:
+        """Cinder's s3 names and sizes, from its options (one configured bucket)."""
+        conf = opts.register(core_opts.register(conf))
+        return Layout(cinder_service="cinder.backup.drivers.s3.S3BackupDriver",
+                      object_size=conf.backup_s3_object_size,
+                      sha_block_size=conf.backup_s3_block_size,
+                      progress_timer=conf.backup_s3_enable_progress_timer,
+                      prefix_style=OBJECT_STORE_PREFIX,
+                      container=conf.backup_s3_store_bucket,
+                      availability_zone=conf.storage_availability_zone,
+                      retry=opts.retry_policy(conf))
 
     def __init__(self, conf):
         super().__init__(opts.register(conf))
@@ -54,28 +67,6 @@ class S3BackupDriver(ChunkedBackupDriver):
         self._client = None
         self._client_lock = threading.Lock()
         self._part_pool = None
-
-    # ---- naming, sizes, retries (Cinder's s3 options) -----------------------------------
-    def default_container(self, backup_id: str) -> str:
-        return self.conf.backup_s3_store_bucket
-
-    @property
-    def object_size(self) -> int:
-        return self.conf.backup_s3_object_size
-
-    @property
-    def sha_block_size(self) -> int:
-        return self.conf.backup_s3_block_size
-
-    @property
-    def progress_timer_enabled(self) -> bool:
-        return self.conf.backup_s3_enable_progress_timer
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        """``backup_s3_retry_max_attempts`` counts retries (as boto3's ``max_attempts``
-        does), the policy counts tries: one more."""
-        return RetryPolicy(attempts=self.conf.backup_s3_retry_max_attempts + 1, backoff=1.0)
 
     def describe(self) -> str:
         return "s3 %s" % self.settings.where

@@ -7,6 +7,8 @@ one request); every other option reads as it does in cinder.conf.
 
 from oslo_config import cfg
 
+from ember.layout import RetryPolicy
+
 #: the smallest part S3 accepts in a multipart upload (all but the last)
 MIN_PART_SIZE = 5 * 1024 * 1024
 
@@ -76,6 +78,13 @@ def register(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
     """Register the S3 options in [DEFAULT] of ``conf`` (idempotent)."""
     conf.register_opts(s3_opts)
     return conf
+
+
+def retry_policy(conf) -> RetryPolicy:
+    """``backup_s3_retry_max_attempts`` counts retries (as boto3's ``max_attempts``
+    does), the policy counts tries: one more. The loader's retry wrapper and the
+    multipart writer's per-part retries both follow it."""
+    return RetryPolicy(attempts=conf.backup_s3_retry_max_attempts + 1, backoff=1.0)
 
 
 def list_opts():

@@ -7,7 +7,8 @@ completed) and ``abort`` cancels the upload, which frees its parts. An object th
 smaller than one part never starts an upload: ``commit`` puts it in one request, as
 Cinder stores every object. Each part carries its Content-MD5 (with
 ``backup_s3_md5_validation``) and the SSE-C key, and is retried on its own under the
-driver's ``retry_policy`` (the stream itself cannot be replayed by the retry wrapper).
+plugin's retry policy (``ember_s3.opts.retry_policy``; the stream itself cannot be
+replayed by the retry wrapper).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import logging
 from ember import errors
 from ember.driver import ObjectWriter
 from ember.wrappers import retry_call
+
+from ember_s3 import opts
 
 LOG = logging.getLogger(__name__)
 
@@ -90,7 +93,7 @@ class MultipartWriter(ObjectWriter):
             self._parts.append({"PartNumber": number, "ETag": future.result()})
 
     def _retrying(self, what: str, fn):
-        policy = self._driver.retry_policy
+        policy = opts.retry_policy(self._driver.conf)
         return retry_call(fn, attempts=policy.attempts, backoff=policy.backoff,
                           what="%s multipart %s of s3://%s/%s"
                           % (self._driver.describe(), what, self._bucket, self._name))

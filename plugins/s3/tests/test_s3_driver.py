@@ -64,7 +64,7 @@ def test_loader_finds_the_driver_by_short_name_and_cinder_path(name, s3_conf):
     drv = loader.load_driver(s3_conf(backup_s3_retry_max_attempts=4), name)
     assert isinstance(drv, RetryingDriver) and drv.attempts == 5
     assert type(unwrap(drv)) is S3BackupDriver
-    assert unwrap(drv).cinder_service == "cinder.backup.drivers.s3.S3BackupDriver"
+    assert loader.layout_of(drv).cinder_service == "cinder.backup.drivers.s3.S3BackupDriver"
     assert not isinstance(loader.load_driver(s3_conf(), name), RetryingDriver)  # 0 retries
 
 
@@ -78,10 +78,11 @@ def test_sizes_prefix_container_and_concurrency_follow_the_s3_options(s3_conf):
                                  backup_s3_block_size=4096,
                                  backup_s3_enable_progress_timer=False,
                                  backup_s3_max_pool_connections=6))
-    assert (drv.object_size, drv.sha_block_size, drv.progress_timer_enabled) == (
+    layout = loader.layout_of(drv)
+    assert (layout.object_size, layout.sha_block_size, layout.progress_timer) == (
         1 << 20, 4096, False)
-    assert drv.default_container("0f3c") == "b1"
-    assert drv.object_prefix("vol", "bid", "20250101120000") == (
+    assert layout.default_container("0f3c") == "b1"
+    assert layout.object_prefix("vol", "bid", "20250101120000") == (
         "volume_vol/20250101120000/az_nova_backup_bid")
     assert drv.capabilities.max_concurrency == 6
 

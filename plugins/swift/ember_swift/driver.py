@@ -6,8 +6,9 @@ the ETag Swift returns against the md5 of the bytes sent.
 
 Each thread gets its own ``swiftclient.Connection`` (a Connection holds one HTTP
 session and is not safe to share). swiftclient's own retries are off (``retries=0``);
-``backup_swift_retry_attempts`` / ``backup_swift_retry_backoff`` become this driver's
-``retry_policy``, which ``ember.loader.load_driver`` applies by wrapping it in
+``backup_swift_retry_attempts`` / ``backup_swift_retry_backoff`` become the retry policy
+of this plugin's ``Layout`` (``SwiftBackupDriver.layout``), which
+``ember.loader.load_driver`` applies by wrapping the driver in
 ``ember.wrappers.RetryingDriver`` (it retries only ``TransientDriverError``: 5xx,
 timeouts, refused connections, an ETag mismatch).
 """
@@ -24,10 +25,11 @@ import swiftclient
 from swiftclient.exceptions import ClientException
 
 from ember import errors
+from ember import opts as core_opts
 from ember.clients import PerThread
-from ember.driver import (OBJECT_STORE_PREFIX, ChunkedBackupDriver, DriverCapabilities,
-                          IterReader, ObjectWriter, PipedObjectWriter, RetryPolicy,
-                          short_read_error)
+from ember.driver import (ChunkedBackupDriver, DriverCapabilities, IterReader, ObjectWriter,
+                          PipedObjectWriter, short_read_error)
+from ember.layout import OBJECT_STORE_PREFIX, Layout, RetryPolicy
 
 from ember_swift import auth, opts
 from ember_swift.errormap import is_network_error, translate
@@ -37,8 +39,23 @@ class SwiftBackupDriver(ChunkedBackupDriver):
     """Stores backup objects in Swift containers (default ``backup_swift_container``)."""
 
     name = "swift"
-    cinder_service = "cinder.backup.drivers.swift.SwiftBackupDriver"
-    capabilities = DriverCapabilities(max_concurrency=8, prefix_style=OBJECT_STORE_PREFIX)
+    capabilities = DriverCapabilities(max_concurrency=8)
+
+    @classmethod
+    def layout(cls, conf) -> Layout:
+        """Cinder's Swift names and sizes, from its options.
+        ``backup_swift_retry_attempts`` counts retries (as swiftclient's ``retries``
+        did in Cinder), the retry policy counts tries: one more."""
+        conf = opts.register(core_opts.register(conf))
+        return Layout(cinder_service="cinder.backup.drivers.swift.SwiftBackupDriver",
+                      object_size=conf.backup_swift_object_size,
+                      sha_block_size=conf.backup_swift_block_size,
+                      progress_timer=conf.backup_swift_enable_progress_timer,
+                      prefix_style=OBJECT_STORE_PREFIX,
+                      container=conf.backup_swift_container,
+                      availability_zone=conf.storage_availability_zone,
+                      retry=RetryPolicy(attempts=conf.backup_swift_retry_attempts + 1,
+                                        backoff=float(conf.backup_swift_retry_backoff)))
 
     def __init__(self, conf):
         super().__init__(conf)
@@ -47,29 +64,6 @@ class SwiftBackupDriver(ChunkedBackupDriver):
         self._connections = PerThread(self._connect, lambda conn: conn.close())
         self._lock = threading.Lock()
         self._uploads: cf.ThreadPoolExecutor | None = None
-
-    # ---- naming, sizes and retry settings (Cinder's Swift options) ---------------------
-    def default_container(self, backup_id: str) -> str:
-        return self.conf.backup_swift_container
-
-    @property
-    def object_size(self) -> int:
-        return self.conf.backup_swift_object_size
-
-    @property
-    def sha_block_size(self) -> int:
-        return self.conf.backup_swift_block_size
-
-    @property
-    def progress_timer_enabled(self) -> bool:
-        return self.conf.backup_swift_enable_progress_timer
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        """``backup_swift_retry_attempts`` counts retries (as swiftclient's ``retries``
-        did in Cinder), the policy counts tries: one more."""
-        return RetryPolicy(attempts=self.conf.backup_swift_retry_attempts + 1,
-                           backoff=float(self.conf.backup_swift_retry_backoff))
 
     def describe(self) -> str:
         try:

@@ -9,10 +9,10 @@ import threading
 import pytest
 
 from ember import errors
-from ember.driver import RetryPolicy
+from ember.layout import RetryPolicy
 from ember.loader import load_driver
 from ember.testing.config import make_conf
-from ember.wrappers import RetryingDriver, unwrap
+from ember.wrappers import RetryingDriver, layout_of, unwrap
 from ember_swift import opts
 from ember_swift.driver import SwiftBackupDriver
 from ember.testing.services import PATIENCE
@@ -47,13 +47,14 @@ def test_naming_and_sizes_follow_cinders_swift_driver():
     conf.set_override("backup_swift_object_size", 1 << 20)
     conf.set_override("backup_swift_block_size", 4096)
     conf.set_override("backup_swift_enable_progress_timer", False)
-    assert driver.cinder_service == "cinder.backup.drivers.swift.SwiftBackupDriver"
-    assert driver.default_container(BACKUP) == "volumebackups"
-    assert driver.object_prefix(VOL, BACKUP, "20250322101159") == \
+    layout = layout_of(driver)
+    assert layout.cinder_service == "cinder.backup.drivers.swift.SwiftBackupDriver"
+    assert layout.default_container(BACKUP) == "volumebackups"
+    assert layout.object_prefix(VOL, BACKUP, "20250322101159") == \
         "volume_%s/20250322101159/az_nova_backup_%s" % (VOL, BACKUP)
-    assert (driver.object_size, driver.sha_block_size) == (1 << 20, 4096)
-    assert driver.progress_timer_enabled is False
-    assert driver.retry_policy == RetryPolicy(attempts=4, backoff=2.0)  # 3 retries
+    assert (layout.object_size, layout.sha_block_size) == (1 << 20, 4096)
+    assert layout.progress_timer is False
+    assert layout.retry == RetryPolicy(attempts=4, backoff=2.0)  # 3 retries
 
 
 def test_loader_wraps_in_retries_from_the_swift_options():
