@@ -29,6 +29,12 @@ from runner_cli import load_catalog, save_catalog
 VOLUME_ID = "5f0c3a5e-0b7e-4d6a-9c52-6e1d2c0b1e11"
 
 
+def _naming(engine):
+    """Where the engine's names come from: its layout, or, in a tree from before
+    ``ember.layout`` (a ``--baseline`` run of compare.py), its driver."""
+    return getattr(engine, "layout", None) or engine.driver
+
+
 def make_engine(repo: str, codec: str, object_size: int, sha_block_size: int):
     """An ``Engine`` over a posix driver whose ``backup_posix_path`` is ``repo``."""
     from ember.engine.engine import Engine
@@ -67,8 +73,8 @@ def cmd_backup(args) -> dict:
     catalog = load_catalog(args.catalog)
     engine, driver = make_engine(args.repo, args.codec, args.object_size, args.sha_block_size)
     created = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    container = args.container or engine.layout.default_container(args.backup_id)
-    prefix = engine.layout.object_prefix(VOLUME_ID, args.backup_id, fmt.timestamp(created))
+    container = args.container or _naming(engine).default_container(args.backup_id)
+    prefix = _naming(engine).object_prefix(VOLUME_ID, args.backup_id, fmt.timestamp(created))
     parent = member(catalog[args.parent]) if args.parent else None
     spec = BackupSpec(backup_id=args.backup_id, volume_id=VOLUME_ID, source_path=args.volume,
                       container=container, prefix=prefix, created_at=str(created),
@@ -103,8 +109,8 @@ def cmd_consolidate(args) -> dict:
     catalog = load_catalog(args.catalog)
     engine, driver = make_engine(args.repo, args.codec, args.object_size, args.sha_block_size)
     created = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    container = engine.layout.default_container(args.new_id)
-    prefix = engine.layout.object_prefix(VOLUME_ID, args.new_id, fmt.timestamp(created))
+    container = _naming(engine).default_container(args.new_id)
+    prefix = _naming(engine).object_prefix(VOLUME_ID, args.new_id, fmt.timestamp(created))
     spec = BackupSpec(backup_id=args.new_id, volume_id=VOLUME_ID, source_path="",
                       container=container, prefix=prefix, created_at=str(created))
     staging = os.path.join(tempfile.mkdtemp(), "staging.img")
