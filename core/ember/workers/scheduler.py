@@ -14,7 +14,6 @@ and finishes (prunes) their runs; with workers, the next pass finishes them.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
@@ -66,16 +65,9 @@ class Scheduler:
 
 
 def _parse(argv):
-    parser = argparse.ArgumentParser(
-        prog="ember-scheduler", description="Run Ember's backup policies: back up, prune "
-        "and verify on their schedules (one scheduler is active across hosts).")
-    parser.add_argument("--config-file", metavar="PATH", action="append", default=[],
-                        help="Configuration file (repeatable; default: the ember.conf "
-                             "search of the ember command)")
-    parser.add_argument("--config-dir", metavar="DIR", action="append", default=[],
-                        help="Directory of *.conf files read after the config files")
-    parser.add_argument("--host", metavar="NAME",
-                        help="Name of this host (default: [DEFAULT] host)")
+    parser = process.parser(
+        "ember-scheduler", "Run Ember's backup policies: back up, prune and verify on their "
+        "schedules (one scheduler is active across hosts).", "this host")
     parser.add_argument("--once", action="store_true", default=False,
                         help="Make one pass and exit (without transport_url: once the "
                              "backups it ran here have ended and their runs are "

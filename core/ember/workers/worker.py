@@ -19,7 +19,6 @@ it runs to end.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import signal
@@ -203,16 +202,9 @@ class _Endpoint:
 
 
 def _parse(argv):
-    parser = argparse.ArgumentParser(
-        prog="ember-backup", description="Run Ember's backup work sent by ember-api over "
-        "RabbitMQ (transport_url).")
-    parser.add_argument("--config-file", metavar="PATH", action="append", default=[],
-                        help="Configuration file (repeatable; default: the ember.conf "
-                             "search of the ember command)")
-    parser.add_argument("--config-dir", metavar="DIR", action="append", default=[],
-                        help="Directory of *.conf files read after the config files")
-    parser.add_argument("--host", metavar="NAME",
-                        help="Name of this worker's host (default: [DEFAULT] host)")
+    parser = process.parser(
+        "ember-backup", "Run Ember's backup work sent by ember-api over RabbitMQ "
+        "(transport_url).", "this worker's host")
     parser.add_argument("--metrics-port", metavar="PORT", type=int,
                         help="Serve this worker's own metrics (Prometheus text) on "
                              "http://ADDRESS:PORT/metrics (default: not served)")
