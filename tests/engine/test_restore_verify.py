@@ -1,19 +1,24 @@
 """Restore checks the final image against the chain tip's ``_sha256file`` (the default),
 the objects' md5s (``restore_verify = md5``, or when there is no list), or both; and on
-a new target it reads only the objects the list says hold data."""
+a new target it reads only the objects the list says hold data. An object of several
+pieces is written ``Behind`` the thread that inflates it: bit-exact all the same, and a
+failed write is the target's error with no thread left behind."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import errno
 import re
+import threading
 
 import pytest
 
-from ember.engine import compression
+from ember.engine import compression, restore_run
 from ember.engine import format as fmt
 from ember.engine.engine import BackupSpec, ChainMember, Engine
+from ember.engine.pipeline import Behind
 from ember.errors import CorruptObject, InvalidBackup, RestoreMismatch
 from ember.testing.config import make_conf
 from ember.testing.memory import MemoryStore, ReadRecordingDriver
@@ -186,3 +191,77 @@ def test_a_list_of_the_wrong_length_fails_before_a_byte_is_written(store, tmp_pa
     doc["sha256s"][-2:] = []
     driver.put_object("cont", sha_name, json.dumps(doc, sort_keys=True, indent=2).encode())
     assert _restore(engine, [full], tmp_path / "t.img") == _sha256(source)
+
+
+def _multi_piece(engine):
+    engine.piece_size = 2 * BLOCK  # 64 KiB objects: eight pieces each
+    return engine
+
+
+@pytest.mark.parametrize("verify", ["sha256", "md5", "both"])
+def test_objects_of_several_pieces_restore_bit_exact(tmp_path, verify):
+    engine, _ = _engine(MemoryStore(), verify)
+    _multi_piece(engine)
+    source = _volume(tmp_path / "vol.img")
+    full = _backup(engine, source)
+    with open(source, "r+b") as f:  # an incremental over part of one object
+        f.seek(5 * BLOCK + 7)
+        f.write(b"changed " * 2000)
+    inc = _backup(engine, source, "bk-2", parent=full)
+    for new in (True, False):
+        target = tmp_path / ("new.img" if new else "old.img")
+        if new:
+            target.write_bytes(b"")
+        else:
+            target.write_bytes(b"\xff" * SIZE)
+        engine.restore([full, inc], str(target), target_is_new=new)
+        assert hashlib.sha256(target.read_bytes()[:SIZE]).hexdigest() == \
+            hashlib.sha256(source.read_bytes()).hexdigest()
+
+
+def test_a_failed_write_behind_is_the_targets_error_and_ends_its_thread(tmp_path,
+                                                                        monkeypatch):
+    # a disk filling up under a restore cannot be caused here: the third write fails
+    # as the kernel would say it
+    engine, _ = _engine(MemoryStore())
+    _multi_piece(engine)
+    full = _backup(engine, _volume(tmp_path / "vol.img"))
+    real, calls = restore_run._pwrite, []
+
+    def pwrite(fd, data, offset):
+        calls.append(offset)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, data, offset)
+
+    monkeypatch.setattr(restore_run, "_pwrite", pwrite)
+    target = tmp_path / "new.img"
+    target.write_bytes(b"")
+    with pytest.raises(OSError) as raised:
+        engine.restore([full], str(target), target_is_new=True)
+    assert raised.value.errno == errno.ENOSPC
+    assert not [t for t in threading.enumerate() if t.name.startswith("ember-restore-write")]
+
+
+def test_behind_runs_calls_in_order_and_raises_at_the_next_call_or_close():
+    seen = []
+    behind = Behind("test-behind")
+    for n in range(5):
+        behind.submit(seen.append, n)
+    behind.close()
+    assert seen == [0, 1, 2, 3, 4]
+
+    def fail():
+        raise ValueError("write failed")
+
+    behind = Behind("test-behind")
+    behind.submit(fail)
+    with pytest.raises(ValueError, match="write failed"):
+        behind.submit(seen.append, 5)
+    behind.close()
+    assert seen == [0, 1, 2, 3, 4]  # the call after the failure never ran
+
+    behind = Behind("test-behind")
+    behind.submit(fail)
+    with pytest.raises(ValueError, match="write failed"):
+        behind.close()

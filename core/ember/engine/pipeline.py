@@ -149,27 +149,47 @@ def ordered_map(pool: cf.Executor, fn, items: Iterable, window: int,
         w.abandon()
 
 
+class Behind:
+    """Runs calls on a thread of its own, in order, at most one pending: the caller goes
+    on with its next piece (inflate, read) while the last one is handled (hashed,
+    written), and memory stays one piece. An error surfaces at the next ``submit`` or at
+    ``close``. hashlib, zlib and ``os.pwrite`` release the GIL, so both use real cores."""
+
+    def __init__(self, name: str):
+        self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix=name)
+        self._pending: Optional[cf.Future] = None
+
+    def submit(self, fn, *args) -> None:
+        self.wait()
+        self._pending = self._pool.submit(fn, *args)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Waits for the pending call (raising its error) and ends the thread."""
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 class SideHasher:
-    """A running hash (md5 of an object) updated on its own thread, so it overlaps the
-    caller's next piece (inflate, write). At most one update is pending: memory stays
-    one piece. hashlib releases the GIL on large buffers."""
+    """A running hash (md5 of an object) updated ``Behind`` the caller, so it overlaps
+    the caller's next piece (inflate, write)."""
 
     def __init__(self, factory):
         self._h = factory()
-        self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="ember-md5")
-        self._pending: Optional[cf.Future] = None
+        self._behind = Behind("ember-md5")
 
     def update(self, data) -> None:
-        if self._pending is not None:
-            self._pending.result()
-        self._pending = self._pool.submit(self._h.update, data)
+        self._behind.submit(self._h.update, data)
 
     def hexdigest(self) -> str:
         self.close()
         return self._h.hexdigest()
 
     def close(self) -> None:
-        if self._pending is not None:
-            self._pending.result()
-            self._pending = None
-        self._pool.shutdown(wait=True)
+        self._behind.close()

@@ -13,7 +13,8 @@ import zstandard
 
 from ember.engine import blocks, compression, imagecheck
 from ember.engine import plan as plan_
-from ember.engine.pipeline import CancelCheck, Meter, SideHasher, Window, ordered_map
+from ember.engine.pipeline import (Behind, CancelCheck, Meter, SideHasher, Window,
+                                   ordered_map)
 from ember.engine.spec import CancelToken, Progress, RestoreResult
 from ember.errors import CorruptObject, InvalidInput
 from ember.wrappers import LimitedDriver
@@ -103,10 +104,13 @@ class RestoreRun:
 
     def _restore_object(self, driver, fd, step, write_behind: blocks.WriteBehind) -> None:
         member, entry, ranges = step.member, step.entry, step.ranges
-        check, meter, target_is_new = self.check, self.meter, self.target_is_new
+        check, target_is_new = self.check, self.target_is_new
         check_md5 = self.check_md5
         where = "backup %s: object %s" % (member.backup_id, entry.name)
         md5 = self.e._md5(entry.length) if check_md5 else _NoHash()
+        # an object of several pieces (a full's) inflates on this thread while its last
+        # piece is written behind it: one core inflates, another copies into the target
+        behind = Behind("ember-restore-write") if entry.length > self.e.piece_size else None
         pos = entry.offset
         ri = 0
         try:
@@ -123,22 +127,25 @@ class RestoreRun:
                     if end > entry.end:
                         raise CorruptObject("%s decompresses to more than its recorded length "
                                             "%d; the object is corrupt" % (where, entry.length))
+                    parts = []
                     while ri < len(ranges) and ranges[ri][0] < end:
                         s, e = max(ranges[ri][0], pos), min(ranges[ri][1], end)
                         if s < e:
-                            part = memoryview(piece)[s - pos:e - pos]
-                            # safe: each range is written once, so skipping a zero run
-                            # on a zeroed target can never leave older data visible
-                            if not (target_is_new and blocks.is_zero(part)):
-                                _pwrite(fd, part, s)
-                                write_behind.wrote(e - s)
-                            meter.add(e - s)
+                            parts.append((s, e))
                         if ranges[ri][1] <= end:
                             ri += 1
                         else:
                             break
+                    if behind is None:
+                        self._write_parts(fd, piece, pos, parts, write_behind)
+                    elif parts:
+                        behind.submit(self._write_parts, fd, piece, pos, parts, write_behind)
                     pos = end
+                if behind is not None:
+                    behind.close()
             finally:
+                if behind is not None:
+                    _close_quietly(behind)
                 if isinstance(md5, SideHasher):
                     md5.close()
                 close = getattr(raw, "close", None)
@@ -156,6 +163,19 @@ class RestoreRun:
             raise CorruptObject("%s has md5 %s but its metadata records %s; the object is corrupt"
                                 % (where, md5.hexdigest(), entry.md5))
 
+    def _write_parts(self, fd: int, piece: bytes, pos: int, parts: list,
+                     write_behind: blocks.WriteBehind) -> None:
+        """Writes the byte ranges ``parts`` of ``piece`` (which starts at ``pos``)."""
+        view = memoryview(piece)
+        for s, e in parts:
+            part = view[s - pos:e - pos]
+            # safe: each range is written once, so skipping a zero run on a zeroed
+            # target can never leave older data visible
+            if not (self.target_is_new and blocks.is_zero(part)):
+                _pwrite(fd, part, s)
+                write_behind.wrote(e - s)
+            self.meter.add(e - s)
+
 
 def _prepare_target(fd: int, path: str, volume_size: int, target_is_new: bool) -> None:
     st = os.fstat(fd)
@@ -167,6 +187,14 @@ def _prepare_target(fd: int, path: str, volume_size: int, target_is_new: bool) -
         return
     raise InvalidInput("restore target %s has %d bytes, smaller than the backup's %d; "
                        "restore into a volume at least as large" % (path, size, volume_size))
+
+
+def _close_quietly(behind: Behind) -> None:
+    """Ends ``behind`` on the way out of an error, which is the one to report."""
+    try:
+        behind.close()
+    except Exception:  # noqa: BLE001 - the error already raised wins
+        pass
 
 
 class _NoHash:
