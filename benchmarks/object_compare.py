@@ -2,7 +2,9 @@
 ceiling beside both.
 
 For each store (``swift``: the SAIO of ``scripts/servers/swift.sh``; ``s3``: the SeaweedFS
-of ``scripts/servers/s3.sh``), on the same seeded volume (``benchmarks/volume.py``):
+of ``scripts/servers/s3.sh``; ``posix``: a directory under ``benchmarks/work``, Cinder's
+posix driver against the ``ember`` CLI, with no plain client), on the same seeded volume
+(``benchmarks/volume.py``):
 
 1. **full** backup; 2. the seeded 1 % change (``volume.mutate``), then an **incremental**;
 3. **restore** of the incremental (the chain full + incremental) onto a new sparse file,
@@ -23,13 +25,15 @@ Tools, each step its own process (wall, CPU = user + system, peak RSS from ``os.
   tools make); restore = GET those objects and write them in place.
   Same requests in flight as Ember's driver (Swift 8, S3 10).
 
-Both tools use their defaults otherwise: zlib, 52,428,800-byte objects, SHA block 32 KiB.
+Both tools use their defaults otherwise: zlib, SHA block 32 KiB, 52,428,800-byte objects
+(posix: 1,999,994,880, Cinder's ``backup_file_size``).
 
-    .venv/bin/python benchmarks/object_compare.py [--size 512M] [--stores swift,s3]
-        [--json OUT]
+    .venv/bin/python benchmarks/object_compare.py [--size 512M] [--stores swift,s3,posix]
+        [--baseline REV] [--json OUT]
 
 Targets of issue 23 (Ember / Cinder speed): full >= 2.5, incremental >= 1.5,
-restore >= 2; Ember's peak RSS <= 300 MiB.
+restore >= 2; Ember's peak RSS <= 300 MiB; on posix (1 GiB), the chain restore through
+the CLI >= 4.
 """
 
 from __future__ import annotations
@@ -52,11 +56,14 @@ import runner_cli  # noqa: E402  (each store's options, named as in cinder.conf)
 import volume as vol  # noqa: E402
 
 OBJECT_SIZE = 52428800  # Cinder's default for Swift and S3, Ember's too
+POSIX_OBJECT_SIZE = 1999994880  # Cinder's backup_file_size, Ember's too
 SHA_BLOCK = 32768
 IN_FLIGHT = {"swift": 8, "s3": 10}  # Ember's driver: max_concurrency / max_pool_connections
-SCHEME = {"swift": runner_cli.SWIFT_SCHEME, "s3": runner_cli.S3_SCHEME}
+SCHEME = {"swift": runner_cli.SWIFT_SCHEME, "s3": runner_cli.S3_SCHEME, "posix": ""}
+POSIX_ROOT = os.path.join(compare.WORK, "posix-stores")
 STEPS = ("full", "incremental", "restore")
 TARGETS = {"full": 2.5, "incremental": 1.5, "restore": 2.0}
+POSIX_TARGETS = {"restore": 4.0}  # issue 23: the chain restore through the CLI, 1 GiB
 RSS_TARGET_MIB = 300
 #: why there is no GCS table (checked against Cinder 29.0.0's cinder/backup/drivers/gcs.py)
 GCS_SKIPPED = (
@@ -71,10 +78,24 @@ EMBER_BIN = os.path.join(compare.ROOT, ".venv", "bin", "ember")
 
 
 # ---- the stores -----------------------------------------------------------------------------
+def repo_of(store: str, container: str) -> str:
+    """The runners' ``--repo``: a URL of the object store, or the posix directory."""
+    if store == "posix":
+        return os.path.join(POSIX_ROOT, container)
+    return SCHEME[store] + container
+
+
+def object_size(store: str) -> int:
+    return POSIX_OBJECT_SIZE if store == "posix" else OBJECT_SIZE
+
+
 def store_options(store: str, container: str) -> dict:
     """The store's ``backup_*`` options for ``container`` (cinder.conf and ember.conf
     spell them alike)."""
-    repo = SCHEME[store] + container
+    repo = repo_of(store, container)
+    if store == "posix":
+        return {"backup_posix_path": repo, "backup_file_size": POSIX_OBJECT_SIZE,
+                "backup_sha_block_size_bytes": SHA_BLOCK}
     options = (runner_cli.swift_options if store == "swift" else runner_cli.s3_options)(
         repo, OBJECT_SIZE, SHA_BLOCK)
     assert options is not None
@@ -87,6 +108,8 @@ def store_reachable(store: str) -> str | None:
 
     from ember.testing.services import tcp_open
 
+    if store == "posix":
+        return None
     options = store_options(store, "probe")
     url = urllib.parse.urlsplit(options.get("backup_swift_auth_url")
                                 or options["backup_s3_endpoint_url"])
@@ -144,6 +167,9 @@ class Client:
 
     def drop(self) -> None:
         """Delete every object and the container (the tools' objects too)."""
+        if self.store == "posix":
+            shutil.rmtree(self.options["backup_posix_path"], ignore_errors=True)
+            return
         if self.store == "s3":
             pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.container)
             for page in pages:
@@ -256,12 +282,12 @@ def step(m: compare.Measure, ok: bool = True) -> dict:
 
 
 def cinder_tool(store: str, container: str, volume: str, target: str, ctx: dict) -> dict:
-    repo, catalog = SCHEME[store] + container, os.path.join(ctx["dir"], "cinder.json")
+    repo, catalog = repo_of(store, container), os.path.join(ctx["dir"], "cinder.json")
     runner = [compare.CINDER_PY, os.path.join(HERE, "cinder_posix_runner.py")]
     full_id, incr_id = str(uuid.uuid4()), str(uuid.uuid4())
     common = ["--repo", repo, "--catalog", catalog]
     backup = runner + ["backup"] + common + ["--volume", volume,
-                                             "--object-size", str(OBJECT_SIZE)]
+                                             "--object-size", str(object_size(store))]
     out = {"full": step(compare.measure(backup + ["--backup-id", full_id], ctx["log"]))}
     vol.mutate(volume)
     out["incremental"] = step(compare.measure(
@@ -339,8 +365,8 @@ def baseline_tree(rev: str) -> str:
     (``git archive``): the "before" of a before/after in one run."""
     import subprocess
 
-    tree = os.path.join(compare.WORK, "base-%s-objstores" % rev)
-    dirs = ("core", "plugins/swift", "plugins/s3")
+    tree = os.path.join(compare.WORK, "base-%s-stores" % rev)
+    dirs = ("core", "plugins/swift", "plugins/s3", "plugins/posix")
     if not os.path.isdir(tree):
         os.makedirs(tree)
         archive = subprocess.run(["git", "-C", compare.ROOT, "archive", rev, *dirs],
@@ -354,6 +380,8 @@ def run_store(store: str, pristine: str, expected: str, ctx: dict) -> dict:
     the restore is checked against ``expected`` (the changed volume's sha256)."""
     results = {}
     tools = dict(TOOLS)
+    if store == "posix":  # a file copy is no ceiling of a format: no plain client
+        del tools["client"]
     if ctx.get("baseline"):
         rev, path = ctx["baseline"]
         tools["ember@" + rev] = (lambda *a, path=path: ember_tool(*a, pythonpath=path))
@@ -364,6 +392,8 @@ def run_store(store: str, pristine: str, expected: str, ctx: dict) -> dict:
         volume, target = os.path.join(tool_dir, "volume.img"), os.path.join(tool_dir, "out.img")
         import subprocess
 
+        if store == "posix":  # Ember refuses a posix path that does not exist
+            os.makedirs(repo_of(store, container))
         subprocess.run(["cp", "--sparse=always", pristine, volume], check=True)
         vol.warm(volume)
         steps = run(store, container, volume, target, dict(ctx, dir=tool_dir))
@@ -421,9 +451,10 @@ def table(store: str, results: dict) -> str:
             cells += ["-", "-"] if secs is None else [
                 "%.2f%s" % (secs, "" if ok else " FAILED"), "%.2f" % cpu]
         speed = _ratio(wall("cinder", s), wall("ember", s))
-        met = ("met" if speed != "-" and float(speed) >= TARGETS[s] else "NOT met"
-               if speed != "-" else "n/a")
-        cells += ["%s (>= %.1f, %s)" % (speed, TARGETS[s], met),
+        target = (POSIX_TARGETS if store == "posix" else TARGETS).get(s)
+        met = ("n/a" if speed == "-" or target is None else "met" if float(speed) >= target
+               else "NOT met")
+        cells += [speed if target is None else "%s (>= %.1f, %s)" % (speed, target, met),
                   _ratio(get("cinder", s, "cpu_seconds"), get("ember", s, "cpu_seconds")),
                   _ratio(wall("client", s), wall("ember", s)),
                   _ratio(wall("client", s), wall("cinder", s))]
@@ -455,7 +486,9 @@ def baseline_table(store: str, results: dict, rev: str) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", default="512M", help="volume size (default 512M)")
-    p.add_argument("--stores", default="swift,s3", help="comma-separated: swift, s3")
+    p.add_argument("--stores", default="swift,s3",
+                   help="comma-separated: swift, s3, posix (posix: issue 23's CLI chain "
+                        "restore, with --size 1G)")
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--baseline", metavar="REV",
@@ -472,7 +505,7 @@ def main(argv=None) -> int:
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     for store in stores:
         if store not in SCHEME:
-            p.error("unknown store %s (known: swift, s3)" % store)
+            p.error("unknown store %s (known: swift, s3, posix)" % store)
     if not os.path.exists(EMBER_BIN):
         p.error("no %s: run make venv" % EMBER_BIN)
     ensure_cinder_clients()
@@ -521,9 +554,9 @@ def report(args, results: dict) -> int:
     differed."""
     load = os.getloadavg()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print("\n%s, %s volume (seed %d), zlib, %d-byte objects, %d cores, load average "
-          "%.2f %.2f %.2f" % (date, args.size, args.seed, OBJECT_SIZE, os.cpu_count() or 0,
-                              *load))
+    print("\n%s, %s volume (seed %d), zlib, %d-byte objects (posix %d), %d cores, load "
+          "average %.2f %.2f %.2f" % (date, args.size, args.seed, OBJECT_SIZE,
+                                      POSIX_OBJECT_SIZE, os.cpu_count() or 0, *load))
     for store, res in results.items():
         print()
         print(table(store, res))

@@ -166,10 +166,7 @@ def unregistered_environment(conf: cfg.ConfigOpts, environ=None) -> list[Unregis
     names = [(name, group, option) for name in sorted(environ)
              if name.startswith("OS_") and "__" in name
              for group, _, option in [name[3:].partition("__")] if group and option]
-    registered = _registered(conf)
-    if all(_known(registered, _section(g), o.lower()) for _, g, o in names):
-        return []
-    known = _all_known(registered)
+    known = _known_for(_registered(conf), [(_section(g), o.lower()) for _, g, o in names])
     result = []
     for name, group, option in names:
         section, option = _section(group), option.lower()
@@ -195,10 +192,7 @@ def unregistered(conf: cfg.ConfigOpts) -> list[Unregistered]:
     """Every unknown option and section of the files ``conf`` read."""
     found = [(path, section, option) for path, parser in _parsed(conf)
              for section, option in parser.found]
-    registered = _registered(conf)
-    if all(_known(registered, s, o) for _, s, o in found):
-        return []  # the usual case: no plugin's options need importing to tell
-    known = _all_known(registered)
+    known = _known_for(_registered(conf), [(s, o) for _, s, o in found])
     result = []
     for path, section, option in found:
         if _known(known, section, option):
@@ -261,13 +255,28 @@ def _add_deprecated(names: dict, opt, group: str) -> None:
         names.setdefault(old_group, set()).add((old.name or opt.name).replace("-", "_"))
 
 
-def _all_known(registered: dict) -> dict:
-    """What is registered now plus what every installed Ember distribution and the
-    libraries of LIBRARY_NAMESPACES would register (their option lists are imported)."""
+def _known_for(registered: dict, wanted: list) -> dict:
+    """The names to judge the ``wanted`` (section, option) pairs by: what is registered
+    now; if some are not, also every installed Ember distribution's options (a few ms:
+    a driver's options in the environment or a file, before the driver loads); if some
+    still are not, also the libraries' (oslo.messaging's import costs a quarter second,
+    which a command should pay only for a name that may be a misspelling)."""
+    known = registered
+    for libraries in (False, True):
+        if all(_known(known, s, o) for s, o in wanted):
+            break
+        known = _all_known(registered, libraries)
+    return known
+
+
+def _all_known(registered: dict, libraries: bool = True) -> dict:
+    """What is registered now plus what every installed Ember distribution and (with
+    ``libraries``) the libraries of LIBRARY_NAMESPACES would register (their option
+    lists are imported)."""
     known = {group: set(opts) for group, opts in registered.items()}
     for ep in entry_points(group="oslo.config.opts"):
         if not (ep.name == "ember" or ep.name.startswith("ember.")
-                or ep.name in LIBRARY_NAMESPACES):
+                or (libraries and ep.name in LIBRARY_NAMESPACES)):
             continue
         try:
             with warnings.catch_warnings():  # oslo.messaging's imports warn about eventlet

@@ -110,3 +110,39 @@ def test_a_misspelled_environment_variable_gets_did_you_mean(ember):
         "unknown variable OS_DEFAULT__BACKUP_POSIX_PTH is ignored; did you mean "
         "OS_DEFAULT__BACKUP_POSIX_PATH?")
     assert result.stderr == ""
+
+
+_LINT_IMPORTS = """
+import sys
+from ember import config, config_lint
+conf = config.load([sys.argv[1]], warn=False)
+print(sorted(item.message() for item in config_lint.findings(conf)))
+print("oslo_messaging" in sys.modules)
+"""
+
+
+def test_a_drivers_options_are_judged_without_importing_the_libraries(tmp_path):
+    """A driver's options, set in a file and the environment before the driver loads,
+    are found in Ember's own option lists: oslo.messaging's list imports eventlet, a
+    quarter second of every command, and is read only for a name still unknown."""
+    import os
+    import subprocess
+    import sys
+
+    conf_file = tmp_path / "ember.conf"
+    conf_file.write_text("[DEFAULT]\nbackup_file_size = 1999994880\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "EMBER_"))}
+    env.update(HOME=str(tmp_path), OS_DEFAULT__BACKUP_POSIX_PATH=str(tmp_path),
+               OS_DEFAULT__BACKUP_SWIFT_OBJECT_SIZE="52428800")
+
+    def lint(extra):
+        proc = subprocess.run([sys.executable, "-c", _LINT_IMPORTS, str(conf_file)],
+                              env=dict(env, **extra), capture_output=True, text=True,
+                              check=True)
+        return proc.stdout.splitlines()
+
+    assert lint({}) == ["[]", "False"]
+    # a misspelling of a library's option is still named, with the library's list read
+    assert lint({"OS_OSLO_MESSAGING_NOTIFICATIONS__DRIVR": "noop"}) == [
+        "['unknown variable OS_OSLO_MESSAGING_NOTIFICATIONS__DRIVR is ignored; did you "
+        "mean OS_OSLO_MESSAGING_NOTIFICATIONS__DRIVER?']", "True"]
