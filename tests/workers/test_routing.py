@@ -92,6 +92,64 @@ def test_exactly_one_worker_takes_over(tmp_path):
     assert row["status"] == "creating" and row["host"] == "w1"
 
 
+def _recording_worker(service, monkeypatch):
+    """A Worker whose runs are only recorded (and stay running): which offers start one."""
+    from ember.workers.worker import Worker
+
+    worker, runs = Worker(service), []
+    monkeypatch.setattr(worker, "_run", lambda ctx, operation, ids, limited:
+                        runs.append(ids["backup_id"]))
+    return worker, runs
+
+
+def _offer(worker, backup_id, host):
+    return worker.take({}, "create", {"backup_id": backup_id}, host, os.getpid())
+
+
+def test_a_stale_offer_of_work_this_worker_hands_on_runs_nothing(tmp_path, monkeypatch):
+    """A worker that repaired a dead worker's work owns the row while it offers it on;
+    an offer of the same work still on its way from the process that began it (whose
+    answer died with the dead worker) gets MINE and starts nothing: only the worker's own
+    offer starts the work, once (seen once under load: a restore ran twice)."""
+    api = _service(tmp_path)
+    backup_id = _begun(api, SHARED + "/v")
+    w1 = _service(tmp_path, host="w1")
+    # the repair's claim: the row is w1's own, as it is while w1 offers it on
+    assert w1.take_over(backup_id, "api", os.getpid()) == TAKEN
+    worker, runs = _recording_worker(w1, monkeypatch)
+    assert _offer(worker, backup_id, "api") == MINE  # the stale offer
+    assert runs == []
+    assert _offer(worker, backup_id, "w1") == TAKEN  # w1's own offer of the redo
+    assert _offer(worker, backup_id, "w1") == MINE  # offered twice: still one run
+    assert runs == [backup_id]
+
+
+def test_a_claim_committed_unheard_runs_at_the_next_offer(tmp_path, monkeypatch):
+    """The database fails under every try of a claim that did commit: the worker cannot
+    know, so the next offer that finds the row its own starts the work (once)."""
+    import ember.workers.worker as worker_module
+
+    api = _service(tmp_path)
+    backup_id = _begun(api, SHARED + "/v")
+    w1 = _service(tmp_path, host="w1")
+    worker, runs = _recording_worker(w1, monkeypatch)
+    real = w1.take_over
+
+    def commits_then_fails(*args):
+        real(*args)
+        raise ConnectionError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(worker_module.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(w1, "take_over", commits_then_fails)
+    with pytest.raises(ConnectionError):
+        _offer(worker, backup_id, "api")
+    monkeypatch.setattr(w1, "take_over", real)
+    assert w1.owns(backup_id) and runs == []
+    assert _offer(worker, backup_id, "api") == TAKEN  # the offer again, after its timeout
+    assert _offer(worker, backup_id, "api") == MINE
+    assert runs == [backup_id]
+
+
 def test_abandoned_work_ends_with_the_reason(tmp_path):
     api = _service(tmp_path)
     backup_id = _begun(api, "/local/disk")

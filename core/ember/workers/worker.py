@@ -50,6 +50,10 @@ class Worker:
         self._limited = 0
         self._threads: set[threading.Thread] = set()
         self._running: set[str] = set()  # backup ids whose work runs here
+        # backup ids whose claim may have committed though this worker never heard so
+        # (the database failed under every try): a later offer finding the row this
+        # process's runs it; any other row of this process's is being handed on by it
+        self._unsure: set[str] = set()
         self._stopping = threading.Event()
         self._server = None
         self._service_id = None
@@ -75,16 +79,24 @@ class Worker:
         try:
             answer = self._take_over(backup_id, str(owner_host), int(owner_pid))
         except Exception:
+            with self._lock:
+                self._unsure.add(backup_id)
             self._done(limited)
             raise
         with self._lock:
-            if answer == MINE and backup_id not in self._running:
-                answer = TAKEN  # an earlier attempt committed though its answer was lost
+            if answer == MINE and backup_id in self._unsure and backup_id not in self._running:
+                answer = TAKEN  # an earlier call's claim committed though it never heard so
+            self._unsure.discard(backup_id)
+            if answer == TAKEN and backup_id in self._running:
+                answer = MINE  # never two runs of one backup's work in one process
             if answer == TAKEN:
                 self._running.add(backup_id)
         if answer != TAKEN:
             self._done(limited)
-            return answer  # MINE: running here already; GONE: not this worker's to run
+            # MINE: running here already, or being offered on by this process (work of a
+            # dead process it repaired: a stale offer of the same work must not run it
+            # beside the offer that will); GONE: not this worker's to run
+            return answer
         LOG.info("Took %s of backup %s from %s/%s", operation, backup_id, owner_host,
                  owner_pid)
         thread = threading.Thread(target=self._run, name="%s-%s" % (operation, backup_id),
@@ -96,10 +108,12 @@ class Worker:
 
     def _take_over(self, backup_id: str, owner_host: str, owner_pid: int) -> str:
         """``take_over``, tried again when the database fails meanwhile: a commit whose
-        outcome was lost may have made the row this worker's (then the answer is MINE)."""
+        outcome was lost may have made the row this worker's, so MINE on a later try
+        means this call's claim went through (TAKEN)."""
         for attempt in range(TAKE_OVER_TRIES):
             try:
-                return self.service.take_over(backup_id, owner_host, owner_pid)
+                answer = self.service.take_over(backup_id, owner_host, owner_pid)
+                return TAKEN if answer == MINE and attempt else answer
             except Exception as exc:
                 if attempt == TAKE_OVER_TRIES - 1:
                     raise
