@@ -344,3 +344,34 @@ def test_block_digests_of_zero_blocks_are_sha256():
     expected = b"".join(hashlib.sha256(data[i:i + BLOCK]).digest()
                         for i in range(0, len(data), BLOCK))
     assert blocks.block_digests(data, BLOCK) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(writes=st.lists(st.tuples(st.integers(0, 40 * BLOCK), st.integers(1, 3 * BLOCK)),
+                       max_size=8),
+       size=st.integers(1, 48 * BLOCK), first=st.integers(0, 40))
+def test_digests_of_a_sparse_file_read_only_its_data_and_equal_reading_it_all(
+        tmp_path_factory, writes, size, first):
+    path = tmp_path_factory.mktemp("sparse") / "target.img"
+    with open(path, "wb") as f:
+        f.truncate(size)
+        for offset, length in writes:
+            if offset < size:  # random bytes, and a written run of zeros now and then
+                f.seek(offset)
+                n = min(length, size - offset)
+                f.write(bytes(n) if length % 5 == 0 else random.randbytes(n))
+    offset = min(first * BLOCK, (size - 1) // BLOCK * BLOCK)
+    length = size - offset
+    whole = path.read_bytes()[offset:]
+    with blocks.Source(str(path)) as source:
+        read = []
+        real_read = source.read
+        source.read = lambda off, n: read.append((off, n)) or real_read(off, n)
+        got = source.digests(offset, length, BLOCK)
+        holes = source.holes(offset, offset + length, 1)
+    assert got == blocks.block_digests(whole, BLOCK)
+    # no byte read lies in a block that is wholly a hole
+    for off, n in read:
+        for b in range(off // BLOCK, -(-(off + n) // BLOCK)):
+            lo, hi = b * BLOCK, min((b + 1) * BLOCK, offset + length)
+            assert not any(s <= lo and hi <= e for s, e in holes), (off, n, holes)

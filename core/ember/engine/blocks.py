@@ -114,6 +114,25 @@ class Source:
             pos = os.lseek(self.fd, data, os.SEEK_HOLE)
         return out
 
+    def digests(self, offset: int, length: int, block_size: int) -> bytes:
+        """``block_digests`` of [offset, offset+length), ``offset`` a multiple of
+        ``block_size``: the blocks wholly inside a hole get the zero digest unread (the
+        kernel would zero a page-cache page for every hole page read)."""
+        end, pos, out = offset + length, offset, []
+        for start, stop in self.holes(offset, end, 1):
+            start = offset + -(-(start - offset) // block_size) * block_size
+            if stop < end:
+                stop = offset + (stop - offset) // block_size * block_size
+            if start >= stop:
+                continue
+            if pos < start:
+                out.append(block_digests(self.read(pos, start - pos), block_size))
+            out.append(zero_digests(stop - start, block_size))
+            pos = stop
+        if pos < end:
+            out.append(block_digests(self.read(pos, end - pos), block_size))
+        return b"".join(out)
+
     def read(self, offset: int, length: int) -> bytes:
         """Exactly ``length`` bytes at ``offset`` (short only at end of source)."""
         parts = []

@@ -112,18 +112,16 @@ def verify(stream, shape: ListShape, target: blocks.Source, volume_size: int, *,
            batch: int, map_batches: Callable, check: Callable[[], None],
            writer_of: Callable[[int], str], backup_id: str) -> None:
     """Compare every block of ``target`` with the list, ``batch`` blocks per task, the
-    tasks run by ``map_batches(fn, items)`` (ordered, in parallel). Holes of the target
-    read as zeros without being read. ``writer_of(offset)`` names the object that wrote
-    a byte. Raises ``RestoreMismatch`` at the first differing blocks."""
+    tasks run by ``map_batches(fn, items)`` (ordered, in parallel). The blocks in holes
+    of the target read as zeros without being read. ``writer_of(offset)`` names the
+    object that wrote a byte. Raises ``RestoreMismatch`` at the first differing blocks."""
     size = shape.block_size
 
     def digests(first: int) -> tuple[int, bytes]:
         check()
         off = first * size
         length = min(batch * size, volume_size - off)
-        if target.in_hole(off, length):
-            return first, blocks.zero_digests(length, size)
-        return first, blocks.block_digests(target.read(off, length), size)
+        return first, target.digests(off, length, size)
 
     last = shape.blocks - 1
     for first, got in map_batches(digests, range(0, shape.blocks, batch)):
