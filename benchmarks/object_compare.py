@@ -484,12 +484,17 @@ def baseline_table(store: str, results: dict, rev: str) -> str:
 
 
 def main(argv=None) -> int:
+    global POSIX_OBJECT_SIZE  # read by every tool's options; one value per invocation
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", default="512M", help="volume size (default 512M)")
     p.add_argument("--stores", default="swift,s3",
                    help="comma-separated: swift, s3, posix (posix: issue 23's CLI chain "
                         "restore, with --size 1G)")
     p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--posix-object-size", type=int, default=POSIX_OBJECT_SIZE,
+                   help="backup_file_size of both tools on posix (default Cinder's, %d: "
+                        "a 1 GiB volume is one object, inflated by one thread)"
+                        % POSIX_OBJECT_SIZE)
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--baseline", metavar="REV",
                    help="also Ember at git revision REV (its core and plugins first on "
@@ -499,6 +504,7 @@ def main(argv=None) -> int:
         p.add_argument(hidden, help=argparse.SUPPRESS)
     p.add_argument("--volume-size", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    POSIX_OBJECT_SIZE = args.posix_object_size
     if args.ceiling:
         args.store = args.store_of_child
         return run_ceiling(args)
