@@ -11,7 +11,11 @@ floor compare.py prints beside Ember's wall time:
 * full: (read + md5 + SHA-256 + compression of the whole volume) / cores;
 * read-everything incremental: (read + SHA-256 of the whole volume, plus read, md5
   and compression of the changed blocks it stores) / cores;
-* restore: (decompression of the objects + SHA-256 of the image it checks) / cores.
+* restore: (decompression of the objects + SHA-256 of the image it checks) / cores;
+* restore, serial (with ``--object-size``): one object is one zlib stream, inflated by
+  one thread, and the image is checked after the last write, so at least
+  max(decompression / cores, the largest object's decompression) + SHA-256 / cores
+  (a 1 GiB volume in Cinder's 1,999,994,880-byte posix objects is one object).
 
 Prints one JSON object: per-byte costs, and per codec the floors in seconds.
 """
@@ -79,7 +83,21 @@ def costs(samples: dict, fd: int, offsets: dict) -> dict:
     return out
 
 
-def floors(c: dict, regions: dict, changed: int, cores: int) -> dict:
+def largest_object(c: dict, regions: dict, op: str, object_size: int) -> float:
+    """CPU seconds of ``op`` over the costliest object of ``object_size`` bytes (the hole
+    is left out: it is an object of its own that a restore does not read)."""
+    size = sum(n for _, n in regions.values())
+    worst = 0.0
+    for start in range(0, size, object_size):
+        end = min(size, start + object_size)
+        worst = max(worst, sum(
+            max(0, min(end, off + n) - max(start, off)) * c[region][op]
+            for region, (off, n) in regions.items() if region != "hole"))
+    return worst
+
+
+def floors(c: dict, regions: dict, changed: int, cores: int,
+           object_size: int | None = None) -> dict:
     def total(op, skip_hole=False):
         s = 0.0
         for region, (_, length) in regions.items():
@@ -100,6 +118,11 @@ def floors(c: dict, regions: dict, changed: int, cores: int) -> dict:
                          "restore": restore / cores,
                          "full_cpu": full, "incremental_cpu": incremental,
                          "restore_cpu": restore}
+        if object_size:
+            inflate = total(codec + "-inflate")
+            result[codec]["restore_serial"] = max(
+                inflate / cores, largest_object(c, regions, codec + "-inflate",
+                                                object_size)) + total("sha256") / cores
     return result
 
 
@@ -109,6 +132,8 @@ def main(argv=None) -> int:
     p.add_argument("--changed", type=int, default=0,
                    help="bytes the incremental stores (changed blocks)")
     p.add_argument("--cores", type=int, default=os.cpu_count())
+    p.add_argument("--object-size", type=int,
+                   help="backup_file_size: also the restore's serial floor")
     args = p.parse_args(argv)
     size = os.path.getsize(args.volume)
     regions = vol.regions(size)
@@ -123,7 +148,8 @@ def main(argv=None) -> int:
     finally:
         os.close(fd)
     print(json.dumps({"per_byte": c, "cores": args.cores,
-                      "floors": floors(c, regions, args.changed, args.cores)}))
+                      "floors": floors(c, regions, args.changed, args.cores,
+                                                args.object_size)}))
     return 0
 
 

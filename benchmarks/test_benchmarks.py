@@ -204,3 +204,22 @@ def test_object_compare_runs_every_tool_and_checks_the_restores(store, tmp_path)
     digests = {tool: steps["restore"]["sha256"] for tool, steps in results.items()}
     assert len(set(digests.values())) == 1, digests
     assert all(r["ok"] for steps in results.values() for r in steps.values())
+
+
+def test_the_serial_restore_floor_is_the_costliest_object_when_objects_are_few():
+    import floors
+
+    regions = {"random": (0, 300), "text": (300, 300), "zeros": (600, 100),
+               "hole": (700, 300)}
+    c = {r: {"zlib-inflate": cost, "sha256": 0.0, "read": 0.0, "md5": 0.0, "zlib": 0.0,
+             "zstd": 0.0, "zstd-inflate": 0.0}
+         for r, cost in (("random", 1.0), ("text", 4.0), ("zeros", 0.5))}
+    # one object holds everything but the hole: 300 + 1200 + 50, all on one thread
+    assert floors.largest_object(c, regions, "zlib-inflate", 2000) == 1550
+    # objects of 400: [0,400) costs 300 + 400, [400,800) 800 + 50, the last nothing
+    assert floors.largest_object(c, regions, "zlib-inflate", 400) == 850
+    # the parallel floor counts the hole at the zeros' cost: (1550 + 150) / 2 cores
+    one = floors.floors(c, regions, 0, 2, object_size=2000)["zlib"]
+    assert one["restore"] == 850 and one["restore_serial"] == 1550
+    many = floors.floors(c, regions, 0, 2, object_size=100)["zlib"]
+    assert many["restore_serial"] == many["restore"] == 850
