@@ -12,6 +12,7 @@ directory is such a mount, made on first use.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import subprocess
@@ -95,6 +96,33 @@ def what_went_wrong(text: str) -> str:
                      if line and not any(noise in line for noise in _BOILERPLATE))
 
 
+def is_dead_mount(mount_point: str) -> bool:
+    """True if a mount at ``mount_point`` lost its server side: a FUSE mount whose client
+    process died (killed, or a failed glusterfs attempt that daemonized before failing)
+    stays in the mount table and fails every access with ENOTCONN."""
+    try:
+        os.stat(mount_point)
+    except OSError as exc:
+        return exc.errno == errno.ENOTCONN
+    return False
+
+
+def clear_dead_mount(spec: MountSpec, runner: Runner = _run) -> None:
+    """Unmount (lazily) a dead mount at the mount point, so that it is neither reused as
+    if it worked nor blocks the next mount (mount.glusterfs says "Mount point does not
+    exist" of it)."""
+    if not is_dead_mount(spec.mount_point):
+        return
+    done = runner(["umount", "-l", spec.mount_point])
+    if is_dead_mount(spec.mount_point):
+        raise errors.PermanentDriverError(
+            "share %s: the mount at %s is dead (Transport endpoint is not connected) and "
+            "could not be unmounted: %s; unmount it by hand (umount -l %s)"
+            % (spec.share, spec.mount_point,
+               what_went_wrong(done.stderr) or "exit status %d" % done.returncode,
+               spec.mount_point))
+
+
 def ensure_mounted(spec: MountSpec, attempts: int = 3, *, delay: float = 1.0,
                    runner: Runner = _run, mounts_file: str = PROC_MOUNTS) -> bool:
     """Mount ``spec`` unless something is already mounted at its mount point.
@@ -102,8 +130,10 @@ def ensure_mounted(spec: MountSpec, attempts: int = 3, *, delay: float = 1.0,
     Returns True if this call mounted it, False if a mount was already there. Tries
     ``attempts`` times, ``delay`` seconds apart (doubling); when every try failed,
     raises ``PermanentDriverError`` with every line of the mount command's own message
-    that says what went wrong (:func:`what_went_wrong`), on one line.
+    that says what went wrong (:func:`what_went_wrong`), on one line. A dead mount is
+    cleared first, and again before every retry (:func:`clear_dead_mount`).
     """
+    clear_dead_mount(spec, runner)
     if mounted_source(spec.mount_point, mounts_file) is not None:
         return False
     try:
@@ -129,6 +159,7 @@ def ensure_mounted(spec: MountSpec, attempts: int = 3, *, delay: float = 1.0,
             return False
         if attempt < attempts:
             time.sleep(delay * 2 ** (attempt - 1))
+            clear_dead_mount(spec, runner)
     raise errors.PermanentDriverError(
         "mounting share %s at %s failed after %d attempt(s): %s (command: %s)"
         % (spec.share, spec.mount_point, max(1, attempts), message, " ".join(spec.command())))
@@ -183,6 +214,7 @@ class MountedShare:
         """The posix base directory: the share's mount point, mounted on first use."""
         if self._mounted_at is None:
             spec = self.mount_spec()
+            clear_dead_mount(spec)
             if mounted_source(spec.mount_point) is None:
                 self.before_mount(spec)
             ensure_mounted(spec, self.mount_attempts)
