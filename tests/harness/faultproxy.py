@@ -63,7 +63,9 @@ class FaultProxy:
     def when(self, pattern: bytes, mode: str) -> threading.Event:
         """Switch to ``mode`` as soon as a client sends ``pattern`` (that chunk is then
         held, cut or answered as ``mode`` says, never forwarded first); the event is set
-        when it happened."""
+        once the switch has taken effect: for ``cut``, after every open connection was
+        closed, so a test that lets the proxy pass again on seeing it has no connection
+        of before the cut left to lose mid-transaction."""
         fired = threading.Event()
         with self._changed:
             self._triggers.append((pattern, mode, fired))
@@ -163,13 +165,13 @@ class FaultProxy:
                     self._triggers.remove(trigger)
                     self.mode = mode
                     pairs = list(self._pairs) if mode == "cut" else []
-                    fired.set()
                     self._changed.notify_all()
                     break
             else:
                 return False
         for pair in pairs:
             self._drop(pair)
+        fired.set()  # only now: see ``when``
         return True
 
     def _answer_503(self, pair: _Pair) -> None:
