@@ -1,7 +1,8 @@
 """Drive the real Cinder posix backup driver (``cinder.backup.drivers.posix``) directly
 (or its s3 driver, ``cinder.backup.drivers.s3``, for ``--repo s3://BUCKET``; its swift
 driver, ``cinder.backup.drivers.swift``, for ``--repo swift://CONTAINER``: that one needs
-python-swiftclient in the Cinder venv, the s3 one boto3).
+python-swiftclient in the Cinder venv, the s3 one boto3; its gcs driver,
+``cinder.backup.drivers.gcs``, for ``--repo gcs://BUCKET``, through ``cinder_gcs.py``).
 
 Runs with the *Cinder* throwaway venv's Python (``benchmarks/work/cinder-venv``), never
 with Ember's: Ember does not import Cinder. Cinder's driver needs a backup record, a
@@ -87,8 +88,9 @@ class FakeDB:
 
 
 def make_driver(repo: str, catalog: dict, codec: str, object_size: int,
-                sha_block_size: int):
-    """A real ``PosixBackupDriver`` with the stand-ins described in the module doc."""
+                sha_block_size: int, workdir: str):
+    """A real ``PosixBackupDriver`` with the stand-ins described in the module doc
+    (``workdir``: where files the driver needs are written, the catalogue's directory)."""
     from cinder import context, objects
     from cinder.backup.drivers import posix
     from cinder.volume import volume_utils
@@ -115,6 +117,18 @@ def make_driver(repo: str, catalog: dict, codec: str, object_size: int,
         for name, value in s3.items():
             conf.set_override(name, value)
         return s3_driver.S3BackupDriver(context.get_admin_context())
+    gcs = runner_cli.gcs_options(repo, object_size, sha_block_size)
+    if gcs is not None:  # Cinder's own gcs driver, its world moved to 127.0.0.1
+        import cinder_gcs
+
+        endpoint = gcs.pop(runner_cli.GCS_ENDPOINT_OPTION)
+        gcs["backup_gcs_credential_file"] = cinder_gcs.prepare(endpoint, workdir)
+        from cinder.backup.drivers import gcs as gcs_driver  # registers its options
+        for name, value in gcs.items():
+            conf.set_override(name, value)
+        driver = gcs_driver.GoogleBackupDriver(context.get_admin_context())
+        driver.check_for_setup_error()
+        return driver
     swift = runner_cli.swift_options(repo, object_size, sha_block_size)
     if swift is not None:  # Cinder's own swift driver (python-swiftclient), single_user
         from cinder.backup.drivers import swift as swift_driver  # registers its options
@@ -126,9 +140,14 @@ def make_driver(repo: str, catalog: dict, codec: str, object_size: int,
     return posix.PosixBackupDriver(context.get_admin_context(), backup_path=repo)
 
 
+def _workdir(args) -> str:
+    return os.path.dirname(os.path.abspath(args.catalog))
+
+
 def cmd_backup(args) -> int:
     catalog = load_catalog(args.catalog)
-    driver = make_driver(args.repo, catalog, args.codec, args.object_size, args.sha_block_size)
+    driver = make_driver(args.repo, catalog, args.codec, args.object_size, args.sha_block_size,
+                         _workdir(args))
     size_gib = max(1, -(-os.path.getsize(args.volume) // 2**30))
     driver.db = FakeDB(size_gib)
     backup = FakeBackup({"id": args.backup_id, "parent_id": args.parent, "size": size_gib,
@@ -144,7 +163,7 @@ def cmd_backup(args) -> int:
 
 def cmd_restore(args) -> int:
     catalog = load_catalog(args.catalog)
-    driver = make_driver(args.repo, catalog, "none", 32768 * 1600, 32768)
+    driver = make_driver(args.repo, catalog, "none", 32768 * 1600, 32768, _workdir(args))
     backup = FakeBackup(dict(catalog[args.backup_id], status="restoring"))
     # A new target, as Cinder creates one for "restore to a new volume": sparse, zeroed.
     size = args.size if args.size is not None else None

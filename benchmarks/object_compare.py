@@ -2,8 +2,9 @@
 ceiling beside both.
 
 For each store (``swift``: the SAIO of ``scripts/servers/swift.sh``; ``s3``: the SeaweedFS
-of ``scripts/servers/s3.sh``; ``posix``: a directory under ``benchmarks/work``, Cinder's
-posix driver against the ``ember`` CLI, with no plain client), on the same seeded volume
+of ``scripts/servers/s3.sh``; ``gcs``: the fake-gcs-server of ``scripts/servers/gcs.sh``;
+``posix``: a directory under ``benchmarks/work``, Cinder's posix driver against the
+``ember`` CLI, with no plain client), on the same seeded volume
 (``benchmarks/volume.py``):
 
 1. **full** backup; 2. the seeded 1 % change (``volume.mutate``), then an **incremental**;
@@ -12,34 +13,38 @@ posix driver against the ``ember`` CLI, with no plain client), on the same seede
 
 Tools, each step its own process (wall, CPU = user + system, peak RSS from ``os.wait4``):
 
-* ``cinder``: Cinder 29's ``cinder.backup.drivers.swift`` / ``.s3`` called in-process by
-  ``cinder_posix_runner.py`` (Cinder venv; python-swiftclient and boto3 installed there).
+* ``cinder``: Cinder 29's ``cinder.backup.drivers.swift`` / ``.s3`` / ``.gcs`` called
+  in-process by ``cinder_posix_runner.py`` (Cinder venv; python-swiftclient and boto3
+  installed there; the gcs driver's google-api-python-client beside it, and its endpoint
+  and token moved to 127.0.0.1 without changing its code: see ``cinder_gcs.py``).
   It has no start-up beyond its imports: no service, no database, no RPC.
 * ``ember``: the ``ember`` CLI (``ember volume backup create``, ``… restore``) with the
   store's options from the environment (``OS_DEFAULT__…``), a SQLite catalogue and a
   state directory of its own: CLI start-up and catalogue writes are included.
-* ``client``: the ceiling, the plain client (``swiftclient`` / ``boto3``) alone, no
+* ``client``: the ceiling, the plain client (``swiftclient`` / ``boto3`` /
+  ``google-cloud-storage``) alone, no
   format: full = read the volume and PUT it raw in objects of the same size; incremental
   = read the whole volume and PUT each run of adjacent 32 KiB blocks the change touched
   as an object (what the format stores, uncompressed: one request per run, as both
   tools make); restore = GET those objects and write them in place.
-  Same requests in flight as Ember's driver (Swift 8, S3 10).
+  Same requests in flight as Ember's driver (Swift 8, S3 10, GCS 8).
 
 Both tools use their defaults otherwise: zlib, SHA block 32 KiB, 52,428,800-byte objects
 (posix: 1,999,994,880, Cinder's ``backup_file_size``).
 
-    .venv/bin/python benchmarks/object_compare.py [--size 512M] [--stores swift,s3,posix]
+    .venv/bin/python benchmarks/object_compare.py [--size 512M] [--stores swift,s3,gcs,posix]
         [--baseline REV] [--json OUT]
 
 Targets of issue 23 (Ember / Cinder speed): full >= 2.5, incremental >= 1.5,
-restore >= 2; Ember's peak RSS <= 300 MiB; on posix (1 GiB), the chain restore through
-the CLI >= 4.
+restore >= 2 (on GCS too: "measured the same way"); Ember's peak RSS <= 300 MiB; on
+posix (1 GiB), the chain restore through the CLI >= 4.
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import contextlib
 import datetime
 import json
 import os
@@ -51,6 +56,7 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import cinder_gcs  # noqa: E402  (Cinder's gcs driver: its libraries, its token endpoint)
 import compare  # noqa: E402  (measure, the Cinder venv)
 import runner_cli  # noqa: E402  (each store's options, named as in cinder.conf)
 import volume as vol  # noqa: E402
@@ -58,22 +64,14 @@ import volume as vol  # noqa: E402
 OBJECT_SIZE = 52428800  # Cinder's default for Swift and S3, Ember's too
 POSIX_OBJECT_SIZE = 1999994880  # Cinder's backup_file_size, Ember's too
 SHA_BLOCK = 32768
-IN_FLIGHT = {"swift": 8, "s3": 10}  # Ember's driver: max_concurrency / max_pool_connections
-SCHEME = {"swift": runner_cli.SWIFT_SCHEME, "s3": runner_cli.S3_SCHEME, "posix": ""}
+IN_FLIGHT = {"swift": 8, "s3": 10, "gcs": 8}  # Ember's driver: max_concurrency / pool size
+SCHEME = {"swift": runner_cli.SWIFT_SCHEME, "s3": runner_cli.S3_SCHEME,
+          "gcs": runner_cli.GCS_SCHEME, "posix": ""}
 POSIX_ROOT = os.path.join(compare.WORK, "posix-stores")
 STEPS = ("full", "incremental", "restore")
 TARGETS = {"full": 2.5, "incremental": 1.5, "restore": 2.0}
 POSIX_TARGETS = {"restore": 4.0}  # issue 23: the chain restore through the CLI, 1 GiB
 RSS_TARGET_MIB = 300
-#: why there is no GCS table (checked against Cinder 29.0.0's cinder/backup/drivers/gcs.py)
-GCS_SKIPPED = (
-    "gcs: not measured. Cinder's gcs driver needs google-api-python-client (not among "
-    "Cinder's own requirements) and builds its client with discovery.build('storage', "
-    "'v1', credentials=<service-account file>): no endpoint option (only an HTTP proxy), "
-    "so every request goes to storage.googleapis.com, after an OAuth2 token refresh at "
-    "Google; fake-gcs-server serves no discovery document "
-    "(/discovery/v1/apis/storage/v1/rest: 404) and no token endpoint. Driving it would "
-    "mean patching the driver, so it would no longer be Cinder's own.")
 EMBER_BIN = os.path.join(compare.ROOT, ".venv", "bin", "ember")
 
 
@@ -96,8 +94,8 @@ def store_options(store: str, container: str) -> dict:
     if store == "posix":
         return {"backup_posix_path": repo, "backup_file_size": POSIX_OBJECT_SIZE,
                 "backup_sha_block_size_bytes": SHA_BLOCK}
-    options = (runner_cli.swift_options if store == "swift" else runner_cli.s3_options)(
-        repo, OBJECT_SIZE, SHA_BLOCK)
+    options = {"swift": runner_cli.swift_options, "s3": runner_cli.s3_options,
+               "gcs": runner_cli.gcs_options}[store](repo, OBJECT_SIZE, SHA_BLOCK)
     assert options is not None
     return options
 
@@ -112,7 +110,8 @@ def store_reachable(store: str) -> str | None:
         return None
     options = store_options(store, "probe")
     url = urllib.parse.urlsplit(options.get("backup_swift_auth_url")
-                                or options["backup_s3_endpoint_url"])
+                                or options.get("backup_s3_endpoint_url")
+                                or options[runner_cli.GCS_ENDPOINT_OPTION])
     if tcp_open(url.hostname, url.port or 80):
         return None
     return "nothing at %s (bash scripts/servers/%s.sh start)" % (url.netloc, store)
@@ -136,6 +135,20 @@ class Client:
                 config=botocore.config.Config(max_pool_connections=IN_FLIGHT["s3"],
                                               s3={"addressing_style": "path"}))
 
+    def _gcs(self):
+        """One google-cloud-storage client per thread (it shares a requests session),
+        anonymous, at the emulator, as Ember's driver reaches it."""
+        client = getattr(self._local, "gcs", None)
+        if client is None:
+            from google.auth.credentials import AnonymousCredentials
+            from google.cloud import storage
+
+            client = self._local.gcs = storage.Client(
+                project=self.options["backup_gcs_project_id"],
+                credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": self.options[runner_cli.GCS_ENDPOINT_OPTION]})
+        return client.bucket(self.container)
+
     def _swift(self):
         """One swiftclient connection per thread (a Connection is not thread-safe)."""
         conn = getattr(self._local, "conn", None)
@@ -151,18 +164,24 @@ class Client:
     def create(self) -> None:
         if self.store == "s3":
             self._s3.create_bucket(Bucket=self.container)
+        elif self.store == "gcs":
+            self._gcs().create()
         else:
             self._swift().put_container(self.container)
 
     def put(self, name: str, data: bytes) -> None:
         if self.store == "s3":
             self._s3.put_object(Bucket=self.container, Key=name, Body=data)
+        elif self.store == "gcs":
+            self._gcs().blob(name).upload_from_string(data)
         else:
             self._swift().put_object(self.container, name, data)
 
     def get(self, name: str) -> bytes:
         if self.store == "s3":
             return self._s3.get_object(Bucket=self.container, Key=name)["Body"].read()
+        if self.store == "gcs":
+            return self._gcs().blob(name).download_as_bytes()
         return self._swift().get_object(self.container, name)[1]
 
     def drop(self) -> None:
@@ -176,6 +195,12 @@ class Client:
                 for obj in page.get("Contents", []):
                     self._s3.delete_object(Bucket=self.container, Key=obj["Key"])
             self._s3.delete_bucket(Bucket=self.container)
+            return
+        if self.store == "gcs":
+            bucket = self._gcs()
+            for blob in bucket.client.list_blobs(bucket):
+                blob.delete()
+            bucket.delete()
             return
         conn = self._swift()
         for obj in conn.get_container(self.container, full_listing=True)[1]:
@@ -288,13 +313,15 @@ def cinder_tool(store: str, container: str, volume: str, target: str, ctx: dict)
     common = ["--repo", repo, "--catalog", catalog]
     backup = runner + ["backup"] + common + ["--volume", volume,
                                              "--object-size", str(object_size(store))]
-    out = {"full": step(compare.measure(backup + ["--backup-id", full_id], ctx["log"]))}
-    vol.mutate(volume)
-    out["incremental"] = step(compare.measure(
-        backup + ["--backup-id", incr_id, "--parent", full_id], ctx["log"]))
-    out["restore"] = step(compare.measure(
-        runner + ["restore"] + common + ["--backup-id", incr_id, "--target", target,
-                                         "--size", str(ctx["size"])], ctx["log"]))
+    with (cinder_gcs.token_endpoint() if store == "gcs" else contextlib.nullcontext({})) as env:
+        out = {"full": step(compare.measure(backup + ["--backup-id", full_id], ctx["log"],
+                                            env=env))}
+        vol.mutate(volume)
+        out["incremental"] = step(compare.measure(
+            backup + ["--backup-id", incr_id, "--parent", full_id], ctx["log"], env=env))
+        out["restore"] = step(compare.measure(
+            runner + ["restore"] + common + ["--backup-id", incr_id, "--target", target,
+                                             "--size", str(ctx["size"])], ctx["log"], env=env))
     return out
 
 
@@ -366,7 +393,7 @@ def baseline_tree(rev: str) -> str:
     import subprocess
 
     tree = os.path.join(compare.WORK, "base-%s-stores" % rev)
-    dirs = ("core", "plugins/swift", "plugins/s3", "plugins/posix")
+    dirs = ("core", "plugins/swift", "plugins/s3", "plugins/gcs", "plugins/posix")
     if not os.path.isdir(tree):
         os.makedirs(tree)
         archive = subprocess.run(["git", "-C", compare.ROOT, "archive", rev, *dirs],
@@ -413,9 +440,11 @@ def run_store(store: str, pristine: str, expected: str, ctx: dict) -> dict:
     return results
 
 
-def ensure_cinder_clients() -> None:
+def ensure_cinder_clients(stores: list[str]) -> None:
     """The Cinder venv (``compare.ensure_cinder``) with the clients its swift and s3
-    drivers import but Cinder does not require: python-swiftclient and boto3."""
+    drivers import but Cinder does not require: python-swiftclient and boto3; for gcs,
+    google-api-python-client beside it (``cinder_gcs.LIBS``: apart, so nothing Cinder's
+    venv holds is upgraded by it)."""
     import subprocess
 
     compare.ensure_cinder()
@@ -424,6 +453,11 @@ def ensure_cinder_clients() -> None:
         print("installing python-swiftclient and boto3 into %s ..." % compare.CINDER_VENV)
         subprocess.run([compare.CINDER_PY, "-m", "pip", "install", "-q", "python-swiftclient",
                         "boto3"], check=True)
+    if "gcs" in stores and not os.path.isdir(os.path.join(cinder_gcs.LIBS, "googleapiclient")):
+        print("installing %s into %s ..." % (" and ".join(cinder_gcs.REQUIREMENTS),
+                                             cinder_gcs.LIBS))
+        subprocess.run([compare.CINDER_PY, "-m", "pip", "install", "-q", "--target",
+                        cinder_gcs.LIBS, *cinder_gcs.REQUIREMENTS], check=True)
 
 
 # ---- the report ------------------------------------------------------------------------------
@@ -488,8 +522,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", default="512M", help="volume size (default 512M)")
     p.add_argument("--stores", default="swift,s3",
-                   help="comma-separated: swift, s3, posix (posix: issue 23's CLI chain "
-                        "restore, with --size 1G)")
+                   help="comma-separated: swift, s3, gcs, posix (posix: issue 23's CLI "
+                        "chain restore, with --size 1G)")
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--posix-object-size", type=int, default=POSIX_OBJECT_SIZE,
                    help="backup_file_size of both tools on posix (default Cinder's, %d: "
@@ -511,11 +545,10 @@ def main(argv=None) -> int:
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     for store in stores:
         if store not in SCHEME:
-            p.error("unknown store %s (known: swift, s3, posix)" % store)
+            p.error("unknown store %s (known: %s)" % (store, ", ".join(SCHEME)))
     if not os.path.exists(EMBER_BIN):
         p.error("no %s: run make venv" % EMBER_BIN)
-    ensure_cinder_clients()
-    print(GCS_SKIPPED)
+    ensure_cinder_clients(stores)
     results = measure_stores(args, stores, compare.parse_size(args.size))
     return report(args, results)
 

@@ -8,8 +8,9 @@ the same way and either reads the other's chains. Standard library only.
 ``EMBER_S3_ACCESS_KEY``, ``EMBER_S3_SECRET_KEY`` move it; ``EMBER_S3_SSE_CUSTOMER_KEY``
 turns on SSE-C), or ``swift://CONTAINER``: the SAIO of ``scripts/servers/swift.sh``
 through each tool's swift driver, single_user with tempauth (``EMBER_SWIFT_AUTH_URL``,
-``EMBER_SWIFT_USER``, ``EMBER_SWIFT_KEY`` move it). Cinder and Ember name the options
-alike.
+``EMBER_SWIFT_USER``, ``EMBER_SWIFT_KEY`` move it), or ``gcs://BUCKET``: the
+fake-gcs-server of ``scripts/servers/gcs.sh`` (``STORAGE_EMULATOR_HOST`` moves it; Cinder's
+driver reaches it through ``cinder_gcs.py``). Cinder and Ember name the options alike.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import os
 
 S3_SCHEME = "s3://"
 SWIFT_SCHEME = "swift://"
+GCS_SCHEME = "gcs://"
+#: Ember's own option (Cinder's driver has none): where the GCS server is
+GCS_ENDPOINT_OPTION = "backup_gcs_endpoint_url"
 
 
 def swift_options(repo: str, object_size: int, sha_block_size: int) -> dict | None:
@@ -62,6 +66,21 @@ def s3_options(repo: str, object_size: int, sha_block_size: int) -> dict | None:
         options.update(backup_s3_sse_customer_key=key,
                        backup_s3_sse_customer_algorithm="AES256")
     return options
+
+
+def gcs_options(repo: str, object_size: int, sha_block_size: int) -> dict | None:
+    """The ``backup_gcs_*`` options for a ``gcs://BUCKET`` repository, the server's
+    endpoint under ``GCS_ENDPOINT_OPTION``; None otherwise."""
+    if not repo.startswith(GCS_SCHEME):
+        return None
+    return {
+        GCS_ENDPOINT_OPTION: os.environ.get("STORAGE_EMULATOR_HOST", "http://127.0.0.1:4443"),
+        "backup_gcs_bucket": repo[len(GCS_SCHEME):],
+        "backup_gcs_project_id": "ember-bench",
+        "backup_gcs_object_size": object_size,
+        "backup_gcs_block_size": sha_block_size,
+        "backup_gcs_enable_progress_timer": False,
+    }
 
 
 def load_catalog(path: str) -> dict:
