@@ -415,27 +415,18 @@ class Sha256Reader:
         """Decode the next batch of entries into ``_pending``."""
         if self._first_item:
             self._first_item = False
+            start = self._pos  # just after '[': the first entry keeps its indent
             if self._skip_ws() == "]":
                 self._pos += 1
                 self._close_list()
                 return
             # the cursor then sits on a ',' before every entry, the first one too
-            self._text, self._pos = "," + self._text[self._pos:], 0
+            self._text, self._pos = "," + self._text[start:], 0
         text, pos = self._text, self._pos
-        # fast path: whole entries of the canonical layout, checked column by column
-        # (strided slices, so C speed); the hex digits are then checked by fromhex
-        k = (len(text) - pos - 1) // _CANONICAL_UNIT
-        if k > 0 and pos >= self._slow_until:
-            body = text[pos + 1:pos + 1 + k * _CANONICAL_UNIT]
-            if all(body[i::_CANONICAL_UNIT] == char * k for i, char in _CANONICAL_COLUMNS):
-                try:
-                    self._pending += bytes.fromhex(body.translate(_QUOTES_COMMAS))
-                except ValueError:  # not hex: entry by entry up to there, naming it
-                    self._slow_until = pos + k * _CANONICAL_UNIT
-                else:
-                    # the cursor now sits on the ',' before the next entry, as before
-                    self._pos = pos + k * _CANONICAL_UNIT
-                    return
+        if pos >= self._slow_until:
+            self._decode_canonical(text, pos)
+            if self._pos != pos:
+                return
         if text[pos] == ",":
             m = _ITEM.match(text, pos + 1)
         else:
@@ -454,6 +445,30 @@ class Sha256Reader:
             self._close_list()
         else:
             self._pos = m.end() - 1  # leave the ',' for the next entry
+
+    def _decode_canonical(self, text: str, pos: int) -> None:
+        """The fast path: the whole entries of the canonical layout from ``pos`` (a ','),
+        checked column by column (strided slices, so C speed), the hex digits then by
+        fromhex; on success the cursor moves past them. The batch stops before the list's
+        last entry (no ',' follows it), so a document whose fields go on after the list
+        is decoded in batches too. Where the layout is another, or an entry not hex, the
+        text up to there is left to the entry-by-entry path, so any layout costs linear
+        time."""
+        end = text.find("]", pos)
+        k = ((len(text) if end < 0 else end) - pos - 1) // _CANONICAL_UNIT - (end >= 0)
+        if k <= 0:
+            return
+        body = text[pos + 1:pos + 1 + k * _CANONICAL_UNIT]
+        if all(body[i::_CANONICAL_UNIT] == char * k for i, char in _CANONICAL_COLUMNS):
+            try:
+                self._pending += bytes.fromhex(body.translate(_QUOTES_COMMAS))
+            except ValueError:  # not hex: entry by entry up to there, naming it
+                pass
+            else:
+                # the cursor now sits on the ',' before the next entry, as before
+                self._pos = pos + k * _CANONICAL_UNIT
+                return
+        self._slow_until = pos + k * _CANONICAL_UNIT
 
     def _close_list(self) -> None:
         self._in_list = False
