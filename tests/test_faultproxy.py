@@ -1,13 +1,14 @@
 """The fault proxy itself (``tests/harness/faultproxy.py``): a peer that resets its
 connection while the proxy holds bytes for it ends that pair quietly, with no exception
 left in the proxy's thread (CI once saw ``ConnectionResetError`` from
-``pair.server.sendall(pair.held)`` as a PytestUnhandledThreadExceptionWarning); a ``cut`` a trigger makes has closed every
-connection by the time its event is set."""
+``pair.server.sendall(pair.held)`` as a PytestUnhandledThreadExceptionWarning); a ``cut``
+a trigger makes has closed every connection by the time its event is set."""
 
 import socket
 import struct
 import threading
 
+from ember.testing.services import PATIENCE
 from harness.faultproxy import FaultProxy
 
 
@@ -46,22 +47,30 @@ def test_a_triggered_cut_has_closed_every_connection_when_its_event_is_set():
     the proxy pass at once, and a connection of before the cut was still open to be used,
     then dropped mid-transaction."""
     server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(PATIENCE)  # a failure here is an error, never a hang
     proxy = FaultProxy(server.getsockname()[1])
+    clients, upstreams = [], []
     try:
-        clients = [socket.create_connection(("127.0.0.1", proxy.port)) for _ in range(3)]
-        upstreams = []
-        for client in clients:  # each pair is up (in the proxy's set): a byte went through
-            client.sendall(b"x")
+        # one client at a time, so the one connection the proxy opens upstream is this
+        # client's (three at once, it opened them in any order: a run once waited
+        # forever on another client's upstream for this client's byte)
+        for _ in range(3):
+            clients.append(socket.create_connection(("127.0.0.1", proxy.port),
+                                                    timeout=PATIENCE))
             upstreams.append(server.accept()[0])
+            upstreams[-1].settimeout(PATIENCE)
+            clients[-1].sendall(b"x")  # through it: the pair is up, in the proxy's set
             assert upstreams[-1].recv(1) == b"x"
+        pairs = list(proxy._pairs)
+        assert len(pairs) == 3
         cut = proxy.when(b"LAST WRITE", "cut")
         clients[0].sendall(b"LAST WRITE")
-        assert cut.wait(10)
-        # checked at once, without waiting: the cut has already happened in full
+        assert cut.wait(PATIENCE)
+        # checked at once, without waiting: the cut has already happened in full, and
+        # each pair counts once, whichever thread of the proxy closed it
+        assert all(pair.closed for pair in pairs)
         assert proxy.closed_by_fault == 3
-        assert not proxy._pairs or all(pair.closed for pair in list(proxy._pairs))
         for client in clients:
-            client.settimeout(10)
             try:
                 assert client.recv(1) == b""
             except ConnectionResetError:

@@ -134,7 +134,9 @@ class FaultProxy:
                 while self.mode == "hang" and not pair.closed and not self._closing:
                     self._changed.wait(0.5)  # nothing read, so nothing forwarded
                 mode = self.mode
-            if mode == "cut" or pair.closed or self._closing:
+            if mode == "cut":
+                return self._drop(pair)  # the cut's, even if this thread saw it first
+            if pair.closed or self._closing:
                 return
             if pair.held and mode == "503":
                 return self._answer_503(pair)
@@ -182,8 +184,7 @@ class FaultProxy:
         self._count_fault()
 
     def _drop(self, pair: _Pair) -> None:
-        if not pair.closed:
-            pair.close()
+        if pair.close():
             self._count_fault()
 
     def _count_fault(self) -> None:
@@ -197,11 +198,19 @@ class _Pair:
         self.client, self.server = client, server
         self.held = b""
         self.closed = False
+        self._lock = threading.Lock()
 
-    def close(self) -> None:
-        self.closed = True
-        _close(self.client)
-        _close(self.server)
+    def close(self) -> bool:
+        """Close both ends; True if this call closed them. Once any call returns, both
+        are closed (a second caller waits for the first), so a trigger's event set after
+        its drops never runs ahead of a socket still open."""
+        with self._lock:
+            if self.closed:
+                return False
+            _close(self.client)
+            _close(self.server)
+            self.closed = True
+            return True
 
 
 def _close(sock: socket.socket) -> None:
