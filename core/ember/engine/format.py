@@ -423,10 +423,8 @@ class Sha256Reader:
             # the cursor then sits on a ',' before every entry, the first one too
             self._text, self._pos = "," + self._text[start:], 0
         text, pos = self._text, self._pos
-        if pos >= self._slow_until:
-            self._decode_canonical(text, pos)
-            if self._pos != pos:
-                return
+        if pos >= self._slow_until and self._decode_canonical(text, pos):
+            return
         if text[pos] == ",":
             m = _ITEM.match(text, pos + 1)
         else:
@@ -446,10 +444,10 @@ class Sha256Reader:
         else:
             self._pos = m.end() - 1  # leave the ',' for the next entry
 
-    def _decode_canonical(self, text: str, pos: int) -> None:
+    def _decode_canonical(self, text: str, pos: int) -> bool:
         """The fast path: the whole entries of the canonical layout from ``pos`` (a ','),
         checked column by column (strided slices, so C speed), the hex digits then by
-        fromhex; on success the cursor moves past them. The batch stops before the list's
+        fromhex; True if it decoded some, the cursor then past them. The batch stops before the list's
         last entry (no ',' follows it), so a document whose fields go on after the list
         is decoded in batches too. Where the layout is another, or an entry not hex, the
         text up to there is left to the entry-by-entry path, so any layout costs linear
@@ -457,7 +455,7 @@ class Sha256Reader:
         end = text.find("]", pos)
         k = ((len(text) if end < 0 else end) - pos - 1) // _CANONICAL_UNIT - (end >= 0)
         if k <= 0:
-            return
+            return False
         body = text[pos + 1:pos + 1 + k * _CANONICAL_UNIT]
         if all(body[i::_CANONICAL_UNIT] == char * k for i, char in _CANONICAL_COLUMNS):
             try:
@@ -467,8 +465,9 @@ class Sha256Reader:
             else:
                 # the cursor now sits on the ',' before the next entry, as before
                 self._pos = pos + k * _CANONICAL_UNIT
-                return
+                return True
         self._slow_until = pos + k * _CANONICAL_UNIT
+        return False
 
     def _close_list(self) -> None:
         self._in_list = False
