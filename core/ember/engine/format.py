@@ -447,11 +447,11 @@ class Sha256Reader:
     def _decode_canonical(self, text: str, pos: int) -> bool:
         """The fast path: the whole entries of the canonical layout from ``pos`` (a ','),
         checked column by column (strided slices, so C speed), the hex digits then by
-        fromhex; True if it decoded some, the cursor then past them. The batch stops before the list's
-        last entry (no ',' follows it), so a document whose fields go on after the list
-        is decoded in batches too. Where the layout is another, or an entry not hex, the
-        text up to there is left to the entry-by-entry path, so any layout costs linear
-        time."""
+        fromhex; True if it decoded some, the cursor then past them. The batch stops
+        before the list's last entry (no ',' follows it), so a document whose fields go
+        on after the list is decoded in batches too. Where the layout is another, or an
+        entry not hex, the text up to there is left to the entry-by-entry path, so any
+        layout costs linear time."""
         end = text.find("]", pos)
         k = ((len(text) if end < 0 else end) - pos - 1) // _CANONICAL_UNIT - (end >= 0)
         if k <= 0:

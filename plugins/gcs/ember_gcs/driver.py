@@ -201,21 +201,33 @@ class GoogleBackupDriver(ChunkedBackupDriver):
 
     def open_reader(self, container: str, name: str) -> BinaryIO:
         """The object in ranged reads of ``backup_gcs_reader_chunk_size`` (at least
-        8 MiB), all of one generation; the engine checks the md5 of what it reads."""
+        8 MiB), all of one generation; the engine checks the md5 of what it reads. The
+        first read is the first request: an object smaller than one read (every object
+        of an incremental, most often) costs one round trip, not a metadata request too."""
         bucket = self._client().bucket(container)
+        chunk = max(self.conf.backup_gcs_reader_chunk_size, STREAM_CHUNK)
+        first = bucket.blob(name)
         try:
-            blob = bucket.get_blob(name, retry=None)  # pins the generation
+            head = first.download_as_bytes(start=0, end=chunk - 1, checksum=None, retry=None)
+        except Exception as exc:
+            if getattr(exc, "code", None) == 416:  # no byte 0: an empty object
+                return io.BytesIO(b"")
+            raise self._error(exc, container, name) from exc
+        if len(head) < chunk:
+            # the whole object: a body cut short of its Content-Length raises, never shortens
+            return io.BytesIO(head)
+        try:  # larger: its size, so no read asks past its end, of the generation just read
+            blob = bucket.get_blob(name, generation=first.generation, retry=None)
         except Exception as exc:
             raise self._error(exc, container, name) from exc
         if blob is None:
-            raise errors.ObjectNotFound("GCS object gs://%s/%s not found at %s"
-                                        % (container, name, self.settings.where))
-        chunk = max(self.conf.backup_gcs_reader_chunk_size, STREAM_CHUNK)
+            raise errors.ObjectNotFound("GCS object gs://%s/%s (generation %s) is gone at %s"
+                                        % (container, name, first.generation,
+                                           self.settings.where))
         # that generation, at the configured endpoint: not the mediaLink the server
         # names, which an emulator or a private endpoint may not make reachable
         pinned = bucket.blob(name, generation=blob.generation)
-        return _GcsReader(self, pinned.open("rb", chunk_size=chunk, retry=None), blob.size,
-                          container, name)
+        return _GcsReader(self, pinned, blob.size, chunk, head, container, name)
 
     # ---- helpers ---------------------------------------------------------------------------
     def _writer_chunk(self):
@@ -297,36 +309,51 @@ class _GcsWriter(ObjectWriter):
 
 
 class _GcsReader(io.RawIOBase):
-    """``BlobReader`` with Ember's error mapping, which never asks for a range past the
-    object's end (a 416 makes some servers drop the connection), and whose reads are
-    short only at the object's end: a ranged read that brings nothing before the size
-    GCS declared is a cut download (``TransientDriverError``), never a short object."""
+    """An object of one generation in ranged reads of ``chunk`` bytes, the first already
+    read (``head``), with Ember's error mapping. No read asks for a range past the
+    object's end (a 416 makes some servers drop the connection), and reads are short only
+    at that end: a range that brings less than asked is a cut download
+    (``TransientDriverError``), never a short object."""
 
-    def __init__(self, driver: GoogleBackupDriver, reader, size: int, container: str,
-                 name: str):
+    def __init__(self, driver: GoogleBackupDriver, blob, size: int, chunk: int,
+                 head: bytes, container: str, name: str):
         super().__init__()
-        self._driver, self._reader, self._size, self._left = driver, reader, size, size
+        self._driver, self._blob, self._size, self._chunk = driver, blob, size, chunk
+        self._buffer = memoryview(head)  # fetched, not yet read
+        self._next = len(head)  # the first byte not fetched yet
         self._container, self._name = container, name
 
     def readable(self) -> bool:
         return True
 
     def read(self, n: int = -1) -> bytes:
-        n = self._left if n is None or n < 0 else min(n, self._left)
+        if n is None or n < 0:
+            n = self._size
         parts = []
         while n > 0:
-            try:
-                data = self._reader.read(n)
-            except Exception as exc:
-                raise self._driver._error(exc, self._container, self._name) from exc
-            if not data:
-                raise short_read_error("GCS object gs://%s/%s at %s" % (
-                    self._container, self._name, self._driver.settings.where),
-                    self._size - self._left, self._size)
-            parts.append(data)
-            n -= len(data)
-            self._left -= len(data)
+            if not self._buffer:
+                if self._next >= self._size:
+                    break
+                self._buffer = memoryview(self._fetch())
+            part = self._buffer[:n]
+            self._buffer = self._buffer[len(part):]
+            parts.append(part)
+            n -= len(part)
         return b"".join(parts)
+
+    def _fetch(self) -> bytes:
+        start, end = self._next, min(self._next + self._chunk, self._size)
+        try:
+            data = self._blob.download_as_bytes(start=start, end=end - 1, checksum=None,
+                                                retry=None)
+        except Exception as exc:
+            raise self._driver._error(exc, self._container, self._name) from exc
+        if len(data) != end - start:
+            raise short_read_error("GCS object gs://%s/%s at %s" % (
+                self._container, self._name, self._driver.settings.where),
+                start + len(data), self._size)
+        self._next = end
+        return data
 
     def readinto(self, buf) -> int:
         data = self.read(len(buf))
@@ -334,6 +361,5 @@ class _GcsReader(io.RawIOBase):
         return len(data)
 
     def close(self) -> None:
-        if not self.closed:
-            self._reader.close()
+        self._buffer = memoryview(b"")  # each range is one whole request: nothing to release
         super().close()

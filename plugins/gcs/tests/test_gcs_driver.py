@@ -12,7 +12,7 @@ from ember.testing.services import assert_unreachable_is_retried, closed_port, r
 from ember.wrappers import RetryingDriver, unwrap
 
 from ember_gcs import connection, opts
-from ember_gcs.driver import GoogleBackupDriver, md5_base64
+from ember_gcs.driver import STREAM_CHUNK, GoogleBackupDriver, md5_base64
 from ember_gcs.errors import translate
 
 CINDER_DEFAULTS = {
@@ -336,3 +336,36 @@ def test_cut_download_is_transient_never_short(driver, bucket, gcs_conf, gcs_end
         messages = cut_read_errors(cut, bucket, "obj-00001")
     expected = "GCS gs://%s/obj-00001 at http://127.0.0.1:%d: cannot reach the server (the answer was cut short)" % (bucket, proxy.port)
     assert messages == (expected, expected)
+
+
+# ---- reads: an object smaller than one read costs one request (issue 23) ------------------
+@pytest.mark.parametrize("size, requests", [(0, 1), (100_000, 1), (STREAM_CHUNK - 1, 1),
+                                            (STREAM_CHUNK + 5, 3), (2 * STREAM_CHUNK + 1, 4)])
+def test_a_read_costs_one_request_per_chunk_and_one_metadata_request_past_the_first(
+        monkeypatch, driver, bucket, size, requests):
+    # counted at requests.Session, under google-cloud-storage: the real emulator answers
+    import requests as http
+
+    from ember.testing.conformance import random_bytes
+
+    data = random_bytes(size, 11)
+    driver.ensure_container(bucket)
+    driver.put_object(bucket, "obj-00001", data)
+    seen = []
+    send = http.Session.request
+
+    def counted(self, method, url, *args, **kwargs):
+        if "/%s/o/obj-00001" % bucket in url:  # not another test's stray thread
+            seen.append((method, url))
+        return send(self, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(http.Session, "request", counted)
+    with driver.open_reader(bucket, "obj-00001") as reader:
+        pieces = []
+        while True:
+            piece = reader.read(1 << 20)
+            if not piece:
+                break
+            pieces.append(piece)
+    assert b"".join(pieces) == data
+    assert len(seen) == requests, seen
