@@ -2,8 +2,12 @@
 connection open and forwards nothing, as under a memory alarm), twice, while the API
 process hands backups to a worker: each stall ends with the waiting backup taken and
 finished, and afterwards new work is still handed out (a failed publisher connection is
-dropped and reopened, not reused).
+dropped and reopened, not reused). An offer that is the first call on its connections
+does not fail during a stall but waits for RabbitMQ (oslo.messaging opens the reply
+queue with no limit on retries), and is reported as waiting.
 """
+
+import logging
 
 import json
 import os
@@ -15,6 +19,7 @@ import pytest
 from ember.context import RequestContext
 from harness.cluster import PG_URL, Cluster, require_rabbitmq
 from ember.testing.services import PATIENCE, scratch_database
+from ember.workers.dispatcher import OFFER_REPORTED_AFTER
 
 pytestmark = pytest.mark.slow
 
@@ -52,10 +57,11 @@ def begin_backup(cluster, name: str) -> str:
     return backup["id"]
 
 
-def offers_failed(dispatcher, backup_id: str, times: int, timeout: float = PATIENCE) -> None:
-    """Until the dispatcher has offered ``backup_id`` ``times`` times without a taker."""
+def offered_in_vain(dispatcher, backup_id: str, timeout: float = PATIENCE) -> None:
+    """Until the dispatcher has offered ``backup_id`` without a taker: an offer failed,
+    or one was reported as waiting on the bus (the first call on new connections)."""
     deadline = time.monotonic() + timeout
-    while not any(w.backup_id == backup_id and w.offers >= times
+    while not any(w.backup_id == backup_id and (w.offers or w.reported_waiting)
                   for w in list(dispatcher._pending)):
         assert time.monotonic() < deadline, "backup %s was never offered in vain" % backup_id
         time.sleep(0.2)
@@ -70,7 +76,7 @@ def test_two_stalls_then_work_is_still_handed_out(stalled_bus):
         proxy.set("hang")
         opened = proxy.accepted
         ids.append(begin_backup(cluster, stall))
-        offers_failed(cluster.dispatcher, ids[-1], 1)
+        offered_in_vain(cluster.dispatcher, ids[-1])
         # new connections tried on the stalled bus (they hang too)
         proxy.wait(lambda p: p.accepted >= opened + 2)
         proxy.set("pass")
@@ -81,6 +87,30 @@ def test_two_stalls_then_work_is_still_handed_out(stalled_bus):
     assert sorted(cluster.taken()) == sorted(ids)
     assert {v["status"] for v in cluster.service.list_volumes(ADMIN, all_projects=True)} \
         == {"available"}
+
+
+def test_a_first_offer_waits_out_a_stall_and_is_reported(stalled_bus, caplog):
+    """The dispatcher's first offer, on connections never used, made while RabbitMQ is
+    stalled: it neither fails nor is lost; past OFFER_REPORTED_AFTER it is logged as
+    waiting on the bus, and once RabbitMQ answers the worker takes the backup."""
+    caplog.set_level(logging.WARNING, logger="ember.workers.dispatcher")
+    cluster, proxy = stalled_bus
+    cluster.start_worker("w1")
+    dispatcher = cluster.dispatcher  # no call made on its connections yet
+    proxy.set("hang")
+    backup_id = begin_backup(cluster, "first")
+    waited = "Offering create of backup %s has waited" % backup_id
+    deadline = time.monotonic() + PATIENCE
+    while not any(r.getMessage().startswith(waited) for r in caplog.records):
+        assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+        time.sleep(0.2)
+    (work,) = [w for w in dispatcher._pending if w.backup_id == backup_id]
+    assert work.offering and work.reported_waiting
+    assert time.monotonic() - work.offer_began > OFFER_REPORTED_AFTER
+    proxy.set("pass")
+    rows = cluster.wait_settled([backup_id])
+    assert rows[backup_id]["status"] == "available", rows
+    assert cluster.taken() == {backup_id: [cluster.host("w1")]}
 
 
 def post_backup(url: str, volume_id: str, name: str) -> str:
@@ -112,9 +142,11 @@ CONNECTION_LOST = ("A recoverable connection/channel error occurred, trying to r
 PER_STALL = 2
 
 
-def offers_lost(cluster) -> int:
-    """Offers that failed on the bus (the RPC call, or opening a pooled connection)."""
-    return log_count(cluster, "did not answer (") + log_count(cluster, "Could not offer ")
+def offers_held_up(cluster) -> int:
+    """Offers that failed on the bus (the RPC call, or opening a pooled connection), or
+    were reported as waiting on it (the first call on new connections)."""
+    return sum(log_count(cluster, text) for text in (
+        "did not answer (", "Could not offer ", "has waited"))
 
 
 def wait_for_log(cluster, what: str, check, timeout: float = 120) -> None:
@@ -147,16 +179,19 @@ def test_api_under_gunicorn_hands_out_work_after_two_long_stalls(stalled_bus):
     ids = [post_backup(url, volumes["before"], "before")]
     cluster.wait_settled(ids)
     for stall in (1, 2):
-        lost, failed = connections_lost(cluster), offers_lost(cluster)
+        lost, held_up = connections_lost(cluster), offers_held_up(cluster)
         proxy.set("hang")
         for n in range(PER_STALL):
             name = "stall-%d-%d" % (stall, n)
             ids.append(post_backup(url, volumes[name], name))
         # the API has given a connection up (nothing came back for
-        # heartbeat_timeout_threshold, or a send timed out) and its offers failed meanwhile
+        # heartbeat_timeout_threshold, or a send timed out) and its offers failed or
+        # waited meanwhile (waited: the stall came before any call on connections the
+        # API opened anew after the stall before)
         wait_for_log(cluster, "a connection given up",
                      lambda: connections_lost(cluster) > lost)
-        wait_for_log(cluster, "an offer failed", lambda: offers_lost(cluster) > failed)
+        wait_for_log(cluster, "an offer held up",
+                     lambda: offers_held_up(cluster) > held_up)
         proxy.set("pass")
         cluster.wait_settled(ids, timeout=90)
     ids.append(post_backup(url, volumes["after"], "after"))

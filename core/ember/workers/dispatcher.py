@@ -8,7 +8,10 @@ mistakes waiting work for a dead process's. A worker that is busy
 later, to it or another, a worker started meanwhile included; an offer whose answer was
 lost is harmless, since a claim names its previous owner. Work for which no live worker
 that may run it has been seen for ``service_down_time`` seconds is ended (``abandon``)
-with a fail reason naming the host it needed. ``hand_off`` (``HandOffDispatcher``) does
+with a fail reason naming the host it needed. An offer never fails on a stalled RabbitMQ
+when it is the first call on a connection set (oslo.messaging opens its reply queue with
+no limit on retries): it waits until RabbitMQ answers, and is then reported as waiting
+(``OFFER_REPORTED_AFTER``). ``hand_off`` (``HandOffDispatcher``) does
 the same in the foreground, for a CLI that exits once a worker has the work.
 ``make_dispatcher`` is how an entry point picks a dispatcher from its configuration.
 """
@@ -37,6 +40,9 @@ MAX_BACKOFF = 4.0
 ANSWER_TIMEOUT = 5
 #: offers waiting for an answer at once (one silent worker must not hold up the rest)
 OFFERS_AT_ONCE = 8
+#: seconds an offer may take before it is reported as waiting on the message bus (an
+#: answered or timed-out offer takes ANSWER_TIMEOUT at most, plus a connect)
+OFFER_REPORTED_AFTER = 3 * ANSWER_TIMEOUT
 
 
 @dataclasses.dataclass
@@ -49,6 +55,9 @@ class _Work:
     offers: int = 0
     next_offer: float = 0.0
     offering: bool = False
+    #: when the offer under way began, and whether it was reported as waiting
+    offer_began: float = 0.0
+    reported_waiting: bool = False
 
     def __eq__(self, other):  # one piece of work is only ever equal to itself
         return self is other
@@ -129,10 +138,22 @@ class RPCDispatcher:
                 now = time.monotonic()
                 due = [w for w in self._pending if w.next_offer <= now and not w.offering]
                 for work in due:
-                    work.offering = True
+                    work.offering, work.offer_began, work.reported_waiting = True, now, False
                     self._offers.submit(self._offer_in_background, work)
+                self._report_waiting(now)
                 later = [w.next_offer for w in self._pending if not w.offering]
                 self._wake.wait(max(0.05, min([t - now for t in later] + [1.0])))
+
+    def _report_waiting(self, now: float) -> None:
+        """Log, once per offer, an offer that has waited past OFFER_REPORTED_AFTER (held
+        by the wait for RabbitMQ that the module's docstring tells of)."""
+        for work in self._pending:
+            if (work.offering and not work.reported_waiting
+                    and now - work.offer_began > OFFER_REPORTED_AFTER):
+                work.reported_waiting = True
+                LOG.warning("Offering %s of backup %s has waited %d s on the message bus "
+                            "(RabbitMQ not answering?); it goes on once RabbitMQ answers",
+                            work.operation, work.backup_id, now - work.offer_began)
 
     def _offer_in_background(self, work: _Work) -> None:
         done = self._offer_once(work)
