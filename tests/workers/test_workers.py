@@ -16,7 +16,9 @@ import time
 
 import pytest
 from ember.context import RequestContext
+from ember.service.handoff import GONE
 from ember.testing.services import PATIENCE
+from ember.workers import rpc
 from harness.cluster import rabbit_vhost
 
 pytestmark = pytest.mark.slow
@@ -243,3 +245,32 @@ def test_database_connections_cut_mid_run(cluster):
     assert all(len(hosts) <= 3 for hosts in runs.values()), runs  # the attempts' bound
     assert "available" in {b["status"] for b in rows.values()}, rows
     check_outcome(cluster, rows)
+
+
+def test_connections_retired_under_an_offer_are_closed_by_the_last_offer_using_them(cluster):
+    """An offer that fails on the bus reopens the dispatcher's RabbitMQ connections. Another
+    offer still calling on the old ones must get its answer: closing them under it failed
+    it ("'NoneType' object has no attribute 'unlisten'"). The last offer using them closes
+    them; new offers use the new ones."""
+    cluster.start_worker("w1")
+    dispatcher, host = cluster.dispatcher, cluster.host("w1")
+    ctx = rpc.context_to_dict(ADMIN)
+
+    def probe(connections):  # work no worker runs: answered at once, nothing claimed
+        return connections.client.prepare(server=host).call(
+            ctx, "take", operation="probe", ids={}, owner_host="test", owner_pid=0)
+
+    with dispatcher._borrowed() as mid_call:
+        dispatcher._reopen(mid_call)  # what an offer that failed on the bus does
+        assert dispatcher._connections is not mid_call
+        assert (mid_call.retired, mid_call.users) == (True, 1)
+        assert probe(mid_call) == GONE
+        with dispatcher._borrowed() as new:
+            assert new is dispatcher._connections
+            assert probe(new) == GONE
+        assert not new.retired and new.users == 0
+    assert mid_call.users == 0
+    assert probe(dispatcher._connections) == GONE
+    # the old ones are closed now
+    with pytest.raises(AttributeError):  # what a call on closed oslo.messaging connections raises
+        probe(mid_call)

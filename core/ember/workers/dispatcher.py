@@ -19,6 +19,7 @@ the same in the foreground, for a CLI that exits once a worker has the work.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import os
@@ -69,6 +70,22 @@ class _Work:
         return self.ids["backup_id"]
 
 
+@dataclasses.dataclass(eq=False)
+class _Connections:
+    """An RPC transport and the client on it; ``users``: offers using them now;
+    ``retired``: replaced, to be closed once no offer uses them."""
+    transport: object
+    client: object
+    users: int = 0
+    retired: bool = False
+
+    def close(self) -> None:
+        try:
+            self.transport.cleanup()
+        except Exception as exc:  # noqa: BLE001 - a broken pool may fail to close
+            LOG.info("Closing the old RabbitMQ connections failed: %s", exc)
+
+
 class RPCDispatcher:
     """Offers begun work to the workers; ``dispatch`` in the background, ``hand_off`` in
     the foreground."""
@@ -86,24 +103,41 @@ class RPCDispatcher:
         self._beating = False
 
     def _open(self) -> None:
-        self._transport = rpc.transport(self.conf)
+        transport = rpc.transport(self.conf)
         # retry=0: an unreachable RabbitMQ fails the offer at once; the offer is repeated
-        self._client = messaging.get_rpc_client(self._transport, rpc.target(),
-                                                timeout=ANSWER_TIMEOUT, retry=0)
+        self._connections = _Connections(transport, messaging.get_rpc_client(
+            transport, rpc.target(), timeout=ANSWER_TIMEOUT, retry=0))
 
-    def _reopen(self, failed_client) -> None:
-        """Drop the connections an offer failed on and open new ones: after a stalled
+    @contextlib.contextmanager
+    def _borrowed(self):
+        """The current connections, kept open while the caller uses them: connections
+        retired by ``_reopen`` are closed by the last offer that still uses them, since
+        closing them under a call fails it ("'NoneType' object has no attribute
+        'unlisten'")."""
+        with self._bus:
+            connections = self._connections
+            connections.users += 1
+        try:
+            yield connections
+        finally:
+            with self._bus:
+                connections.users -= 1
+                unused = connections.retired and not connections.users
+            if unused:
+                connections.close()
+
+    def _reopen(self, failed: _Connections) -> None:
+        """Retire the connections an offer failed on and open new ones: after a stalled
         RabbitMQ, oslo.messaging may keep handing out a pooled connection that is
         closed ("connection already closed ... after 0 tries") for good."""
         with self._bus:
-            if self._client is not failed_client:
+            if self._connections is not failed:
                 return  # another offer reopened them already
-            old = self._transport
+            failed.retired = True
             self._open()
-        try:
-            old.cleanup()
-        except Exception as exc:  # noqa: BLE001 - a broken pool may fail to close
-            LOG.info("Closing the old RabbitMQ connections failed: %s", exc)
+            unused = not failed.users
+        if unused:
+            failed.close()
 
     # --- background --------------------------------------------------------------------
     def dispatch(self, ctx, operation: str, ids: dict) -> None:
@@ -218,18 +252,18 @@ class RPCDispatcher:
         for host in hosts:
             if self._passed_over.get(host, 0.0) > now:
                 continue
-            client = self._client
-            try:
-                answer = client.prepare(server=host).call(
-                    work.ctx, "take", operation=work.operation, ids=work.ids,
-                    owner_host=self.conf.host, owner_pid=os.getpid())
-            except messaging.MessagingException as exc:
-                LOG.warning("Backup worker %s did not answer (%s); offering backup %s to "
-                            "another", host, type(exc).__name__, work.backup_id)
-                self._passed_over[host] = time.monotonic() + PASS_OVER
-                if not isinstance(exc, messaging.RemoteError):  # the bus, not the worker
-                    self._reopen(client)
-                continue
+            with self._borrowed() as connections:
+                try:
+                    answer = connections.client.prepare(server=host).call(
+                        work.ctx, "take", operation=work.operation, ids=work.ids,
+                        owner_host=self.conf.host, owner_pid=os.getpid())
+                except messaging.MessagingException as exc:
+                    LOG.warning("Backup worker %s did not answer (%s); offering backup %s "
+                                "to another", host, type(exc).__name__, work.backup_id)
+                    self._passed_over[host] = time.monotonic() + PASS_OVER
+                    if not isinstance(exc, messaging.RemoteError):  # the bus, not the worker
+                        self._reopen(connections)
+                    continue
             if answer in (TAKEN, MINE, GONE):
                 LOG.info("%s of backup %s: %s by %s", work.operation, work.backup_id, answer,
                          host)
@@ -253,7 +287,7 @@ class RPCDispatcher:
         if self._thread is not None:
             self._thread.join()
             self._offers.shutdown(wait=True, cancel_futures=True)
-        self._transport.cleanup()
+        self._connections.close()
 
 
 
