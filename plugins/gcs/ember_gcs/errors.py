@@ -1,10 +1,10 @@
 """Map what google-cloud-storage, google-auth and requests raise onto ``ember.errors``.
 
-Transient (the retry wrapper tries again): connection errors, timeouts, HTTP 5xx, a
-status listed in ``backup_gcs_retry_error_codes`` (Cinder's default: 429), a download
-whose checksum did not match. Refused credentials: ``AccessDenied``. Everything else:
-``PermanentDriverError``. Messages are one line naming the endpoint and bucket; they
-carry the server's reason, never a credential.
+Transient (the retry wrapper tries again): connection errors, timeouts, a body cut
+short, HTTP 5xx, a status listed in ``backup_gcs_retry_error_codes`` (Cinder's default:
+429), a download whose checksum did not match. Refused credentials: ``AccessDenied``.
+Everything else: ``PermanentDriverError``. Messages are one line naming the endpoint and
+bucket; they carry the server's reason, never a credential.
 """
 
 from __future__ import annotations
@@ -61,7 +61,10 @@ def translate(exc: BaseException, *, where: str, bucket: str, name: Optional[str
               ) -> errors.DriverError:
     """The ``DriverError`` for ``exc`` raised while working on ``bucket``/``name`` at
     ``where``. ``missing`` says what a 404 means here: ``"object"`` or ``"bucket"``."""
+    import http.client
+
     import requests
+    import urllib3
     from google.auth import exceptions as auth
     from google.cloud.storage.exceptions import DataCorruption
 
@@ -74,8 +77,11 @@ def translate(exc: BaseException, *, where: str, bucket: str, name: Optional[str
         return errors.AccessDenied(
             "%s: the credentials were refused (%s); check backup_gcs_credential_file"
             % (subject, _refresh_reason(exc)))
+    # urllib3's and http.client's own errors reach here from a body read in one call
+    # (driver.download), which requests does not wrap
     if isinstance(exc, (auth.TransportError, requests.exceptions.RequestException,
-                        ConnectionError, TimeoutError)):
+                        urllib3.exceptions.ProtocolError, urllib3.exceptions.TimeoutError,
+                        http.client.IncompleteRead, ConnectionError, TimeoutError)):
         return errors.TransientDriverError(
             "%s: cannot reach the server (%s)" % (subject, _network_reason(exc)))
     if isinstance(exc, DataCorruption):

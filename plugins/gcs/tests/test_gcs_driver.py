@@ -369,3 +369,30 @@ def test_a_read_costs_one_request_per_chunk_and_one_metadata_request_past_the_fi
             pieces.append(piece)
     assert b"".join(pieces) == data
     assert len(seen) == requests, seen
+
+
+# ---- a body is taken in one read, not streamed through Python in 8 KiB pieces (issue 23) --
+def test_a_body_is_read_from_the_socket_in_one_call(monkeypatch, driver, bucket):
+    # counted at urllib3, under google-cloud-storage and requests: the real emulator answers
+    import urllib3
+
+    from ember.testing.conformance import random_bytes
+
+    data = random_bytes(STREAM_CHUNK + 5, 13)
+    driver.ensure_container(bucket)
+    driver.put_object(bucket, "obj-00001", data)
+    reads = []
+    read = urllib3.response.HTTPResponse.read
+
+    def counted(self, *args, **kwargs):
+        piece = read(self, *args, **kwargs)
+        if piece and "json" not in self.headers.get("Content-Type", ""):  # media, not metadata
+            reads.append(len(piece))
+        return piece
+
+    monkeypatch.setattr(urllib3.response.HTTPResponse, "read", counted)
+    assert driver.get_object(bucket, "obj-00001") == data
+    with driver.open_reader(bucket, "obj-00001") as reader:
+        assert reader.read() == data
+    # get_object: the whole body; open_reader: the first range, then the rest
+    assert reads == [len(data), STREAM_CHUNK, 5], reads[:5]
