@@ -16,6 +16,7 @@ from ember_glusterfs import opts
 from ember_glusterfs.driver import GlusterfsBackupDriver
 
 from ember.testing.services import PATIENCE
+from ember_posix import mount
 from ember_posix.mount import is_dead_mount, mounted_source
 
 
@@ -94,6 +95,46 @@ def test_failed_mount_carries_the_mount_commands_message(gluster, gluster_conf):
         "mounting share %s at %s failed after 3 attempt(s): %s (command: mount -t glusterfs "
         "%s %s)" % (share, point, message, share, point) for message in said]
     assert mounted_source(point) is None
+
+
+def test_a_failed_tries_lingering_mount_is_waited_out_not_taken_for_the_share(
+        tmp_path, monkeypatch):
+    """mount.glusterfs can fail while the client it started is still mounted at the
+    point (it unmounts as it exits; the real test above saw it once in many runs). The
+    next try must not find it "already mounted" and take it for the share, and the error
+    must come after it is gone. A fake mount table and a recorder stand in for that
+    client: its exit cannot be timed on demand."""
+    spec = GlusterfsBackupDriver(make_conf(
+        extra_opts=opts.glusterfs_opts, glusterfs_backup_share="127.0.0.1:gone",
+        glusterfs_backup_mount_point=str(tmp_path))).mount_spec()
+    lingering = {"reads": 0}  # the mount table shows the failed client for three reads
+    calls = []
+
+    def table(point, mounts_file=None):
+        assert point == spec.mount_point
+        if lingering["reads"]:
+            lingering["reads"] -= 1
+            return spec.share
+        return None
+
+    def mount_glusterfs(cmd):
+        calls.append((list(cmd), lingering["reads"]))
+        if lingering["reads"]:  # what mount.glusterfs says while a mount is listed
+            return subprocess.CompletedProcess(cmd, 32, "", "according to mtab, GlusterFS "
+                                               "is already mounted on %s\n" % spec.mount_point)
+        lingering["reads"] = 3
+        return subprocess.CompletedProcess(cmd, 1, "", "Mount failed. Check the log file "
+                                           "for more details.\n")
+
+    monkeypatch.setattr(mount, "mounted_source", table)
+    with pytest.raises(errors.PermanentDriverError) as raised:
+        mount.ensure_mounted(spec, 3, delay=0, runner=mount_glusterfs)
+    # every try came after the last one's mount had gone, and so did the error
+    assert calls == [(spec.command(), 0)] * 3
+    assert lingering["reads"] == 0
+    assert str(raised.value).endswith("failed after 3 attempt(s): Mount failed. Check the "
+                                      "log file for more details. (command: %s)"
+                                      % " ".join(spec.command()))
 
 
 def test_a_dead_mount_is_cleared_and_mounted_again(gluster, gluster_conf, tmp_path):

@@ -123,6 +123,25 @@ def clear_dead_mount(spec: MountSpec, runner: Runner = _run) -> None:
                spec.mount_point))
 
 
+#: how long a failed attempt's mount may linger before the next step goes on regardless
+SETTLE_TIMEOUT = 15.0
+
+
+def settle_failed_mount(spec: MountSpec, runner: Runner = _run,
+                        mounts_file: str = PROC_MOUNTS, timeout: float = SETTLE_TIMEOUT) -> None:
+    """After a failed mount: wait until what the attempt left at the mount point is gone
+    or dead, then clear a dead one. mount.glusterfs can fail while the client it started
+    is still mounted there, and that client unmounts only as it exits: taken for a
+    mount, it would answer the next try "already mounted", and the repository would be
+    written into the bare directory under it once it went. Kernel mounts leave nothing,
+    so this returns at once for them."""
+    deadline = time.monotonic() + timeout
+    while (mounted_source(spec.mount_point, mounts_file) is not None
+           and not is_dead_mount(spec.mount_point) and time.monotonic() < deadline):
+        time.sleep(0.05)
+    clear_dead_mount(spec, runner)
+
+
 def ensure_mounted(spec: MountSpec, attempts: int = 3, *, delay: float = 1.0,
                    runner: Runner = _run, mounts_file: str = PROC_MOUNTS) -> bool:
     """Mount ``spec`` unless something is already mounted at its mount point.
@@ -131,7 +150,8 @@ def ensure_mounted(spec: MountSpec, attempts: int = 3, *, delay: float = 1.0,
     ``attempts`` times, ``delay`` seconds apart (doubling); when every try failed,
     raises ``PermanentDriverError`` with every line of the mount command's own message
     that says what went wrong (:func:`what_went_wrong`), on one line. A dead mount is
-    cleared first, and again before every retry (:func:`clear_dead_mount`).
+    cleared first; what a failed try left is waited out and cleared before the next try
+    and before the error (:func:`settle_failed_mount`).
     """
     clear_dead_mount(spec, runner)
     if mounted_source(spec.mount_point, mounts_file) is not None:
@@ -157,9 +177,10 @@ def ensure_mounted(spec: MountSpec, attempts: int = 3, *, delay: float = 1.0,
         # mount is really there: a failing FUSE mount can show up in /proc/mounts briefly)
         if "already mounted" in done.stderr and mounted_source(spec.mount_point, mounts_file):
             return False
+        settle_failed_mount(spec, runner, mounts_file)
         if attempt < attempts:
             time.sleep(delay * 2 ** (attempt - 1))
-            clear_dead_mount(spec, runner)
+            clear_dead_mount(spec, runner)  # a client that mounted after it had failed
     raise errors.PermanentDriverError(
         "mounting share %s at %s failed after %d attempt(s): %s (command: %s)"
         % (spec.share, spec.mount_point, max(1, attempts), message, " ".join(spec.command())))
