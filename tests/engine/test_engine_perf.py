@@ -329,6 +329,47 @@ def test_window_budget_bounds_the_cost_in_flight():
     assert peak[0] < 10 + 9  # never the budget plus more than the one task submitted
 
 
+def test_an_unordered_window_lets_short_tasks_pass_a_long_one():
+    import concurrent.futures as cf
+    shorts_back = threading.Event()
+
+    def long_task():
+        # PATIENCE only bounds a failure: in order, the window would wait here first
+        return "long" if shorts_back.wait(PATIENCE) else "long, held back the others"
+
+    with cf.ThreadPoolExecutor(3) as pool:
+        w = Window(pool, 3, ordered=False)
+        out = w.submit(long_task)
+        for i in range(6):
+            out += w.submit(lambda i=i: i)
+        # at most the long task and one short one are still in flight
+        assert sorted(out) == [0, 1, 2, 3, 4]
+        shorts_back.set()
+        assert sorted(w.drain(), key=str) == [5, "long"]
+
+
+def test_an_unordered_window_raises_a_failed_task_before_the_long_one_ends():
+    import concurrent.futures as cf
+    release = threading.Event()
+
+    def long_task():
+        return "released" if release.wait(PATIENCE) else "ran out of patience"
+
+    def failing_task():
+        raise ValueError("object 2 is corrupt")
+
+    with cf.ThreadPoolExecutor(2) as pool:
+        w = Window(pool, 2, ordered=False)
+        assert w.submit(long_task) == []
+        try:
+            # in order, this submit would wait for the long task and raise nothing
+            with pytest.raises(ValueError, match="^object 2 is corrupt$"):
+                w.submit(failing_task)
+        finally:
+            release.set()
+        assert w.drain() == ["released"]
+
+
 @pytest.mark.parametrize("data,zero", [
     (b"", True), (bytes(100_000), True), (bytes(99_999) + b"\1", False),
     (b"\1" + bytes(99_999), False), (bytes(50_000) + b"\x80" + bytes(49_999), False),

@@ -4,7 +4,6 @@ another thread, through another ``Ember`` on the same catalogue and repository) 
 refuses, changing nothing, when the row is not waiting for the calling process."""
 
 import os
-import os
 import threading
 
 import pytest
@@ -13,7 +12,7 @@ from ember import errors
 from ember.catalog import Backup
 from ember.context import RequestContext
 from ember.service import Ember
-from ember.testing.memory import MemoryBackupDriver
+from ember.testing.memory import MemoryBackupDriver, ReadRecordingDriver
 
 ADMIN = RequestContext.default()
 
@@ -100,6 +99,24 @@ def test_begin_restore_makes_the_target_and_run_restores_it(service, other, volu
     assert service.get_backup(ADMIN, backup["id"])["status"] == "available"
     with pytest.raises(errors.InvalidState, match='its status is "available"'):
         service.run(ADMIN, "restore", begun)
+
+
+def test_an_in_process_restore_reads_the_documents_once_a_handed_off_one_twice(
+        conf, store, service, volume, tools):
+    backup = service.create_backup(ADMIN, "vol")
+    reading = Ember(conf, driver=ReadRecordingDriver(conf, store=store))
+
+    def metadata_reads():
+        return sum(name.endswith("_metadata") for name in reading.driver.opened)
+
+    reading.restore_backup(ADMIN, backup["id"], name="here")
+    assert metadata_reads() == 1  # the begin step's plan runs the restore
+
+    begun = reading.begin_restore_backup(ADMIN, backup["id"], name="elsewhere")
+    reading.run(ADMIN, "restore", begun)  # as a worker on another host would
+    assert metadata_reads() == 1 + 2
+    for name in ("here", "elsewhere"):
+        assert tools.sha(service.get_volume(ADMIN, name)["path"]) == tools.sha(volume["path"])
 
 
 def test_restore_onto_an_existing_volume_writes_its_zeros(service, volume, tools):

@@ -89,16 +89,19 @@ class Meter:
 
 class Window:
     """Submits tasks to a pool with at most ``limit`` unfinished, and hands back their
-    results in submission order (``submit`` returns the results that became due).
+    results in submission order (``submit`` returns the results that became due), or,
+    with ``ordered=False``, as they finish: one long task then holds back no later ones,
+    and a failed task's error is raised at the first wait that sees it.
     With a ``budget``, tasks also carry a ``cost`` (e.g. the memory they hold) and
     ``submit`` waits while the unfinished ones cost ``budget`` or more together.
     While waiting it calls ``tick`` (progress reports) every ``interval`` seconds."""
 
     def __init__(self, pool: cf.Executor, limit: int, tick: Callable[[], None] = lambda: None,
-                 interval: float = 0.2, budget: Optional[int] = None):
+                 interval: float = 0.2, budget: Optional[int] = None, ordered: bool = True):
         self._pool, self._limit = pool, max(1, limit)
         self._tick, self._interval = tick, interval
         self._budget = budget
+        self._ordered = ordered
         self._cost = 0
         self._inflight: collections.deque = collections.deque()
 
@@ -115,7 +118,7 @@ class Window:
         return [self._pop() for _ in range(len(self._inflight))]
 
     def _pop(self):
-        fut, cost = self._inflight.popleft()
+        fut, cost = self._inflight.popleft() if self._ordered else self._pop_first_done()
         self._cost -= cost
         while True:
             try:
@@ -125,6 +128,19 @@ class Window:
             else:
                 self._tick()  # tasks faster than the interval must report too (rate-limited)
                 return result
+
+    def _pop_first_done(self) -> tuple:
+        while True:
+            done, _ = cf.wait([fut for fut, _ in self._inflight], timeout=self._interval,
+                              return_when=cf.FIRST_COMPLETED)
+            if done:
+                break
+            self._tick()
+        for i, (fut, cost) in enumerate(self._inflight):
+            if fut in done:
+                del self._inflight[i]
+                return fut, cost
+        raise AssertionError("a finished task is no longer in flight")
 
     def abandon(self) -> None:
         """Cancel queued tasks and wait for running ones, ignoring their errors."""

@@ -61,11 +61,13 @@ class RestoreRun:
         # objects in flight: one whole-size object per thread (each keeps its thread
         # inflating, as before), or up to the driver's concurrency of small ones (an
         # incremental's runs, a round trip each), so their requests overlap instead of
-        # queuing; the budget counts an object at most its configured size
+        # queuing; the budget counts an object at most its configured size. Each object
+        # writes ranges no other one writes, so they may finish in any order: a chain's
+        # small objects then pass a full's large one instead of waiting behind it.
         in_flight = max(e.threads + 1, e.max_calls)
         with cf.ThreadPoolExecutor(in_flight, thread_name_prefix="ember-restore") as pool:
             window = Window(pool, in_flight, self.meter.report,
-                            budget=e.threads * e.object_size)
+                            budget=e.threads * e.object_size, ordered=False)
             try:
                 for step in self.steps:
                     check()

@@ -51,9 +51,10 @@ class Restores:
         as Cinder's, does not ask for it). Returns ``{"backup_id", "volume_id",
         "volume_name"}``. The backup ends ``available`` whatever happens; the volume
         ends ``available``, ``error_restoring`` (failure) or ``error`` (cancelled)."""
-        begun = self.begin_restore_backup(ctx, backup_ref, volume_ref, name=name, force=force)
+        begun, plan = self._begin_restore_backup(ctx, backup_ref, volume_ref, name)
+        # one process: the run step takes the plan whose documents were just checked
         return self.run_restore_backup(ctx, begun["backup_id"], progress=progress,
-                                       target_is_new=begun["target_is_new"])
+                                       target_is_new=begun["target_is_new"], plan=plan)
 
     def begin_restore_backup(self, ctx, backup_ref, volume_ref=None, *, name=None,
                              force=False) -> dict:
@@ -65,9 +66,13 @@ class Restores:
         ``{"backup_id", "volume_id", "volume_name", "target_is_new"}`` at once (the last
         for ``run_restore_backup``, not for users: a new target is all zeros, so zero
         runs need not be written)."""
+        return self._begin_restore_backup(ctx, backup_ref, volume_ref, name)[0]
+
+    def _begin_restore_backup(self, ctx, backup_ref, volume_ref, name) -> tuple:
+        """``begin_restore_backup``'s answer, and the plan it checked."""
         made = []  # the new volume's image, removed again if its row is not committed
         try:
-            backup, _plan, target_id, _path, is_new = self._begin_restore(
+            backup, plan, target_id, _path, is_new = self._begin_restore(
                 ctx, backup_ref, volume_ref, name, made)
         except BaseException:
             for path in made:
@@ -76,12 +81,13 @@ class Restores:
         with self.catalog.session() as session:
             volume = session.get(Volume, target_id)
             return {"backup_id": backup.id, "volume_id": volume.id,
-                    "volume_name": volume.display_name, "target_is_new": is_new}
+                    "volume_name": volume.display_name, "target_is_new": is_new}, plan
 
     def run_restore_backup(self, ctx, backup_id: str, progress: Progress | None = None, *,
-                           target_is_new: bool = False) -> dict:
-        """The run step of a begun restore, from the catalogue alone (the repository's
-        documents are read and checked again here: this may be another host). It starts
+                           target_is_new: bool = False, plan=None) -> dict:
+        """The run step of a begun restore, from the catalogue alone: the repository's
+        documents are read and checked again here (this may be another host), unless
+        ``plan``, the begin step's own within this process, is given. It starts
         only when the backup is still ``restoring`` and owned by the calling process
         (the beginner, or the worker that took it over); otherwise nothing is done and
         ``InvalidState`` is raised."""
@@ -92,9 +98,10 @@ class Restores:
                 raise self.shared.not_runnable(backup_id, backup)
             target = session.get(Volume, backup.restore_volume_id)
             target_id, target_path = target.id, target.path
-            chain = self.queries.chain(session, backup)
+            chain = self.queries.chain(session, backup) if plan is None else None
         try:
-            plan = self.shared.engine().plan_restore(chain, size_limit(backup))
+            if plan is None:
+                plan = self.shared.engine().plan_restore(chain, size_limit(backup))
         except KeyboardInterrupt:
             raise self._end_interrupted_restore(backup.id, target_id, target_path,
                                                 bool(target_is_new)) from None
