@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ember.engine import blocks, compression
-from ember.engine import backup_run
+from ember.engine import backup_run, restore_run
 from ember.engine import format as fmt
 from ember.driver import DriverCapabilities
 from ember.engine.engine import BackupSpec, ChainMember, Engine
@@ -38,9 +38,11 @@ class Recorder(DriverWrapper):
     wait until that many are in flight at once (or, once, ``PATIENCE``): whether the
     engine overlaps them then depends on what it allows, not on how fast it is."""
 
-    def __init__(self, inner, commit_delay: float = 0.0, max_concurrency: int = 8):
+    def __init__(self, inner, commit_delay: float = 0.0, max_concurrency: int = 8,
+                 round_trips: bool = True):
         super().__init__(inner)
-        self.capabilities = DriverCapabilities(max_concurrency=max_concurrency)
+        self.capabilities = DriverCapabilities(max_concurrency=max_concurrency,
+                                               round_trips=round_trips)
         self.events, self.delay = [], commit_delay
         self.lock = threading.Condition()
         self.active = self.peak = self.gate = 0
@@ -227,6 +229,28 @@ def test_small_objects_overlap_their_reads_up_to_the_drivers_concurrency(tmp_pat
     rec.read_peak, rec.read_gate = 0, 5
     assert _restore(engine, [full, incr], tmp_path, len(data)) == bytes(data)
     assert 5 <= rec.read_peak <= 6
+
+
+def test_a_local_store_reads_one_object_per_engine_thread(tmp_path, monkeypatch):
+    """Without round trips to hide, a restore keeps one object per engine thread in
+    flight (2 here), not the driver's concurrency (6): more would only contend for the
+    GIL with the full's inflate."""
+    engine, rec = _chain_engine(tmp_path, max_concurrency=6, round_trips=False)
+    data = bytearray(_text(256 * BLOCK, 4))
+    source = tmp_path / "vol"
+    source.write_bytes(data)
+    full = _backup(engine, source, "full")
+    for b in range(0, 256, 8):  # 32 one-block runs
+        data[b * BLOCK] ^= 0xFF
+    source.write_bytes(data)
+    incr = _backup(engine, source, "incr", parent=full)
+    limits = []
+    monkeypatch.setattr(restore_run, "Window",
+                        lambda pool, limit, *a, **kw: limits.append(limit) or Window(
+                            pool, limit, *a, **kw))
+    rec.read_peak, rec.read_gate = 0, 2  # both threads do read at once
+    assert _restore(engine, [full, incr], tmp_path, len(data)) == bytes(data)
+    assert (limits, rec.read_peak) == ([2], 2)
 
 
 def test_small_objects_skip_the_sample_and_fall_back_to_raw(tmp_path, monkeypatch):

@@ -87,7 +87,9 @@ class Engine:
         self.verify = conf.restore_verify
         # a piece is whole SHA blocks and never crosses a chunk boundary
         self.piece_size = max(self.block_size, PIECE_SIZE // self.block_size * self.block_size)
-        self.max_calls = max(1, int(driver.capabilities.max_concurrency))
+        capabilities = driver.capabilities
+        self.max_calls = max(1, int(capabilities.max_concurrency))
+        self.round_trips = bool(capabilities.round_trips)
         self._zero_lock = threading.RLock()
         self._zero_md5_states = [hashlib.md5(usedforsecurity=False)]
         self._zero_objects: dict = {}

@@ -58,13 +58,15 @@ class RestoreRun:
         driver = LimitedDriver(e.driver, e.max_calls)
         # the final fsync then waits for the last few MiB, not the whole volume
         write_behind = blocks.WriteBehind(fd)
-        # objects in flight: one whole-size object per thread (each keeps its thread
-        # inflating, as before), or up to the driver's concurrency of small ones (an
-        # incremental's runs, a round trip each), so their requests overlap instead of
-        # queuing; the budget counts an object at most its configured size. Each object
-        # writes ranges no other one writes, so they may finish in any order: a chain's
-        # small objects then pass a full's large one instead of waiting behind it.
-        in_flight = max(e.threads + 1, e.max_calls)
+        # objects in flight: where a read waits on a round trip, one whole-size object per
+        # thread (each keeps its thread inflating) plus one, or up to the driver's
+        # concurrency of small ones (an incremental's runs), so their requests overlap
+        # instead of queuing. On a local filesystem nothing waits but the GIL: one object
+        # per thread (more only starve the full's inflate; 8 in flight cost a 1 GiB chain
+        # restore 10 % here, docs/performance.md Run V). The budget counts an object at
+        # most its configured size. Each object writes ranges no other one writes, so
+        # they may finish in any order: a chain's small objects pass a full's large one.
+        in_flight = max(e.threads + 1, e.max_calls) if e.round_trips else e.threads
         with cf.ThreadPoolExecutor(in_flight, thread_name_prefix="ember-restore") as pool:
             window = Window(pool, in_flight, self.meter.report,
                             budget=e.threads * e.object_size, ordered=False)

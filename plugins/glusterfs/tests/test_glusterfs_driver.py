@@ -17,7 +17,9 @@ from ember_glusterfs.driver import GlusterfsBackupDriver
 
 from ember.testing.services import PATIENCE
 from ember_posix import mount
+from ember_posix.driver import PosixBackupDriver
 from ember_posix.mount import is_dead_mount, mounted_source
+from ember_posix.opts import posix_opts
 
 
 def test_exact_mount_command_and_point(tmp_path):
@@ -182,3 +184,18 @@ def _fuse_clients_of(point):
                 argv[-1] == point.encode():
             pids.append(int(entry))
     return pids
+
+
+def test_a_share_tells_the_engine_its_calls_are_round_trips(gluster, gluster_conf, tmp_path):
+    # said without mounting; and a plain posix repository inside the mount sees FUSE's type
+    unmounted = GlusterfsBackupDriver(gluster_conf(glusterfs_backup_mount_point=str(
+        tmp_path / "never")))
+    assert (unmounted.capabilities.round_trips, os.path.exists(tmp_path / "never")) == (True,
+                                                                                       False)
+    with GlusterfsBackupDriver(gluster_conf()) as share:
+        share.check_setup()
+        inside = PosixBackupDriver(make_conf(posix_opts, backup_posix_path=os.path.join(
+            share.base_path, "posix-" + str(uuid.uuid4()))))
+        assert mount.filesystem_type(inside.base_path) == "fuse.glusterfs"
+        assert (inside.capabilities.max_concurrency, inside.capabilities.round_trips) == (
+            8, True)

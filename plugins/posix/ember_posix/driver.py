@@ -17,7 +17,7 @@ from ember import opts as core_opts
 from ember.driver import ChunkedBackupDriver, DriverCapabilities, ObjectWriter
 from ember.layout import Layout, posix_family
 
-from ember_posix import durability, opts
+from ember_posix import durability, mount, opts
 
 DIR_MODE = 0o770
 FILE_MODE = 0o660
@@ -61,7 +61,6 @@ class PosixBackupDriver(ChunkedBackupDriver):
     """
 
     name = "posix"
-    capabilities = DriverCapabilities(max_concurrency=8)
 
     @classmethod
     def layout(cls, conf) -> Layout:
@@ -75,6 +74,18 @@ class PosixBackupDriver(ChunkedBackupDriver):
         # (base_path, container) -> (checked absolute path, its (st_dev, st_ino))
         self._resolved: dict = {}
         self._unsynced = durability.BatchSync()
+        self._capabilities: tuple = (None, None)  # (base_path, what it was judged to be)
+
+    @property
+    def capabilities(self) -> DriverCapabilities:  # type: ignore[override]
+        """Eight calls in flight; round trips only when ``base_path`` is on a network
+        file system (an NFS or CIFS mount the operator made: ``mount.NETWORK_FSTYPES``)."""
+        base = self.base_path
+        if self._capabilities[0] != base:
+            remote = mount.filesystem_type(base) in mount.NETWORK_FSTYPES
+            self._capabilities = (base, DriverCapabilities(max_concurrency=8,
+                                                           round_trips=remote))
+        return self._capabilities[1]
 
     # ---- the subclass hook --------------------------------------------------------------
     @property

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, ClassVar, Sequence
 
 from ember import errors
+from ember.driver import DriverCapabilities
 
 PROC_MOUNTS = "/proc/mounts"
 
@@ -44,19 +45,44 @@ def _unescape(field: str) -> str:
     return field.encode("latin-1").decode("unicode_escape")
 
 
-def mounted_source(mount_point: str, mounts_file: str = PROC_MOUNTS) -> str | None:
-    """The source mounted at ``mount_point`` (the last mount wins), or None."""
-    target = os.path.realpath(mount_point)
-    source = None
+def _mounts(mounts_file: str):
+    """``(source, mount point, fstype)`` of each line of ``mounts_file``, in order."""
     try:
         with open(mounts_file, encoding="utf-8", errors="replace") as mounts:
             for line in mounts:
                 fields = line.split()
-                if len(fields) >= 2 and _unescape(fields[1]) == target:
-                    source = _unescape(fields[0])
+                if len(fields) >= 3:
+                    yield _unescape(fields[0]), _unescape(fields[1]), fields[2]
     except FileNotFoundError:
-        return None
+        return
+
+
+def mounted_source(mount_point: str, mounts_file: str = PROC_MOUNTS) -> str | None:
+    """The source mounted at ``mount_point`` (the last mount wins), or None."""
+    target = os.path.realpath(mount_point)
+    source = None
+    for src, point, _ in _mounts(mounts_file):
+        if point == target:
+            source = src
     return source
+
+
+#: ``/proc/mounts`` types whose every call crosses a network
+NETWORK_FSTYPES = frozenset({
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "fuse.glusterfs",
+    "lustre", "gpfs", "afs", "9p", "fuse.sshfs", "fuse.s3fs", "fuse.rclone", "fuse.cephfs"})
+
+
+def filesystem_type(path: str, mounts_file: str = PROC_MOUNTS) -> str | None:
+    """The type of the file system ``path`` is on (it need not exist yet): that of the
+    deepest mount point above it, the last mount there winning; None if none is known."""
+    target = os.path.realpath(path)
+    depth, fstype = -1, None
+    for _, point, kind in _mounts(mounts_file):
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= depth:
+            depth, fstype = len(point), kind
+    return fstype
 
 
 @dataclass(frozen=True)
@@ -205,6 +231,9 @@ class MountedShare:
     mount_base_option: ClassVar[str]
     #: how many times a failing mount is tried (a subclass may read it from its options)
     mount_attempts: int = 3
+    #: a share's every call crosses the network (said here: asking the mount would mount)
+    capabilities: ClassVar[DriverCapabilities] = DriverCapabilities(max_concurrency=8,
+                                                                    round_trips=True)
 
     def __init__(self, conf):
         super().__init__(conf)

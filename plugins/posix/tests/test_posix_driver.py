@@ -22,6 +22,7 @@ from ember.loader import load_driver, load_layout
 from ember.testing.config import make_conf
 from ember.wrappers import unwrap
 from ember_posix.driver import TEMP_PREFIX, PosixBackupDriver
+from ember_posix import mount
 from ember_posix.opts import posix_opts
 from ember.testing.services import PATIENCE
 
@@ -304,3 +305,33 @@ def test_permission_denied_is_access_denied():
     assert message == (
         "posix repository %s: cannot write %s: Permission denied (EACCES); check the owner "
         "and mode of the directory" % (base, base / CONTAINER / NAME))
+
+
+# ---- what the engine is told: round trips only on a network file system ------------------
+def test_a_repository_on_a_local_file_system_says_it_has_no_round_trips(tmpfs):
+    driver = make_driver(tmpfs / "repo")  # not made yet: judged by the mount above it
+    assert mount.filesystem_type(str(tmpfs / "repo")) == "tmpfs"
+    assert (driver.capabilities.max_concurrency, driver.capabilities.round_trips) == (8, False)
+    assert Engine(driver, driver.conf).round_trips is False
+
+
+def test_the_deepest_and_last_mount_above_a_path_gives_its_type(tmp_path):
+    mounts = tmp_path / "mounts"
+    mounts.write_text(
+        "/dev/sda1 / ext4 rw 0 0\n"
+        "server:/export /srv/backups nfs4 rw 0 0\n"
+        "tmpfs /srv/backups/local\\040dir tmpfs rw 0 0\n"
+        "server:/other /srv/backups2 cifs rw 0 0\n"
+        "short line\n")
+    kinds = {path: mount.filesystem_type(path, str(mounts)) for path in (
+        "/srv/backups", "/srv/backups/aa/bb/new", "/srv/backups/local dir/x",
+        "/srv/backups2", "/srv/backupsX", "/var")}
+    assert kinds == {"/srv/backups": "nfs4", "/srv/backups/aa/bb/new": "nfs4",
+                     "/srv/backups/local dir/x": "tmpfs", "/srv/backups2": "cifs",
+                     "/srv/backupsX": "ext4", "/var": "ext4"}
+    with mounts.open("a") as more:  # mounted over: the last mount at a point wins
+        more.write("server:/export /srv/backups/local\\040dir nfs rw 0 0\n")
+    assert mount.filesystem_type("/srv/backups/local dir/x", str(mounts)) == "nfs"
+    assert mount.filesystem_type("/x", str(tmp_path / "missing")) is None
+    assert {"nfs", "nfs4", "cifs"} <= mount.NETWORK_FSTYPES
+    assert not {"ext4", "xfs", "tmpfs", "btrfs", "overlay"} & mount.NETWORK_FSTYPES
