@@ -213,21 +213,27 @@ def test_small_objects_overlap_their_puts_up_to_the_drivers_concurrency(tmp_path
     assert _restore(engine, [full, incr], tmp_path, len(data)) == bytes(data)
 
 
-def test_small_objects_overlap_their_reads_up_to_the_drivers_concurrency(tmp_path):
-    """A restore reads an incremental's many small objects with the driver's
-    concurrency in flight (6 here), not one per engine thread plus one (3)."""
-    engine, rec = _chain_engine(tmp_path, max_concurrency=6)
+def _full_then_32_runs(engine, tmp_path):
+    """A full backup, then an incremental of 32 one-block runs: (chain, final data)."""
     data = bytearray(_text(256 * BLOCK, 4))
     source = tmp_path / "vol"
     source.write_bytes(data)
     full = _backup(engine, source, "full")
-    for b in range(0, 256, 8):  # 32 one-block runs
+    for b in range(0, 256, 8):
         data[b * BLOCK] ^= 0xFF
     source.write_bytes(data)
     incr = _backup(engine, source, "incr", parent=full)
     assert len(engine.read_metadata(incr).objects) == 32
+    return [full, incr], bytes(data)
+
+
+def test_small_objects_overlap_their_reads_up_to_the_drivers_concurrency(tmp_path):
+    """A restore reads an incremental's many small objects with the driver's
+    concurrency in flight (6 here), not one per engine thread plus one (3)."""
+    engine, rec = _chain_engine(tmp_path, max_concurrency=6)
+    chain, data = _full_then_32_runs(engine, tmp_path)
     rec.read_peak, rec.read_gate = 0, 5
-    assert _restore(engine, [full, incr], tmp_path, len(data)) == bytes(data)
+    assert _restore(engine, chain, tmp_path, len(data)) == data
     assert 5 <= rec.read_peak <= 6
 
 
@@ -236,20 +242,13 @@ def test_a_local_store_reads_one_object_per_engine_thread(tmp_path, monkeypatch)
     flight (2 here), not the driver's concurrency (6): more would only contend for the
     GIL with the full's inflate."""
     engine, rec = _chain_engine(tmp_path, max_concurrency=6, round_trips=False)
-    data = bytearray(_text(256 * BLOCK, 4))
-    source = tmp_path / "vol"
-    source.write_bytes(data)
-    full = _backup(engine, source, "full")
-    for b in range(0, 256, 8):  # 32 one-block runs
-        data[b * BLOCK] ^= 0xFF
-    source.write_bytes(data)
-    incr = _backup(engine, source, "incr", parent=full)
+    chain, data = _full_then_32_runs(engine, tmp_path)
     limits = []
     monkeypatch.setattr(restore_run, "Window",
                         lambda pool, limit, *a, **kw: limits.append(limit) or Window(
                             pool, limit, *a, **kw))
     rec.read_peak, rec.read_gate = 0, 2  # both threads do read at once
-    assert _restore(engine, [full, incr], tmp_path, len(data)) == bytes(data)
+    assert _restore(engine, chain, tmp_path, len(data)) == data
     assert (limits, rec.read_peak) == ([2], 2)
 
 
