@@ -62,10 +62,10 @@ class RestoreRun:
         # thread (each keeps its thread inflating) plus one, or up to the driver's
         # concurrency of small ones (an incremental's runs), so their requests overlap
         # instead of queuing. On a local filesystem nothing waits but the GIL: one object
-        # per thread (more only starve the full's inflate; 8 in flight cost a 1 GiB chain
-        # restore 10 % here, docs/performance.md Run V). The budget counts an object at
-        # most its configured size. Each object writes ranges no other one writes, so
-        # they may finish in any order: a chain's small objects pass a full's large one.
+        # per thread (more only starve the full's inflate: 8 in flight made a 1 GiB chain
+        # restore 1.25x slower on 2 cores, docs/performance.md Run V). The budget counts
+        # an object at most its configured size. Each object writes ranges no other one
+        # writes, so they may finish in any order: a chain's small objects pass a full's.
         in_flight = max(e.threads + 1, e.max_calls) if e.round_trips else e.threads
         with cf.ThreadPoolExecutor(in_flight, thread_name_prefix="ember-restore") as pool:
             window = Window(pool, in_flight, self.meter.report,
