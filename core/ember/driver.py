@@ -58,13 +58,14 @@ class DriverCapabilities:
 
     #: how many calls the engine may have in flight at once
     max_concurrency: int = 4
+    #: contract tests this driver declares it cannot pass, by test name (rclone style)
+    unsupported: tuple[str, ...] = ()
     #: whether a call waits on a network round trip (object stores, NFS, GlusterFS): a
     #: restore then keeps up to ``max_concurrency`` reads in flight to hide the wait. A
     #: local filesystem says False: its reads are page-cache copies, and more of them in
-    #: flight than the engine has threads only contend for the GIL
+    #: flight than the engine has threads only contend for the GIL. (Added last, so the
+    #: fields above keep their positions.)
     round_trips: bool = True
-    #: contract tests this driver declares it cannot pass, by test name (rclone style)
-    unsupported: tuple[str, ...] = ()
 
 
 class ObjectWriter(abc.ABC):
